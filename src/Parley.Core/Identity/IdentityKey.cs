@@ -1,0 +1,67 @@
+using Parley.Core.Crypto;
+
+namespace Parley.Core.Identity;
+
+/// <summary>An Ed25519 key pair: a node's libp2p identity or a user's account key.</summary>
+public sealed class IdentityKey
+{
+    public const int SeedLength = 32;
+
+    private readonly byte[] _seed;
+    private readonly ICryptoProvider _crypto;
+
+    private IdentityKey(byte[] seed, ICryptoProvider crypto)
+    {
+        _seed = seed;
+        _crypto = crypto;
+        PublicKey = new PublicKey(crypto.Ed25519PublicKey(seed));
+        PeerId = PeerId.FromPublicKey(PublicKey);
+    }
+
+    public PublicKey PublicKey { get; }
+
+    public PeerId PeerId { get; }
+
+    public static IdentityKey Generate(ICryptoProvider? crypto = null)
+    {
+        crypto ??= DefaultCryptoProvider.Instance;
+        var (seed, _) = crypto.GenerateEd25519KeyPair();
+        return new IdentityKey(seed, crypto);
+    }
+
+    public static IdentityKey FromSeed(ReadOnlySpan<byte> seed, ICryptoProvider? crypto = null)
+    {
+        if (seed.Length != SeedLength)
+        {
+            throw new ArgumentException("an Ed25519 seed is 32 bytes", nameof(seed));
+        }
+        return new IdentityKey(seed.ToArray(), crypto ?? DefaultCryptoProvider.Instance);
+    }
+
+    public byte[] Sign(ReadOnlySpan<byte> message) => _crypto.Ed25519Sign(_seed, message);
+
+    /// <summary>libp2p's <c>PrivateKey</c> protobuf; Ed25519 data is seed followed by public key (64 bytes).</summary>
+    public byte[] ToPrivateKeyProtobuf()
+    {
+        var data = new byte[64];
+        _seed.CopyTo(data, 0);
+        PublicKey.Raw.CopyTo(data.AsSpan(32));
+        return KeyProtobuf.Encode(KeyType.Ed25519, data);
+    }
+
+    /// <exception cref="FormatException">Not an Ed25519 private key, or its public half does not match its seed.</exception>
+    public static IdentityKey FromPrivateKeyProtobuf(ReadOnlySpan<byte> encoded, ICryptoProvider? crypto = null)
+    {
+        var (type, data) = KeyProtobuf.Decode(encoded);
+        if (type != KeyType.Ed25519 || (data.Length != 64 && data.Length != 32))
+        {
+            throw new FormatException("not an Ed25519 private key");
+        }
+        var key = FromSeed(data.AsSpan(0, 32), crypto);
+        if (data.Length == 64 && !key.PublicKey.Raw.SequenceEqual(data.AsSpan(32)))
+        {
+            throw new FormatException("Ed25519 private key's public half does not match its seed");
+        }
+        return key;
+    }
+}

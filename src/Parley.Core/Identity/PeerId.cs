@@ -1,0 +1,137 @@
+using Parley.Core.Multiformats;
+
+namespace Parley.Core.Identity;
+
+/// <summary>
+/// A libp2p peer id: the multihash of the protobuf-encoded public key (identity multihash when the
+/// encoding is at most 42 bytes, as for Ed25519; SHA-256 otherwise). Text form is base58btc; CIDv1
+/// (libp2p-key codec, any supported multibase) is accepted when parsing.
+/// </summary>
+public sealed class PeerId : IEquatable<PeerId>
+{
+    private const int MaxInlineKeyLength = 42;
+    private const ulong LibP2pKeyCodec = 0x72;
+    private const ulong CidV1 = 0x01;
+
+    private readonly string _text;
+
+    private PeerId(Multihash multihash)
+    {
+        Multihash = multihash;
+        _text = Base58.Encode(multihash.Bytes);
+    }
+
+    public Multihash Multihash { get; }
+
+    /// <summary>The binary form (the multihash bytes), as carried in multiaddrs and protocol messages.</summary>
+    public ReadOnlySpan<byte> Bytes => Multihash.Bytes;
+
+    public static PeerId FromPublicKey(PublicKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var encoded = key.ToProtobuf();
+        return new PeerId(encoded.Length <= MaxInlineKeyLength ? Multihash.Identity(encoded) : Multihash.Sha256(encoded));
+    }
+
+    /// <exception cref="FormatException">Not a multihash of identity or sha2-256 kind.</exception>
+    public static PeerId FromBytes(ReadOnlySpan<byte> bytes)
+    {
+        var multihash = Multihash.Parse(bytes);
+        if (multihash.Code == Multihash.IdentityCode)
+        {
+            if (multihash.Digest.Length > MaxInlineKeyLength)
+            {
+                throw new FormatException("identity-multihash peer id longer than 42 bytes");
+            }
+            // An inline key must itself be a well-formed key protobuf.
+            KeyProtobuf.Decode(multihash.Digest.Span);
+        }
+        else if (multihash.Code != Multihash.Sha256Code)
+        {
+            throw new FormatException("peer id multihash must be identity or sha2-256");
+        }
+        return new PeerId(multihash);
+    }
+
+    /// <exception cref="FormatException">Neither a base58btc multihash nor a libp2p-key CIDv1.</exception>
+    public static PeerId Parse(string text)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(text);
+        if (text.Length > 200)
+        {
+            throw new FormatException("peer id text too long");
+        }
+        if (text[0] == '1' || text.StartsWith("Qm", StringComparison.Ordinal))
+        {
+            return FromBytes(Base58.Decode(text));
+        }
+        var cid = Multibase.Decode(text);
+        var version = Varint.Read(cid, out var versionLength);
+        var codec = Varint.Read(cid.AsSpan(versionLength), out var codecLength);
+        if (version != CidV1 || codec != LibP2pKeyCodec)
+        {
+            throw new FormatException("a CID peer id must be CIDv1 with the libp2p-key codec");
+        }
+        return FromBytes(cid.AsSpan(versionLength + codecLength));
+    }
+
+    public static bool TryParse(string? text, out PeerId? peerId)
+    {
+        peerId = null;
+        if (string.IsNullOrEmpty(text))
+        {
+            return false;
+        }
+        try
+        {
+            peerId = Parse(text);
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The public key, when the peer id inlines it (identity multihash); null for hashed ids.</summary>
+    public PublicKey? TryExtractPublicKey()
+    {
+        if (Multihash.Code != Multihash.IdentityCode)
+        {
+            return null;
+        }
+        try
+        {
+            return PublicKey.FromProtobuf(Multihash.Digest.Span);
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>True when <paramref name="key"/> hashes to this peer id.</summary>
+    public bool Matches(PublicKey key) => Equals(FromPublicKey(key));
+
+    /// <summary>CIDv1 with the libp2p-key codec, base32 (the peer-id spec's recommended text form).</summary>
+    public string ToCidString()
+    {
+        var bytes = new byte[2 + Multihash.Bytes.Length];
+        bytes[0] = (byte)CidV1;
+        bytes[1] = (byte)LibP2pKeyCodec;
+        Multihash.Bytes.CopyTo(bytes.AsSpan(2));
+        return Multibase.EncodeBase32(bytes);
+    }
+
+    public override string ToString() => _text;
+
+    public bool Equals(PeerId? other) => other is not null && _text == other._text;
+
+    public override bool Equals(object? obj) => Equals(obj as PeerId);
+
+    public override int GetHashCode() => _text.GetHashCode(StringComparison.Ordinal);
+
+    public static bool operator ==(PeerId? left, PeerId? right) => left is null ? right is null : left.Equals(right);
+
+    public static bool operator !=(PeerId? left, PeerId? right) => !(left == right);
+}
