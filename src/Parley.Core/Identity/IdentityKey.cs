@@ -49,18 +49,25 @@ public sealed class IdentityKey
         return KeyProtobuf.Encode(KeyType.Ed25519, data);
     }
 
-    /// <exception cref="FormatException">Not an Ed25519 private key, or its public half does not match its seed.</exception>
+    /// <summary>
+    /// Reads libp2p's <c>PrivateKey</c> protobuf. Ed25519 data is seed + public key (64 bytes), the legacy
+    /// seed + public key + public key (96 bytes, peer-ids spec), or a bare 32-byte seed.
+    /// </summary>
+    /// <exception cref="FormatException">Not an Ed25519 private key, or a public half that does not match its seed.</exception>
     public static IdentityKey FromPrivateKeyProtobuf(ReadOnlySpan<byte> encoded, ICryptoProvider? crypto = null)
     {
         var (type, data) = KeyProtobuf.Decode(encoded);
-        if (type != KeyType.Ed25519 || (data.Length != 64 && data.Length != 32))
+        if (type != KeyType.Ed25519 || data.Length is not (SeedLength or 2 * SeedLength or 3 * SeedLength))
         {
             throw new FormatException("not an Ed25519 private key");
         }
-        var key = FromSeed(data.AsSpan(0, 32), crypto);
-        if (data.Length == 64 && !key.PublicKey.Raw.SequenceEqual(data.AsSpan(32)))
+        var key = FromSeed(data.AsSpan(0, SeedLength), crypto);
+        for (var offset = SeedLength; offset < data.Length; offset += PublicKey.Ed25519Length)
         {
-            throw new FormatException("Ed25519 private key's public half does not match its seed");
+            if (!key.PublicKey.Raw.SequenceEqual(data.AsSpan(offset, PublicKey.Ed25519Length)))
+            {
+                throw new FormatException("Ed25519 private key's public half does not match its seed");
+            }
         }
         return key;
     }

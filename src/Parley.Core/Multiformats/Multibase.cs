@@ -1,10 +1,14 @@
 namespace Parley.Core.Multiformats;
 
-/// <summary>Multibase strings: a one-character prefix naming the encoding. Parley reads and writes base58btc ('z') and base32 ('b').</summary>
+/// <summary>
+/// Multibase strings: a one-character prefix naming the encoding. Parley reads and writes base58btc ('z') and
+/// base32 ('b'), and reads base32upper ('B'); base32 bodies are decoded case-insensitively, as the multibase spec asks.
+/// </summary>
 public static class Multibase
 {
     public const char Base58BtcPrefix = 'z';
     public const char Base32Prefix = 'b';
+    public const char Base32UpperPrefix = 'B';
 
     public static string EncodeBase58Btc(ReadOnlySpan<byte> data) => Base58BtcPrefix + Base58.Encode(data);
 
@@ -17,8 +21,7 @@ public static class Multibase
         return text[0] switch
         {
             Base58BtcPrefix => Base58.Decode(text[1..]),
-            Base32Prefix => Base32.Decode(text[1..]),
-            'B' => Base32.Decode(text[1..].ToLowerInvariant()),
+            Base32Prefix or Base32UpperPrefix => Base32.Decode(text[1..].ToLowerInvariant()),
             _ => throw new FormatException($"unsupported multibase prefix '{text[0]}'"),
         };
     }
@@ -50,11 +53,11 @@ public static class Base32
         return new string(chars, 0, index);
     }
 
-    /// <exception cref="FormatException">Characters outside the lowercase alphabet, or non-zero trailing bits.</exception>
+    /// <exception cref="FormatException">Characters outside the lowercase alphabet, a length no byte string encodes to, or non-zero trailing bits.</exception>
     public static byte[] Decode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var result = new byte[text.Length * 5 / 8];
+        var result = new byte[(int)((long)text.Length * 5 / 8)];
         int buffer = 0, bits = 0, index = 0;
         foreach (var c in text)
         {
@@ -70,6 +73,11 @@ public static class Base32
                 result[index++] = (byte)(buffer >> (bits - 8));
                 bits -= 8;
             }
+        }
+        // Five or more leftover bits mean a whole character encodes nothing (lengths 1, 3, 6 mod 8): not canonical.
+        if (bits >= 5)
+        {
+            throw new FormatException("base32 length is not a whole number of bytes");
         }
         if ((buffer & ((1 << bits) - 1)) != 0)
         {

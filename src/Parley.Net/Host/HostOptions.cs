@@ -1,0 +1,39 @@
+using Parley.Core.Multiformats;
+using Parley.Net.Noise;
+using Parley.Net.Yamux;
+
+namespace Parley.Net.Host;
+
+/// <summary>Limits and timeouts of a libp2p host. Defaults suit a desktop node; tests tighten them.</summary>
+public sealed class HostOptions
+{
+    public IReadOnlyList<Multiaddr> ListenAddresses { get; init; } = [Multiaddr.Parse("/ip4/0.0.0.0/tcp/0")];
+
+    public string AgentVersion { get; init; } = "parley/" + (typeof(HostOptions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
+
+    /// <summary>Connections of all kinds; inbound ones beyond this are closed at once, dials fail.</summary>
+    public int MaxConnections { get; init; } = 1024;
+
+    /// <summary>Inbound connections still in their handshake; more are dropped before any work is done for them.</summary>
+    public int MaxPendingHandshakes { get; init; } = 64;
+
+    /// <summary>Pending handshakes from one IP address, so that one source cannot fill every handshake slot.</summary>
+    public int MaxPendingHandshakesPerAddress { get; init; } = 8;
+
+    /// <summary>Covers multistream, Noise and muxer negotiation of a new connection.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan DialTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan StreamNegotiationTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A connection with no open streams and no traffic for this long is closed.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    public TimeSpan IdentifyTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The muxer's limits (streams per connection, flow-control windows) and keep-alive pings that detect dead peers.</summary>
+    public YamuxOptions Yamux { get; init; } = new() { KeepAliveInterval = TimeSpan.FromSeconds(30) };
+
+    public NoiseOptions Noise { get; init; } = new();
+}

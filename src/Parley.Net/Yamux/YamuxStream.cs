@@ -1,0 +1,598 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace Parley.Net.Yamux;
+
+/// <summary>
+/// One yamux stream. Reads and writes may run concurrently with each other; concurrent reads
+/// (or concurrent writes) are not supported, as with any <see cref="Stream"/>.
+/// </summary>
+public sealed class YamuxStream : Stream
+{
+    private readonly YamuxSession _session;
+    private readonly Lock _lock = new();
+    private readonly YamuxReceiveBuffer _receiveBuffer = new();
+
+    // Receive-side flow control. Invariant: _receiveCredit + buffered + _unacknowledged == _receiveWindow.
+    private int _receiveWindow = YamuxOptions.DefaultStreamWindowSize;
+    private int _receiveCredit = YamuxOptions.DefaultStreamWindowSize;
+    private int _unacknowledged;
+    private long _windowEpochStart = Stopwatch.GetTimestamp();
+
+    private long _sendWindow = YamuxOptions.DefaultStreamWindowSize;
+
+    private bool _remoteFinished;
+    private bool _localFinished;
+    private bool _disposed;
+    private bool _removed;
+    private Fault _readFault;
+    private Fault _writeFault;
+    private TaskCompletionSource? _readSignal;
+    private TaskCompletionSource? _sendWindowSignal;
+
+    internal YamuxStream(YamuxSession session, uint id, bool isInbound)
+    {
+        _session = session;
+        Id = id;
+        IsInbound = isInbound;
+    }
+
+    private enum Fault
+    {
+        None,
+        LocalFinished,
+        ResetLocally,
+        ResetByRemote,
+        SessionClosed,
+        Disposed,
+    }
+
+    public uint Id { get; }
+
+    internal bool IsInbound { get; }
+
+    /// <summary>Bytes received and not yet read.</summary>
+    internal int BufferedByteCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _receiveBuffer.Length;
+            }
+        }
+    }
+
+    /// <summary>The receive window currently granted to the remote.</summary>
+    internal int ReceiveWindow
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _receiveWindow;
+            }
+        }
+    }
+
+    internal long SendWindow
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _sendWindow;
+            }
+        }
+    }
+
+    /// <summary>False when the stream was reset or the session closed before it could be accepted.</summary>
+    internal bool IsOpen
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return !_removed;
+            }
+        }
+    }
+
+    public override bool CanRead => !_disposed;
+
+    public override bool CanWrite => !_disposed;
+
+    public override bool CanSeek => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    /// <summary>Half-closes the stream (FIN): we send no more data, reads go on until the remote's FIN.</summary>
+    /// <remarks>The FIN is queued even if <paramref name="cancellationToken"/> fires; cancellation only stops waiting for it to be written.</remarks>
+    public Task CloseWriteAsync(CancellationToken cancellationToken)
+    {
+        bool fullyClosed;
+        lock (_lock)
+        {
+            if (_localFinished)
+            {
+                return Task.CompletedTask;
+            }
+
+            if (_writeFault != Fault.None)
+            {
+                throw CreateException(_writeFault);
+            }
+
+            _localFinished = true;
+            _writeFault = Fault.LocalFinished;
+            WakeWaiters();
+            fullyClosed = _remoteFinished && MarkRemoved();
+        }
+
+        _session.EnqueueControlFrame(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Fin, Id, 0));
+        if (fullyClosed)
+        {
+            _session.OnStreamClosed(this);
+        }
+
+        return _session.FlushControlFramesAsync(cancellationToken);
+    }
+
+    /// <summary>Aborts both directions (RST); buffered data is dropped and pending reads and writes fail.</summary>
+    public void Reset()
+    {
+        lock (_lock)
+        {
+            if (_removed)
+            {
+                return;
+            }
+
+            SetFaults(Fault.ResetLocally, Fault.ResetLocally);
+            MarkRemoved();
+        }
+
+        _session.EnqueueControlFrame(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Rst, Id, 0));
+        _session.OnStreamClosed(this);
+    }
+
+    /// <summary>Returns 0 once the remote has half-closed and all buffered data was read.</summary>
+    /// <exception cref="IOException">The stream was reset or the session closed.</exception>
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            Task signal;
+            lock (_lock)
+            {
+                if (_receiveBuffer.Length > 0 && !buffer.IsEmpty)
+                {
+                    var read = _receiveBuffer.Read(buffer.Span);
+                    AcknowledgeLocked(read);
+                    return read;
+                }
+
+                if (_readFault != Fault.None)
+                {
+                    throw CreateException(_readFault);
+                }
+
+                if (_remoteFinished || buffer.IsEmpty)
+                {
+                    return 0;
+                }
+
+                _readSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                signal = _readSignal.Task;
+            }
+
+            await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
+
+    // The synchronous Stream contract can only be met by blocking on the async path; hot paths use ReadAsync.
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        return ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        var rented = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            var read = Read(rented, 0, buffer.Length);
+            rented.AsSpan(0, read).CopyTo(buffer);
+            return read;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>Sends <paramref name="buffer"/> in frames of at most MaxFrameDataLength, waiting for send window as needed.</summary>
+    /// <exception cref="IOException">The stream was reset, closed for writing, or the session closed.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        while (!buffer.IsEmpty)
+        {
+            var chunk = await ReserveSendWindowAsync(Math.Min(buffer.Length, _session.MaxFrameDataLength), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var header = new YamuxFrameHeader(YamuxFrameType.Data, YamuxFrameFlags.None, Id, (uint)chunk);
+                await _session.SendFrameAsync(header, buffer[..chunk], cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Cancellation only interrupts waiting for the session writer, so the frame was never sent.
+                ReturnSendWindow(chunk);
+                throw;
+            }
+
+            buffer = buffer[chunk..];
+        }
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
+
+    // See Read: blocking is inherent to the synchronous contract.
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        var rented = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            buffer.CopyTo(rented);
+            Write(rented, 0, buffer.Length);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>Frames are handed to the session writer as they are written; there is nothing to flush.</summary>
+    public override void Flush()
+    {
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    /// <summary>Initial window growth beyond the protocol's 256 KiB, announced with our SYN or ACK.</summary>
+    internal int GrowWindowToInitialSize()
+    {
+        lock (_lock)
+        {
+            var delta = Math.Max(0, _session.InitialStreamWindowSize - _receiveWindow);
+            _receiveWindow += delta;
+            _receiveCredit += delta;
+            _windowEpochStart = Stopwatch.GetTimestamp();
+            return delta;
+        }
+    }
+
+    /// <summary>Charges an incoming Data frame against the receive window; false if it exceeds the window.</summary>
+    internal bool TryReserveReceive(uint length, out int available)
+    {
+        lock (_lock)
+        {
+            available = _receiveCredit;
+            if (length > (uint)_receiveCredit)
+            {
+                return false;
+            }
+
+            _receiveCredit -= (int)length;
+            return true;
+        }
+    }
+
+    internal void OnData(ReadOnlySpan<byte> payload)
+    {
+        lock (_lock)
+        {
+            if (IsReceiveClosed)
+            {
+                AcknowledgeLocked(payload.Length);
+                return;
+            }
+
+            _receiveBuffer.Append(payload);
+            WakeReader();
+        }
+    }
+
+    /// <summary>Takes ownership of a pooled array holding the payload.</summary>
+    internal void OnData(byte[] payload, int length)
+    {
+        lock (_lock)
+        {
+            if (IsReceiveClosed)
+            {
+                ArrayPool<byte>.Shared.Return(payload);
+                AcknowledgeLocked(length);
+                return;
+            }
+
+            _receiveBuffer.AppendOwned(payload, length);
+            WakeReader();
+        }
+    }
+
+    /// <exception cref="YamuxProtocolException">The update overflows the 32-bit window.</exception>
+    internal void OnWindowUpdate(uint delta)
+    {
+        if (delta == 0)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_sendWindow + delta > uint.MaxValue)
+            {
+                throw new YamuxProtocolException($"Window update of {delta} overflows the send window of stream {Id}.");
+            }
+
+            _sendWindow += delta;
+            _sendWindowSignal?.TrySetResult();
+            _sendWindowSignal = null;
+        }
+    }
+
+    internal void OnRemoteFin()
+    {
+        bool fullyClosed;
+        lock (_lock)
+        {
+            if (_remoteFinished)
+            {
+                return;
+            }
+
+            _remoteFinished = true;
+            WakeReader();
+            fullyClosed = _localFinished && MarkRemoved();
+        }
+
+        if (fullyClosed)
+        {
+            _session.OnStreamClosed(this);
+        }
+    }
+
+    internal void OnRemoteReset()
+    {
+        lock (_lock)
+        {
+            if (_removed)
+            {
+                return;
+            }
+
+            SetFaults(Fault.ResetByRemote, Fault.ResetByRemote);
+            MarkRemoved();
+        }
+
+        _session.OnStreamClosed(this);
+    }
+
+    /// <summary>The session ended: writes fail; reads fail too unless the remote had already finished sending.</summary>
+    internal void OnSessionClosed()
+    {
+        lock (_lock)
+        {
+            _removed = true;
+            SetFaults(_remoteFinished ? Fault.None : Fault.SessionClosed, Fault.SessionClosed);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Release();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// Sends FIN if needed and drops buffered data. If the remote has not finished, the stream stays
+    /// registered until it does; data arriving meanwhile is discarded and its window returned so the
+    /// remote can run to its FIN.
+    /// </summary>
+    private void Release()
+    {
+        bool fullyClosed;
+        var flags = YamuxFrameFlags.None;
+        int windowDelta;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            if (_writeFault == Fault.None)
+            {
+                flags = YamuxFrameFlags.Fin;
+            }
+
+            _localFinished = true;
+            _unacknowledged += _receiveBuffer.Length;
+            _receiveBuffer.Clear();
+            windowDelta = TakeWindowUpdate();
+            SetFaults(Fault.Disposed, Fault.Disposed);
+            fullyClosed = _remoteFinished && MarkRemoved();
+        }
+
+        if (flags != YamuxFrameFlags.None || windowDelta > 0)
+        {
+            _session.EnqueueControlFrame(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, flags, Id, (uint)windowDelta));
+        }
+
+        if (fullyClosed)
+        {
+            _session.OnStreamClosed(this);
+        }
+    }
+
+    private bool IsReceiveClosed => _disposed || _readFault != Fault.None;
+
+    /// <summary>Accounts consumed (or discarded) bytes and returns their window to the remote when due.</summary>
+    private void AcknowledgeLocked(int length)
+    {
+        _unacknowledged += length;
+        var delta = TakeWindowUpdate();
+        if (delta > 0)
+        {
+            _session.EnqueueControlFrame(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFrameFlags.None, Id, (uint)delta));
+        }
+    }
+
+    /// <summary>
+    /// Returns the window delta to announce once at least half the window was consumed, else 0.
+    /// Like go-yamux, doubles the window (up to the maximum) when the reader drained it within four
+    /// round trips, so a fast reader is not throttled by the window.
+    /// </summary>
+    private int TakeWindowUpdate()
+    {
+        if (_remoteFinished || _removed || _unacknowledged < _receiveWindow / 2)
+        {
+            return 0;
+        }
+
+        var now = Stopwatch.GetTimestamp();
+        var roundTrip = _session.RoundTripTime;
+        if (!_disposed && roundTrip > TimeSpan.Zero && _receiveWindow < _session.MaxStreamWindowSize
+            && Stopwatch.GetElapsedTime(_windowEpochStart, now) < roundTrip * 4)
+        {
+            var grown = (int)Math.Min((long)_receiveWindow * 2, _session.MaxStreamWindowSize);
+            _unacknowledged += grown - _receiveWindow;
+            _receiveWindow = grown;
+        }
+
+        _windowEpochStart = now;
+        var delta = _unacknowledged;
+        _receiveCredit += delta;
+        _unacknowledged = 0;
+        return delta;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReserveSendWindowAsync(int wanted, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task signal;
+            lock (_lock)
+            {
+                if (_writeFault != Fault.None)
+                {
+                    throw CreateException(_writeFault);
+                }
+
+                if (_sendWindow > 0)
+                {
+                    var granted = (int)Math.Min(_sendWindow, wanted);
+                    _sendWindow -= granted;
+                    return granted;
+                }
+
+                _sendWindowSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                signal = _sendWindowSignal.Task;
+            }
+
+            await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void ReturnSendWindow(int length)
+    {
+        lock (_lock)
+        {
+            _sendWindow += length;
+        }
+    }
+
+    /// <summary>Marks the stream as gone from the session; true if this call did it.</summary>
+    private bool MarkRemoved()
+    {
+        if (_removed)
+        {
+            return false;
+        }
+
+        _removed = true;
+        return true;
+    }
+
+    private void SetFaults(Fault read, Fault write)
+    {
+        if (read != Fault.None && _readFault == Fault.None)
+        {
+            _readFault = read;
+            _receiveBuffer.Clear();
+        }
+
+        if (write != Fault.None && _writeFault is Fault.None or Fault.LocalFinished)
+        {
+            _writeFault = write;
+        }
+
+        WakeWaiters();
+    }
+
+    private void WakeReader()
+    {
+        _readSignal?.TrySetResult();
+        _readSignal = null;
+    }
+
+    private void WakeWaiters()
+    {
+        WakeReader();
+        _sendWindowSignal?.TrySetResult();
+        _sendWindowSignal = null;
+    }
+
+    private Exception CreateException(Fault fault) => fault switch
+    {
+        Fault.LocalFinished => new IOException($"Yamux stream {Id} is closed for writing."),
+        Fault.ResetLocally => new IOException($"Yamux stream {Id} was reset."),
+        Fault.ResetByRemote => new IOException($"Yamux stream {Id} was reset by the remote peer."),
+        Fault.SessionClosed => _session.CreateClosedException(),
+        _ => new ObjectDisposedException(nameof(YamuxStream)),
+    };
+}

@@ -1,0 +1,131 @@
+using System.Security.Cryptography;
+using Parley.Core.Identity;
+using Parley.Net.Host;
+using Parley.Net.Protocols;
+
+namespace Parley.Net.Tests.Host;
+
+public sealed class HostTests : IAsyncLifetime
+{
+    private readonly HostFixture _fixture = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _fixture.DisposeAsync();
+
+    [Fact]
+    public async Task Two_hosts_connect_ping_and_identify_each_other()
+    {
+        var server = await _fixture.StartAsync(new HostOptions { AgentVersion = "server/1" });
+        var client = await _fixture.StartAsync(new HostOptions { AgentVersion = "client/1" });
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+
+        var peer = await client.ConnectAsync(HostFixture.AddressOf(server), cts.Token);
+        Assert.Equal(server.LocalPeerId, peer);
+        var rtt = await PingProtocol.PingAsync(client, peer, cts.Token);
+        Assert.True(rtt > TimeSpan.Zero);
+
+        var seenByClient = await client.Identify.IdentifyAsync(server.LocalPeerId, cts.Token);
+        Assert.Equal("server/1", seenByClient.AgentVersion);
+        Assert.Contains(PingProtocol.ProtocolId, seenByClient.Protocols);
+        Assert.Contains(HostFixture.EchoProtocol, seenByClient.Protocols);
+        Assert.Contains(server.ListenAddresses[0], seenByClient.Addresses);
+
+        var seenByServer = await server.Identify.IdentifyAsync(client.LocalPeerId, cts.Token);
+        Assert.Equal("client/1", seenByServer.AgentVersion);
+        Assert.NotNull(seenByClient.ObservedAddress);
+    }
+
+    [Fact]
+    public async Task One_connection_is_reused_for_every_stream()
+    {
+        var server = await _fixture.StartAsync();
+        var client = await _fixture.StartAsync();
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+        var address = HostFixture.AddressOf(server);
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => client.ConnectAsync(address, cts.Token)));
+        for (var i = 0; i < 5; i++)
+        {
+            await PingProtocol.PingAsync(client, server.LocalPeerId, cts.Token);
+        }
+        Assert.Equal(1, client.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task Hundred_concurrent_streams_each_echo_one_mebibyte_intact()
+    {
+        var server = await _fixture.StartAsync();
+        var client = await _fixture.StartAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await client.ConnectAsync(HostFixture.AddressOf(server), cts.Token);
+        var tasks = Enumerable.Range(0, 100).Select(async _ =>
+        {
+            var payload = RandomNumberGenerator.GetBytes(1024 * 1024);
+            await using var stream = await client.OpenStreamAsync(server.LocalPeerId, [HostFixture.EchoProtocol], cts.Token);
+            var echoed = await HostFixture.EchoRoundTripAsync(stream, payload, cts.Token);
+            Assert.True(payload.AsSpan().SequenceEqual(echoed), "echo differs");
+        });
+        await Task.WhenAll(tasks);
+    }
+
+    [Fact]
+    public async Task Dialling_an_address_with_someone_elses_peer_id_fails()
+    {
+        var server = await _fixture.StartAsync();
+        var client = await _fixture.StartAsync();
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+        var impostorAddress = server.ListenAddresses[0].WithPeerId(IdentityKey.Generate().PeerId);
+        var error = await Assert.ThrowsAsync<PeerConnectionException>(() => client.ConnectAsync(impostorAddress, cts.Token));
+        Assert.Contains("peer", error.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(server.LocalPeerId, await client.ConnectAsync(HostFixture.AddressOf(server), cts.Token));
+    }
+
+    [Fact]
+    public async Task Unsupported_protocol_is_refused_and_the_connection_stays_usable()
+    {
+        var server = await _fixture.StartAsync();
+        var client = await _fixture.StartAsync();
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+        await client.ConnectAsync(HostFixture.AddressOf(server), cts.Token);
+        await Assert.ThrowsAsync<PeerConnectionException>(() => client.OpenStreamAsync(server.LocalPeerId, ["/nobody/1.0.0"], cts.Token));
+        await PingProtocol.PingAsync(client, server.LocalPeerId, cts.Token);
+    }
+
+    [Fact]
+    public async Task Streams_can_be_opened_from_both_sides()
+    {
+        var a = await _fixture.StartAsync();
+        var b = await _fixture.StartAsync();
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+        await a.ConnectAsync(HostFixture.AddressOf(b), cts.Token);
+        await PingProtocol.PingAsync(a, b.LocalPeerId, cts.Token);
+        await PingProtocol.PingAsync(b, a.LocalPeerId, cts.Token);
+        Assert.Equal(1, a.ConnectionCount);
+        Assert.Equal(1, b.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task Idle_connections_are_closed_and_peers_see_the_disconnect()
+    {
+        var server = await _fixture.StartAsync();
+        var client = await _fixture.StartAsync(new HostOptions { IdleTimeout = TimeSpan.FromMilliseconds(300) });
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+        var disconnected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        server.PeerDisconnected += (_, e) => disconnected.TrySetResult();
+        await client.ConnectAsync(HostFixture.AddressOf(server), cts.Token);
+        await disconnected.Task.WaitAsync(cts.Token);
+        Assert.Empty(client.ConnectedPeers);
+    }
+
+    [Fact]
+    public async Task A_dead_address_fails_fast_with_a_clear_error()
+    {
+        var client = await _fixture.StartAsync();
+        var gone = await _fixture.StartAsync();
+        var address = HostFixture.AddressOf(gone);
+        await gone.DisposeAsync();
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+        var error = await Assert.ThrowsAsync<PeerConnectionException>(() => client.ConnectAsync(address, cts.Token));
+        Assert.Contains("connect", error.Message, StringComparison.OrdinalIgnoreCase);
+    }
+}

@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Parley.Benchmarks;
+
+// Prints the transport figures the foundation issue asks for: one-stream throughput, handshakes per second
+// (C# and js-libp2p in the same run), and the resident memory of one idle node.
+var command = args.Length > 0 ? args[0] : "all";
+var bytes = ReadOption(args, "--bytes", 256L * 1024 * 1024);
+var count = (int)ReadOption(args, "--count", 200);
+var results = new Dictionary<string, object?>();
+
+if (command is "all" or "throughput")
+{
+    var csharp = await TransportBenchmarks.ThroughputMBpsAsync(bytes);
+    var js = await JsBench.RunAsync("throughput", "--bytes", bytes.ToString(CultureInfo.InvariantCulture));
+    var jsMBps = js?.GetProperty("throughputMBps").GetDouble();
+    results["throughput"] = new { bytes, csharpMBps = Math.Round(csharp, 1), jsMBps = jsMBps is null ? (double?)null : Math.Round(jsMBps.Value, 1), ratio = jsMBps is > 0 ? Math.Round(csharp / jsMBps.Value, 2) : (double?)null };
+    Console.WriteLine($"throughput, one Noise+yamux stream on loopback: C# {csharp:0.0} MB/s, js {Format(jsMBps)} MB/s, ratio {Ratio(csharp, jsMBps)}");
+}
+if (command is "all" or "handshakes")
+{
+    var csharp = await TransportBenchmarks.HandshakesPerSecondAsync(count);
+    var js = await JsBench.RunAsync("handshakes", "--count", count.ToString(CultureInfo.InvariantCulture));
+    var jsRate = js?.GetProperty("handshakesPerSecond").GetDouble();
+    results["handshakes"] = new { count, csharpPerSecond = Math.Round(csharp, 1), jsPerSecond = jsRate is null ? (double?)null : Math.Round(jsRate.Value, 1), ratio = jsRate is > 0 ? Math.Round(csharp / jsRate.Value, 2) : (double?)null };
+    Console.WriteLine($"handshakes (dial + noise + yamux + identify), sequential: C# {csharp:0.0}/s, js {Format(jsRate)}/s, ratio {Ratio(csharp, jsRate)}");
+}
+if (command is "all" or "memory")
+{
+    var rssMb = await IdleNodeMemory.MeasureRssMegabytesAsync();
+    results["idleNodeRssMB"] = rssMb is null ? null : Math.Round(rssMb.Value, 1);
+    Console.WriteLine($"idle node resident memory: {Format(rssMb)} MB (goal: under 60 MB)");
+}
+Console.WriteLine(JsonSerializer.Serialize(results));
+return 0;
+
+static long ReadOption(string[] args, string name, long fallback)
+{
+    var index = Array.IndexOf(args, name);
+    return index >= 0 && index + 1 < args.Length && long.TryParse(args[index + 1], CultureInfo.InvariantCulture, out var value) ? value : fallback;
+}
+
+static string Format(double? value) => value is null ? "n/a" : value.Value.ToString("0.0", CultureInfo.InvariantCulture);
+
+static string Ratio(double csharp, double? js) => js is > 0 ? (csharp / js.Value).ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
