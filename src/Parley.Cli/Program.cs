@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
 using Parley.Cli;
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
@@ -152,7 +151,7 @@ static ILoggerFactory CreateLoggerFactory(LogLevel level) =>
     LoggerFactory.Create(builder =>
     {
         builder.SetMinimumLevel(level);
-        builder.AddSimpleConsole(options => options.SingleLine = true);
         // stdout carries the command's output (listen lines, pongs); logs go to stderr.
-        builder.Services.Configure<ConsoleLoggerOptions>(options => options.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.AddConsole(options => options.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.AddSimpleConsole(options => options.SingleLine = true);
     });

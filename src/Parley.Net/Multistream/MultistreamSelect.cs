@@ -116,7 +116,8 @@ public static class MultistreamSelect
         var payload = await ReadFrameAsync(stream, MaxMessageLength, cancellationToken).ConfigureAwait(false);
         var protocols = new List<string>();
         var offset = 0;
-        while (offset < payload.Length)
+        // The list ends with a bare newline after the last entry.
+        while (offset < payload.Length && !(offset == payload.Length - 1 && payload[offset] == '\n'))
         {
             var length = (int)Varint.Read(payload.AsSpan(offset), out var lengthSize);
             offset += lengthSize;

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
@@ -22,8 +21,10 @@ public sealed class YamuxSession : IAsyncDisposable
     /// <summary>Beyond this many queued control frames the read loop stops to flush them (the peer is not reading).</summary>
     private const int MaxPendingControlFrames = 4096;
 
-    private const long NoPendingPong = -1;
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How long DisposeAsync waits for the background loops after the transport was closed.</summary>
+    private static readonly TimeSpan LoopExitTimeout = TimeSpan.FromSeconds(5);
 
     private readonly Stream _transport;
     private readonly bool _isClient;
@@ -45,7 +46,6 @@ public sealed class YamuxSession : IAsyncDisposable
     private readonly ConcurrentQueue<YamuxFrameHeader> _controlFrames = new();
     private readonly Channel<bool> _flushSignal = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
     private int _controlFrameCount;
-    private long _pendingPong = NoPendingPong;
     private int _goAwaySent;
 
     private readonly Lock _pingsLock = new();
@@ -97,7 +97,7 @@ public sealed class YamuxSession : IAsyncDisposable
 
     public Exception? CloseReason => Volatile.Read(ref _closeReason);
 
-    /// <summary>When a frame was last received or sent, for idle timeouts.</summary>
+    /// <summary>When a stream or GoAway frame was last received or sent, for idle timeouts; pings do not count.</summary>
     public DateTimeOffset LastActivity => new(Volatile.Read(ref _lastActivityTicks), TimeSpan.Zero);
 
     internal int MaxFrameDataLength => _options.MaxFrameDataLength;
@@ -266,8 +266,16 @@ public sealed class YamuxSession : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await CloseAsync(new YamuxSessionClosedException("The yamux session was disposed."), YamuxGoAwayCode.Normal).ConfigureAwait(false);
-        await Task.WhenAll(_readLoop, _flushLoop, _keepAliveLoop, _roundTripProbe).ConfigureAwait(false);
-        _shutdown.Dispose();
+        try
+        {
+            await Task.WhenAll(_readLoop, _flushLoop, _keepAliveLoop, _roundTripProbe).WaitAsync(LoopExitTimeout).ConfigureAwait(false);
+            _shutdown.Dispose();
+        }
+        catch (TimeoutException)
+        {
+            // Only a transport that ignores both cancellation and disposal gets here; the loops end with it.
+            _logger.LogWarning("Yamux session loops did not stop within {Timeout} of closing the transport", LoopExitTimeout);
+        }
     }
 
     internal YamuxSessionClosedException CreateClosedException()
@@ -297,12 +305,12 @@ public sealed class YamuxSession : IAsyncDisposable
                 throw CreateClosedException();
             }
 
-            var length = WriteControlFrames(_sendBuffer);
+            var length = WriteControlFrames(_sendBuffer, out var controlIsActivity);
             header.Encode(_sendBuffer.AsSpan(length));
             length += YamuxFrameHeader.Size;
             payload.Span.CopyTo(_sendBuffer.AsSpan(length));
             length += payload.Length;
-            await WriteTransportAsync(_sendBuffer.AsMemory(0, length)).ConfigureAwait(false);
+            await WriteTransportAsync(_sendBuffer.AsMemory(0, length), controlIsActivity || IsActivity(header)).ConfigureAwait(false);
         }
         finally
         {
@@ -323,8 +331,8 @@ public sealed class YamuxSession : IAsyncDisposable
                     throw CreateClosedException();
                 }
 
-                var length = WriteControlFrames(_sendBuffer);
-                await WriteTransportAsync(_sendBuffer.AsMemory(0, length)).ConfigureAwait(false);
+                var length = WriteControlFrames(_sendBuffer, out var isActivity);
+                await WriteTransportAsync(_sendBuffer.AsMemory(0, length), isActivity).ConfigureAwait(false);
             }
         }
         finally
@@ -362,29 +370,28 @@ public sealed class YamuxSession : IAsyncDisposable
         }
     }
 
-    private bool HasPendingControlFrames => Volatile.Read(ref _controlFrameCount) > 0 || Interlocked.Read(ref _pendingPong) != NoPendingPong;
+    private bool HasPendingControlFrames => Volatile.Read(ref _controlFrameCount) > 0;
 
-    private int WriteControlFrames(Span<byte> destination)
+    private int WriteControlFrames(Span<byte> destination, out bool isActivity)
     {
         var written = 0;
-        var pong = Interlocked.Exchange(ref _pendingPong, NoPendingPong);
-        if (pong != NoPendingPong)
-        {
-            new YamuxFrameHeader(YamuxFrameType.Ping, YamuxFrameFlags.Ack, 0, (uint)pong).Encode(destination);
-            written += YamuxFrameHeader.Size;
-        }
-
+        isActivity = false;
         while (written < ControlAreaSize && _controlFrames.TryDequeue(out var header))
         {
             Interlocked.Decrement(ref _controlFrameCount);
             header.Encode(destination[written..]);
             written += YamuxFrameHeader.Size;
+            isActivity |= IsActivity(header);
         }
 
         return written;
     }
 
-    private async ValueTask WriteTransportAsync(ReadOnlyMemory<byte> bytes)
+    /// <summary>Pings (keepalive, RTT probes) do not count as activity, or keepalive would defeat idle timeouts.</summary>
+    private static bool IsActivity(YamuxFrameHeader header) => header.Type != YamuxFrameType.Ping;
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteTransportAsync(ReadOnlyMemory<byte> bytes, bool isActivity)
     {
         try
         {
@@ -402,7 +409,10 @@ public sealed class YamuxSession : IAsyncDisposable
             throw CreateClosedException();
         }
 
-        Touch();
+        if (isActivity)
+        {
+            Touch();
+        }
     }
 
     private void Touch() => Volatile.Write(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
@@ -422,7 +432,11 @@ public sealed class YamuxSession : IAsyncDisposable
                     break;
                 }
 
-                Touch();
+                if (IsActivity(header))
+                {
+                    Touch();
+                }
+
                 await HandleFrameAsync(reader, header).ConfigureAwait(false);
                 if (Volatile.Read(ref _controlFrameCount) > MaxPendingControlFrames)
                 {
@@ -542,18 +556,18 @@ public sealed class YamuxSession : IAsyncDisposable
             return;
         }
 
-        var array = ArrayPool<byte>.Shared.Rent(length);
+        var destination = stream.BeginReceive(length);
         try
         {
-            await reader.ReadPayloadAsync(array.AsMemory(0, length), _shutdownToken).ConfigureAwait(false);
+            await reader.ReadPayloadAsync(destination, _shutdownToken).ConfigureAwait(false);
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(array);
+            stream.AbortReceive();
             throw;
         }
 
-        stream.OnData(array, length);
+        stream.EndReceive(length);
     }
 
     private YamuxStream? FindStream(uint id)
@@ -610,9 +624,8 @@ public sealed class YamuxSession : IAsyncDisposable
 
         if (header.HasFlag(YamuxFrameFlags.Syn))
         {
-            // Only the latest unanswered ping is kept, so a ping flood cannot grow our queue.
-            Interlocked.Exchange(ref _pendingPong, header.Length);
-            _flushSignal.Writer.TryWrite(true);
+            // A ping flood from a peer that does not read is bounded by the read loop's MaxPendingControlFrames check.
+            EnqueueControlFrame(header with { Flags = YamuxFrameFlags.Ack });
             return;
         }
 
@@ -810,7 +823,7 @@ public sealed class YamuxSession : IAsyncDisposable
             await _writeLock.WaitAsync(timeout.Token).ConfigureAwait(false);
             try
             {
-                var length = WriteControlFrames(_sendBuffer);
+                var length = WriteControlFrames(_sendBuffer, out _);
                 new YamuxFrameHeader(YamuxFrameType.GoAway, YamuxFrameFlags.None, 0, (uint)code).Encode(_sendBuffer.AsSpan(length));
                 length += YamuxFrameHeader.Size;
                 await _transport.WriteAsync(_sendBuffer.AsMemory(0, length), timeout.Token).AsTask().WaitAsync(timeout.Token).ConfigureAwait(false);

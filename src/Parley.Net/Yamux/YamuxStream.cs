@@ -115,14 +115,14 @@ public sealed class YamuxStream : Stream
 
     /// <summary>Half-closes the stream (FIN): we send no more data, reads go on until the remote's FIN.</summary>
     /// <remarks>The FIN is queued even if <paramref name="cancellationToken"/> fires; cancellation only stops waiting for it to be written.</remarks>
-    public Task CloseWriteAsync(CancellationToken cancellationToken)
+    public async Task CloseWriteAsync(CancellationToken cancellationToken)
     {
         bool fullyClosed;
         lock (_lock)
         {
             if (_localFinished)
             {
-                return Task.CompletedTask;
+                return;
             }
 
             if (_writeFault != Fault.None)
@@ -137,12 +137,18 @@ public sealed class YamuxStream : Stream
         }
 
         _session.EnqueueControlFrame(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Fin, Id, 0));
-        if (fullyClosed)
+        try
         {
-            _session.OnStreamClosed(this);
+            await _session.FlushControlFramesAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        return _session.FlushControlFramesAsync(cancellationToken);
+        finally
+        {
+            // Only after the FIN is out: the last stream closing after a GoAway ends the session.
+            if (fullyClosed)
+            {
+                _session.OnStreamClosed(this);
+            }
+        }
     }
 
     /// <summary>Aborts both directions (RST); buffered data is dropped and pending reads and writes fail.</summary>
@@ -165,6 +171,7 @@ public sealed class YamuxStream : Stream
 
     /// <summary>Returns 0 once the remote has half-closed and all buffered data was read.</summary>
     /// <exception cref="IOException">The stream was reset or the session closed.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         while (true)
@@ -331,20 +338,43 @@ public sealed class YamuxStream : Stream
         }
     }
 
-    /// <summary>Takes ownership of a pooled array holding the payload.</summary>
-    internal void OnData(byte[] payload, int length)
+    /// <summary>
+    /// Returns where the read loop should read the next <paramref name="length"/> payload bytes; it must
+    /// then call <see cref="EndReceive"/> or <see cref="AbortReceive"/>.
+    /// </summary>
+    internal Memory<byte> BeginReceive(int length)
     {
         lock (_lock)
         {
+            return _receiveBuffer.Reserve(length);
+        }
+    }
+
+    internal void EndReceive(int length)
+    {
+        lock (_lock)
+        {
+            _receiveBuffer.Commit(length);
             if (IsReceiveClosed)
             {
-                ArrayPool<byte>.Shared.Return(payload);
+                _receiveBuffer.Clear();
                 AcknowledgeLocked(length);
                 return;
             }
 
-            _receiveBuffer.AppendOwned(payload, length);
             WakeReader();
+        }
+    }
+
+    internal void AbortReceive()
+    {
+        lock (_lock)
+        {
+            _receiveBuffer.CancelReservation();
+            if (IsReceiveClosed)
+            {
+                _receiveBuffer.Clear();
+            }
         }
     }
 

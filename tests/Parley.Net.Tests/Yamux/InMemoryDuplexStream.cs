@@ -1,20 +1,22 @@
+using System.Buffers;
 using System.Threading.Channels;
 
 namespace Parley.Net.Tests.Yamux;
 
 /// <summary>
-/// One end of an in-memory full-duplex connection: each direction is a bounded channel of chunks, so
-/// a writer blocks when the other end stops reading. Disposing one end gives the other end EOF on read
+/// One end of an in-memory full-duplex connection: each direction is a bounded channel of pooled
+/// chunks, so a writer blocks when the other end stops reading. Disposing one end gives the other end EOF on read
 /// and an IOException on write.
 /// </summary>
 internal sealed class InMemoryDuplexStream : Stream
 {
-    private readonly Channel<byte[]> _incoming;
-    private readonly Channel<byte[]> _outgoing;
-    private ReadOnlyMemory<byte> _current;
+    private readonly Channel<Chunk> _incoming;
+    private readonly Channel<Chunk> _outgoing;
+    private Chunk _current;
+    private int _currentOffset;
     private int _disposed;
 
-    private InMemoryDuplexStream(Channel<byte[]> incoming, Channel<byte[]> outgoing)
+    private InMemoryDuplexStream(Channel<Chunk> incoming, Channel<Chunk> outgoing)
     {
         _incoming = incoming;
         _outgoing = outgoing;
@@ -23,8 +25,8 @@ internal sealed class InMemoryDuplexStream : Stream
     public static (InMemoryDuplexStream A, InMemoryDuplexStream B) CreatePair(int capacityChunks = 64)
     {
         var options = new BoundedChannelOptions(capacityChunks) { SingleReader = true, SingleWriter = true };
-        var aToB = Channel.CreateBounded<byte[]>(options);
-        var bToA = Channel.CreateBounded<byte[]>(options);
+        var aToB = Channel.CreateBounded<Chunk>(options);
+        var bToA = Channel.CreateBounded<Chunk>(options);
         return (new InMemoryDuplexStream(bToA, aToB), new InMemoryDuplexStream(aToB, bToA));
     }
 
@@ -45,7 +47,7 @@ internal sealed class InMemoryDuplexStream : Stream
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        while (_current.IsEmpty)
+        while (_current.Array is null)
         {
             try
             {
@@ -62,12 +64,19 @@ internal sealed class InMemoryDuplexStream : Stream
             if (_incoming.Reader.TryRead(out var chunk))
             {
                 _current = chunk;
+                _currentOffset = 0;
             }
         }
 
-        var count = Math.Min(buffer.Length, _current.Length);
-        _current.Span[..count].CopyTo(buffer.Span);
-        _current = _current[count..];
+        var count = Math.Min(buffer.Length, _current.Length - _currentOffset);
+        _current.Array.AsSpan(_currentOffset, count).CopyTo(buffer.Span);
+        _currentOffset += count;
+        if (_currentOffset == _current.Length)
+        {
+            ArrayPool<byte>.Shared.Return(_current.Array);
+            _current = default;
+        }
+
         return count;
     }
 
@@ -79,12 +88,15 @@ internal sealed class InMemoryDuplexStream : Stream
             return;
         }
 
+        var array = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        buffer.CopyTo(array);
         try
         {
-            await _outgoing.Writer.WriteAsync(buffer.ToArray(), cancellationToken);
+            await _outgoing.Writer.WriteAsync(new Chunk(array, buffer.Length), cancellationToken);
         }
         catch (ChannelClosedException ex)
         {
+            ArrayPool<byte>.Shared.Return(array);
             throw new IOException("The connection was closed.", ex);
         }
     }
@@ -119,4 +131,6 @@ internal sealed class InMemoryDuplexStream : Stream
 
         base.Dispose(disposing);
     }
+
+    private readonly record struct Chunk(byte[] Array, int Length);
 }

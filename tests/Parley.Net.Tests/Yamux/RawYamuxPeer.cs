@@ -48,11 +48,23 @@ internal sealed class RawYamuxPeer(Stream transport) : IAsyncDisposable
 
             if (frame.Header.Type == YamuxFrameType.Ping && frame.Header.HasFlag(YamuxFrameFlags.Syn))
             {
-                await SendAsync(frame.Header with { Flags = YamuxFrameFlags.Ack });
+                await AnswerPingAsync(frame.Header);
             }
         }
 
         return null;
+    }
+
+    /// <summary>Best effort: the session may already have closed the connection.</summary>
+    public async Task AnswerPingAsync(YamuxFrameHeader ping)
+    {
+        try
+        {
+            await SendAsync(ping with { Flags = YamuxFrameFlags.Ack });
+        }
+        catch (IOException)
+        {
+        }
     }
 
     public ValueTask DisposeAsync() => transport.DisposeAsync();

@@ -79,6 +79,9 @@ public sealed class YamuxHostileInputTests
     public async Task TruncatedFrame_ClosesTheSession()
     {
         var fixture = RawPeerFixture.Start();
+        // Answer the session's RTT probe first so no write of the session races the disconnect.
+        var probe = await fixture.Peer.ReadUntilAsync(h => h.Type == YamuxFrameType.Ping).Within();
+        await fixture.Peer.AnswerPingAsync(probe!.Value);
 
         await fixture.Peer.Transport.WriteAsync(new byte[] { 0, 0, 0 });
         await fixture.Peer.DisposeAsync();
@@ -136,6 +139,8 @@ public sealed class YamuxHostileInputTests
         await fixture.Peer.SendAsync(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Syn, 1, 0));
         await using var stream = await fixture.Session.AcceptStreamAsync(default).Within();
         await fixture.Peer.SendAsync(new YamuxFrameHeader(YamuxFrameType.Data, YamuxFrameFlags.Fin, 1, 3), "abc"u8.ToArray());
+        await fixture.Peer.SendAsync(new YamuxFrameHeader(YamuxFrameType.Ping, YamuxFrameFlags.Syn, 0, 77));
+        await fixture.Peer.ReadUntilAsync(h => h.Type == YamuxFrameType.Ping && h.HasFlag(YamuxFrameFlags.Ack) && h.Length == 77).Within();
 
         await fixture.Peer.DisposeAsync();
         await fixture.Session.Completion.Within();
@@ -159,13 +164,14 @@ public sealed class YamuxHostileInputTests
     [Fact]
     public async Task AnsweredKeepAlive_KeepsTheSessionOpen()
     {
-        await using var fixture = RawPeerFixture.Start(options: new YamuxOptions { KeepAliveInterval = TimeSpan.FromMilliseconds(30) });
+        // Generous interval: it is also the reply deadline, and the test host may be busy.
+        await using var fixture = RawPeerFixture.Start(options: new YamuxOptions { KeepAliveInterval = TimeSpan.FromMilliseconds(250) });
 
-        // The RTT probe plus three keepalive pings, each answered at once.
-        for (var answered = 0; answered < 4; answered++)
+        // The RTT probe plus two keepalive pings, each answered at once.
+        for (var answered = 0; answered < 3; answered++)
         {
             var ping = await fixture.Peer.ReadUntilAsync(h => h.Type == YamuxFrameType.Ping).Within();
-            await fixture.Peer.SendAsync(ping!.Value with { Flags = YamuxFrameFlags.Ack });
+            await fixture.Peer.AnswerPingAsync(ping!.Value);
         }
 
         Assert.False(fixture.Session.IsClosed);

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Parley.Net.Yamux;
 
 namespace Parley.Net.Tests.Yamux;
@@ -27,16 +26,14 @@ public sealed class YamuxReceiveBufferTests
     }
 
     [Fact]
-    public void OwnedArrays_AndCopiedData_Interleave()
+    public void ReservedPayloads_AndCopiedData_Interleave()
     {
         var buffer = new YamuxReceiveBuffer();
-        var owned = ArrayPool<byte>.Shared.Rent(5000);
-        owned.AsSpan(0, 5000).Fill(1);
-        buffer.AppendOwned(owned, 5000);
+        buffer.Reserve(5000).Span.Fill(1);
+        buffer.Commit(5000);
         buffer.Append([2, 2, 2]);
-        var second = ArrayPool<byte>.Shared.Rent(6000);
-        second.AsSpan(0, 6000).Fill(3);
-        buffer.AppendOwned(second, 6000);
+        buffer.Reserve(6000).Span.Fill(3);
+        buffer.Commit(6000);
 
         var actual = new byte[11_003];
         Assert.Equal(11_003, buffer.Read(actual));
@@ -46,11 +43,29 @@ public sealed class YamuxReceiveBufferTests
     }
 
     [Fact]
+    public void ReservedTail_SurvivesReadsAndClearUntilCommitted()
+    {
+        var buffer = new YamuxReceiveBuffer();
+        buffer.Append([9, 9]);
+        var reserved = buffer.Reserve(10_000);
+
+        Assert.Equal(2, buffer.Read(new byte[100]));
+        buffer.Clear();
+        reserved.Span.Fill(7);
+        buffer.Commit(10_000);
+
+        var actual = new byte[10_000];
+        Assert.Equal(10_000, buffer.Read(actual));
+        Assert.All(actual, b => Assert.Equal(7, b));
+    }
+
+    [Fact]
     public void Clear_DropsEverything()
     {
         var buffer = new YamuxReceiveBuffer();
         buffer.Append(new byte[100]);
-        buffer.AppendOwned(ArrayPool<byte>.Shared.Rent(9000), 9000);
+        buffer.Reserve(9000);
+        buffer.Commit(9000);
 
         buffer.Clear();
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using Parley.Net.Yamux;
 
@@ -52,18 +51,22 @@ public sealed class YamuxSessionTests
             await Task.WhenAll(echoes);
         });
 
-        var clients = Enumerable.Range(0, streamCount).Select(_ => Task.Run(async () =>
+        var clients = Enumerable.Range(0, streamCount).Select(seed => Task.Run(async () =>
         {
-            var payload = RandomNumberGenerator.GetBytes(size);
+            var payload = new byte[size];
+            new Random(seed).NextBytes(payload);
             await using var stream = await pair.Client.OpenStreamAsync(default);
-            var reading = stream.ReadToEndAsync();
+            var echoed = new byte[size];
+            var reading = stream.ReadExactlyAsync(echoed).AsTask();
             for (var offset = 0; offset < size; offset += 100_000)
             {
                 await stream.WriteAsync(payload.AsMemory(offset, Math.Min(100_000, size - offset)));
             }
 
             await stream.CloseWriteAsync(default);
-            Assert.Equal(payload, await reading);
+            await reading;
+            Assert.Equal(0, await stream.ReadAsync(new byte[1]));
+            Assert.True(payload.AsSpan().SequenceEqual(echoed), "echoed bytes differ");
         })).ToList();
 
         await Task.WhenAll(clients).Within();
@@ -234,15 +237,21 @@ public sealed class YamuxSessionTests
     }
 
     [Fact]
-    public async Task LastActivity_AdvancesWithTraffic()
+    public async Task LastActivity_FollowsStreamTraffic_ButNotPings()
     {
         await using var pair = YamuxSessionPair.Start();
-        var before = pair.Client.LastActivity;
+        var atStart = pair.Server.LastActivity;
+        await using var stream = await pair.Client.OpenStreamAsync(default).Within();
+        await stream.WriteAsync("x"u8.ToArray());
+        await using var accepted = await pair.Server.AcceptStreamAsync(default).Within();
+        await accepted.ReadExactAsync(1);
+        var afterData = pair.Server.LastActivity;
 
+        await pair.Server.PingAsync(default).Within();
         await pair.Client.PingAsync(default).Within();
 
-        Assert.True(pair.Client.LastActivity >= before);
-        Assert.True(pair.Client.LastActivity <= DateTimeOffset.UtcNow);
+        Assert.True(afterData > atStart);
+        Assert.Equal(afterData, pair.Server.LastActivity);
     }
 
     [Fact]
