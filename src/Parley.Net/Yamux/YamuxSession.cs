@@ -253,7 +253,16 @@ public sealed class YamuxSession : IAsyncDisposable
 
         if (Interlocked.Exchange(ref _goAwaySent, 1) == 0)
         {
-            await SendFrameAsync(new YamuxFrameHeader(YamuxFrameType.GoAway, YamuxFrameFlags.None, 0, (uint)code), ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            // Queued, so cancelling the wait below cannot lose it, and a close racing us still flushes it.
+            EnqueueControlFrame(new YamuxFrameHeader(YamuxFrameType.GoAway, YamuxFrameFlags.None, 0, (uint)code));
+            try
+            {
+                await FlushControlFramesAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (YamuxSessionClosedException) when (IsClosed)
+            {
+                // The last stream closed meanwhile; closing flushed the GoAway, and Completion tells the rest.
+            }
         }
 
         if (drained)
@@ -707,7 +716,7 @@ public sealed class YamuxSession : IAsyncDisposable
         {
             await PingAsync(_shutdownToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        catch (Exception ex)
         {
             _logger.LogDebug(ex, "Yamux RTT probe failed");
         }
@@ -781,9 +790,9 @@ public sealed class YamuxSession : IAsyncDisposable
             }
 
             FailPendingPings();
-            if (goAway is { } code && Interlocked.Exchange(ref _goAwaySent, 1) == 0)
+            if (goAway is not null)
             {
-                await TrySendGoAwayAsync(code).ConfigureAwait(false);
+                await TryFlushFinalFramesAsync(Interlocked.Exchange(ref _goAwaySent, 1) == 0 ? goAway : null).ConfigureAwait(false);
             }
 
             await _shutdown.CancelAsync().ConfigureAwait(false);
@@ -814,8 +823,11 @@ public sealed class YamuxSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Best effort and bounded: a peer that stopped reading must not stall the close.</summary>
-    private async Task TrySendGoAwayAsync(YamuxGoAwayCode code)
+    /// <summary>
+    /// Writes queued control frames (FINs, RSTs, a queued GoAway) and <paramref name="goAway"/> if given.
+    /// Best effort and bounded: a peer that stopped reading must not stall the close.
+    /// </summary>
+    private async Task TryFlushFinalFramesAsync(YamuxGoAwayCode? goAway)
     {
         using var timeout = new CancellationTokenSource(CloseTimeout);
         try
@@ -824,8 +836,17 @@ public sealed class YamuxSession : IAsyncDisposable
             try
             {
                 var length = WriteControlFrames(_sendBuffer, out _);
-                new YamuxFrameHeader(YamuxFrameType.GoAway, YamuxFrameFlags.None, 0, (uint)code).Encode(_sendBuffer.AsSpan(length));
-                length += YamuxFrameHeader.Size;
+                if (goAway is { } code)
+                {
+                    new YamuxFrameHeader(YamuxFrameType.GoAway, YamuxFrameFlags.None, 0, (uint)code).Encode(_sendBuffer.AsSpan(length));
+                    length += YamuxFrameHeader.Size;
+                }
+
+                if (length == 0)
+                {
+                    return;
+                }
+
                 await _transport.WriteAsync(_sendBuffer.AsMemory(0, length), timeout.Token).AsTask().WaitAsync(timeout.Token).ConfigureAwait(false);
                 await _transport.FlushAsync(timeout.Token).WaitAsync(timeout.Token).ConfigureAwait(false);
             }
@@ -836,7 +857,7 @@ public sealed class YamuxSession : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            _logger.LogDebug(ex, "Could not send yamux GoAway({Code})", code);
+            _logger.LogDebug(ex, "Could not send the final yamux frames (GoAway {Code})", goAway);
         }
     }
 

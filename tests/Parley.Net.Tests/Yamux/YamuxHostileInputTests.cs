@@ -162,6 +162,25 @@ public sealed class YamuxHostileInputTests
     }
 
     [Fact]
+    public void InvalidOptions_AreRejected()
+    {
+        var (a, _) = InMemoryDuplexStream.CreatePair();
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new YamuxSession(a, true, new YamuxOptions { InitialStreamWindowSize = 1024 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new YamuxSession(a, true, new YamuxOptions { MaxStreamWindowSize = 1024 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new YamuxSession(a, true, new YamuxOptions { MaxFrameDataLength = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new YamuxSession(a, true, new YamuxOptions { KeepAliveInterval = TimeSpan.Zero }));
+    }
+}
+
+[CollectionDefinition(nameof(YamuxIsolated), DisableParallelization = true)]
+public sealed class YamuxIsolated;
+
+/// <summary>Runs alone: allocation measurements and reply deadlines must not compete with busy parallel tests.</summary>
+[Collection(nameof(YamuxIsolated))]
+public sealed class YamuxIsolatedTests
+{
+    [Fact]
     public async Task AnsweredKeepAlive_KeepsTheSessionOpen()
     {
         // Generous interval: it is also the reply deadline, and the test host may be busy.
@@ -177,25 +196,6 @@ public sealed class YamuxHostileInputTests
         Assert.False(fixture.Session.IsClosed);
     }
 
-    [Fact]
-    public void InvalidOptions_AreRejected()
-    {
-        var (a, _) = InMemoryDuplexStream.CreatePair();
-
-        Assert.Throws<ArgumentOutOfRangeException>(() => new YamuxSession(a, true, new YamuxOptions { InitialStreamWindowSize = 1024 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new YamuxSession(a, true, new YamuxOptions { MaxStreamWindowSize = 1024 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new YamuxSession(a, true, new YamuxOptions { MaxFrameDataLength = 0 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new YamuxSession(a, true, new YamuxOptions { KeepAliveInterval = TimeSpan.Zero }));
-    }
-}
-
-[CollectionDefinition(nameof(AllocationSensitive), DisableParallelization = true)]
-public sealed class AllocationSensitive;
-
-/// <summary>Runs alone so other tests' allocations do not blur the measurement.</summary>
-[Collection(nameof(AllocationSensitive))]
-public sealed class YamuxOversizedFrameTests
-{
     [Theory]
     [InlineData(1u)]
     [InlineData(99u)]

@@ -245,6 +245,8 @@ public sealed class YamuxSessionTests
         await stream.WriteAsync("x"u8.ToArray());
         await using var accepted = await pair.Server.AcceptStreamAsync(default).Within();
         await accepted.ReadExactAsync(1);
+        // A ping goes out behind any queued control frame (the accept's ACK), so nothing is left pending.
+        await pair.Server.PingAsync(default).Within();
         var afterData = pair.Server.LastActivity;
 
         await pair.Server.PingAsync(default).Within();

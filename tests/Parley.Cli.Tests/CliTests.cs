@@ -1,0 +1,103 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Parley.Cli.Tests;
+
+public sealed partial class CliTests : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private readonly DirectoryInfo _data = Directory.CreateTempSubdirectory("parley-cli-test-");
+
+    public void Dispose() => _data.Delete(recursive: true);
+
+    [Fact]
+    public async Task Node_prints_its_listen_address_and_answers_ping()
+    {
+        await using var node = ParleyProcess.Start("--data", _data.FullName, "node", "--listen", "/ip4/127.0.0.1/tcp/0");
+        var address = await ReadListeningAddressAsync(node);
+
+        var (exitCode, stdout, stderr) = await ParleyProcess.RunAsync(Timeout, "ping", address);
+        Assert.True(exitCode == 0, stderr);
+        var peerId = address[(address.LastIndexOf('/') + 1)..];
+        Assert.Matches($"^pong {peerId} [0-9.]+ ms$", stdout.Trim());
+    }
+
+    [Fact]
+    public async Task Node_keeps_its_identity_across_restarts_and_exits_cleanly_on_sigterm()
+    {
+        string first;
+        await using (var node = ParleyProcess.Start("--data", _data.FullName, "node", "--listen", "/ip4/127.0.0.1/tcp/0"))
+        {
+            first = await ReadListeningAddressAsync(node);
+            Assert.Equal(0, await node.TerminateAsync(Timeout));
+        }
+        await using var again = ParleyProcess.Start("--data", _data.FullName, "node", "--listen", "/ip4/127.0.0.1/tcp/0");
+        var second = await ReadListeningAddressAsync(again);
+        Assert.Equal(PeerIdOf(first), PeerIdOf(second));
+        var keyFile = new FileInfo(Path.Combine(_data.FullName, "node.key"));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, keyFile.UnixFileMode);
+    }
+
+    [Fact]
+    public async Task Node_json_mode_prints_events_as_json()
+    {
+        await using var node = ParleyProcess.Start("--data", _data.FullName, "node", "--listen", "/ip4/127.0.0.1/tcp/0", "--json");
+        using var cts = new CancellationTokenSource(Timeout);
+        var line = await node.ReadLineAsync(cts.Token);
+        using var json = JsonDocument.Parse(line!);
+        Assert.Equal("listening", json.RootElement.GetProperty("event").GetString());
+        Assert.Contains("/p2p/12D3KooW", json.RootElement.GetProperty("address").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ping_to_a_wrong_peer_id_fails_with_a_clear_message()
+    {
+        await using var node = ParleyProcess.Start("--data", _data.FullName, "node", "--listen", "/ip4/127.0.0.1/tcp/0");
+        var address = await ReadListeningAddressAsync(node);
+        var impostor = address[..(address.LastIndexOf('/') + 1)] + "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq";
+        var (exitCode, _, stderr) = await ParleyProcess.RunAsync(Timeout, "ping", impostor);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("ping failed", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("not-a-multiaddr")]
+    [InlineData("/ip4/127.0.0.1/tcp/1")]
+    public async Task Ping_with_a_bad_address_fails_with_a_clear_message(string target)
+    {
+        var (exitCode, _, stderr) = await ParleyProcess.RunAsync(Timeout, "ping", target);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("multiaddr ending in /p2p", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ping_to_nobody_fails_with_a_clear_message()
+    {
+        var (exitCode, _, stderr) = await ParleyProcess.RunAsync(Timeout, "ping", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("ping failed", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Node_with_a_corrupt_key_file_refuses_to_start_with_a_clear_message()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_data.FullName, "node.key"), "garbage");
+        var (exitCode, _, stderr) = await ParleyProcess.RunAsync(Timeout, "--data", _data.FullName, "node", "--listen", "/ip4/127.0.0.1/tcp/0");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("not a valid node key", stderr, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> ReadListeningAddressAsync(ParleyProcess node)
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        var line = await node.ReadLineAsync(cts.Token) ?? throw new InvalidOperationException($"node exited: {node.Stderr}");
+        var match = ListeningLine().Match(line);
+        Assert.True(match.Success, line);
+        return match.Groups[1].Value;
+    }
+
+    private static string PeerIdOf(string address) => address[(address.LastIndexOf('/') + 1)..];
+
+    [GeneratedRegex("^listening (/ip4/127\\.0\\.0\\.1/tcp/[0-9]+/p2p/12D3KooW[1-9A-HJ-NP-Za-km-z]+)$")]
+    private static partial Regex ListeningLine();
+}
