@@ -19,9 +19,6 @@ internal sealed class YamuxFrameReader(Stream transport) : IDisposable
     private int _start;
     private int _end;
 
-    /// <summary>Largest payload <see cref="ReadBufferedPayloadAsync"/> can return.</summary>
-    public static int MaxBufferedPayload => BufferSize;
-
     /// <summary>Returns null when the transport ends cleanly between frames.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<YamuxFrameHeader?> ReadHeaderAsync(CancellationToken cancellationToken)
@@ -61,7 +58,7 @@ internal sealed class YamuxFrameReader(Stream transport) : IDisposable
     }
 
     /// <summary>
-    /// Returns the next <paramref name="length"/> (at most <see cref="MaxBufferedPayload"/>) payload bytes
+    /// Returns the next <paramref name="length"/> (at most the 16 KiB buffer size) payload bytes
     /// from the internal buffer; valid until the next call.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]

@@ -21,6 +21,12 @@ public sealed class YamuxSession : IAsyncDisposable
     /// <summary>Beyond this many queued control frames the read loop stops to flush them (the peer is not reading).</summary>
     private const int MaxPendingControlFrames = 4096;
 
+    /// <summary>
+    /// Payloads up to this size are copied out of the frame reader's buffer; larger ones are read from the
+    /// transport straight into the stream's receive buffer, skipping a copy.
+    /// </summary>
+    private const int CopiedPayloadMaxLength = 4 * 1024;
+
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromMilliseconds(500);
 
     /// <summary>How long DisposeAsync waits for the background loops after the transport was closed.</summary>
@@ -558,7 +564,7 @@ public sealed class YamuxSession : IAsyncDisposable
             return;
         }
 
-        if (length <= YamuxFrameReader.MaxBufferedPayload / 4)
+        if (length <= CopiedPayloadMaxLength)
         {
             var payload = await reader.ReadBufferedPayloadAsync(length, _shutdownToken).ConfigureAwait(false);
             stream.OnData(payload.Span);

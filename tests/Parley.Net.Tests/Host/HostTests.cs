@@ -128,4 +128,38 @@ public sealed class HostTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<PeerConnectionException>(() => client.ConnectAsync(address, cts.Token));
         Assert.Contains("connect", error.Message, StringComparison.OrdinalIgnoreCase);
     }
+
+    [Fact]
+    public async Task A_new_protocol_is_pushed_to_connected_peers()
+    {
+        var server = await _fixture.StartAsync();
+        var client = await _fixture.StartAsync();
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+        await client.ConnectAsync(HostFixture.AddressOf(server), cts.Token);
+        await client.Identify.IdentifyAsync(server.LocalPeerId, cts.Token);
+        var pushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.Identify.PeerIdentified += (_, info) =>
+        {
+            if (info.Protocols.Contains("/parley/new/1.0.0"))
+            {
+                pushed.TrySetResult();
+            }
+        };
+        server.SetStreamHandler("/parley/new/1.0.0", (_, _) => Task.CompletedTask);
+        await pushed.Task.WaitAsync(cts.Token);
+        Assert.Contains("/parley/new/1.0.0", client.PeerStore.Get(server.LocalPeerId)!.Protocols);
+    }
+
+    [Fact]
+    public async Task Hosts_talk_over_ipv6_loopback()
+    {
+        await using var server = new Libp2pHost(IdentityKey.Generate(), new HostOptions { ListenAddresses = [Core.Multiformats.Multiaddr.Parse("/ip6/::1/tcp/0")] });
+        await server.StartAsync(CancellationToken.None);
+        var client = await _fixture.StartAsync();
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+        var address = server.ListenAddresses[0];
+        Assert.StartsWith("/ip6/::1/tcp/", address.ToString(), StringComparison.Ordinal);
+        await client.ConnectAsync(address.WithPeerId(server.LocalPeerId), cts.Token);
+        await PingProtocol.PingAsync(client, server.LocalPeerId, cts.Token);
+    }
 }

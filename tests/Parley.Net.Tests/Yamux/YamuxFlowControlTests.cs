@@ -76,6 +76,12 @@ public sealed class YamuxFlowControlTests
         await using var stream = await fixture.Session.AcceptStreamAsync(default).Within();
 
         await stream.ReadExactAsync(Window / 2 - 1);
+        // Any update due now would be queued ahead of the reply to this ping.
+        await fixture.Peer.SendAsync(new YamuxFrameHeader(YamuxFrameType.Ping, YamuxFrameFlags.Syn, 0, 9));
+        var early = new List<(YamuxFrameHeader Header, byte[] Payload)>();
+        await fixture.Peer.ReadUntilAsync(h => h.Type == YamuxFrameType.Ping && h.HasFlag(YamuxFrameFlags.Ack) && h.Length == 9, early).Within();
+        Assert.DoesNotContain(early, f => f.Header.Type == YamuxFrameType.WindowUpdate && f.Header.Length > 0);
+
         await stream.ReadExactAsync(1);
 
         var update = await fixture.Peer.ReadUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate && h.Length > 0).Within();

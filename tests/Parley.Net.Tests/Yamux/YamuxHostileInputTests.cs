@@ -78,7 +78,7 @@ public sealed class YamuxHostileInputTests
     [Fact]
     public async Task TruncatedFrame_ClosesTheSession()
     {
-        var fixture = RawPeerFixture.Start();
+        await using var fixture = RawPeerFixture.Start();
         // Answer the session's RTT probe first so no write of the session races the disconnect.
         var probe = await fixture.Peer.ReadUntilAsync(h => h.Type == YamuxFrameType.Ping).Within();
         await fixture.Peer.AnswerPingAsync(probe!.Value);
@@ -88,7 +88,6 @@ public sealed class YamuxHostileInputTests
 
         await fixture.Session.Completion.Within();
         Assert.IsType<EndOfStreamException>(fixture.Session.CloseReason);
-        await fixture.DisposeAsync();
     }
 
     [Fact]
@@ -135,7 +134,7 @@ public sealed class YamuxHostileInputTests
     [Fact]
     public async Task RemoteFinThenConnectionLoss_LeavesBufferedDataReadable()
     {
-        var fixture = RawPeerFixture.Start();
+        await using var fixture = RawPeerFixture.Start();
         await fixture.Peer.SendAsync(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Syn, 1, 0));
         await using var stream = await fixture.Session.AcceptStreamAsync(default).Within();
         await fixture.Peer.SendAsync(new YamuxFrameHeader(YamuxFrameType.Data, YamuxFrameFlags.Fin, 1, 3), "abc"u8.ToArray());
@@ -147,7 +146,6 @@ public sealed class YamuxHostileInputTests
 
         Assert.Equal("abc"u8.ToArray(), await stream.ReadToEndAsync());
         await Assert.ThrowsAsync<YamuxSessionClosedException>(() => stream.WriteAsync(new byte[1]).AsTask()).Within();
-        await fixture.DisposeAsync();
     }
 
     [Fact]

@@ -191,7 +191,7 @@ public sealed class YamuxSessionTests
     [Fact]
     public async Task Dispose_FailsPendingReadsAndAccepts_OnBothSides()
     {
-        var pair = YamuxSessionPair.Start();
+        await using var pair = YamuxSessionPair.Start();
         await using var client = await pair.Client.OpenStreamAsync(default).Within();
         await client.WriteAsync("x"u8.ToArray());
         await using var server = await pair.Server.AcceptStreamAsync(default).Within();
@@ -213,7 +213,6 @@ public sealed class YamuxSessionTests
         Assert.NotNull(pair.Client.CloseReason);
         await Assert.ThrowsAsync<YamuxSessionClosedException>(() => pair.Client.OpenStreamAsync(default)).Within();
         await Assert.ThrowsAsync<YamuxSessionClosedException>(() => pair.Client.PingAsync(default)).Within();
-        await pair.DisposeAsync();
     }
 
     [Fact]
