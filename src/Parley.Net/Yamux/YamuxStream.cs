@@ -210,27 +210,8 @@ public sealed class YamuxStream : Stream
         return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
-    // The synchronous Stream contract can only be met by blocking on the async path; hot paths use ReadAsync.
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-    }
-
-    public override int Read(Span<byte> buffer)
-    {
-        var rented = ArrayPool<byte>.Shared.Rent(buffer.Length);
-        try
-        {
-            var read = Read(rented, 0, buffer.Length);
-            rented.AsSpan(0, read).CopyTo(buffer);
-            return read;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
-    }
+    // Blocking reads would tie up a thread per stream; Parley never does synchronous IO on the network.
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("use ReadAsync");
 
     /// <summary>Sends <paramref name="buffer"/> in frames of at most MaxFrameDataLength, waiting for send window as needed.</summary>
     /// <exception cref="IOException">The stream was reset, closed for writing, or the session closed.</exception>
@@ -262,26 +243,7 @@ public sealed class YamuxStream : Stream
         return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
-    // See Read: blocking is inherent to the synchronous contract.
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-    }
-
-    public override void Write(ReadOnlySpan<byte> buffer)
-    {
-        var rented = ArrayPool<byte>.Shared.Rent(buffer.Length);
-        try
-        {
-            buffer.CopyTo(rented);
-            Write(rented, 0, buffer.Length);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
-    }
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("use WriteAsync");
 
     /// <summary>Frames are handed to the session writer as they are written; there is nothing to flush.</summary>
     public override void Flush()
