@@ -5,13 +5,13 @@ using Parley.Core.Multiformats;
 using Parley.Net;
 using Parley.Net.Host;
 using Parley.Net.Protocols;
+using Parley.Testing;
 
 namespace Parley.Interop.Tests;
 
 /// <summary>A Parley node and a js-libp2p node (npm libp2p 3.x) talk over TCP + Noise + yamux, each side dialling in turn.</summary>
 public sealed class CSharpJsInteropTests : IAsyncLifetime
 {
-    private const string EchoProtocol = "/parley/echo/1.0.0";
     private const string AgentVersion = "parley-interop-test/1.0";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
@@ -25,7 +25,7 @@ public sealed class CSharpJsInteropTests : IAsyncLifetime
             ListenAddresses = [Multiaddr.Parse("/ip4/127.0.0.1/tcp/0")],
             AgentVersion = AgentVersion,
         });
-        _host.SetStreamHandler(EchoProtocol, EchoAsync);
+        _host.SetStreamHandler(EchoProtocol.Id, EchoProtocol.HandleAsync);
         await _host.StartAsync(CancellationToken.None);
         _js = await JsPeer.StartAsync("js-interop-partner/1.0");
     }
@@ -48,7 +48,7 @@ public sealed class CSharpJsInteropTests : IAsyncLifetime
         var info = await _host.Identify.IdentifyAsync(jsPeer, cts.Token);
         Assert.Equal("js-interop-partner/1.0", info.AgentVersion);
         Assert.Contains(PingProtocol.ProtocolId, info.Protocols);
-        Assert.Contains(EchoProtocol, info.Protocols);
+        Assert.Contains(EchoProtocol.Id, info.Protocols);
         Assert.Contains(Multiaddr.Parse(_js.Addresses[0]).WithoutPeerId(), info.Addresses);
 
         var seenByJs = await _js.CommandAsync("identify", new { peerId = _host.LocalPeerId.ToString(), timeoutMs = 10_000 });
@@ -90,8 +90,8 @@ public sealed class CSharpJsInteropTests : IAsyncLifetime
         var streams = Enumerable.Range(0, 100).Select(async i =>
         {
             var payload = RandomNumberGenerator.GetBytes(1024 * 1024);
-            await using var stream = await _host.OpenStreamAsync(jsPeer, [EchoProtocol], cts.Token);
-            var echoed = await EchoRoundTripAsync(stream, payload, cts.Token);
+            await using var stream = await _host.OpenStreamAsync(jsPeer, [EchoProtocol.Id], cts.Token);
+            var echoed = await EchoProtocol.RoundTripAsync(stream, payload, cts.Token);
             Assert.True(payload.AsSpan().SequenceEqual(echoed), $"stream {i}: {echoed.Length} bytes came back, not the 1 MiB sent");
         });
         await Task.WhenAll(streams);
@@ -103,7 +103,7 @@ public sealed class CSharpJsInteropTests : IAsyncLifetime
     {
         var result = await _js.CommandAsync(
             "echo",
-            new { addr = HostAddress, protocol = EchoProtocol, streams = 100, bytes = 1024 * 1024 },
+            new { addr = HostAddress, protocol = EchoProtocol.Id, streams = 100, bytes = 1024 * 1024 },
             TimeSpan.FromMinutes(3));
         Assert.Equal(100, result.GetProperty("streams").GetInt32());
         Assert.Equal(1024 * 1024, result.GetProperty("bytes").GetInt32());
@@ -115,35 +115,8 @@ public sealed class CSharpJsInteropTests : IAsyncLifetime
         var protocols = seen.GetProperty("protocols").EnumerateArray().Select(p => p.GetString()).ToList();
         Assert.Contains(PingProtocol.ProtocolId, protocols);
         Assert.Contains(IdentifyService.ProtocolId, protocols);
-        Assert.Contains(EchoProtocol, protocols);
+        Assert.Contains(EchoProtocol.Id, protocols);
         var listen = seen.GetProperty("listenAddrs").EnumerateArray().Select(a => Multiaddr.Parse(a.GetString()!).WithoutPeerId()).ToList();
         Assert.Contains(_host.ListenAddresses[0], listen);
-    }
-
-    private static async Task EchoAsync(PeerStream stream, CancellationToken cancellationToken)
-    {
-        var buffer = new byte[64 * 1024];
-        int read;
-        while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
-        {
-            await stream.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-        }
-        await stream.CloseWriteAsync(cancellationToken);
-    }
-
-    private static async Task<byte[]> EchoRoundTripAsync(PeerStream stream, byte[] payload, CancellationToken cancellationToken)
-    {
-        var writer = Task.Run(async () =>
-        {
-            for (var offset = 0; offset < payload.Length; offset += 64 * 1024)
-            {
-                await stream.WriteAsync(payload.AsMemory(offset, Math.Min(64 * 1024, payload.Length - offset)), cancellationToken);
-            }
-            await stream.CloseWriteAsync(cancellationToken);
-        }, cancellationToken);
-        using var received = new MemoryStream();
-        await stream.CopyToAsync(received, cancellationToken);
-        await writer;
-        return received.ToArray();
     }
 }

@@ -11,7 +11,7 @@ public sealed class InMemoryHost : IPeerNetwork
 {
     private readonly InMemoryNetwork _network;
     private readonly ConcurrentDictionary<PeerId, byte> _connected = new();
-    private readonly ConcurrentDictionary<InMemoryStreamEnd, byte> _openStreams = new();
+    private readonly ConcurrentDictionary<InMemoryDuplexStream, byte> _openStreams = new();
     private readonly CancellationTokenSource _shutdown = new();
     private ImmutableDictionary<string, StreamHandler> _handlers = ImmutableDictionary<string, StreamHandler>.Empty;
     private int _online = 1;
@@ -69,7 +69,7 @@ public sealed class InMemoryHost : IPeerNetwork
         var protocol = protocols.FirstOrDefault(p => remote._handlers.ContainsKey(p))
             ?? throw new PeerConnectionException($"{peer} supports none of {string.Join(", ", protocols)}");
         Link(remote);
-        var (local, far) = InMemoryStreamEnd.CreatePair(latency, _network.Options.TimeProvider);
+        var (local, far) = InMemoryDuplexStream.CreatePair(latency, _network.Options.TimeProvider);
         _openStreams.TryAdd(local, 0);
         remote.Serve(far, protocol, LocalPeerId, Address);
         await Task.Delay(latency, _network.Options.TimeProvider, cancellationToken).ConfigureAwait(false);
@@ -141,7 +141,7 @@ public sealed class InMemoryHost : IPeerNetwork
         }
     }
 
-    private void Serve(InMemoryStreamEnd end, string protocol, PeerId dialer, Multiaddr dialerAddress)
+    private void Serve(InMemoryDuplexStream end, string protocol, PeerId dialer, Multiaddr dialerAddress)
     {
         _openStreams.TryAdd(end, 0);
         var handler = _handlers[protocol];
@@ -163,7 +163,7 @@ public sealed class InMemoryHost : IPeerNetwork
         });
     }
 
-    private PeerStream Wrap(InMemoryStreamEnd end, string protocol, PeerId remote, Multiaddr remoteAddress) =>
+    private PeerStream Wrap(InMemoryDuplexStream end, string protocol, PeerId remote, Multiaddr remoteAddress) =>
         new(
             end.OnDispose(() => _openStreams.TryRemove(end, out _)),
             protocol,

@@ -65,11 +65,23 @@ internal sealed class InMemoryPipe(TimeSpan latency, TimeProvider time, int capa
     public void Fail() => _chunks.Writer.TryComplete(new IOException("stream reset"));
 }
 
-/// <summary>One end of an in-memory duplex stream.</summary>
-internal sealed class InMemoryStreamEnd(InMemoryPipe incoming, InMemoryPipe outgoing) : Stream
+/// <summary>
+/// One end of an in-memory duplex stream, for testing protocol code without sockets. Each direction is bounded,
+/// so a writer waits when the other end stops reading. <see cref="CompleteWrites"/> half-closes (the other end
+/// reads to the end); disposing closes both ways (the other end reads the end, its writes fail).
+/// </summary>
+public sealed class InMemoryDuplexStream : Stream
 {
+    private readonly InMemoryPipe _incoming;
+    private readonly InMemoryPipe _outgoing;
     private int _disposed;
     private Action? _onDispose;
+
+    private InMemoryDuplexStream(InMemoryPipe incoming, InMemoryPipe outgoing)
+    {
+        _incoming = incoming;
+        _outgoing = outgoing;
+    }
 
     public override bool CanRead => true;
 
@@ -85,40 +97,44 @@ internal sealed class InMemoryStreamEnd(InMemoryPipe incoming, InMemoryPipe outg
         set => throw new NotSupportedException();
     }
 
-    public static (InMemoryStreamEnd A, InMemoryStreamEnd B) CreatePair(TimeSpan latency, TimeProvider time)
+    public static (InMemoryDuplexStream A, InMemoryDuplexStream B) CreatePair(TimeSpan latency = default, TimeProvider? time = null, int capacityChunks = 64)
     {
-        var aToB = new InMemoryPipe(latency, time);
-        var bToA = new InMemoryPipe(latency, time);
-        return (new InMemoryStreamEnd(bToA, aToB), new InMemoryStreamEnd(aToB, bToA));
+        time ??= TimeProvider.System;
+        var aToB = new InMemoryPipe(latency, time, capacityChunks);
+        var bToA = new InMemoryPipe(latency, time, capacityChunks);
+        return (new InMemoryDuplexStream(bToA, aToB), new InMemoryDuplexStream(aToB, bToA));
     }
 
     /// <summary>Runs <paramref name="action"/> once when this end is disposed.</summary>
-    public InMemoryStreamEnd OnDispose(Action action)
+    internal InMemoryDuplexStream OnDispose(Action action)
     {
         _onDispose = action;
         return this;
     }
 
+    /// <summary>Half-close: we send no more, the other end reads what was sent and then the end.</summary>
+    public void CompleteWrites() => _outgoing.Complete();
+
     public Task CloseWriteAsync(CancellationToken cancellationToken)
     {
-        outgoing.Complete();
+        CompleteWrites();
         return Task.CompletedTask;
     }
 
     public void Reset()
     {
-        outgoing.Fail();
-        incoming.Fail();
+        _outgoing.Fail();
+        _incoming.Fail();
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        incoming.ReadAsync(buffer, cancellationToken);
+        _incoming.ReadAsync(buffer, cancellationToken);
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-        outgoing.WriteAsync(buffer, cancellationToken);
+        _outgoing.WriteAsync(buffer, cancellationToken);
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -141,7 +157,8 @@ internal sealed class InMemoryStreamEnd(InMemoryPipe incoming, InMemoryPipe outg
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            outgoing.Complete();
+            _outgoing.Complete();
+            _incoming.Fail();
             _onDispose?.Invoke();
         }
         base.Dispose(disposing);

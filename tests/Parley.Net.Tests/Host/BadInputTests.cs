@@ -16,6 +16,7 @@ using Parley.Net.Yamux;
 namespace Parley.Net.Tests.Host;
 
 /// <summary>Hostile and broken peers against a running node: each is refused or closed, and a well-behaved peer is served throughout.</summary>
+[Collection(nameof(MeasuresMemoryOrTiming))]
 public sealed class BadInputTests : IAsyncLifetime
 {
     private const string NeverReadsProtocol = "/parley/test/never-reads/1.0.0";

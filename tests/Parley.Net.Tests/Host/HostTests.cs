@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Parley.Core.Identity;
 using Parley.Net.Host;
 using Parley.Net.Protocols;
+using Parley.Testing;
 
 namespace Parley.Net.Tests.Host;
 
@@ -28,7 +29,7 @@ public sealed class HostTests : IAsyncLifetime
         var seenByClient = await client.Identify.IdentifyAsync(server.LocalPeerId, cts.Token);
         Assert.Equal("server/1", seenByClient.AgentVersion);
         Assert.Contains(PingProtocol.ProtocolId, seenByClient.Protocols);
-        Assert.Contains(HostFixture.EchoProtocol, seenByClient.Protocols);
+        Assert.Contains(EchoProtocol.Id, seenByClient.Protocols);
         Assert.Contains(server.ListenAddresses[0], seenByClient.Addresses);
 
         var seenByServer = await server.Identify.IdentifyAsync(client.LocalPeerId, cts.Token);
@@ -61,8 +62,8 @@ public sealed class HostTests : IAsyncLifetime
         var tasks = Enumerable.Range(0, 100).Select(async _ =>
         {
             var payload = RandomNumberGenerator.GetBytes(1024 * 1024);
-            await using var stream = await client.OpenStreamAsync(server.LocalPeerId, [HostFixture.EchoProtocol], cts.Token);
-            var echoed = await HostFixture.EchoRoundTripAsync(stream, payload, cts.Token);
+            await using var stream = await client.OpenStreamAsync(server.LocalPeerId, [EchoProtocol.Id], cts.Token);
+            var echoed = await EchoProtocol.RoundTripAsync(stream, payload, cts.Token);
             Assert.True(payload.AsSpan().SequenceEqual(echoed), "echo differs");
         });
         await Task.WhenAll(tasks);

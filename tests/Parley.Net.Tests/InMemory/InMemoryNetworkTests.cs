@@ -93,7 +93,7 @@ public sealed class InMemoryNetworkTests
     [Fact]
     public async Task Duplex_streams_carry_data_both_ways_and_signal_the_end()
     {
-        var (a, b) = DuplexStream.CreatePair();
+        var (a, b) = InMemoryDuplexStream.CreatePair();
         await a.WriteAsync("hello"u8.ToArray());
         await a.DisposeAsync();
         var buffer = new byte[16];

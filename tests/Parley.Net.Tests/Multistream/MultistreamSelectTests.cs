@@ -20,7 +20,7 @@ public sealed class MultistreamSelectTests
     [Fact]
     public async Task Initiator_sends_header_and_proposal_then_accepts_the_echo()
     {
-        var (client, server) = DuplexStream.CreatePair();
+        var (client, server) = InMemoryDuplexStream.CreatePair();
         var select = MultistreamSelect.SelectAsync(client, ["/yamux/1.0.0"], CancellationToken.None);
         var expected = Concat(MultistreamSelect.EncodeMessage("/multistream/1.0.0"), MultistreamSelect.EncodeMessage("/yamux/1.0.0"));
         var sent = new byte[expected.Length];
@@ -33,7 +33,7 @@ public sealed class MultistreamSelectTests
     [Fact]
     public async Task Responder_answers_na_then_accepts_a_supported_protocol()
     {
-        var (client, server) = DuplexStream.CreatePair();
+        var (client, server) = InMemoryDuplexStream.CreatePair();
         var handle = MultistreamSelect.HandleAsync(server, ["/b"], CancellationToken.None);
         var chosen = await MultistreamSelect.SelectAsync(client, ["/a", "/b"], CancellationToken.None).WaitAsync(Timeout);
         Assert.Equal("/b", chosen);
@@ -43,7 +43,7 @@ public sealed class MultistreamSelectTests
     [Fact]
     public async Task Responder_byte_exchange_matches_the_spec()
     {
-        var (client, server) = DuplexStream.CreatePair();
+        var (client, server) = InMemoryDuplexStream.CreatePair();
         var handle = MultistreamSelect.HandleAsync(server, ["/b"], CancellationToken.None);
         await client.WriteAsync(Concat(MultistreamSelect.EncodeMessage("/multistream/1.0.0"), MultistreamSelect.EncodeMessage("/a")));
         var expected = Concat(MultistreamSelect.EncodeMessage("/multistream/1.0.0"), MultistreamSelect.EncodeMessage("na"));
@@ -60,7 +60,7 @@ public sealed class MultistreamSelectTests
     [Fact]
     public async Task Ls_lists_supported_protocols()
     {
-        var (client, server) = DuplexStream.CreatePair();
+        var (client, server) = InMemoryDuplexStream.CreatePair();
         var handle = MultistreamSelect.HandleAsync(server, ["/a", "/b"], CancellationToken.None);
         var listed = await MultistreamSelect.ListAsync(client, CancellationToken.None).WaitAsync(Timeout);
         Assert.Equal(["/a", "/b"], listed);
@@ -71,7 +71,7 @@ public sealed class MultistreamSelectTests
     [Fact]
     public async Task No_common_protocol_fails_with_a_clear_error()
     {
-        var (client, server) = DuplexStream.CreatePair();
+        var (client, server) = InMemoryDuplexStream.CreatePair();
         _ = MultistreamSelect.HandleAsync(server, ["/b"], CancellationToken.None);
         var error = await Assert.ThrowsAsync<MultistreamException>(() => MultistreamSelect.SelectAsync(client, ["/a", "/c"], CancellationToken.None).WaitAsync(Timeout));
         Assert.Contains("none of", error.Message, StringComparison.Ordinal);
@@ -80,7 +80,7 @@ public sealed class MultistreamSelectTests
     [Fact]
     public async Task Random_bytes_instead_of_a_header_are_refused()
     {
-        var (client, server) = DuplexStream.CreatePair();
+        var (client, server) = InMemoryDuplexStream.CreatePair();
         var handle = MultistreamSelect.HandleAsync(server, ["/b"], CancellationToken.None);
         await client.WriteAsync(Encoding.ASCII.GetBytes("\x05hello GET / HTTP/1.1\r\n"));
         await Assert.ThrowsAsync<MultistreamException>(() => handle.WaitAsync(Timeout));
@@ -89,7 +89,7 @@ public sealed class MultistreamSelectTests
     [Fact]
     public async Task A_length_prefix_over_the_limit_is_refused_without_reading_it()
     {
-        var (client, server) = DuplexStream.CreatePair();
+        var (client, server) = InMemoryDuplexStream.CreatePair();
         var handle = MultistreamSelect.HandleAsync(server, ["/b"], CancellationToken.None);
         await client.WriteAsync(new byte[] { 0xff, 0xff, 0xff, 0x7f });
         var error = await Assert.ThrowsAsync<MultistreamException>(() => handle.WaitAsync(Timeout));
@@ -99,7 +99,7 @@ public sealed class MultistreamSelectTests
     [Fact]
     public async Task A_peer_that_keeps_guessing_is_cut_off()
     {
-        var (client, server) = DuplexStream.CreatePair();
+        var (client, server) = InMemoryDuplexStream.CreatePair();
         var handle = MultistreamSelect.HandleAsync(server, ["/b"], CancellationToken.None);
         var proposals = Enumerable.Range(0, MultistreamSelect.MaxProposals + 1).Select(i => $"/x/{i}").ToList();
         _ = MultistreamSelect.SelectAsync(client, proposals, CancellationToken.None);
@@ -109,7 +109,7 @@ public sealed class MultistreamSelectTests
     [Fact]
     public async Task Stream_closed_mid_negotiation_is_an_error()
     {
-        var (client, server) = DuplexStream.CreatePair();
+        var (client, server) = InMemoryDuplexStream.CreatePair();
         var handle = MultistreamSelect.HandleAsync(server, ["/b"], CancellationToken.None);
         await client.WriteAsync(new byte[] { 0x13, (byte)'/' });
         await client.DisposeAsync();

@@ -4,6 +4,7 @@ using Parley.Core.Crypto;
 using Parley.Core.Identity;
 using Parley.Net.Noise;
 using Parley.Net.Protos.Noise;
+using Parley.Testing;
 
 namespace Parley.Net.Tests.Noise;
 
@@ -83,7 +84,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task A_peer_with_another_identity_than_expected_is_rejected()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         using var _ = serverEnd;
         var impostor = IdentityKey.Generate().PeerId;
         var serverTask = NoiseSecurity.SecureInboundAsync(serverEnd, _server, Crypto, Options, CancellationToken.None);
@@ -111,7 +112,7 @@ public sealed class NoiseSecurityTests
     [MemberData(nameof(ForgedPayloads))]
     public async Task A_responder_payload_that_does_not_prove_its_identity_is_rejected(string forgery, string reason)
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         using var _ = serverEnd;
         var clientTask = NoiseSecurity.SecureOutboundAsync(clientEnd, _client, expectedRemote: null, Crypto, Options, CancellationToken.None);
 
@@ -127,7 +128,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task An_initiator_payload_signed_by_another_key_is_rejected()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         using var _ = clientEnd;
         var serverTask = NoiseSecurity.SecureInboundAsync(serverEnd, _server, Crypto, Options, CancellationToken.None);
 
@@ -143,7 +144,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task Our_payload_is_the_spec_protobuf_with_a_valid_signature_and_no_extensions()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         using var _ = serverEnd;
         var clientTask = NoiseSecurity.SecureOutboundAsync(clientEnd, _client, expectedRemote: null, Crypto, Options, CancellationToken.None);
 
@@ -166,7 +167,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task Advertised_stream_muxers_are_exposed_and_other_extensions_ignored()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         using var _ = serverEnd;
         var clientTask = NoiseSecurity.SecureOutboundAsync(clientEnd, _client, _server.PeerId, Crypto, Options, CancellationToken.None);
 
@@ -187,7 +188,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task The_responder_does_not_swallow_transport_data_sent_along_with_message_three()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         using var _ = clientEnd;
         var serverTask = NoiseSecurity.SecureInboundAsync(serverEnd, _server, Crypto, Options, CancellationToken.None);
 
@@ -224,7 +225,7 @@ public sealed class NoiseSecurityTests
     public async Task Garbage_as_the_first_message_fails_the_handshake(string description, byte[] garbage)
     {
         Assert.NotEmpty(description);
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         var serverTask = NoiseSecurity.SecureInboundAsync(serverEnd, _server, Crypto, Options, CancellationToken.None);
         await clientEnd.WriteAsync(garbage);
         clientEnd.CompleteWrites();
@@ -236,7 +237,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task Garbage_as_the_third_message_fails_authentication()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         using var _ = clientEnd;
         var serverTask = NoiseSecurity.SecureInboundAsync(serverEnd, _server, Crypto, Options, CancellationToken.None);
         using var initiator = NoiseTestPeers.NewHandshake(initiator: true);
@@ -251,7 +252,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task A_responder_that_sends_half_of_message_two_and_closes_is_rejected()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         var clientTask = NoiseSecurity.SecureOutboundAsync(clientEnd, _client, _server.PeerId, Crypto, Options, CancellationToken.None);
         using var responder = NoiseTestPeers.NewHandshake(initiator: false);
         responder.ReadMessage(await NoiseTestPeers.ReadFrameAsync(serverEnd));
@@ -267,7 +268,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task An_initiator_that_sends_half_a_message_and_stalls_hits_the_timeout()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         using var _ = clientEnd;
         var serverTask = NoiseSecurity.SecureInboundAsync(serverEnd, _server, Crypto, ShortTimeout, CancellationToken.None);
         await clientEnd.WriteAsync(NoiseTestPeers.Frame(new byte[32]).AsMemory(0, 10));
@@ -279,7 +280,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task A_responder_that_never_answers_hits_the_timeout()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         using var _ = serverEnd;
 
         var error = await Assert.ThrowsAsync<NoiseHandshakeException>(() =>
@@ -290,7 +291,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task Cancellation_by_the_caller_is_reported_as_cancellation()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         using var _ = serverEnd;
         using var cancellation = new CancellationTokenSource();
         var clientTask = NoiseSecurity.SecureOutboundAsync(clientEnd, _client, _server.PeerId, Crypto, Options, cancellation.Token);
@@ -303,7 +304,7 @@ public sealed class NoiseSecurityTests
     [Fact]
     public async Task A_forged_transport_frame_fails_authentication()
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         var serverTask = NoiseSecurity.SecureInboundAsync(serverEnd, _server, Crypto, Options, CancellationToken.None);
         await using var client = await NoiseSecurity.SecureOutboundAsync(clientEnd, _client, _server.PeerId, Crypto, Options, CancellationToken.None);
         await using var server = await serverTask;
@@ -329,7 +330,7 @@ public sealed class NoiseSecurityTests
 
     private async Task<(SecureChannel Client, SecureChannel Server)> ConnectAsync(PeerId? expectedServer)
     {
-        var (clientEnd, serverEnd) = DuplexPipe.Create();
+        var (clientEnd, serverEnd) = InMemoryDuplexStream.CreatePair();
         var serverTask = NoiseSecurity.SecureInboundAsync(serverEnd, _server, Crypto, Options, CancellationToken.None);
         var client = await NoiseSecurity.SecureOutboundAsync(clientEnd, _client, expectedServer, Crypto, Options, CancellationToken.None);
         return (client, await serverTask);

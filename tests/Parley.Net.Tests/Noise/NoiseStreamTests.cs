@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Parley.Core.Crypto;
 using Parley.Net.Noise;
+using Parley.Testing;
 
 namespace Parley.Net.Tests.Noise;
 
@@ -100,7 +101,7 @@ public sealed class NoiseStreamTests
     [Fact]
     public async Task A_second_concurrent_read_is_rejected()
     {
-        var (left, right) = DuplexPipe.Create();
+        var (left, right) = InMemoryDuplexStream.CreatePair();
         using var _ = right;
         var (send, receive) = Link();
         await using var stream = new NoiseStream(left, send, receive);

@@ -1,5 +1,6 @@
 using System.Text;
 using Parley.Net.Yamux;
+using Parley.Testing;
 
 namespace Parley.Net.Tests.Yamux;
 
@@ -171,11 +172,9 @@ public sealed class YamuxHostileInputTests
     }
 }
 
-[CollectionDefinition(nameof(YamuxIsolated), DisableParallelization = true)]
-public sealed class YamuxIsolated;
 
 /// <summary>Runs alone: allocation measurements and reply deadlines must not compete with busy parallel tests.</summary>
-[Collection(nameof(YamuxIsolated))]
+[Collection(nameof(MeasuresMemoryOrTiming))]
 public sealed class YamuxIsolatedTests
 {
     [Fact]

@@ -1,4 +1,5 @@
 using Parley.Net.Yamux;
+using Parley.Testing;
 
 namespace Parley.Net.Tests.Yamux;
 
