@@ -2,8 +2,8 @@ using Google.Protobuf;
 using Google.Protobuf.Collections;
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
-using Peer = Parley.Dht.Protos.Message.Types.Peer;
 using ConnectionType = Parley.Dht.Protos.Message.Types.ConnectionType;
+using Peer = Parley.Dht.Protos.Message.Types.Peer;
 
 namespace Parley.Dht.Wire;
 
@@ -40,7 +40,7 @@ internal sealed record KadPeerInfo(PeerId Peer, IReadOnlyList<Multiaddr> Address
         {
             return false;
         }
-        info = new KadPeerInfo(peer, ParseAddresses(pb.Addrs), pb.Connection);
+        info = new KadPeerInfo(peer, ParseAddresses(pb.Addrs, peer), pb.Connection);
         return true;
     }
 
@@ -55,11 +55,12 @@ internal sealed record KadPeerInfo(PeerId Peer, IReadOnlyList<Multiaddr> Address
         ArgumentOutOfRangeException.ThrowIfNegative(max);
         var examined = Math.Min(peers.Count, max);
         var result = new List<KadPeerInfo>(examined);
+        var seen = new HashSet<PeerId>(examined);
         for (var i = 0; i < examined; i++)
         {
-            if (TryParse(peers[i], out var info) && !result.Exists(existing => existing.Peer == info!.Peer))
+            if (TryParse(peers[i], out var info) && seen.Add(info!.Peer))
             {
-                result.Add(info!);
+                result.Add(info);
             }
         }
         return result;
@@ -75,7 +76,8 @@ internal sealed record KadPeerInfo(PeerId Peer, IReadOnlyList<Multiaddr> Address
         return pb;
     }
 
-    private static Multiaddr[] ParseAddresses(RepeatedField<ByteString> encoded)
+    /// <summary>Readable addresses, without duplicates and without those that name another peer in a /p2p component.</summary>
+    private static Multiaddr[] ParseAddresses(RepeatedField<ByteString> encoded, PeerId peer)
     {
         var addresses = new List<Multiaddr>(Math.Min(encoded.Count, MaxAddresses));
         var examined = Math.Min(encoded.Count, MaxAddressesExamined);
@@ -89,7 +91,7 @@ internal sealed record KadPeerInfo(PeerId Peer, IReadOnlyList<Multiaddr> Address
             try
             {
                 var address = Multiaddr.FromBytes(bytes.Span);
-                if (!addresses.Contains(address))
+                if ((address.PeerId is null || address.PeerId == peer) && !addresses.Contains(address))
                 {
                     addresses.Add(address);
                 }

@@ -1,0 +1,628 @@
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Parley.Core.Identity;
+using Parley.Core.Multiformats;
+using Parley.Dht.Keys;
+using Parley.Dht.Protos;
+using Parley.Dht.Query;
+using Parley.Dht.Records;
+using Parley.Dht.Routing;
+using Parley.Dht.Wire;
+using MessageType = Parley.Dht.Protos.Message.Types.MessageType;
+using Peer = Parley.Dht.Protos.Message.Types.Peer;
+
+namespace Parley.Dht;
+
+/// <summary>
+/// A Kademlia node on the libp2p kad protocol: answers FIND_NODE, GET_VALUE, PUT_VALUE, GET_PROVIDERS,
+/// ADD_PROVIDER and PING, and runs iterative lookups, puts, gets and provider announcements of its own.
+/// It reaches peers only through <see cref="IDhtMessenger"/> and takes all time from a <see cref="TimeProvider"/>,
+/// so the same code runs over TCP and in the simulator under virtual time. (For that reason it never uses
+/// ConfigureAwait(false): under the simulator's single-threaded context every continuation must come back to it.)
+/// </summary>
+public sealed class KademliaNode : IAsyncDisposable
+{
+    /// <summary>Keys longer than this are refused; real keys are multihashes or short paths.</summary>
+    public const int MaxKeyLength = 1024;
+
+    private readonly IDhtMessenger _messenger;
+    private readonly RecordValidatorRegistry _validators;
+    private readonly DhtOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Random _random;
+    private readonly RttEstimator _rtt;
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly OriginatedRecords _originated;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<PeerId, byte> _probing = new();
+    private Task _maintenance = Task.CompletedTask;
+    private DateTimeOffset _lastReplication;
+
+    public KademliaNode(IDhtMessenger messenger, RecordValidatorRegistry validators, DhtOptions? options = null, TimeProvider? time = null, ILoggerFactory? loggerFactory = null, Random? random = null)
+    {
+        ArgumentNullException.ThrowIfNull(messenger);
+        ArgumentNullException.ThrowIfNull(validators);
+        _messenger = messenger;
+        _validators = validators;
+        _options = options ?? new DhtOptions();
+        _time = time ?? TimeProvider.System;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KademliaNode>();
+        _random = random ?? new Random();
+        _rtt = new RttEstimator(_options.MinRequestTimeout, _options.MaxRequestTimeout);
+        LocalId = KadId.FromPeer(messenger.LocalPeer);
+        RoutingTable = new RoutingTable(messenger.LocalPeer, new RoutingTableOptions { BucketSize = _options.K }, _time);
+        Records = new RecordStore(validators, _time);
+        Providers = new ProviderStore(_time);
+        _originated = new OriginatedRecords(_time);
+        _lastReplication = _time.GetUtcNow();
+    }
+
+    public PeerId LocalPeer => _messenger.LocalPeer;
+
+    public KadId LocalId { get; }
+
+    public DhtOptions Options => _options;
+
+    public RoutingTable RoutingTable { get; }
+
+    public RecordStore Records { get; }
+
+    public ProviderStore Providers { get; }
+
+    /// <summary>Starts answering requests and, unless disabled, the maintenance loop.</summary>
+    public void Start()
+    {
+        _messenger.SetHandler(HandleRequestAsync);
+        if (_options.RunMaintenance)
+        {
+            _maintenance = MaintenanceLoopAsync(_shutdown.Token);
+        }
+    }
+
+    /// <summary>
+    /// Joins the network through <paramref name="knownPeers"/> (any of which may be dead): each that answers enters the
+    /// routing table; then a lookup of our own id fills the buckets near us. With no live peer, the node starts a new
+    /// network on its own and waits for others. Returns the routing table size.
+    /// </summary>
+    public async Task<int> BootstrapAsync(IEnumerable<DhtPeer> knownPeers, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(knownPeers);
+        var contacts = knownPeers.Where(p => p.Peer != LocalPeer).DistinctBy(p => p.Peer).ToList();
+        var probes = contacts.Select(async peer =>
+        {
+            var response = await TryRequestAsync(peer.Peer, peer.Addresses, FindNodeRequest(LocalPeer.Bytes.ToArray()), cancellationToken);
+            return response is not null;
+        });
+        var answered = (await Task.WhenAll(probes)).Count(ok => ok);
+        _logger.LogInformation("bootstrap: {Answered} of {Total} known peers answered", answered, contacts.Count);
+        if (RoutingTable.Count > 0)
+        {
+            await FindClosestPeersAsync(LocalPeer.Bytes.ToArray(), cancellationToken);
+        }
+        return RoutingTable.Count;
+    }
+
+    /// <summary>The k closest peers to <paramref name="key"/> that answered, found by an iterative FIND_NODE lookup.</summary>
+    public async Task<LookupResult> FindClosestPeersAsync(byte[] key, CancellationToken cancellationToken)
+    {
+        var run = await RunLookupAsync(key, () => FindNodeRequest(key), onResponse: null, cancellationToken);
+        return run.ToResult();
+    }
+
+    /// <summary>Where <paramref name="peer"/> can be reached, or null when no one knows.</summary>
+    public async Task<DhtPeer?> FindPeerAsync(PeerId peer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        if (RoutingTable.Find(peer) is { } known && known.Addresses.Count > 0)
+        {
+            return new DhtPeer(peer, known.Addresses);
+        }
+        DhtPeer? found = null;
+        var key = peer.Bytes.ToArray();
+        await RunLookupAsync(key, () => FindNodeRequest(key), (from, response, addresses) =>
+        {
+            if (from == peer && addresses.Count > 0)
+            {
+                found = new DhtPeer(peer, addresses);
+                return true;
+            }
+            foreach (var closer in KadPeerInfo.ParsePeers(response.CloserPeers, 2 * _options.K))
+            {
+                if (closer.Peer == peer && closer.Addresses.Count > 0)
+                {
+                    found = new DhtPeer(peer, closer.Addresses);
+                    return true;
+                }
+            }
+            return false;
+        }, cancellationToken);
+        return found;
+    }
+
+    /// <summary>Validates and stores the record here and at the k closest peers to its key.</summary>
+    /// <exception cref="RecordValidationException">The record is not valid for its namespace.</exception>
+    public async Task<PutValueResult> PutValueAsync(byte[] key, byte[] value, CancellationToken cancellationToken)
+    {
+        CheckKey(key);
+        ArgumentNullException.ThrowIfNull(value);
+        _validators.Validate(key, value);
+        Records.Put(key, value, LocalPeer);
+        _originated.TrackRecord(key, value);
+        return await ReplicateAsync(key, value, cancellationToken);
+    }
+
+    /// <summary>The best valid record for <paramref name="key"/> among this node and the peers closest to it.</summary>
+    public async Task<GetValueResult> GetValueAsync(byte[] key, CancellationToken cancellationToken)
+    {
+        CheckKey(key);
+        var candidates = new List<(byte[] Value, PeerId? From)>();
+        if (Records.Get(key) is { } local)
+        {
+            candidates.Add((local.Value, null));
+        }
+        var valid = candidates.Count;
+        var run = await RunLookupAsync(key, () => new Message { Type = MessageType.GetValue, Key = ByteString.CopyFrom(key) }, (from, response, _) =>
+        {
+            if (response.Record is { } record && record.Key.Span.SequenceEqual(key))
+            {
+                var value = record.Value.ToByteArray();
+                try
+                {
+                    _validators.Validate(key, value);
+                    candidates.Add((value, from));
+                    valid++;
+                }
+                catch (RecordValidationException e)
+                {
+                    _logger.LogDebug("{Peer} returned an invalid record: {Reason}", from, e.Message);
+                }
+            }
+            return valid >= _options.GetQuorum;
+        }, cancellationToken);
+        if (candidates.Count == 0)
+        {
+            return new GetValueResult(null, 0, run.Hops, run.Elapsed);
+        }
+        var best = candidates[_validators.Select(key, candidates.Select(c => c.Value).ToList())].Value;
+        var stale = candidates.Where(c => c.From is not null && !c.Value.AsSpan().SequenceEqual(best)).Select(c => c.From!).Distinct().ToList();
+        if (stale.Count > 0)
+        {
+            // Correct peers that served an outdated record, so the next reader finds the current one.
+            await Task.WhenAll(stale.Select(peer => TryRequestAsync(peer, run.AddressesOf(peer), PutValueRequest(key, best), cancellationToken)));
+        }
+        return new GetValueResult(best, valid, run.Hops, run.Elapsed);
+    }
+
+    /// <summary>Announces this node as a provider of <paramref name="key"/> to the k closest peers; returns how many were told.</summary>
+    public async Task<int> ProvideAsync(byte[] key, CancellationToken cancellationToken)
+    {
+        CheckKey(key);
+        Providers.Add(key, LocalPeer, _messenger.LocalAddresses);
+        _originated.TrackProvider(key);
+        return await AnnounceProviderAsync(key, cancellationToken);
+    }
+
+    /// <summary>Up to <paramref name="max"/> providers of <paramref name="key"/>, from this node and a GET_PROVIDERS lookup.</summary>
+    public async Task<IReadOnlyList<DhtPeer>> FindProvidersAsync(byte[] key, int max, CancellationToken cancellationToken)
+    {
+        CheckKey(key);
+        var found = new Dictionary<PeerId, DhtPeer>();
+        foreach (var provider in Providers.Get(key, max))
+        {
+            found.TryAdd(provider.Provider, new DhtPeer(provider.Provider, provider.Addresses));
+        }
+        if (found.Count < max)
+        {
+            await RunLookupAsync(key, () => new Message { Type = MessageType.GetProviders, Key = ByteString.CopyFrom(key) }, (_, response, _) =>
+            {
+                foreach (var provider in KadPeerInfo.ParsePeers(response.ProviderPeers, max))
+                {
+                    found.TryAdd(provider.Peer, new DhtPeer(provider.Peer, provider.Addresses));
+                }
+                return found.Count >= max;
+            }, cancellationToken);
+        }
+        return found.Values.Take(max).ToList();
+    }
+
+    /// <summary>One round of upkeep: refresh stale buckets, republish what we originated, re-replicate what we hold, drop what expired.</summary>
+    public async Task RunMaintenanceOnceAsync(CancellationToken cancellationToken)
+    {
+        foreach (var bucket in RoutingTable.BucketsDueForRefresh())
+        {
+            var target = RoutingTable.RandomIdForBucket(bucket, _random);
+            await RunLookupAsync(target, () => FindNodeRequest(target.ToArray()), null, cancellationToken);
+        }
+        foreach (var item in _originated.DueForRepublish())
+        {
+            if (item.Kind == OriginatedKind.Provider)
+            {
+                _originated.TrackProvider(item.Key);
+                await AnnounceProviderAsync(item.Key, cancellationToken);
+            }
+            else if (item.Value is not null)
+            {
+                try
+                {
+                    _validators.Validate(item.Key, item.Value);
+                }
+                catch (RecordValidationException)
+                {
+                    // Expired: the owner must publish a fresh record; stop spreading this one.
+                    _originated.Untrack(OriginatedKind.Record, item.Key);
+                    continue;
+                }
+                _originated.TrackRecord(item.Key, item.Value);
+                await ReplicateAsync(item.Key, item.Value, cancellationToken);
+            }
+        }
+        var now = _time.GetUtcNow();
+        if (now - _lastReplication >= _options.ReplicationInterval)
+        {
+            _lastReplication = now;
+            foreach (var record in Records.All().Where(r => r.From != LocalPeer))
+            {
+                await ReplicateAsync(record.Key, record.Value, cancellationToken);
+            }
+        }
+        Records.RemoveExpired();
+        Providers.RemoveExpired();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _shutdown.CancelAsync();
+        try
+        {
+            await _maintenance;
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutdown.
+        }
+        _shutdown.Dispose();
+    }
+
+    private async Task MaintenanceLoopAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.MaintenanceInterval, _time);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            try
+            {
+                await RunMaintenanceOnceAsync(cancellationToken);
+            }
+            catch (Exception e) when (e is IOException or DhtRequestException)
+            {
+                _logger.LogDebug("maintenance round failed: {Reason}", e.Message);
+            }
+        }
+    }
+
+    private async Task<PutValueResult> ReplicateAsync(byte[] key, byte[] value, CancellationToken cancellationToken)
+    {
+        var closest = await FindClosestPeersAsync(key, cancellationToken);
+        var request = PutValueRequest(key, value);
+        var results = await Task.WhenAll(closest.Closest.Select(peer => TryRequestAsync(peer.Peer, peer.Addresses, request, cancellationToken)));
+        return new PutValueResult(results.Count(r => r is not null && r.Type == MessageType.PutValue), closest.Closest.Count);
+    }
+
+    private async Task<int> AnnounceProviderAsync(byte[] key, CancellationToken cancellationToken)
+    {
+        var closest = await FindClosestPeersAsync(key, cancellationToken);
+        var message = new Message { Type = MessageType.AddProvider, Key = ByteString.CopyFrom(key) };
+        message.ProviderPeers.Add(ToProto(LocalPeer, _messenger.LocalAddresses));
+        var sent = await Task.WhenAll(closest.Closest.Select(async peer =>
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(_rtt.Timeout, _time);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+                await _messenger.SendAsync(peer.Peer, peer.Addresses, message, linked.Token);
+                return true;
+            }
+            catch (Exception e) when (e is DhtRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                return false;
+            }
+        }));
+        return sent.Count(ok => ok);
+    }
+
+    /// <summary>
+    /// Drives a <see cref="ClosestPeersLookup"/>: keeps up to alpha requests in flight per path, lets a slow request be
+    /// overtaken, and stops when the state machine says the k closest have answered or <paramref name="onResponse"/> says done.
+    /// </summary>
+    private Task<LookupRun> RunLookupAsync(byte[] key, Func<Message> request, Func<PeerId, Message, IReadOnlyList<Multiaddr>, bool>? onResponse, CancellationToken cancellationToken) =>
+        RunLookupAsync(KadId.FromKey(key), request, onResponse, cancellationToken);
+
+    private async Task<LookupRun> RunLookupAsync(KadId target, Func<Message> request, Func<PeerId, Message, IReadOnlyList<Multiaddr>, bool>? onResponse, CancellationToken cancellationToken)
+    {
+        RoutingTable.MarkBucketUsed(target);
+        var started = _time.GetTimestamp();
+        var run = new LookupRun();
+        var seeds = RoutingTable.NearestPeers(target, _options.K);
+        foreach (var seed in seeds)
+        {
+            run.Addresses[seed.Peer] = seed.Addresses;
+        }
+        var lookup = new ClosestPeersLookup(target, seeds.Select(s => s.Peer), new LookupOptions
+        {
+            K = _options.K,
+            Alpha = _options.Alpha,
+            DisjointPaths = _options.DisjointPaths,
+            LocalPeer = LocalPeer,
+        });
+        using var deadline = new CancellationTokenSource(_options.LookupTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        var inFlight = new Dictionary<Task<Message?>, (PeerId Peer, long Started, bool Slow)>();
+        try
+        {
+            while (!linked.IsCancellationRequested)
+            {
+                foreach (var peer in lookup.TakeNextToQuery())
+                {
+                    inFlight[TryRequestAsync(peer, run.AddressesOf(peer), request(), linked.Token)] = (peer, _time.GetTimestamp(), false);
+                }
+                if (lookup.IsFinished || inFlight.Count == 0)
+                {
+                    break;
+                }
+                var slowAfter = _rtt.SlowThreshold;
+                using var slowWait = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
+                var waitForSlow = Task.Delay(slowAfter, _time, slowWait.Token);
+                var completed = await Task.WhenAny(inFlight.Keys.Cast<Task>().Append(waitForSlow));
+                await slowWait.CancelAsync();
+                if (completed is not Task<Message?> answered)
+                {
+                    MarkSlowRequests(lookup, inFlight, slowAfter);
+                    continue;
+                }
+                var from = inFlight[answered].Peer;
+                inFlight.Remove(answered);
+                var response = await answered;
+                run.Queried++;
+                if (response is null)
+                {
+                    lookup.OnFailure(from);
+                    continue;
+                }
+                var closer = KadPeerInfo.ParsePeers(response.CloserPeers, 2 * _options.K);
+                foreach (var peer in closer)
+                {
+                    if (!run.Addresses.ContainsKey(peer.Peer) && peer.Addresses.Count > 0)
+                    {
+                        run.Addresses[peer.Peer] = peer.Addresses;
+                    }
+                }
+                // A peer we have no address for cannot be asked; it is not a candidate.
+                lookup.OnSuccess(from, closer.Where(p => run.Addresses.ContainsKey(p.Peer)).Select(p => p.Peer));
+                if (onResponse is not null && onResponse(from, response, run.AddressesOf(from)))
+                {
+                    lookup.Stop();
+                }
+            }
+        }
+        finally
+        {
+            // Requests still out were not needed; cancelling them says nothing about those peers.
+            await linked.CancelAsync();
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        if (deadline.IsCancellationRequested)
+        {
+            _logger.LogDebug("lookup for {Target} hit its deadline", target);
+        }
+        run.Closest = lookup.ClosestResponded;
+        run.Hops = lookup.Hops;
+        run.Elapsed = _time.GetElapsedTime(started);
+        return run;
+    }
+
+    private void MarkSlowRequests(ClosestPeersLookup lookup, Dictionary<Task<Message?>, (PeerId Peer, long Started, bool Slow)> inFlight, TimeSpan slowAfter)
+    {
+        foreach (var (task, state) in inFlight.ToList())
+        {
+            if (!state.Slow && _time.GetElapsedTime(state.Started) >= slowAfter)
+            {
+                inFlight[task] = state with { Slow = true };
+                lookup.OnSlow(state.Peer);
+            }
+        }
+    }
+
+    /// <summary>One request with the adaptive timeout; null on any failure. A peer that answers enters the routing table.</summary>
+    private async Task<Message?> TryRequestAsync(PeerId peer, IReadOnlyList<Multiaddr> addresses, Message request, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        try
+        {
+            using var timeout = new CancellationTokenSource(_rtt.Timeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+            var response = await _messenger.RequestAsync(peer, addresses, request, linked.Token);
+            _rtt.Observe(_time.GetElapsedTime(started));
+            OnPeerAnswered(peer, addresses);
+            return response;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The caller gave up (or the lookup finished without this answer): nothing learned about the peer.
+            return null;
+        }
+        catch (Exception e) when (e is DhtRequestException or IOException or OperationCanceledException)
+        {
+            _logger.LogDebug("{Type} to {Peer} failed: {Reason}", request.Type, peer, e.Message);
+            RoutingTable.Remove(peer);
+            return null;
+        }
+    }
+
+    private void OnPeerAnswered(PeerId peer, IReadOnlyList<Multiaddr> addresses)
+    {
+        var known = _messenger.AddressesOf(peer);
+        var result = RoutingTable.TryAdd(peer, known.Count > 0 ? known : addresses);
+        if (result.Outcome == AddOutcome.PendingLivenessCheck && result.EvictionCandidate is { } candidate)
+        {
+            _ = CheckLivenessAsync(candidate);
+        }
+    }
+
+    private async Task CheckLivenessAsync(RoutingEntry candidate)
+    {
+        var answer = await TryRequestAsync(candidate.Peer, candidate.Addresses, new Message { Type = MessageType.Ping }, _shutdown.Token);
+        RoutingTable.ReportLiveness(candidate.Peer, answer is not null);
+    }
+
+    /// <summary>
+    /// A peer that asks us something may be a DHT server we do not know yet. It enters the routing table only if it
+    /// answers a query of ours, so clients and unreachable peers never do; one probe per peer at a time.
+    /// </summary>
+    private async Task ProbeAsync(PeerId peer, IReadOnlyList<Multiaddr> addresses)
+    {
+        if (RoutingTable.Find(peer) is not null || !_probing.TryAdd(peer, 0))
+        {
+            return;
+        }
+        try
+        {
+            await TryRequestAsync(peer, addresses, new Message { Type = MessageType.Ping }, _shutdown.Token);
+        }
+        finally
+        {
+            _probing.TryRemove(peer, out _);
+        }
+    }
+
+    private Task<Message?> HandleRequestAsync(PeerId from, IReadOnlyList<Multiaddr> fromAddresses, Message request, CancellationToken cancellationToken)
+    {
+        if (!_shutdown.IsCancellationRequested)
+        {
+            _ = ProbeAsync(from, fromAddresses);
+        }
+        if (request.Key.Length > MaxKeyLength)
+        {
+            return Task.FromResult<Message?>(null);
+        }
+        var key = request.Key.ToByteArray();
+        Message? response = request.Type switch
+        {
+            MessageType.FindNode => WithCloserPeers(new Message { Type = MessageType.FindNode, Key = request.Key }, key, from),
+            MessageType.GetValue => AnswerGetValue(request, key, from),
+            MessageType.PutValue => AnswerPutValue(request, key, from),
+            MessageType.GetProviders => AnswerGetProviders(request, key, from),
+            MessageType.AddProvider => AcceptProvider(request, key, from, fromAddresses),
+            MessageType.Ping => new Message { Type = MessageType.Ping },
+            _ => null,
+        };
+        return Task.FromResult(response);
+    }
+
+    private Message AnswerGetValue(Message request, byte[] key, PeerId from)
+    {
+        var response = WithCloserPeers(new Message { Type = MessageType.GetValue, Key = request.Key }, key, from);
+        if (Records.Get(key) is { } record)
+        {
+            response.Record = new Record { Key = request.Key, Value = ByteString.CopyFrom(record.Value) };
+        }
+        return response;
+    }
+
+    private Message? AnswerPutValue(Message request, byte[] key, PeerId from)
+    {
+        if (request.Record is null || !request.Record.Key.Span.SequenceEqual(key))
+        {
+            return null;
+        }
+        var outcome = Records.Put(key, request.Record.Value.ToByteArray(), from);
+        if (outcome.Status == PutStatus.Rejected)
+        {
+            _logger.LogDebug("rejected a record from {Peer}: {Reason}", from, outcome.Reason);
+            return null;
+        }
+        // The spec's acknowledgement is the request echoed back.
+        return request;
+    }
+
+    private Message AnswerGetProviders(Message request, byte[] key, PeerId from)
+    {
+        var response = WithCloserPeers(new Message { Type = MessageType.GetProviders, Key = request.Key }, key, from);
+        foreach (var provider in Providers.Get(key, _options.K))
+        {
+            response.ProviderPeers.Add(ToProto(provider.Provider, provider.Addresses));
+        }
+        return response;
+    }
+
+    private Message? AcceptProvider(Message request, byte[] key, PeerId from, IReadOnlyList<Multiaddr> fromAddresses)
+    {
+        // A peer may only announce itself: provider entries for anyone else are ignored, as go-libp2p does.
+        foreach (var provider in KadPeerInfo.ParsePeers(request.ProviderPeers, 4))
+        {
+            if (provider.Peer == from)
+            {
+                Providers.Add(key, from, provider.Addresses.Count > 0 ? provider.Addresses : fromAddresses);
+            }
+        }
+        return null;
+    }
+
+    private Message WithCloserPeers(Message response, byte[] key, PeerId requester)
+    {
+        foreach (var entry in RoutingTable.NearestPeers(KadId.FromKey(key), _options.K + 1))
+        {
+            if (entry.Peer != requester && response.CloserPeers.Count < _options.K)
+            {
+                response.CloserPeers.Add(ToProto(entry.Peer, entry.Addresses));
+            }
+        }
+        return response;
+    }
+
+    private static Message FindNodeRequest(byte[] key) => new() { Type = MessageType.FindNode, Key = ByteString.CopyFrom(key) };
+
+    private static Message PutValueRequest(byte[] key, byte[] value) => new()
+    {
+        Type = MessageType.PutValue,
+        Key = ByteString.CopyFrom(key),
+        Record = new Record { Key = ByteString.CopyFrom(key), Value = ByteString.CopyFrom(value) },
+    };
+
+    private static Peer ToProto(PeerId peer, IReadOnlyList<Multiaddr> addresses)
+    {
+        var proto = new Peer { Id = ByteString.CopyFrom(peer.Bytes) };
+        foreach (var address in addresses)
+        {
+            proto.Addrs.Add(ByteString.CopyFrom(address.ToBytes()));
+        }
+        return proto;
+    }
+
+    private static void CheckKey(byte[] key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (key.Length is 0 or > MaxKeyLength)
+        {
+            throw new ArgumentException($"a DHT key is 1 to {MaxKeyLength} bytes", nameof(key));
+        }
+    }
+
+    /// <summary>What one lookup learned: addresses of every peer it heard of, and its outcome.</summary>
+    private sealed class LookupRun
+    {
+        public Dictionary<PeerId, IReadOnlyList<Multiaddr>> Addresses { get; } = [];
+
+        public IReadOnlyList<PeerId> Closest { get; set; } = [];
+
+        public int Hops { get; set; }
+
+        public int Queried { get; set; }
+
+        public TimeSpan Elapsed { get; set; }
+
+        public IReadOnlyList<Multiaddr> AddressesOf(PeerId peer) => Addresses.TryGetValue(peer, out var addresses) ? addresses : [];
+
+        public LookupResult ToResult() =>
+            new(Closest.Select(p => new DhtPeer(p, AddressesOf(p))).ToList(), Hops, Queried, Elapsed);
+    }
+}

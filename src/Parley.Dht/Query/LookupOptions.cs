@@ -1,0 +1,34 @@
+using Parley.Core.Identity;
+
+namespace Parley.Dht.Query;
+
+public sealed record LookupOptions
+{
+    /// <summary>Peers to find: the lookup ends when the K closest it knows of have answered.</summary>
+    public int K { get; init; } = 20;
+
+    /// <summary>Requests in flight per path.</summary>
+    public int Alpha { get; init; } = 3;
+
+    /// <summary>
+    /// S/Kademlia disjoint paths: the seeds are dealt round-robin to this many paths and a peer belongs to the
+    /// path that learned of it first, so one path's liars cannot steer the others.
+    /// </summary>
+    public int DisjointPaths { get; init; } = 1;
+
+    /// <summary>Candidates a path remembers, the farthest dropped first; null means 10 × <see cref="K"/>.</summary>
+    public int? MaxCandidatesPerPath { get; init; }
+
+    /// <summary>Entries of one response's closer-peers list that are looked at; null means 2 × <see cref="K"/>.</summary>
+    public int? MaxCloserPeersPerResponse { get; init; }
+
+    /// <summary>The local peer, ignored wherever a response mentions it.</summary>
+    public PeerId? LocalPeer { get; init; }
+
+    /// <summary>
+    /// When <see cref="Alpha"/> responses in a row bring no peer closer than the closest known, a path may have up
+    /// to <see cref="K"/> requests in flight until one does (the Kademlia paper's final round; rust-libp2p's
+    /// "stalled" state). It ends lookups several round trips sooner at the cost of a burst of requests.
+    /// </summary>
+    public bool WidenWhenStalled { get; init; } = true;
+}

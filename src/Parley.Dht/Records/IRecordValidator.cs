@@ -1,0 +1,28 @@
+namespace Parley.Dht.Records;
+
+/// <summary>
+/// Validation and selection for the records of one namespace (go-libp2p-record's <c>Validator</c>). Both methods are
+/// pure: the same inputs give the same answer on every node, so the network converges on one best record.
+/// </summary>
+public interface IRecordValidator
+{
+    /// <summary>Checks <paramref name="value"/> as the record stored under <paramref name="key"/>.</summary>
+    /// <exception cref="RecordValidationException">The record is invalid; the message says why.</exception>
+    void Validate(string key, ReadOnlySpan<byte> value);
+
+    /// <summary>The index of the best of <paramref name="values"/>, all of which are valid; ties go to the lowest index.</summary>
+    int Select(string key, IReadOnlyList<byte[]> values);
+}
+
+/// <summary>
+/// A validator whose keys carry binary data after the namespace (as "/pk/&lt;peer id bytes&gt;" does), which a string
+/// decoded from UTF-8 cannot hold losslessly. <see cref="RecordValidatorRegistry"/> hands such a validator the key bytes.
+/// </summary>
+public interface IBinaryKeyRecordValidator : IRecordValidator
+{
+    /// <inheritdoc cref="IRecordValidator.Validate(string, ReadOnlySpan{byte})"/>
+    void Validate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
+
+    /// <inheritdoc cref="IRecordValidator.Select(string, IReadOnlyList{byte[]})"/>
+    int Select(ReadOnlySpan<byte> key, IReadOnlyList<byte[]> values);
+}

@@ -1,0 +1,56 @@
+using Parley.Core.Identity;
+using Parley.Dht.Records;
+using Parley.Testing;
+
+namespace Parley.Dht.Tests.Node;
+
+/// <summary>Kademlia nodes on an in-memory network, each bootstrapped through a few earlier ones.</summary>
+public sealed class DhtTestNetwork : IAsyncDisposable
+{
+    private DhtTestNetwork(InMemoryNetwork network)
+    {
+        Network = network;
+    }
+
+    public InMemoryNetwork Network { get; }
+
+    public List<(InMemoryHost Host, KademliaNode Node)> Nodes { get; } = [];
+
+    public static async Task<DhtTestNetwork> StartAsync(int count, DhtOptions? options = null, InMemoryNetworkOptions? networkOptions = null)
+    {
+        var network = new DhtTestNetwork(new InMemoryNetwork(networkOptions));
+        for (var i = 0; i < count; i++)
+        {
+            await network.AddNodeAsync(options);
+        }
+        return network;
+    }
+
+    public async Task<KademliaNode> AddNodeAsync(DhtOptions? options = null, IdentityKey? identity = null, bool bootstrap = true)
+    {
+        var host = Network.CreateHost(identity);
+        var node = new KademliaNode(
+            new NetworkDhtMessenger(host, (options ?? new DhtOptions()).ProtocolId),
+            ParleyRecords.CreateValidators(TimeProvider.System),
+            options ?? new DhtOptions { RunMaintenance = false },
+            random: new Random(Nodes.Count));
+        node.Start();
+        if (bootstrap && Nodes.Count > 0)
+        {
+            // Several bootstrap peers, never one.
+            var known = Nodes.TakeLast(3).Select(n => new DhtPeer(n.Host.LocalPeerId, n.Host.ListenAddresses)).ToList();
+            await node.BootstrapAsync(known, CancellationToken.None);
+        }
+        Nodes.Add((host, node));
+        return node;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (host, node) in Nodes)
+        {
+            await node.DisposeAsync();
+            await host.DisposeAsync();
+        }
+    }
+}
