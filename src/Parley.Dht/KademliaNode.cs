@@ -26,6 +26,9 @@ public sealed class KademliaNode : IAsyncDisposable
     /// <summary>Keys longer than this are refused; real keys are multihashes or short paths.</summary>
     public const int MaxKeyLength = 1024;
 
+    private const int MaxConsecutiveFailures = 2;
+    private const int MaxTrackedFailures = 10_000;
+
     private readonly IDhtMessenger _messenger;
     private readonly RecordValidatorRegistry _validators;
     private readonly DhtOptions _options;
@@ -36,6 +39,7 @@ public sealed class KademliaNode : IAsyncDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private readonly OriginatedRecords _originated;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<PeerId, byte> _probing = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<PeerId, int> _consecutiveFailures = new();
     private Task _maintenance = Task.CompletedTask;
     private DateTimeOffset _lastReplication;
 
@@ -147,7 +151,8 @@ public sealed class KademliaNode : IAsyncDisposable
         CheckKey(key);
         ArgumentNullException.ThrowIfNull(value);
         _validators.Validate(key, value);
-        Records.Put(key, value, LocalPeer);
+        // From nobody: our own records do not count against the per-peer limit meant for others.
+        Records.Put(key, value, from: null);
         _originated.TrackRecord(key, value);
         return await ReplicateAsync(key, value, cancellationToken);
     }
@@ -231,8 +236,10 @@ public sealed class KademliaNode : IAsyncDisposable
     {
         foreach (var bucket in RoutingTable.BucketsDueForRefresh())
         {
-            var target = RoutingTable.RandomIdForBucket(bucket, _random);
-            await RunLookupAsync(target, () => FindNodeRequest(target.ToArray()), null, cancellationToken);
+            // Peers hash whatever key we send, so the refresh key must be a preimage that hashes into the bucket.
+            // Buckets that deep are reached by the lookup of our own id instead.
+            var key = RoutingTable.TryRandomKeyForBucket(bucket, _random, out var preimage, maxAttempts: 1 << 16) ? preimage! : LocalPeer.Bytes.ToArray();
+            await RunLookupAsync(key, () => FindNodeRequest(key), null, cancellationToken);
         }
         foreach (var item in _originated.DueForRepublish())
         {
@@ -261,7 +268,7 @@ public sealed class KademliaNode : IAsyncDisposable
         if (now - _lastReplication >= _options.ReplicationInterval)
         {
             _lastReplication = now;
-            foreach (var record in Records.All().Where(r => r.From != LocalPeer))
+            foreach (var record in Records.All().Where(r => r.From is not null))
             {
                 await ReplicateAsync(record.Key, record.Value, cancellationToken);
             }
@@ -442,6 +449,7 @@ public sealed class KademliaNode : IAsyncDisposable
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
             var response = await _messenger.RequestAsync(peer, addresses, request, linked.Token);
             _rtt.Observe(_time.GetElapsedTime(started));
+            _consecutiveFailures.TryRemove(peer, out _);
             OnPeerAnswered(peer, addresses);
             return response;
         }
@@ -453,7 +461,17 @@ public sealed class KademliaNode : IAsyncDisposable
         catch (Exception e) when (e is DhtRequestException or IOException or OperationCanceledException)
         {
             _logger.LogDebug("{Type} to {Peer} failed: {Reason}", request.Type, peer, e.Message);
-            RoutingTable.Remove(peer);
+            // One lost packet is not a dead peer; two failures in a row are (go-libp2p drops a peer at the first).
+            if (_consecutiveFailures.Count > MaxTrackedFailures)
+            {
+                // Peers named once by junk responses and never seen again would otherwise pile up here.
+                _consecutiveFailures.Clear();
+            }
+            if (_consecutiveFailures.AddOrUpdate(peer, 1, (_, n) => n + 1) >= MaxConsecutiveFailures)
+            {
+                _consecutiveFailures.TryRemove(peer, out _);
+                RoutingTable.Remove(peer);
+            }
             return null;
         }
     }

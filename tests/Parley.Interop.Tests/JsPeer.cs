@@ -88,10 +88,23 @@ public sealed class JsPeer : IAsyncDisposable
     /// Starts peer.mjs with extra command-line arguments, e.g. <c>["--listen", "/ip6/::1/tcp/0"]</c> or
     /// <c>["--key", hexOfPrivateKeyProtobuf]</c>, and waits for its "listening" line.
     /// </summary>
-    public static async Task<JsPeer> StartAsync(string? agent, IReadOnlyList<string> extraArgs, CancellationToken ct = default)
+    public static Task<JsPeer> StartAsync(string? agent, IReadOnlyList<string> extraArgs, CancellationToken ct = default) =>
+        StartScriptAsync("peer.mjs", agent, extraArgs, ct);
+
+    /// <summary>
+    /// Starts another JSON-lines script of tests/interop (e.g. <c>dht-peer.mjs</c>) that follows peer.mjs's protocol,
+    /// with extra command-line arguments, and waits for its "listening" line.
+    /// </summary>
+    public static async Task<JsPeer> StartScriptAsync(string script, string? agent, IReadOnlyList<string> extraArgs, CancellationToken ct = default)
     {
+        ArgumentException.ThrowIfNullOrEmpty(script);
         ArgumentNullException.ThrowIfNull(extraArgs);
         var interopDir = FindInteropDirectory();
+        if (!File.Exists(Path.Combine(interopDir, script)))
+        {
+            throw new JsPeerException($"{Path.Combine(interopDir, script)} is missing.");
+        }
+
         var startInfo = new ProcessStartInfo(Environment.GetEnvironmentVariable("PARLEY_NODE") ?? "node")
         {
             WorkingDirectory = interopDir,
@@ -104,7 +117,7 @@ public sealed class JsPeer : IAsyncDisposable
             StandardInputEncoding = new UTF8Encoding(false),
             CreateNoWindow = true,
         };
-        startInfo.ArgumentList.Add("peer.mjs");
+        startInfo.ArgumentList.Add(script);
         if (agent is not null)
         {
             startInfo.ArgumentList.Add("--agent");
@@ -121,7 +134,7 @@ public sealed class JsPeer : IAsyncDisposable
         {
             if (!process.Start())
             {
-                throw new JsPeerException("Failed to start the node process for tests/interop/peer.mjs.");
+                throw new JsPeerException($"Failed to start the node process for tests/interop/{script}.");
             }
         }
         catch (Win32Exception ex)

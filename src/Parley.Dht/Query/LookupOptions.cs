@@ -7,7 +7,7 @@ public sealed record LookupOptions
     /// <summary>Peers to find: the lookup ends when the K closest it knows of have answered.</summary>
     public int K { get; init; } = 20;
 
-    /// <summary>Requests in flight per path.</summary>
+    /// <summary>Requests in flight per path (up to <see cref="K"/> while stalled, see <see cref="WidenWhenStalled"/>).</summary>
     public int Alpha { get; init; } = 3;
 
     /// <summary>

@@ -1,7 +1,7 @@
 using System.Text;
 using Google.Protobuf;
 using Parley.Core.Identity;
-using SignedRecordProto = Parley.Dht.Protos.SignedRecord;
+using SignedRecordProto = Parley.Dht.Protos.SignedRecordEnvelope;
 
 namespace Parley.Dht.Records;
 

@@ -81,13 +81,12 @@ public sealed class RoutingTable
         }
         var id = KadId.FromPeer(peer);
         var fresh = NormalizeAddresses(addresses, Options.MaxAddressesPerPeer);
-        var groups = SubnetGroups.Of(fresh, Options.DiversityExempt);
         var now = _time.GetUtcNow();
         Changes changes = default;
         AddResult result;
         lock (_gate)
         {
-            result = TryAddLocked(peer, id, fresh, groups, now, ref changes);
+            result = TryAddLocked(peer, id, fresh, now, ref changes);
         }
         changes.Raise(this);
         return result;
@@ -343,9 +342,10 @@ public sealed class RoutingTable
     /// <summary>
     /// A random FIND_NODE key (a sha2-256 multihash, so also a valid peer id) whose SHA-256 falls in bucket
     /// <paramref name="index"/>: peers hash the key they receive, so refreshing a bucket over the wire needs a
-    /// preimage, not just an id. Takes about 2^(index+1) hashes; false when <paramref name="maxAttempts"/> ran out.
+    /// preimage, not just an id. Takes about 2^(index+1) hashes, so the default budget (about a million, a fraction
+    /// of a second) reaches bucket 18 or so; false when it ran out (a self-lookup covers the deepest buckets).
     /// </summary>
-    public bool TryRandomKeyForBucket(int index, Random rng, int maxAttempts, [NotNullWhen(true)] out byte[]? key)
+    public bool TryRandomKeyForBucket(int index, Random rng, [NotNullWhen(true)] out byte[]? key, int maxAttempts = 1 << 20)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, MaxBuckets);
@@ -366,7 +366,7 @@ public sealed class RoutingTable
         return false;
     }
 
-    private AddResult TryAddLocked(PeerId peer, KadId id, IReadOnlyList<Multiaddr> fresh, long[] groups, DateTimeOffset now, ref Changes changes)
+    private AddResult TryAddLocked(PeerId peer, KadId id, IReadOnlyList<Multiaddr> fresh, DateTimeOffset now, ref Changes changes)
     {
         var bucket = GetOrCreateBucket(BucketIndexOf(id));
         var position = bucket.IndexOf(peer, id);
@@ -389,6 +389,8 @@ public sealed class RoutingTable
             return new AddResult(AddOutcome.Updated);
         }
 
+        // Most calls are for known peers; only newcomers pay for reading their subnets.
+        var groups = SubnetGroups.Of(fresh, Options.DiversityExempt);
         var rejection = CheckDiversity(bucket, groups);
         if (rejection != AddRejection.None)
         {

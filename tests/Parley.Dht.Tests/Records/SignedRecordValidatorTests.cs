@@ -3,7 +3,7 @@ using System.Text;
 using Google.Protobuf;
 using Parley.Dht.Records;
 using static Parley.Dht.Tests.Records.RecordTestSupport;
-using SignedRecordProto = Parley.Dht.Protos.SignedRecord;
+using SignedRecordProto = Parley.Dht.Protos.SignedRecordEnvelope;
 
 namespace Parley.Dht.Tests.Records;
 

@@ -385,14 +385,20 @@ public sealed class SimulationSchedulerTests(ITestOutputHelper output)
     {
         var scheduler = new SimulationScheduler();
         var continuationRan = false;
+        var poolThreadWasOutside = false;
 
         var thrown = Assert.Throws<InvalidOperationException>(() => scheduler.Run(async () =>
         {
-            await Task.Run(() => Thread.Sleep(20)); // still running when awaited, so it completes on the pool
+            await Task.Run(() =>
+            {
+                poolThreadWasOutside = !scheduler.IsOnSimulationThread;
+                Thread.Sleep(20); // still running when awaited, so it completes on the pool
+            });
             continuationRan = true;
         }));
 
         Assert.Contains("SynchronizationContext.Post", thrown.Message, StringComparison.Ordinal);
+        Assert.True(poolThreadWasOutside);
         Assert.False(continuationRan); // dropped, never run on the wrong thread
     }
 

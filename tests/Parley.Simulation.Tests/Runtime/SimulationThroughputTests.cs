@@ -20,8 +20,8 @@ public sealed class SimulationThroughputTests(ITestOutputHelper output)
 
         output.WriteLine(
             $"{Actors:N0} actors x {DelaysPerActor} delays = {first.Delays:N0} delays over {first.Simulated.TotalSeconds:F1} s simulated "
-            + $"in {second.Wall.TotalMilliseconds:F0} ms wall: {second.Delays / second.Wall.TotalSeconds:N0} delays/s, "
-            + $"{second.Result.WorkItemsExecuted / second.Wall.TotalSeconds:N0} work items/s");
+            + $"in {second.Wall.TotalMilliseconds:F0} ms wall: {second.Delays / second.Wall.TotalSeconds:N0} delays/s "
+            + $"({second.Result.TimersFired:N0} timers fired, {second.Result.WorkItemsExecuted:N0} posts)");
         Assert.Equal(Actors * DelaysPerActor, first.Delays);
         Assert.Equal(first.Trace, second.Trace);
         Assert.Equal(first.FinishOrder, second.FinishOrder);
@@ -38,8 +38,9 @@ public sealed class SimulationThroughputTests(ITestOutputHelper output)
         MeasurePosts(10_000); // warm up the JIT
         MeasureYields(10_000);
 
-        var posts = MeasurePosts(Posts);
-        var yields = MeasureYields(Yields);
+        // Best of three: the machine may be busy with other work, and the best run is closest to the real cost.
+        var posts = Enumerable.Range(0, 3).Min(_ => MeasurePosts(Posts));
+        var yields = Enumerable.Range(0, 3).Min(_ => MeasureYields(Yields));
 
         output.WriteLine($"{Posts:N0} posts in {posts.TotalMilliseconds:F0} ms: {Posts / posts.TotalSeconds:N0} posts/s");
         output.WriteLine($"{Yields:N0} awaits of Task.Yield in {yields.TotalMilliseconds:F0} ms: {Yields / yields.TotalSeconds:N0} resumptions/s");

@@ -17,14 +17,18 @@ namespace Parley.Testing.Simulation;
 /// Code run under the scheduler must take all time from <see cref="Time"/> (Task.Delay(delay, time),
 /// new CancellationTokenSource(delay, time), new PeriodicTimer(period, time), task.WaitAsync(timeout, time)) and must
 /// not use <c>ConfigureAwait(false)</c>, <c>Task.Run</c>, <c>Task.Factory.StartNew</c>, <c>Thread.Sleep</c>, blocking
-/// waits (<c>.Result</c>, <c>.Wait()</c>), real timers or the real clock: each of those escapes the virtual world,
-/// runs on the thread pool or in real time, and makes runs nondeterministic or hangs them. A continuation after
-/// <c>ConfigureAwait(false)</c> goes to the thread pool here, because a custom context is installed.
+/// waits (<c>.Result</c>, <c>.Wait()</c>), real timers or the real clock, nor overloads that take a timeout without a
+/// TimeProvider (Task.Delay(delay), CancellationTokenSource(delay), SemaphoreSlim.WaitAsync(timeout)): each of those
+/// escapes the virtual world, runs on the thread pool or in real time, and makes runs nondeterministic or hangs them.
+/// A continuation after <c>ConfigureAwait(false)</c> goes to the thread pool here, because a custom context is
+/// installed. Task.Delay counts whole milliseconds (a runtime rule); timers from <see cref="Time"/> are exact.
 /// </para>
 /// <para>
 /// Escapes are detected where it is cheap: a Post, timer creation or timer change from another thread during a run
 /// fails the run with an <see cref="InvalidOperationException"/> naming the cause; the work itself is dropped, never
-/// run on the wrong thread. <see cref="CheckThread"/> lets simulated code assert that it is still inside.
+/// run on the wrong thread. Detection is best effort: escaped work reaches the scheduler only once the thread pool runs
+/// it, and an escape noticed after a run ended fails the next run. <see cref="CheckThread"/> lets simulated code
+/// assert that it is still inside.
 /// </para>
 /// <para>
 /// Failures surface as the original exception, thrown by the Run method: an exception thrown by posted work, a timer
@@ -35,8 +39,10 @@ namespace Parley.Testing.Simulation;
 public sealed class SimulationScheduler
 {
     // When a run has nothing left to do but the entry task is unfinished, work that escaped to the thread pool may
-    // still be on its way back; waiting this long lets the run fail with the escape instead of a misleading deadlock.
-    private static readonly TimeSpan EscapeGracePeriod = TimeSpan.FromMilliseconds(200);
+    // still be on its way back. Waiting until the pool has had no queued work for a moment lets the run fail with the
+    // escape instead of a misleading deadlock; a starved pool (as under a test runner) can take 500 ms to start it.
+    private static readonly TimeSpan EscapeQuietPeriod = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan EscapeMaxWait = TimeSpan.FromSeconds(2);
 
     private readonly Queue<(SendOrPostCallback Callback, object? State)> _runQueue = new();
     private readonly ConcurrentQueue<ExceptionDispatchInfo> _failures = new();
@@ -286,8 +292,13 @@ public sealed class SimulationScheduler
     private void WaitBrieflyForEscapes()
     {
         var waited = Stopwatch.StartNew();
-        while (!_hasFailure && waited.Elapsed < EscapeGracePeriod)
+        var quietSince = TimeSpan.Zero;
+        while (!_hasFailure && waited.Elapsed < EscapeMaxWait && waited.Elapsed - quietSince < EscapeQuietPeriod)
         {
+            if (ThreadPool.PendingWorkItemCount > 0)
+            {
+                quietSince = waited.Elapsed;
+            }
             Thread.Sleep(1);
         }
     }

@@ -42,7 +42,7 @@ public sealed class VirtualTimeProvider : TimeProvider
 
     public override TimeZoneInfo LocalTimeZone => TimeZoneInfo.Utc;
 
-    /// <summary>Timers that are scheduled to fire (not disposed, not stopped).</summary>
+    /// <summary>Timers scheduled to fire; one disposed on another thread counts until the clock reaches it.</summary>
     public int ActiveTimerCount => _queue.Count - _staleEntries;
 
     /// <summary>How many timer callbacks have run on this clock.</summary>
