@@ -19,7 +19,7 @@ internal static class KadCodec
         byte[]? bytes;
         try
         {
-            bytes = await LengthPrefixed.ReadMessageAsync(stream, maxMessageSize, cancellationToken).ConfigureAwait(false);
+            bytes = await LengthPrefixed.ReadMessageAsync(stream, maxMessageSize, cancellationToken);
         }
         catch (EndOfStreamException e)
         {
@@ -49,6 +49,6 @@ internal static class KadCodec
         {
             throw new ArgumentException($"kad message of {size} bytes exceeds the {DefaultMaxMessageSize}-byte limit", nameof(message));
         }
-        await LengthPrefixed.WriteMessageAsync(stream, message.ToByteArray(), cancellationToken).ConfigureAwait(false);
+        await LengthPrefixed.WriteMessageAsync(stream, message.ToByteArray(), cancellationToken);
     }
 }

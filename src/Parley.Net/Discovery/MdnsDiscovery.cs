@@ -42,13 +42,13 @@ public sealed class MdnsDiscovery : IAsyncDisposable
     // Capacity one and drop-on-full: any number of questions while a response waits collapse into that response.
     private readonly Channel<bool> _responseRequests = Channel.CreateBounded<bool>(
         new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly Lock _lifecycle = new();
     private readonly List<Task> _loops = [];
     private Socket? _socket;
     private IPEndPoint? _groupEndPoint;
     private DateTimeOffset _packetWindowStart = DateTimeOffset.MinValue;
     private int _packetsInWindow;
-    private int _started;
-    private int _disposed;
+    private bool _disposed;
 
     /// <param name="localAddresses">Our listen addresses (with or without /p2p), read each time we answer.</param>
     /// <exception cref="ArgumentException">The group is not multicast, the port is out of range, the local interface is of another family, or the interval is not positive.</exception>
@@ -78,43 +78,57 @@ public sealed class MdnsDiscovery : IAsyncDisposable
     /// <summary>Opens the socket on the configured interface, joins the group and starts asking and answering.</summary>
     /// <exception cref="SocketException">The port cannot be bound or the group cannot be joined on that interface.</exception>
     /// <exception cref="ArgumentException">No interface has the configured IPv6 <see cref="MdnsOptions.LocalInterface"/>.</exception>
-    public void Start() => Start(OpenSocket(_options));
+    /// <exception cref="InvalidOperationException">Already started.</exception>
+    public void Start()
+    {
+        lock (_lifecycle)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_socket is not null)
+            {
+                throw new InvalidOperationException("mDNS discovery is already started");
+            }
+        }
+        Start(OpenSocket(_options));
+    }
 
-    /// <summary>Starts on a socket from <see cref="OpenSocket"/>; tests open it inside a network namespace.</summary>
+    /// <summary>Starts on a socket from <see cref="OpenSocket"/>, which it then owns; tests open it inside a network namespace.</summary>
     internal void Start(MulticastSocket multicast)
     {
         ArgumentNullException.ThrowIfNull(multicast);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
-        if (Interlocked.Exchange(ref _started, 1) == 1)
+        lock (_lifecycle)
         {
-            throw new InvalidOperationException("mDNS discovery is already started");
-        }
-        var socket = multicast.Socket;
-        _socket = socket;
-        _groupEndPoint = multicast.Group;
-        var cancellationToken = _shutdown.Token;
-        lock (_loops)
-        {
+            if (_disposed || _socket is not null)
+            {
+                multicast.Socket.Dispose();
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                throw new InvalidOperationException("mDNS discovery is already started");
+            }
+            var socket = multicast.Socket;
+            _socket = socket;
+            _groupEndPoint = multicast.Group;
+            var cancellationToken = _shutdown.Token;
             _loops.Add(Task.Run(() => ReceiveLoopAsync(socket, cancellationToken), CancellationToken.None));
             _loops.Add(Task.Run(() => QueryLoopAsync(cancellationToken), CancellationToken.None));
             _loops.Add(Task.Run(() => ResponderLoopAsync(cancellationToken), CancellationToken.None));
         }
-        _logger.LogInformation("mDNS discovery on {Group}:{Port} via {Interface} as {PeerName}", _options.MulticastGroup, _options.Port, _options.LocalInterface?.ToString() ?? "default interface", PeerName);
+        _logger.LogInformation("mDNS discovery on {Group}:{Port} via {Interface} as {PeerName}", _options.MulticastGroup, _options.Port, _options.LocalInterface?.ToString() ?? "the default interface", PeerName);
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        Task[] loops;
+        lock (_lifecycle)
         {
-            return;
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            loops = [.. _loops];
         }
         await _shutdown.CancelAsync();
         _socket?.Dispose();
-        Task[] loops;
-        lock (_loops)
-        {
-            loops = [.. _loops];
-        }
         // Every loop ends on cancellation and handles its own errors, so this does not throw.
         await Task.WhenAll(loops);
         _shutdown.Dispose();
@@ -273,8 +287,7 @@ public sealed class MdnsDiscovery : IAsyncDisposable
             {
                 return;
             }
-            // Capacity one: this takes the request that woke us or the one that arrived while we waited, and what
-            // we send now answers both.
+            // Questions that came while we waited were dropped (capacity one): what we send now answers them too.
             _responseRequests.Reader.TryRead(out _);
             try
             {
