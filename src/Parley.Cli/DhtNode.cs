@@ -3,6 +3,7 @@ using Parley.Core.Identity;
 using Parley.Core.Multiformats;
 using Parley.Dht;
 using Parley.Net;
+using Parley.Net.Discovery;
 using Parley.Net.Host;
 
 namespace Parley.Cli;
@@ -11,6 +12,7 @@ namespace Parley.Cli;
 internal sealed class DhtNode : IAsyncDisposable
 {
     private readonly string? _routingTablePath;
+    private MdnsDiscovery? _mdns;
 
     private DhtNode(Libp2pHost host, KademliaNode dht, string? routingTablePath)
     {
@@ -80,6 +82,14 @@ internal sealed class DhtNode : IAsyncDisposable
         return await Dht.BootstrapAsync(known, cancellationToken);
     }
 
+    /// <summary>Finds peers on the local network with mDNS and joins through each one found, so a LAN with no internet needs no bootstrap address.</summary>
+    public void StartMdns(ILoggerFactory loggerFactory)
+    {
+        _mdns = new MdnsDiscovery(Host.LocalPeerId, () => Host.ListenAddresses, new MdnsOptions(), TimeProvider.System, loggerFactory.CreateLogger<MdnsDiscovery>());
+        _mdns.PeerDiscovered += (_, found) => _ = JoinThroughDiscoveredAsync(found);
+        _mdns.Start();
+    }
+
     public async Task SaveRoutingTableAsync(CancellationToken cancellationToken)
     {
         if (_routingTablePath is null)
@@ -93,8 +103,28 @@ internal sealed class DhtNode : IAsyncDisposable
         }
     }
 
+    private async Task JoinThroughDiscoveredAsync(MdnsPeer found)
+    {
+        if (Dht.RoutingTable.Find(found.Peer) is not null)
+        {
+            return;
+        }
+        try
+        {
+            await Dht.BootstrapAsync([new DhtPeer(found.Peer, found.Addresses)], CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            Console.Error.WriteLine($"parley: could not join through {found.Peer} found on the LAN: {e.Message}");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (_mdns is not null)
+        {
+            await _mdns.DisposeAsync();
+        }
         await Dht.DisposeAsync();
         await Host.DisposeAsync();
     }

@@ -42,13 +42,15 @@ var listenOption = new Option<string[]>("--listen")
     DefaultValueFactory = _ => ["/ip4/0.0.0.0/tcp/0"],
 };
 var jsonOption = new Option<bool>("--json") { Description = "Print events as JSON lines" };
-var nodeCommand = new Command("node", "Run a node until Ctrl-C or SIGTERM") { listenOption, jsonOption };
+var mdnsOption = new Option<bool>("--mdns") { Description = "Find peers on the local network with mDNS (_p2p._udp.local) and join through them" };
+var nodeCommand = new Command("node", "Run a node until Ctrl-C or SIGTERM") { listenOption, jsonOption, mdnsOption };
 nodeCommand.SetAction((parse, cancellationToken) => RunNodeAsync(
     parse.GetValue(dataOption)!,
     parse.GetValue(listenOption)!,
     parse.GetValue(bootstrapOption) ?? [],
     parse.GetValue(dhtProtocolOption)!,
     parse.GetValue(jsonOption),
+    parse.GetValue(mdnsOption),
     parse.GetValue(logLevelOption),
     cancellationToken));
 
@@ -186,7 +188,7 @@ static async Task<int> DhtFindPeerAsync(DhtNode node, string peerText, Cancellat
     return 0;
 }
 
-static async Task<int> RunNodeAsync(string data, string[] listen, string[] bootstrapTexts, string dhtProtocol, bool json, LogLevel logLevel, CancellationToken cancellationToken)
+static async Task<int> RunNodeAsync(string data, string[] listen, string[] bootstrapTexts, string dhtProtocol, bool json, bool mdns, LogLevel logLevel, CancellationToken cancellationToken)
 {
     using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
     using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
@@ -230,6 +232,10 @@ static async Task<int> RunNodeAsync(string data, string[] listen, string[] boots
         }
         node.Host.PeerConnected += (_, e) => Report(json, "connected", e.Peer, e.RemoteAddress);
         node.Host.PeerDisconnected += (_, e) => Report(json, "disconnected", e.Peer, e.RemoteAddress);
+        if (mdns)
+        {
+            node.StartMdns(loggerFactory);
+        }
         try
         {
             var peers = await node.JoinAsync(bootstrap, stop.Token);

@@ -37,6 +37,12 @@ public sealed class DhtOptions
     /// <summary>Records this node stores for others are pushed to the current k closest this often.</summary>
     public TimeSpan ReplicationInterval { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>Buckets no lookup touched for this long are refreshed by a lookup of a random id in them.</summary>
+    public TimeSpan RefreshInterval { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Peers waiting per bucket for a place to free up.</summary>
+    public int ReplacementCacheSize { get; init; } = 20;
+
     /// <summary>Disabling maintenance is for tests that drive every step themselves.</summary>
     public bool RunMaintenance { get; init; } = true;
 }

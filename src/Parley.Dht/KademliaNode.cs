@@ -28,6 +28,7 @@ public sealed class KademliaNode : IAsyncDisposable
 
     private const int MaxConsecutiveFailures = 2;
     private const int MaxTrackedFailures = 10_000;
+    private static readonly TimeSpan ProbeDelay = TimeSpan.FromSeconds(1);
 
     private readonly IDhtMessenger _messenger;
     private readonly RecordValidatorRegistry _validators;
@@ -55,7 +56,10 @@ public sealed class KademliaNode : IAsyncDisposable
         _random = random ?? new Random();
         _rtt = new RttEstimator(_options.MinRequestTimeout, _options.MaxRequestTimeout);
         LocalId = KadId.FromPeer(messenger.LocalPeer);
-        RoutingTable = new RoutingTable(messenger.LocalPeer, new RoutingTableOptions { BucketSize = _options.K }, _time);
+        RoutingTable = new RoutingTable(
+            messenger.LocalPeer,
+            new RoutingTableOptions { BucketSize = _options.K, RefreshInterval = _options.RefreshInterval, ReplacementCacheSize = _options.ReplacementCacheSize },
+            _time);
         Records = new RecordStore(validators, _time);
         Providers = new ProviderStore(_time);
         _originated = new OriginatedRecords(_time);
@@ -279,7 +283,7 @@ public sealed class KademliaNode : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _shutdown.CancelAsync();
+        _shutdown.Cancel();
         try
         {
             await _maintenance;
@@ -380,7 +384,7 @@ public sealed class KademliaNode : IAsyncDisposable
                 using var slowWait = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
                 var waitForSlow = Task.Delay(slowAfter, _time, slowWait.Token);
                 var completed = await Task.WhenAny(inFlight.Keys.Cast<Task>().Append(waitForSlow));
-                await slowWait.CancelAsync();
+                slowWait.Cancel();
                 if (completed is not Task<Message?> answered)
                 {
                     MarkSlowRequests(lookup, inFlight, slowAfter);
@@ -413,8 +417,9 @@ public sealed class KademliaNode : IAsyncDisposable
         }
         finally
         {
-            // Requests still out were not needed; cancelling them says nothing about those peers.
-            await linked.CancelAsync();
+            // Requests still out were not needed; cancelling them says nothing about those peers. Cancel, not
+            // CancelAsync: the callbacks must run here, on the caller's context, for the simulator's sake.
+            linked.Cancel();
         }
         cancellationToken.ThrowIfCancellationRequested();
         if (deadline.IsCancellationRequested)
@@ -504,7 +509,22 @@ public sealed class KademliaNode : IAsyncDisposable
         }
         try
         {
+            if (addresses.Count == 0)
+            {
+                // Identify may still be under way on a new connection; a peer whose listen addresses we never learn
+                // could not be handed to anyone else, so it stays out.
+                await Task.Delay(ProbeDelay, _time, _shutdown.Token);
+                addresses = _messenger.AddressesOf(peer);
+                if (addresses.Count == 0)
+                {
+                    return;
+                }
+            }
             await TryRequestAsync(peer, addresses, new Message { Type = MessageType.Ping }, _shutdown.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutting down.
         }
         finally
         {
@@ -525,7 +545,7 @@ public sealed class KademliaNode : IAsyncDisposable
         var key = request.Key.ToByteArray();
         Message? response = request.Type switch
         {
-            MessageType.FindNode => WithCloserPeers(new Message { Type = MessageType.FindNode, Key = request.Key }, key, from),
+            MessageType.FindNode => AnswerFindNode(request, key, from),
             MessageType.GetValue => AnswerGetValue(request, key, from),
             MessageType.PutValue => AnswerPutValue(request, key, from),
             MessageType.GetProviders => AnswerGetProviders(request, key, from),
@@ -534,6 +554,17 @@ public sealed class KademliaNode : IAsyncDisposable
             _ => null,
         };
         return Task.FromResult(response);
+    }
+
+    private Message AnswerFindNode(Message request, byte[] key, PeerId from)
+    {
+        var response = new Message { Type = MessageType.FindNode, Key = request.Key };
+        if (key.AsSpan().SequenceEqual(LocalPeer.Bytes))
+        {
+            // Asked for ourselves: we are the answer, as go and js answer too.
+            response.CloserPeers.Add(ToProto(LocalPeer, _messenger.LocalAddresses));
+        }
+        return WithCloserPeers(response, key, from);
     }
 
     private Message AnswerGetValue(Message request, byte[] key, PeerId from)
@@ -579,7 +610,11 @@ public sealed class KademliaNode : IAsyncDisposable
         {
             if (provider.Peer == from)
             {
-                Providers.Add(key, from, provider.Addresses.Count > 0 ? provider.Addresses : fromAddresses);
+                var addresses = provider.Addresses.Count > 0 ? provider.Addresses : fromAddresses;
+                if (addresses.Count > 0)
+                {
+                    Providers.Add(key, from, addresses);
+                }
             }
         }
         return null;

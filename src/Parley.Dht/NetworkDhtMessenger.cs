@@ -81,7 +81,9 @@ public sealed class NetworkDhtMessenger : IDhtMessenger
         {
             return;
         }
-        var addresses = stream.RemoteAddress is null ? [] : new[] { stream.RemoteAddress.WithoutPeerId() };
+        // Where the peer listens (learned by identify), never the source address of its connection: for an inbound
+        // connection that is an ephemeral port nobody can dial, and it would spread through closer-peer lists.
+        var addresses = _network.PeerStore.GetAddresses(stream.RemotePeer);
         for (var i = 0; i < MaxRequestsPerInboundStream; i++)
         {
             Message? request;

@@ -129,6 +129,8 @@ public sealed class InMemoryHost : IPeerNetwork
     {
         if (_connected.TryAdd(dialer.LocalPeerId, 0))
         {
+            // What identify would tell us over a real connection: where the dialer listens.
+            PeerStore.AddAddresses(dialer.LocalPeerId, [dialer.Address]);
             PeerConnected?.Invoke(this, new PeerEventArgs(dialer.LocalPeerId, dialer.Address));
         }
     }

@@ -36,11 +36,26 @@ const { values: argv } = parseArgs({
     listen: { type: 'string', multiple: true },
     agent: { type: 'string' },
     key: { type: 'string' },
-    'dht-protocol': { type: 'string' }
+    'dht-protocol': { type: 'string' },
+    alpha: { type: 'string' },
+    'disjoint-paths': { type: 'string' },
+    'kbucket-size': { type: 'string' }
   }
 })
 const agent = argv.agent ?? 'js-parley-dht/1.0'
 const dhtProtocol = argv['dht-protocol'] ?? '/parley/kad/1.0.0'
+
+function optionalPositiveInt (name) {
+  const raw = argv[name]
+  if (raw == null) return undefined
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${raw}`)
+  return n
+}
+// kad-dht 16 defaults: alpha 10, disjoint paths = alpha, k 20 (Parley: alpha 3, 1 path, k 20)
+const alpha = optionalPositiveInt('alpha')
+const disjointPaths = optionalPositiveInt('disjoint-paths')
+const kBucketSize = optionalPositiveInt('kbucket-size')
 
 function emit (obj) {
   process.stdout.write(JSON.stringify(obj) + '\n')
@@ -104,6 +119,9 @@ const node = await createLibp2p({
       peerInfoMapper: passthroughMapper,
       validators: { [PARLEY_KV_NAMESPACE]: validateParleyKv },
       selectors: { [PARLEY_KV_NAMESPACE]: selectParleyKv },
+      ...(alpha != null ? { alpha } : {}),
+      ...(disjointPaths != null ? { disjointPaths } : {}),
+      ...(kBucketSize != null ? { kBucketSize } : {}),
       // generous per-connection DHT stream limits: lookups from 40 peers on one host
       maxInboundStreams: 256,
       maxOutboundStreams: 256
@@ -495,6 +513,9 @@ emit({
   addrs: node.getMultiaddrs().map(String),
   agentVersion: agent,
   dhtProtocol,
-  dhtMode: dht.getMode()
+  dhtMode: dht.getMode(),
+  k: dht.k,
+  alpha: dht.a,
+  disjointPaths: dht.d
 })
 log(`started ${node.peerId} (${dhtProtocol}, ${dht.getMode()} mode) listening on ${node.getMultiaddrs().map(String).join(' ')}`)

@@ -13,12 +13,15 @@ public sealed class PeerId : IEquatable<PeerId>
     private const ulong LibP2pKeyCodec = 0x72;
     private const ulong CidV1 = 0x01;
 
-    private readonly string _text;
+    private readonly int _hashCode;
+    private string? _text;
 
     private PeerId(Multihash multihash)
     {
         Multihash = multihash;
-        _text = Base58.Encode(multihash.Bytes);
+        var hash = new HashCode();
+        hash.AddBytes(multihash.Bytes);
+        _hashCode = hash.ToHashCode();
     }
 
     public Multihash Multihash { get; }
@@ -123,13 +126,15 @@ public sealed class PeerId : IEquatable<PeerId>
         return Multibase.EncodeBase32(bytes);
     }
 
-    public override string ToString() => _text;
+    // Computed on first use: base58 is costly, and most peer ids (thousands per lookup in a busy DHT) are never printed.
+    public override string ToString() => _text ??= Base58.Encode(Multihash.Bytes);
 
-    public bool Equals(PeerId? other) => other is not null && _text == other._text;
+    public bool Equals(PeerId? other) =>
+        other is not null && (ReferenceEquals(this, other) || (_hashCode == other._hashCode && Multihash.Bytes.SequenceEqual(other.Multihash.Bytes)));
 
     public override bool Equals(object? obj) => Equals(obj as PeerId);
 
-    public override int GetHashCode() => _text.GetHashCode(StringComparison.Ordinal);
+    public override int GetHashCode() => _hashCode;
 
     public static bool operator ==(PeerId? left, PeerId? right) => left is null ? right is null : left.Equals(right);
 

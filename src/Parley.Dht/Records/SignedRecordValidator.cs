@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf;
 using Parley.Core.Identity;
@@ -25,7 +26,11 @@ public sealed class SignedRecordValidator : IRecordValidator
     /// <summary>Longest base58 peer id text; an inline Ed25519 key is 52 characters, a SHA-256 id 46.</summary>
     private const int MaxOwnerTextLength = 64;
 
+    /// <summary>Verified signatures remembered, so a record served or read again costs a hash instead of an Ed25519 verification.</summary>
+    private const int MaxRememberedSignatures = 50_000;
+
     private readonly TimeProvider _time;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _verified = new();
 
     public SignedRecordValidator(TimeProvider time, int maxValueSize = DefaultMaxValueSize, TimeSpan? maxExpiryAhead = null)
     {
@@ -80,9 +85,19 @@ public sealed class SignedRecordValidator : IRecordValidator
             throw new RecordValidationException($"record expires more than {MaxExpiryAhead.TotalDays:0.##} days ahead");
         }
         var payload = SignedRecord.SigningPayload(Encoding.UTF8.GetBytes(key), record.Sequence, record.ExpiresUnixMs, record.Value.Span);
-        if (record.Signature.Length != Ed25519SignatureLength || !publicKey.Verify(payload, record.Signature.Span))
+        // The cache key covers everything the signature vouches for, plus the signature and signer themselves.
+        var verification = Convert.ToBase64String(SHA256.HashData([.. payload, .. record.Signature.Span, .. record.PublicKey.Span]));
+        if (!_verified.ContainsKey(verification))
         {
-            throw new RecordValidationException("record signature is invalid");
+            if (record.Signature.Length != Ed25519SignatureLength || !publicKey.Verify(payload, record.Signature.Span))
+            {
+                throw new RecordValidationException("record signature is invalid");
+            }
+            if (_verified.Count >= MaxRememberedSignatures)
+            {
+                _verified.Clear();
+            }
+            _verified.TryAdd(verification, 0);
         }
         var expiresAt = DateTimeOffset.FromUnixTimeMilliseconds(record.ExpiresUnixMs);
         return new SignedRecord(key, publicKey, record.Sequence, expiresAt, record.Value.ToByteArray());

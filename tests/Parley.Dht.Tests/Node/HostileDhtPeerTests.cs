@@ -21,6 +21,13 @@ public sealed class HostileDhtPeerTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>10,000 closer peers: real-looking ids and random ones, every address garbage. Built once; the attack is cheap to repeat.</summary>
+    private static readonly Lazy<Peer[]> Flood = new(() => Enumerable.Range(0, 10_000).Select(i => new Peer
+    {
+        Id = i % 2 == 0 ? ByteString.CopyFrom(Multihash.Identity(RandomNumberGenerator.GetBytes(36)).Bytes) : ByteString.CopyFrom(RandomNumberGenerator.GetBytes(20)),
+        Addrs = { ByteString.CopyFrom(RandomNumberGenerator.GetBytes(12)) },
+    }).ToArray());
+
     private enum Misbehaviour
     {
         AnswersWithItself,
@@ -134,14 +141,7 @@ public sealed class HostileDhtPeerTests
                 break;
             case Misbehaviour.FloodsTenThousandPeers:
                 var flood = new Message { Type = request.Type, Key = request.Key };
-                for (var i = 0; i < 10_000; i++)
-                {
-                    flood.CloserPeers.Add(new Peer
-                    {
-                        Id = i % 2 == 0 ? ByteString.CopyFrom(IdentityKey.Generate().PeerId.Bytes) : ByteString.CopyFrom(RandomNumberGenerator.GetBytes(20)),
-                        Addrs = { ByteString.CopyFrom(RandomNumberGenerator.GetBytes(12)) },
-                    });
-                }
+                flood.CloserPeers.Add(Flood.Value);
                 await KadCodec.WriteAsync(stream, flood, cancellationToken);
                 break;
             case Misbehaviour.NeverAnswers:
