@@ -12,26 +12,40 @@ public sealed partial class DhtCliTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        for (var i = 0; i < 4; i++)
+        try
         {
-            var arguments = new List<string> { "--data", Path.Combine(_data.FullName, $"node{i}"), "node", "--listen", "/ip4/127.0.0.1/tcp/0" };
-            foreach (var address in _addresses)
+            for (var i = 0; i < 4; i++)
             {
-                arguments.Add("--bootstrap");
-                arguments.Add(address);
+                await StartNodeAsync(i);
             }
-            var node = ParleyProcess.Start([.. arguments]);
-            _nodes.Add(node);
-            using var cts = new CancellationTokenSource(Timeout);
-            var listening = await node.ReadLineAsync(cts.Token) ?? throw new InvalidOperationException(node.Stderr);
-            _addresses.Add(listening["listening ".Length..]);
-            string? line;
-            do
-            {
-                line = await node.ReadLineAsync(cts.Token) ?? throw new InvalidOperationException(node.Stderr);
-            }
-            while (!line.StartsWith("joined", StringComparison.Ordinal));
         }
+        catch
+        {
+            // xunit does not call DisposeAsync when InitializeAsync fails: stop what was started.
+            await DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task StartNodeAsync(int index)
+    {
+        var arguments = new List<string> { "--data", Path.Combine(_data.FullName, $"node{index}"), "node", "--listen", "/ip4/127.0.0.1/tcp/0" };
+        foreach (var address in _addresses)
+        {
+            arguments.Add("--bootstrap");
+            arguments.Add(address);
+        }
+        var node = ParleyProcess.Start([.. arguments]);
+        _nodes.Add(node);
+        using var cts = new CancellationTokenSource(Timeout);
+        var listening = await node.ReadLineAsync(cts.Token) ?? throw new InvalidOperationException(node.Stderr);
+        _addresses.Add(listening["listening ".Length..]);
+        string? line;
+        do
+        {
+            line = await node.ReadLineAsync(cts.Token) ?? throw new InvalidOperationException(node.Stderr);
+        }
+        while (!line.StartsWith("joined", StringComparison.Ordinal));
     }
 
     public async Task DisposeAsync()
@@ -40,7 +54,11 @@ public sealed partial class DhtCliTests : IAsyncLifetime
         {
             await node.DisposeAsync();
         }
-        _data.Delete(recursive: true);
+        _nodes.Clear();
+        if (_data.Exists)
+        {
+            _data.Delete(recursive: true);
+        }
     }
 
     [Fact]

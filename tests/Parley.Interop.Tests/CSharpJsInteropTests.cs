@@ -7,6 +7,8 @@ using Parley.Net.Host;
 using Parley.Net.Protocols;
 using Parley.Testing;
 
+using Parley.Testing.Interop;
+
 namespace Parley.Interop.Tests;
 
 /// <summary>A Parley node and a js-libp2p node (npm libp2p 3.x) talk over TCP + Noise + yamux, each side dialling in turn.</summary>

@@ -11,6 +11,8 @@ using Parley.Dht.Records;
 using Parley.Net.Host;
 using Xunit.Abstractions;
 
+using Parley.Testing.Interop;
+
 namespace Parley.Interop.Tests;
 
 /// <summary>

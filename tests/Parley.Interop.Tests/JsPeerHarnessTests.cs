@@ -1,5 +1,7 @@
 using System.Text.Json;
 
+using Parley.Testing.Interop;
+
 namespace Parley.Interop.Tests;
 
 /// <summary>

@@ -26,6 +26,15 @@ if (command is "all" or "handshakes")
     results["handshakes"] = new { count, csharpPerSecond = Math.Round(csharp, 1), jsPerSecond = jsRate is null ? (double?)null : Math.Round(jsRate.Value, 1), ratio = jsRate is > 0 ? Math.Round(csharp / jsRate.Value, 2) : (double?)null };
     Console.WriteLine($"handshakes (dial + noise + yamux + identify), sequential: C# {csharp:0.0}/s, js {Format(jsRate)}/s, ratio {Ratio(csharp, jsRate)}");
 }
+if (command is "all" or "dht")
+{
+    var lookups = (int)ReadOption(args, "--lookups", 50);
+    var medians = await DhtLookupBenchmark.RunAsync(20, lookups);
+    results["dhtLookups"] = medians is null ? null : new { nodesPerKind = 20, lookups, parleyMedianMs = Math.Round(medians.Value.ParleyMedianMs, 1), jsMedianMs = Math.Round(medians.Value.JsMedianMs, 1), ratio = Math.Round(medians.Value.ParleyMedianMs / medians.Value.JsMedianMs, 2) };
+    Console.WriteLine(medians is null
+        ? "DHT lookups: skipped"
+        : $"DHT closest-peer lookups on 20 js + 20 Parley loopback nodes, median: Parley {medians.Value.ParleyMedianMs:0.0} ms, js {medians.Value.JsMedianMs:0.0} ms, ratio {medians.Value.ParleyMedianMs / medians.Value.JsMedianMs:0.00} (goal: Parley no slower)");
+}
 if (command is "all" or "memory")
 {
     var rssMb = await IdleNodeMemory.MeasureRssMegabytesAsync();

@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Parley.Interop.Tests;
+namespace Parley.Testing.Interop;
 
 /// <summary>Thrown when the js peer reports an error, exits, or does not answer in time.</summary>
 public sealed class JsPeerException : Exception
