@@ -9,9 +9,8 @@ using Parley.Core.Multiformats;
 using Parley.Dht;
 using Parley.Dht.Records;
 using Parley.Net.Host;
-using Xunit.Abstractions;
-
 using Parley.Testing.Interop;
+using Xunit.Abstractions;
 
 namespace Parley.Interop.Tests;
 
