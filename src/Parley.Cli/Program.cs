@@ -59,7 +59,13 @@ var pingCount = new Option<int>("--count") { Description = "Number of pings", De
 var pingCommand = new Command("ping", "Dial a peer and measure round trips") { pingTarget, pingCount };
 pingCommand.SetAction((parse, cancellationToken) => PingAsync(parse.GetValue(pingTarget)!, parse.GetValue(pingCount), parse.GetValue(logLevelOption), cancellationToken));
 
-var dhtCommand = new Command("dht", "One-shot DHT operations: start a short-lived node, join through --bootstrap, do it, print, exit");
+var oneShotListenOption = new Option<string>("--listen")
+{
+    Description = "Where the short-lived node listens while it works",
+    Recursive = true,
+    DefaultValueFactory = _ => "/ip4/0.0.0.0/tcp/0",
+};
+var dhtCommand = new Command("dht", "One-shot DHT operations: start a short-lived node, join through --bootstrap, do it, print, exit") { oneShotListenOption };
 var keyArgument = new Argument<string>("key") { Description = "Record key: a full key (/namespace/...) or a name for your own /parley-kv/<your id>/<name> record" };
 var valueArgument = new Argument<string>("value") { Description = "A file to read the value from, or the value as text" };
 var ttlOption = new Option<TimeSpan>("--ttl") { Description = "How long the record stays valid", DefaultValueFactory = _ => TimeSpan.FromHours(24) };
@@ -98,6 +104,10 @@ async Task<int> RunDhtAsync(ParseResult parse, Func<DhtNode, IdentityKey, Cancel
     {
         return Fail("give at least one --bootstrap <multiaddr> to join the network through");
     }
+    if (!Multiaddr.TryParse(parse.GetValue(oneShotListenOption), out var listen))
+    {
+        return Fail($"'{parse.GetValue(oneShotListenOption)}' is not a valid multiaddr");
+    }
     IdentityKey signer;
     try
     {
@@ -109,7 +119,7 @@ async Task<int> RunDhtAsync(ParseResult parse, Func<DhtNode, IdentityKey, Cancel
     }
     using var loggerFactory = CreateLoggerFactory(parse.GetValue(logLevelOption));
     // A throwaway network identity, so the one-shot node never competes with a running node for the same peer id.
-    await using var node = await DhtNode.StartAsync(IdentityKey.Generate(), [Multiaddr.Parse("/ip4/0.0.0.0/tcp/0")], parse.GetValue(dhtProtocolOption)!, null, loggerFactory, cancellationToken);
+    await using var node = await DhtNode.StartAsync(IdentityKey.Generate(), [listen!], parse.GetValue(dhtProtocolOption)!, null, loggerFactory, cancellationToken);
     var peers = await node.JoinAsync(bootstrap, cancellationToken);
     if (peers == 0)
     {
@@ -241,7 +251,7 @@ static async Task<int> RunNodeAsync(string data, string[] listen, string[] boots
             var peers = await node.JoinAsync(bootstrap, stop.Token);
             Console.WriteLine(json
                 ? JsonSerializer.Serialize(new { @event = "joined", routingTable = peers })
-                : peers == 0 ? "joined: no peers yet; waiting for others to join through this node" : $"joined: {peers} peers in the routing table");
+                : peers == 0 ? "joined: no peers yet; waiting for others to join through this node" : $"joined: {peers} peer{(peers == 1 ? "" : "s")} in the routing table");
             using var saveTimer = new PeriodicTimer(TimeSpan.FromMinutes(1));
             while (await saveTimer.WaitForNextTickAsync(stop.Token))
             {

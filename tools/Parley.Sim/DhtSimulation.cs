@@ -39,10 +39,12 @@ public sealed class DhtSimulation(SimulationConfig config)
     private DhtOptions _options = null!;
     private int _nextIndex;
     private int _departed;
+    private Stopwatch _wall = new();
 
     public SimulationReport Run()
     {
-        var wall = Stopwatch.StartNew();
+        _wall = Stopwatch.StartNew();
+        var wall = _wall;
         var scheduler = new SimulationScheduler();
         var network = new SimulatedNetwork(new LatencyModel(config.Seed, config.MinRoundTrip, config.MaxRoundTrip, LatencyDistribution.LogNormal), config.Seed + 1)
         {
@@ -55,7 +57,7 @@ public sealed class DhtSimulation(SimulationConfig config)
             Alpha = config.Alpha,
             DisjointPaths = config.DisjointPaths,
             MaintenanceInterval = TimeSpan.FromMinutes(5),
-            RefreshInterval = TimeSpan.FromMinutes(30),
+            RefreshInterval = config.RefreshInterval,
             ReplicationInterval = TimeSpan.FromHours(1),
             // Small replacement caches keep 10,000 routing tables within memory; churn refills them quickly.
             ReplacementCacheSize = 4,
@@ -66,13 +68,16 @@ public sealed class DhtSimulation(SimulationConfig config)
         var result = scheduler.Run(async () =>
         {
             await JoinAllAsync();
+            Progress(wall, $"{config.Nodes} nodes joined");
             await PublishRecordsAsync();
+            Progress(wall, $"{config.Records} records published");
             measuredStart = Elapsed();
             if (config.FailAtOnce > 0)
             {
                 FailAtOnce(config.FailAtOnce);
             }
             await MeasureAsync();
+            Progress(wall, $"{_samples.Count} lookups measured");
             recordsAtEnd = await CheckDurabilityAsync();
         });
         if (result.StopReason != SimulationStopReason.EntryCompleted)
@@ -103,6 +108,9 @@ public sealed class DhtSimulation(SimulationConfig config)
     }
 
     private TimeSpan Elapsed() => _world.Time.GetUtcNow() - VirtualTimeProvider.DefaultStart;
+
+    private void Progress(Stopwatch wall, string what) =>
+        Console.Error.WriteLine($"[{wall.Elapsed:mm\\:ss} wall, {Elapsed():hh\\:mm\\:ss} virtual, {_world.Messages:N0} messages] {what}");
 
     /// <summary>Nodes join a few at a time, each through three random members already in, as users arriving would.</summary>
     private async Task JoinAllAsync()
@@ -187,6 +195,10 @@ public sealed class DhtSimulation(SimulationConfig config)
                 nextChurn += churnSpacing;
             }
             lookups.Add(LookupAsync());
+            if (config.Lookups >= 10 && (i + 1) % (config.Lookups / 10) == 0)
+            {
+                Progress(_wall, $"{i + 1} of {config.Lookups} lookups started, {_world.Online.Count} nodes online");
+            }
         }
         await Task.WhenAll(lookups);
     }

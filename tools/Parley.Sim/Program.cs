@@ -5,7 +5,7 @@ using Parley.Testing.Simulation;
 
 // Runs the real DHT code on a simulated network and prints what it measured. Flags:
 //   --nodes N --k K --alpha A --d D --churn FRACTION_PER_HOUR --fail FRACTION --loss P
-//   --hours H --lookups N --records N --seed S --out DIR
+//   --hours H --lookups N --records N --refresh-minutes M --seed S --out DIR
 var config = new SimulationConfig
 {
     Nodes = Int("--nodes", 1000),
@@ -18,6 +18,7 @@ var config = new SimulationConfig
     Duration = TimeSpan.FromHours(Double("--hours", 1)),
     Lookups = Int("--lookups", 1000),
     Records = Int("--records", 100),
+    RefreshInterval = TimeSpan.FromMinutes(Double("--refresh-minutes", 120)),
     Seed = Int("--seed", 1),
     OutputDirectory = Text("--out"),
 };
