@@ -183,6 +183,8 @@ public sealed class DhtSimulation(SimulationConfig config)
         var churnSpacing = churnEvents > 0 ? config.Duration / churnEvents : TimeSpan.MaxValue;
         var nextChurn = churnSpacing;
         var elapsed = TimeSpan.Zero;
+        var partitionStart = (config.Duration - config.Partition) / 2;
+        var partitioned = false;
         for (var i = 0; i < config.Lookups; i++)
         {
             await Task.Delay(spacing, _world.Time);
@@ -193,6 +195,19 @@ public sealed class DhtSimulation(SimulationConfig config)
                 Depart(_world.Online[_random.Next(_world.Online.Count)]);
                 lookups.Add(JoinNewNodeAsync());
                 nextChurn += churnSpacing;
+            }
+            if (config.Partition > TimeSpan.Zero && !partitioned && elapsed >= partitionStart && elapsed < partitionStart + config.Partition)
+            {
+                // Two halves by node index; newcomers (higher indexes) fall on either side the same way.
+                _world.Network.SetPartitions([Enumerable.Range(0, _nextIndex + config.Nodes).Where(n => n % 2 == 0)]);
+                partitioned = true;
+                Progress(_wall, "network split in two");
+            }
+            else if (partitioned && elapsed >= partitionStart + config.Partition)
+            {
+                _world.Network.HealPartitions();
+                partitioned = false;
+                Progress(_wall, "partition healed");
             }
             lookups.Add(LookupAsync());
             if (config.Lookups >= 10 && (i + 1) % (config.Lookups / 10) == 0)

@@ -4,7 +4,7 @@ using Parley.Sim;
 using Parley.Testing.Simulation;
 
 // Runs the real DHT code on a simulated network and prints what it measured. Flags:
-//   --nodes N --k K --alpha A --d D --churn FRACTION_PER_HOUR --fail FRACTION --loss P
+//   --nodes N --k K --alpha A --d D --churn FRACTION_PER_HOUR --fail FRACTION --loss P --partition-minutes M
 //   --hours H --lookups N --records N --refresh-minutes M --seed S --out DIR
 var config = new SimulationConfig
 {
@@ -15,6 +15,7 @@ var config = new SimulationConfig
     ChurnPerHour = Double("--churn", 0),
     FailAtOnce = Double("--fail", 0),
     LossRate = Double("--loss", 0.01),
+    Partition = TimeSpan.FromMinutes(Double("--partition-minutes", 0)),
     Duration = TimeSpan.FromHours(Double("--hours", 1)),
     Lookups = Int("--lookups", 1000),
     Records = Int("--records", 100),
@@ -34,6 +35,7 @@ var summary = new
     churnPerHour = config.ChurnPerHour,
     failAtOnce = config.FailAtOnce,
     lossRate = config.LossRate,
+    partitionMinutes = config.Partition.TotalMinutes,
     virtualHours = Math.Round(report.VirtualDuration.TotalHours, 2),
     lookups = report.Lookups.Count,
     lookupSuccessRate = Math.Round(report.SuccessRate, 4),

@@ -17,6 +17,9 @@ public sealed record SimulationConfig
     /// <summary>Fraction of the nodes that fail at once when measurement starts.</summary>
     public double FailAtOnce { get; init; }
 
+    /// <summary>For this long in the middle of the measured phase the network is split in two halves that cannot reach each other.</summary>
+    public TimeSpan Partition { get; init; }
+
     /// <summary>Chance that one message (request or response) is lost.</summary>
     public double LossRate { get; init; } = 0.01;
 
