@@ -182,7 +182,8 @@ public sealed class SimulationScheduler
         var escape = new InvalidOperationException(
             $"{operation} was called on thread {Environment.CurrentManagedThreadId} while the simulation runs on thread "
             + $"{_runThreadId}: work escaped the virtual world (ConfigureAwait(false), Task.Run, a real timer or another "
-            + "thread). Such work runs in real time and makes the simulation nondeterministic.");
+            + "thread). Such work runs in real time and makes the simulation nondeterministic. Escaped from:\n"
+            + Environment.StackTrace);
         RecordFailure(ExceptionDispatchInfo.Capture(escape));
         return escape;
     }
