@@ -382,7 +382,7 @@ public sealed class KademliaNode : IAsyncDisposable
                 }
                 var slowAfter = _rtt.SlowThreshold;
                 using var slowWait = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
-                var waitForSlow = Task.Delay(slowAfter, _time, slowWait.Token);
+                var waitForSlow = DelayAsync(slowAfter, slowWait.Token);
                 var completed = await Task.WhenAny(inFlight.Keys.Cast<Task>().Append(waitForSlow));
                 slowWait.Cancel();
                 if (completed is not Task<Message?> answered)
@@ -430,6 +430,23 @@ public sealed class KademliaNode : IAsyncDisposable
         run.Hops = lookup.Hops;
         run.Elapsed = _time.GetElapsedTime(started);
         return run;
+    }
+
+    /// <summary>
+    /// Task.Delay with a TimeProvider completes with RunContinuationsAsynchronously, which makes Task.WhenAny finish on the
+    /// thread pool; awaiting it inside an async method brings the completion back to the caller's context (which the
+    /// simulator relies on). Cancellation just ends the wait.
+    /// </summary>
+    private async Task DelayAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // The wait was cut short; nothing to report.
+        }
     }
 
     private void MarkSlowRequests(ClosestPeersLookup lookup, Dictionary<Task<Message?>, (PeerId Peer, long Started, bool Slow)> inFlight, TimeSpan slowAfter)

@@ -293,7 +293,7 @@ public sealed class DhtInteropTests(ITestOutputHelper output) : IAsyncLifetime
         var node = new KademliaNode(
             new NetworkDhtMessenger(host, protocol, logger: _logs.CreateLogger(typeof(NetworkDhtMessenger).FullName!)),
             ParleyRecords.CreateValidators(TimeProvider.System),
-            new DhtOptions { ProtocolId = protocol, RunMaintenance = false },
+            new DhtOptions { ProtocolId = protocol, RunMaintenance = false, MinRequestTimeout = TimeSpan.FromSeconds(3) },
             loggerFactory: _logs);
         _parley.Add((host, node));
         await host.StartAsync(ct);

@@ -41,36 +41,7 @@ public sealed class DhtSimulation(SimulationConfig config)
     private int _departed;
     private Stopwatch _wall = new();
 
-    /// <summary>
-    /// Runs on a thread of its own with a large stack: continuations run inline on the simulation thread, and where a
-    /// chain of them grows deep the runtime would move the rest to the thread pool (out of virtual time) to protect a
-    /// small stack.
-    /// </summary>
     public SimulationReport Run()
-    {
-        SimulationReport? report = null;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                report = RunOnThisThread();
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-        }, maxStackSize: 1024 * 1024 * 1024);
-        thread.Start();
-        thread.Join();
-        if (failure is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
-        }
-        return report!;
-    }
-
-    private SimulationReport RunOnThisThread()
     {
         _wall = Stopwatch.StartNew();
         var wall = _wall;

@@ -93,7 +93,7 @@ public sealed class TcpDhtTests : IAsyncLifetime
         var node = new KademliaNode(
             new NetworkDhtMessenger(host, DhtOptions.ParleyProtocolId),
             ParleyRecords.CreateValidators(TimeProvider.System),
-            new DhtOptions { RunMaintenance = false });
+            new DhtOptions { RunMaintenance = false, MinRequestTimeout = TimeSpan.FromSeconds(3) });
         node.Start();
         return (host, node);
     }

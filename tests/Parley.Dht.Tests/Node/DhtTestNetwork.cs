@@ -12,6 +12,12 @@ public sealed class DhtTestNetwork : IAsyncDisposable
         Network = network;
     }
 
+    /// <summary>
+    /// No background maintenance (tests drive every step), and a request timeout floor that a test process sharing two
+    /// cores with other test assemblies cannot hit by accident; tests of timeouts set their own.
+    /// </summary>
+    public static DhtOptions DefaultOptions { get; } = new() { RunMaintenance = false, MinRequestTimeout = TimeSpan.FromSeconds(3) };
+
     public InMemoryNetwork Network { get; }
 
     public List<(InMemoryHost Host, KademliaNode Node)> Nodes { get; } = [];
@@ -32,7 +38,7 @@ public sealed class DhtTestNetwork : IAsyncDisposable
         var node = new KademliaNode(
             new NetworkDhtMessenger(host, (options ?? new DhtOptions()).ProtocolId),
             ParleyRecords.CreateValidators(TimeProvider.System),
-            options ?? new DhtOptions { RunMaintenance = false },
+            options ?? DefaultOptions,
             random: new Random(Nodes.Count));
         node.Start();
         if (bootstrap && Nodes.Count > 0)

@@ -47,7 +47,7 @@ public sealed class KademliaNodeTests
     public async Task Get_returns_the_newest_record_and_repairs_stale_copies()
     {
         // A quorum as large as k: the reader hears every holder, so it must pick the newest and repair the rest.
-        await using var network = await DhtTestNetwork.StartAsync(40, new DhtOptions { RunMaintenance = false, GetQuorum = 20 });
+        await using var network = await DhtTestNetwork.StartAsync(40, new DhtOptions { RunMaintenance = false, GetQuorum = 20, MinRequestTimeout = TimeSpan.FromSeconds(3) });
         using var cts = new CancellationTokenSource(Timeout);
         var owner = IdentityKey.Generate();
         var key = ParleyRecords.KeyValueKey(owner.PeerId, "status");
