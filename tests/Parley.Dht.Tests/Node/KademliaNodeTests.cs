@@ -2,6 +2,7 @@ using System.Text;
 using Parley.Core.Identity;
 using Parley.Dht.Keys;
 using Parley.Dht.Records;
+using Parley.Testing;
 
 namespace Parley.Dht.Tests.Node;
 

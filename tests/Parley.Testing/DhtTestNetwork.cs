@@ -1,15 +1,18 @@
 using Parley.Core.Identity;
+using Parley.Dht;
 using Parley.Dht.Records;
-using Parley.Testing;
 
-namespace Parley.Dht.Tests.Node;
+namespace Parley.Testing;
 
 /// <summary>Kademlia nodes on an in-memory network, each bootstrapped through a few earlier ones.</summary>
 public sealed class DhtTestNetwork : IAsyncDisposable
 {
-    private DhtTestNetwork(InMemoryNetwork network)
+    private readonly Func<RecordValidatorRegistry> _validators;
+
+    private DhtTestNetwork(InMemoryNetwork network, Func<RecordValidatorRegistry>? validators)
     {
         Network = network;
+        _validators = validators ?? (() => ParleyRecords.CreateValidators(TimeProvider.System));
     }
 
     /// <summary>
@@ -22,9 +25,10 @@ public sealed class DhtTestNetwork : IAsyncDisposable
 
     public List<(InMemoryHost Host, KademliaNode Node)> Nodes { get; } = [];
 
-    public static async Task<DhtTestNetwork> StartAsync(int count, DhtOptions? options = null, InMemoryNetworkOptions? networkOptions = null)
+    /// <param name="validators">Makes each node's validator registry; by default the DHT's own namespaces.</param>
+    public static async Task<DhtTestNetwork> StartAsync(int count, DhtOptions? options = null, InMemoryNetworkOptions? networkOptions = null, Func<RecordValidatorRegistry>? validators = null)
     {
-        var network = new DhtTestNetwork(new InMemoryNetwork(networkOptions));
+        var network = new DhtTestNetwork(new InMemoryNetwork(networkOptions), validators);
         for (var i = 0; i < count; i++)
         {
             await network.AddNodeAsync(options);
@@ -37,7 +41,7 @@ public sealed class DhtTestNetwork : IAsyncDisposable
         var host = Network.CreateHost(identity);
         var node = new KademliaNode(
             new NetworkDhtMessenger(host, (options ?? new DhtOptions()).ProtocolId),
-            ParleyRecords.CreateValidators(TimeProvider.System),
+            _validators(),
             options ?? DefaultOptions,
             random: new Random(Nodes.Count));
         node.Start();
