@@ -1,0 +1,208 @@
+using Microsoft.Data.Sqlite;
+
+namespace Parley.Storage;
+
+/// <summary>One schema step: the SQL that takes the database from <c>Version - 1</c> to <see cref="Version"/>.</summary>
+public sealed record Migration(int Version, string Sql);
+
+/// <summary>How hard a commit waits for the disk.</summary>
+public enum Durability
+{
+    /// <summary>WAL with synchronous=NORMAL: a killed process loses nothing committed; a power cut may lose the last commits, never the file.</summary>
+    ProcessCrash,
+
+    /// <summary>WAL with synchronous=FULL: every commit is on disk before it returns, also across a power cut.</summary>
+    PowerLoss,
+}
+
+/// <summary>
+/// A SQLite file in WAL mode with a versioned schema (<c>PRAGMA user_version</c>), opened once per process and used
+/// through one connection. Every write runs in one transaction, so a process killed at any instant leaves either all of
+/// it or none of it. Access is serialised by an async lock; SQLite's own calls are synchronous and short.
+/// </summary>
+public sealed class SqliteDatabase : IAsyncDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private bool _disposed;
+
+    private SqliteDatabase(SqliteConnection connection, string path)
+    {
+        _connection = connection;
+        Path = path;
+    }
+
+    public string Path { get; }
+
+    /// <summary>Opens (creating if needed) the database and applies the migrations it lacks, each in its own transaction.</summary>
+    /// <exception cref="StorageException">The file is not a database, is corrupt, was written by a newer schema, or the disk is full.</exception>
+    public static async Task<SqliteDatabase> OpenAsync(string path, IReadOnlyList<Migration> migrations, Durability durability, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(migrations);
+        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            Execute(connection, $"""
+                PRAGMA journal_mode = WAL;
+                PRAGMA synchronous = {(durability == Durability.PowerLoss ? "FULL" : "NORMAL")};
+                PRAGMA foreign_keys = ON;
+                PRAGMA busy_timeout = 5000;
+                """);
+            var database = new SqliteDatabase(connection, path);
+            database.Migrate(migrations);
+            return database;
+        }
+        catch (SqliteException e)
+        {
+            await connection.DisposeAsync();
+            throw StorageException.From(e, path);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The schema version the file is at.</summary>
+    public int SchemaVersion => Convert.ToInt32(_connection.Scalar(null, "PRAGMA user_version"), System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Runs <paramref name="read"/> with the connection; no transaction.</summary>
+    public async Task<T> ReadAsync<T>(Func<SqliteConnection, T> read, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return read(_connection);
+        }
+        catch (SqliteException e)
+        {
+            throw StorageException.From(e, Path);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Runs <paramref name="write"/> in one transaction: committed if it returns, rolled back if it throws.</summary>
+    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, T> write, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            using var transaction = _connection.BeginTransaction();
+            var result = write(_connection, transaction);
+            transaction.Commit();
+            return result;
+        }
+        catch (SqliteException e)
+        {
+            throw StorageException.From(e, Path);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public Task WriteAsync(Action<SqliteConnection, SqliteTransaction> write, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        return WriteAsync((connection, transaction) =>
+        {
+            write(connection, transaction);
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <summary>SQLite's full integrity check; "ok" when the file is sound.</summary>
+    public Task<string> CheckIntegrityAsync(CancellationToken cancellationToken) =>
+        ReadAsync(connection => Convert.ToString(connection.Scalar(null, "PRAGMA integrity_check"), System.Globalization.CultureInfo.InvariantCulture) ?? "", cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _gate.WaitAsync();
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            await _connection.DisposeAsync();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Runs SQL statements that return nothing, in the given transaction if any.</summary>
+    public static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private void Migrate(IReadOnlyList<Migration> migrations)
+    {
+        var known = migrations.Count == 0 ? 0 : migrations.Max(m => m.Version);
+        var current = SchemaVersion;
+        if (current > known)
+        {
+            throw new StorageException($"{Path} has schema version {current}, newer than this Parley knows ({known}); use a newer Parley");
+        }
+        foreach (var migration in migrations.Where(m => m.Version > current).OrderBy(m => m.Version))
+        {
+            using var transaction = _connection.BeginTransaction();
+            Execute(_connection, migration.Sql, transaction);
+            // user_version cannot take a parameter; the value is an int we control.
+            Execute(_connection, $"PRAGMA user_version = {migration.Version}", transaction);
+            transaction.Commit();
+        }
+    }
+}
+
+/// <summary>The database could not do what was asked: the disk is full, the file is corrupt or locked, or its schema is unknown.</summary>
+public sealed class StorageException : IOException
+{
+    public StorageException(string message)
+        : base(message)
+    {
+    }
+
+    public StorageException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public StorageException()
+    {
+    }
+
+    /// <summary>True when the failure was a full disk (SQLITE_FULL): nothing was written, and retrying after freeing space works.</summary>
+    public bool IsDiskFull { get; private init; }
+
+    internal static StorageException From(SqliteException e, string path) => e.SqliteErrorCode switch
+    {
+        13 => new StorageException($"the disk holding {path} is full; nothing was written", e) { IsDiskFull = true },
+        11 or 26 => new StorageException($"{path} is corrupt or not a Parley database ({e.Message})", e),
+        5 or 6 => new StorageException($"{path} is locked by another process; is another Parley node using this data folder?", e),
+        _ => new StorageException($"{path}: {e.Message}", e),
+    };
+}

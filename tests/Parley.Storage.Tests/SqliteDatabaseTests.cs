@@ -1,0 +1,81 @@
+using Microsoft.Data.Sqlite;
+
+namespace Parley.Storage.Tests;
+
+public sealed class SqliteDatabaseTests : IDisposable
+{
+    private static readonly Migration[] Schema =
+    [
+        new(1, "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"),
+        new(2, "ALTER TABLE items ADD COLUMN size INTEGER NOT NULL DEFAULT 0;"),
+    ];
+
+    private readonly string _folder = Directory.CreateTempSubdirectory("parley-storage-").FullName;
+
+    private string DatabasePath => Path.Combine(_folder, "test.db");
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public async Task Migrations_apply_in_order_once_and_survive_reopening()
+    {
+        await using (var database = await SqliteDatabase.OpenAsync(DatabasePath, Schema[..1], Durability.ProcessCrash, CancellationToken.None))
+        {
+            Assert.Equal(1, database.SchemaVersion);
+            await database.WriteAsync((c, t) => c.Execute(t, "INSERT INTO items (name) VALUES ($n)", ("$n", "kept")), CancellationToken.None);
+        }
+        await using (var database = await SqliteDatabase.OpenAsync(DatabasePath, Schema, Durability.ProcessCrash, CancellationToken.None))
+        {
+            Assert.Equal(2, database.SchemaVersion);
+            var rows = await database.ReadAsync(c => c.Query(null, "SELECT name, size FROM items", r => (r.GetString(0), r.GetInt64(1))), CancellationToken.None);
+            Assert.Equal([("kept", 0L)], rows);
+            Assert.Equal("ok", await database.CheckIntegrityAsync(CancellationToken.None));
+        }
+    }
+
+    [Fact]
+    public async Task A_database_from_a_newer_schema_is_refused_with_a_clear_reason()
+    {
+        await using (await SqliteDatabase.OpenAsync(DatabasePath, Schema, Durability.ProcessCrash, CancellationToken.None))
+        {
+        }
+        var error = await Assert.ThrowsAsync<StorageException>(() => SqliteDatabase.OpenAsync(DatabasePath, Schema[..1], Durability.ProcessCrash, CancellationToken.None));
+        Assert.Contains("newer", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_file_that_is_not_a_database_is_refused_with_a_clear_reason()
+    {
+        await File.WriteAllBytesAsync(DatabasePath, new byte[8192].Select((_, i) => (byte)(i * 7)).ToArray());
+        var error = await Assert.ThrowsAsync<StorageException>(() => SqliteDatabase.OpenAsync(DatabasePath, Schema, Durability.ProcessCrash, CancellationToken.None));
+        Assert.Contains("not a Parley database", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_write_that_throws_leaves_nothing_behind()
+    {
+        await using var database = await SqliteDatabase.OpenAsync(DatabasePath, Schema, Durability.PowerLoss, CancellationToken.None);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => database.WriteAsync((c, t) =>
+        {
+            c.Execute(t, "INSERT INTO items (name) VALUES ('half')");
+            throw new InvalidOperationException("fails midway");
+        }, CancellationToken.None));
+        Assert.Equal(0L, await database.ReadAsync(c => (long)c.Scalar(null, "SELECT count(*) FROM items")!, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Sql_errors_become_storage_errors()
+    {
+        await using var database = await SqliteDatabase.OpenAsync(DatabasePath, Schema, Durability.ProcessCrash, CancellationToken.None);
+        var error = await Assert.ThrowsAsync<StorageException>(() => database.WriteAsync((c, t) => c.Execute(t, "INSERT INTO items (id, name) VALUES (1, NULL)"), CancellationToken.None));
+        Assert.IsType<SqliteException>(error.InnerException);
+    }
+
+    [Fact]
+    public async Task Use_after_dispose_is_an_error_not_a_crash()
+    {
+        var database = await SqliteDatabase.OpenAsync(DatabasePath, Schema, Durability.ProcessCrash, CancellationToken.None);
+        await database.DisposeAsync();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => database.ReadAsync(_ => 1, CancellationToken.None));
+    }
+}
