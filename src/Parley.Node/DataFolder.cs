@@ -1,13 +1,38 @@
 using Parley.Core.Identity;
 
-namespace Parley.Cli;
+namespace Parley.Node;
 
-/// <summary>The node's data folder: its key lives here, created on first run, readable by the owner only.</summary>
-internal sealed class DataFolder(string path)
+/// <summary>
+/// The node's data folder, readable by its owner only: the node (device) key, created on first run; the chat and
+/// mailbox databases; the saved routing table; and a lock file that keeps a second process off the same folder.
+/// </summary>
+public sealed class DataFolder(string path)
 {
     private const string NodeKeyFile = "node.key";
+    private const string LockFile = "node.lock";
 
     public string Path { get; } = path;
+
+    public string ChatDatabase => System.IO.Path.Combine(Path, "parley.db");
+
+    public string MailboxDatabase => System.IO.Path.Combine(Path, "mailbox.db");
+
+    public string RoutingTable => System.IO.Path.Combine(Path, Dht.RoutingTableFile.FileName);
+
+    /// <summary>Takes the folder for this process until the returned lock is disposed.</summary>
+    /// <exception cref="IOException">Another process holds it; the message says so.</exception>
+    public IDisposable Lock()
+    {
+        CreateOwnerOnlyDirectory(Path);
+        try
+        {
+            return new FileStream(System.IO.Path.Combine(Path, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"another parley process is using {Path}; stop it first (or give this one another --data folder)", e);
+        }
+    }
 
     public static string DefaultPath => System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".parley");
 

@@ -1,0 +1,237 @@
+using Microsoft.Extensions.Logging;
+using Parley.Chat.Crypto;
+using Parley.Chat.Directory;
+using Parley.Chat.Mailbox;
+using Parley.Chat.Protos;
+using Parley.Core.Identity;
+using Parley.Net;
+
+namespace Parley.Chat.Messaging;
+
+public sealed partial class ChatClient
+{
+    private const int OutboxBatch = 256;
+    private const int ParallelRecipients = 8;
+    private static readonly TimeSpan IdleOutboxCheck = TimeSpan.FromSeconds(30);
+
+    private void WakeOutbox()
+    {
+        try
+        {
+            if (_outboxWake.CurrentCount == 0)
+            {
+                _outboxWake.Release();
+            }
+        }
+        catch (Exception e) when (e is SemaphoreFullException or ObjectDisposedException)
+        {
+            // Already woken, or shutting down.
+        }
+    }
+
+    private async Task OutboxLoopAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await FlushOutboxAsync(cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                _logger.LogWarning(e, "outbox pass failed");
+            }
+            var next = await _store.ReadAsync(r => r.GetOutbox(DateTimeOffset.MaxValue, 1), cancellationToken);
+            var wait = next.Count == 0 ? IdleOutboxCheck : next[0].NextAttemptAt - _time.GetUtcNow();
+            wait = wait < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : wait > IdleOutboxCheck ? IdleOutboxCheck : wait;
+            using var wake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var delay = Task.Delay(wait, _time, wake.Token);
+            var woken = _outboxWake.WaitAsync(wake.Token);
+            await Task.WhenAny(delay, woken);
+            await wake.CancelAsync();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <summary>One attempt at each due envelope: per recipient in order, recipients in parallel.</summary>
+    private async Task<int> DeliverDueAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var due = await _store.ReadAsync(r => r.GetOutbox(now, OutboxBatch), cancellationToken);
+        var finished = 0;
+        await Parallel.ForEachAsync(
+            due.GroupBy(item => item.Recipient),
+            new ParallelOptions { MaxDegreeOfParallelism = ParallelRecipients, CancellationToken = cancellationToken },
+            async (group, ct) =>
+            {
+                var done = await DeliverToAsync(group.Key, group.OrderBy(i => i.CreatedAt).ToList(), ct);
+                Interlocked.Add(ref finished, done);
+            });
+        return finished;
+    }
+
+    private async Task<int> DeliverToAsync(PeerId recipient, IReadOnlyList<OutboxItem> items, CancellationToken cancellationToken)
+    {
+        var contact = await _store.ReadAsync(r => r.GetContact(recipient), cancellationToken);
+        if (contact is null)
+        {
+            await _store.TransactAsync(tx => items.Select(i =>
+            {
+                tx.DeleteOutbox(i.EnvelopeId);
+                return true;
+            }).ToList(), cancellationToken);
+            return items.Count;
+        }
+        var presence = await LookUpPresenceAsync(recipient, cancellationToken);
+        var finished = 0;
+        var directFailed = false;
+        foreach (var item in items)
+        {
+            if (_time.GetUtcNow() - item.CreatedAt > _options.OutboxLifetime)
+            {
+                await _store.TransactAsync(tx =>
+                {
+                    tx.DeleteOutbox(item.EnvelopeId);
+                    return true;
+                }, cancellationToken);
+                _logger.LogInformation("giving up on an envelope to {Contact} after {Lifetime}", contact.Handle, _options.OutboxLifetime);
+                finished++;
+                continue;
+            }
+            var envelope = Envelope.Parser.ParseFrom(item.Envelope);
+            if (!directFailed && presence is not null && await TryDirectAsync(presence, envelope, cancellationToken) is { } response)
+            {
+                if (response.Status is ChatResponse.Types.Status.Accepted or ChatResponse.Types.Status.Duplicate)
+                {
+                    await MarkDeliveredAsync(contact, item, cancellationToken);
+                    finished++;
+                    continue;
+                }
+                _logger.LogInformation("{Contact} refused an envelope: {Reason}", contact.Handle, response.Reason);
+                await RescheduleAsync(item, item.Stage, cancellationToken);
+                continue;
+            }
+            // A device that failed once in this pass is not tried again for the rest of the batch.
+            directFailed = true;
+            if (item.Stage == OutboxStage.Stored)
+            {
+                await RescheduleAsync(item, OutboxStage.Stored, cancellationToken);
+                continue;
+            }
+            await DepositAsync(contact, item, envelope, cancellationToken);
+        }
+        if (directFailed)
+        {
+            _presence.TryRemove(recipient, out _);
+        }
+        return finished;
+    }
+
+    /// <summary>Tries each online device of the recipient in turn; null when none answered.</summary>
+    private async Task<ChatResponse?> TryDirectAsync(Presence presence, Envelope envelope, CancellationToken cancellationToken)
+    {
+        foreach (var device in presence.Addresses.Where(a => a.Addresses.Count > 0))
+        {
+            try
+            {
+                return await _direct.SendAsync(device.Device, device.Addresses, envelope, cancellationToken);
+            }
+            catch (Exception e) when (e is PeerConnectionException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            {
+                _logger.LogDebug("direct delivery to {Device} failed: {Reason}", device.Device, e.Message);
+            }
+        }
+        return null;
+    }
+
+    private async Task DepositAsync(ContactRecord contact, OutboxItem item, Envelope envelope, CancellationToken cancellationToken)
+    {
+        DepositResult result;
+        try
+        {
+            var sealedEnvelope = SealedBox.Seal(_crypto, contact.IdentityDhKey, item.Envelope);
+            DepositAuthorization authorization = contact.TheirMailboxToken is { } token ? new DepositAuthorization.Token(token) : new DepositAuthorization.Stamp();
+            result = await _mailbox.DepositAsync(contact.AccountKey, item.EnvelopeId, sealedEnvelope, authorization, cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or TimeoutException)
+        {
+            _logger.LogInformation("mailbox deposit for {Contact} failed: {Reason}", contact.Handle, e.Message);
+            result = new DepositResult(0, 0, [e.Message]);
+        }
+        if (result.Stored == 0)
+        {
+            _logger.LogInformation("no mailbox node of {Contact} took the envelope ({Attempted} asked): {Refusals}", contact.Handle, result.Attempted, string.Join("; ", result.Refusals.Take(3)));
+            await RescheduleAsync(item, OutboxStage.Sending, cancellationToken);
+            return;
+        }
+        var updated = await _store.TransactAsync(tx =>
+        {
+            tx.PutOutbox(item with { Stage = OutboxStage.Stored, Attempts = 0, NextAttemptAt = _time.GetUtcNow() + _options.StoredRetryDelay });
+            if (item.MessageId is { } id && tx.GetMessage(id) is { State: DeliveryState.Queued or DeliveryState.Stored } message)
+            {
+                tx.UpdateMessageState(id, DeliveryState.Stored, Math.Max(message.StoredCount, result.Stored));
+                return message with { State = DeliveryState.Stored, StoredCount = Math.Max(message.StoredCount, result.Stored) };
+            }
+            return null;
+        }, cancellationToken);
+        if (updated is not null)
+        {
+            Raise(MessageStateChanged, new MessageEventArgs(updated, contact));
+        }
+    }
+
+    private async Task MarkDeliveredAsync(ContactRecord contact, OutboxItem item, CancellationToken cancellationToken)
+    {
+        var updated = await _store.TransactAsync(tx =>
+        {
+            tx.DeleteOutbox(item.EnvelopeId);
+            if (item.MessageId is { } id && tx.GetMessage(id) is { } message && message.State < DeliveryState.Delivered)
+            {
+                tx.UpdateMessageState(id, DeliveryState.Delivered, message.StoredCount);
+                return message with { State = DeliveryState.Delivered };
+            }
+            return null;
+        }, cancellationToken);
+        if (updated is not null)
+        {
+            Raise(MessageStateChanged, new MessageEventArgs(updated, contact));
+        }
+    }
+
+    private Task RescheduleAsync(OutboxItem item, OutboxStage stage, CancellationToken cancellationToken)
+    {
+        var attempts = item.Attempts + 1;
+        var delay = stage == OutboxStage.Stored
+            ? _options.StoredRetryDelay
+            : TimeSpan.FromTicks(Math.Min(_options.MaxRetryDelay.Ticks, _options.FirstRetryDelay.Ticks << Math.Min(attempts - 1, 20)));
+        return _store.TransactAsync(tx =>
+        {
+            // The envelope may have been acknowledged meanwhile (a receipt came in): then it is gone and stays gone.
+            if (tx.GetOutboxItem(item.EnvelopeId) is not null)
+            {
+                tx.PutOutbox(item with { Stage = stage, Attempts = attempts, NextAttemptAt = _time.GetUtcNow() + delay });
+            }
+            return true;
+        }, cancellationToken);
+    }
+
+    private async Task<Presence?> LookUpPresenceAsync(PeerId account, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        if (_presence.TryGetValue(account, out var cached) && now - cached.LookedUpAt < _options.PresenceCacheTime)
+        {
+            return cached.Presence;
+        }
+        Presence? presence = null;
+        try
+        {
+            presence = await _directory.GetPresenceAsync(account, cancellationToken);
+        }
+        catch (IOException e)
+        {
+            _logger.LogDebug("presence lookup for {Account} failed: {Reason}", account, e.Message);
+        }
+        _presence[account] = (presence, now);
+        return presence;
+    }
+}

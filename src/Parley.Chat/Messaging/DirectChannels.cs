@@ -1,0 +1,189 @@
+using System.Collections.Concurrent;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Parley.Chat.Protos;
+using Parley.Core.Identity;
+using Parley.Core.Multiformats;
+using Parley.Net;
+
+namespace Parley.Chat.Messaging;
+
+/// <summary>
+/// The sending side of <c>/parley/chat/1.0.0</c>: one stream per recipient device, kept open while it is used, on which
+/// requests are pipelined (written without waiting) and answered in order. A broken stream fails every request waiting
+/// on it; the next send opens a new one.
+/// </summary>
+internal sealed class DirectChannels : IAsyncDisposable
+{
+    private readonly IPeerNetwork _network;
+    private readonly ChatOptions _options;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<PeerId, Lazy<Task<Channel>>> _channels = new();
+
+    public DirectChannels(IPeerNetwork network, ChatOptions options, ILogger logger)
+    {
+        _network = network;
+        _options = options;
+        _logger = logger;
+    }
+
+    /// <summary>Sends one envelope to <paramref name="device"/> and waits for its answer.</summary>
+    /// <exception cref="PeerConnectionException">The device cannot be reached, or the stream broke before it answered.</exception>
+    /// <exception cref="OperationCanceledException">No answer within <see cref="ChatOptions.DirectTimeout"/>, or cancelled.</exception>
+    public async Task<ChatResponse> SendAsync(PeerId device, IReadOnlyList<Multiaddr> addresses, Envelope envelope, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.DirectTimeout);
+        // A stream the other side closed for idleness is replaced once; a second failure is the device's.
+        for (var attempt = 0; ; attempt++)
+        {
+            var lazy = _channels.GetOrAdd(device, peer => new Lazy<Task<Channel>>(() => OpenAsync(peer, addresses)));
+            Channel channel;
+            try
+            {
+                channel = await lazy.Value.WaitAsync(timeout.Token);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException)
+            {
+                _channels.TryRemove(KeyValuePair.Create(device, lazy));
+                throw new PeerConnectionException($"cannot reach device {device}: {e.Message}", e);
+            }
+            if (channel.IsClosed && attempt == 0)
+            {
+                _channels.TryRemove(KeyValuePair.Create(device, lazy));
+                await channel.DisposeAsync();
+                continue;
+            }
+            try
+            {
+                return await channel.SendAsync(envelope, timeout.Token);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException)
+            {
+                _channels.TryRemove(KeyValuePair.Create(device, lazy));
+                await channel.DisposeAsync();
+                throw new PeerConnectionException($"chat stream to {device} broke: {e.Message}", e);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var entry in _channels.Values.ToList())
+        {
+            if (entry.IsValueCreated && entry.Value.IsCompletedSuccessfully)
+            {
+                await entry.Value.Result.DisposeAsync();
+            }
+        }
+        _channels.Clear();
+    }
+
+    private async Task<Channel> OpenAsync(PeerId device, IReadOnlyList<Multiaddr> addresses)
+    {
+        _network.PeerStore.AddAddresses(device, addresses);
+        // Not the caller's token: the stream outlives the send that opened it; the dial has its own timeout.
+        using var dial = new CancellationTokenSource(_options.DirectTimeout);
+        var stream = await _network.OpenStreamAsync(device, [ChatOptions.ChatProtocolId], dial.Token);
+        return new Channel(stream, _options, _logger);
+    }
+
+    private sealed class Channel : IAsyncDisposable
+    {
+        private readonly PeerStream _stream;
+        private readonly ChatOptions _options;
+        private readonly ILogger _logger;
+        private readonly SemaphoreSlim _writeGate = new(1, 1);
+        private readonly ConcurrentQueue<TaskCompletionSource<ChatResponse>> _waiting = new();
+        private readonly CancellationTokenSource _closed = new();
+        private readonly Task _reader;
+
+        public Channel(PeerStream stream, ChatOptions options, ILogger logger)
+        {
+            _stream = stream;
+            _options = options;
+            _logger = logger;
+            _reader = ReadResponsesAsync(_closed.Token);
+        }
+
+        public async Task<ChatResponse> SendAsync(Envelope envelope, CancellationToken cancellationToken)
+        {
+            var answer = new TaskCompletionSource<ChatResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+            await _writeGate.WaitAsync(cancellationToken);
+            try
+            {
+                ObjectDisposedException.ThrowIf(_closed.IsCancellationRequested, this);
+                // Queued before writing, so the reader always finds the request a response belongs to.
+                _waiting.Enqueue(answer);
+                await LengthPrefixed.WriteMessageAsync(_stream, new ChatRequest { Envelope = envelope }.ToByteArray(), cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // A request cut off mid-write leaves the stream unusable: later answers could not be matched.
+                Close();
+                throw;
+            }
+            finally
+            {
+                _writeGate.Release();
+            }
+            return await answer.Task.WaitAsync(cancellationToken);
+        }
+
+        public bool IsClosed => _closed.IsCancellationRequested;
+
+        public async ValueTask DisposeAsync()
+        {
+            Close();
+            try
+            {
+                await _reader;
+            }
+            catch (OperationCanceledException)
+            {
+                // Closing.
+            }
+            await _stream.DisposeAsync();
+            _closed.Dispose();
+            _writeGate.Dispose();
+        }
+
+        private void Close()
+        {
+            if (!_closed.IsCancellationRequested)
+            {
+                _closed.Cancel();
+                _stream.Reset();
+            }
+        }
+
+        private async Task ReadResponsesAsync(CancellationToken cancellationToken)
+        {
+            Exception failure;
+            try
+            {
+                while (true)
+                {
+                    var bytes = await LengthPrefixed.ReadMessageAsync(_stream, 4096, cancellationToken)
+                        ?? throw new EndOfStreamException("the recipient closed the chat stream");
+                    var response = ChatResponse.Parser.ParseFrom(bytes);
+                    if (!_waiting.TryDequeue(out var waiter))
+                    {
+                        throw new InvalidDataException("the recipient answered a request that was never sent");
+                    }
+                    waiter.TrySetResult(response);
+                }
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or InvalidProtocolBufferException or OperationCanceledException or ObjectDisposedException)
+            {
+                failure = e is OperationCanceledException ? new ObjectDisposedException("chat stream closed") : new IOException(e.Message, e);
+                _logger.LogDebug("chat stream to {Peer} ended: {Reason}", _stream.RemotePeer, e.Message);
+            }
+            _closed.Cancel();
+            while (_waiting.TryDequeue(out var waiter))
+            {
+                waiter.TrySetException(failure);
+            }
+        }
+    }
+}

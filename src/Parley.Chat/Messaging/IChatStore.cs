@@ -1,0 +1,102 @@
+using Parley.Core.Identity;
+
+namespace Parley.Chat.Messaging;
+
+/// <summary>
+/// Durable chat state: the account, contacts, sessions, conversations, messages and outbox. The chat core does every
+/// state change of one step (receive, send, accept…) inside one <see cref="TransactAsync{T}"/>, so a process killed at
+/// any instant leaves each step wholly done or not at all. Implementations keep secrets (keys, ratchet states)
+/// encrypted at rest.
+/// </summary>
+public interface IChatStore
+{
+    /// <summary>Runs <paramref name="work"/> in one transaction: all its writes are committed if it returns, none if it throws.</summary>
+    Task<T> TransactAsync<T>(Func<IChatTransaction, T> work, CancellationToken cancellationToken);
+
+    /// <summary>Runs <paramref name="read"/> against a consistent view.</summary>
+    Task<T> ReadAsync<T>(Func<IChatReader, T> read, CancellationToken cancellationToken);
+}
+
+public interface IChatReader
+{
+    AccountRecord? GetAccount();
+
+    ContactRecord? GetContact(PeerId account);
+
+    IReadOnlyList<ContactRecord> GetContacts();
+
+    /// <summary>Sessions with <paramref name="contact"/>, the one to send on first (last received on, then newest).</summary>
+    IReadOnlyList<SessionRecord> GetSessions(PeerId contact);
+
+    PrekeyRecord? GetPrekey(uint id, bool oneTime);
+
+    IReadOnlyList<PrekeyRecord> GetPrekeys(bool oneTime);
+
+    bool IsEnvelopeSeen(byte[] envelopeId);
+
+    MessageRecord? GetMessage(byte[] messageId);
+
+    /// <summary>Messages of a conversation in display order (Lamport clock, then sender, then id); the last <paramref name="limit"/>.</summary>
+    IReadOnlyList<MessageRecord> GetMessages(byte[] conversationId, int limit);
+
+    /// <summary>Incoming messages not yet shown, in display order per conversation.</summary>
+    IReadOnlyList<MessageRecord> GetUnread(int limit);
+
+    /// <summary>The highest Lamport clock seen in the conversation and the ids of the messages that carry it.</summary>
+    (ulong Lamport, IReadOnlyList<byte[]> Heads) GetConversationClock(byte[] conversationId);
+
+    IReadOnlyList<OutboxItem> GetOutbox(DateTimeOffset dueBy, int limit);
+
+    OutboxItem? GetOutboxItem(byte[] envelopeId);
+
+    int CountOutbox();
+
+    /// <summary>Our devices' certificates.</summary>
+    IReadOnlyList<byte[]> GetDeviceCertificates();
+
+    /// <summary>A value of the node's own bookkeeping (mailbox policy sequence, last prekey rotation…), or null.</summary>
+    byte[]? GetSetting(string name);
+}
+
+public interface IChatTransaction : IChatReader
+{
+    void PutAccount(AccountRecord account);
+
+    void PutContact(ContactRecord contact);
+
+    void PutSession(SessionRecord session);
+
+    void DeleteSession(PeerId contact, byte[] sessionId);
+
+    void PutPrekey(PrekeyRecord prekey);
+
+    void DeletePrekey(uint id, bool oneTime);
+
+    void MarkEnvelopeSeen(byte[] envelopeId, DateTimeOffset at);
+
+    /// <summary>Stores the message unless one with its id exists; true if it was new.</summary>
+    bool InsertMessage(MessageRecord message);
+
+    void UpdateMessageState(byte[] messageId, DeliveryState state, int storedCount);
+
+    void MarkRead(byte[] messageId);
+
+    /// <summary>Deletes every message of a conversation (a blocked request is not kept).</summary>
+    void DeleteMessages(byte[] conversationId);
+
+    void SetConversationClock(byte[] conversationId, PeerId? contact, ulong lamport);
+
+    void PutDevice(byte[] deviceKey, byte[] certificate, DateTimeOffset addedAt);
+
+    void PutOutbox(OutboxItem item);
+
+    void DeleteOutbox(byte[] envelopeId);
+
+    /// <summary>Deletes the outbox entries that carry <paramref name="messageId"/>.</summary>
+    void DeleteOutboxForMessage(byte[] messageId);
+
+    void PutSetting(string name, byte[] value);
+
+    /// <summary>Forgets seen-envelope ids older than <paramref name="before"/> (mailboxes drop envelopes after 30 days anyway).</summary>
+    void ForgetSeenEnvelopes(DateTimeOffset before);
+}

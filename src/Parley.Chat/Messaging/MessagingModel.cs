@@ -1,0 +1,105 @@
+using Parley.Chat.Identity;
+using Parley.Core.Identity;
+
+namespace Parley.Chat.Messaging;
+
+/// <summary>Where a contact stands with us.</summary>
+public enum ContactState
+{
+    /// <summary>We wrote to them first; they have not accepted yet.</summary>
+    Requested,
+
+    /// <summary>They wrote to us first; we have not answered their request yet. Their messages wait with the request.</summary>
+    Pending,
+
+    Accepted,
+
+    /// <summary>Their messages are dropped unread and unacknowledged.</summary>
+    Blocked,
+}
+
+/// <summary>What the user sees of an outgoing message; never claims more than was confirmed.</summary>
+public enum DeliveryState
+{
+    /// <summary>Encrypted and in the outbox; no node has it yet.</summary>
+    Queued,
+
+    /// <summary>Held by <see cref="MessageRecord.StoredCount"/> of the recipient's mailbox nodes.</summary>
+    Stored,
+
+    /// <summary>The recipient's device decrypted and stored it (end-to-end acknowledgement).</summary>
+    Delivered,
+
+    /// <summary>The recipient has seen it.</summary>
+    Read,
+
+    /// <summary>An incoming message.</summary>
+    Received,
+}
+
+public enum MessageDirection
+{
+    Outgoing,
+    Incoming,
+}
+
+public sealed record ContactRecord(
+    PeerId Account,
+    PublicKey AccountKey,
+    byte[] IdentityDhKey,
+    string Name,
+    ContactState State,
+    byte[]? TheirMailboxToken,
+    byte[]? OurMailboxToken,
+    DateTimeOffset CreatedAt)
+{
+    public Handle Handle => new(Name, Handle.TagOf(AccountKey));
+}
+
+/// <summary>The X3DH header a session's messages carry until the other side has answered on it.</summary>
+public sealed record PendingPrekey(byte[] EphemeralKey, uint SignedPrekeyId, uint? OneTimePrekeyId);
+
+/// <summary>One Double Ratchet session with a contact; a pair can have a few (both wrote first at once).</summary>
+public sealed record SessionRecord(PeerId Contact, byte[] SessionId, byte[] State, PendingPrekey? Prekey, DateTimeOffset LastReceivedAt, DateTimeOffset CreatedAt);
+
+public sealed record MessageRecord(
+    byte[] Id,
+    byte[] ConversationId,
+    PeerId Sender,
+    MessageDirection Direction,
+    ulong Lamport,
+    IReadOnlyList<byte[]> Parents,
+    string Text,
+    DeliveryState State,
+    int StoredCount,
+    DateTimeOffset SentAt,
+    DateTimeOffset LocalAt,
+    bool IsContactRequest,
+    bool Unread);
+
+/// <summary>Stages of an outbox entry.</summary>
+public enum OutboxStage
+{
+    /// <summary>Not yet held by anyone: tried again with backoff.</summary>
+    Sending,
+
+    /// <summary>In the recipient's mailbox; waiting for the acknowledgement, tried directly now and then.</summary>
+    Stored,
+}
+
+/// <summary>An encrypted envelope waiting to reach its recipient. <see cref="MessageId"/> is null for receipts and other control messages.</summary>
+public sealed record OutboxItem(
+    byte[] EnvelopeId,
+    PeerId Recipient,
+    byte[]? MessageId,
+    byte[] Envelope,
+    OutboxStage Stage,
+    int Attempts,
+    DateTimeOffset NextAttemptAt,
+    DateTimeOffset CreatedAt);
+
+/// <summary>The user's own secrets and name; one per data folder.</summary>
+public sealed record AccountRecord(byte[] AccountSeed, byte[] IdentityDhPrivateKey, string Name, ulong? NameProofOfWork, DateTimeOffset CreatedAt);
+
+/// <summary>A signed prekey or a one-time prekey of ours.</summary>
+public sealed record PrekeyRecord(uint Id, bool OneTime, byte[] PrivateKey, byte[] PublicKey, DateTimeOffset CreatedAt);

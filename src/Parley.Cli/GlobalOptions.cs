@@ -1,0 +1,104 @@
+using System.CommandLine;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Parley.Chat.Directory;
+using Parley.Core.Multiformats;
+using Parley.Node;
+
+namespace Parley.Cli;
+
+/// <summary>The options every command takes, and what they turn into.</summary>
+internal sealed record GlobalOptions(
+    Option<string> Data,
+    Option<LogLevel> LogLevel,
+    Option<string[]> Bootstrap,
+    Option<string> DhtProtocol,
+    Option<string?> PassphraseFile,
+    Option<bool> Json,
+    Option<int> NameDifficulty)
+{
+    public const string PassphraseVariable = "PARLEY_PASSPHRASE";
+
+    private static readonly JsonSerializerOptions JsonOutput = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    public void AddTo(RootCommand root)
+    {
+        root.Options.Add(Data);
+        root.Options.Add(LogLevel);
+        root.Options.Add(Bootstrap);
+        root.Options.Add(DhtProtocol);
+        root.Options.Add(PassphraseFile);
+        root.Options.Add(Json);
+        root.Options.Add(NameDifficulty);
+    }
+
+    public static ILoggerFactory CreateLoggerFactory(LogLevel level) =>
+        LoggerFactory.Create(builder =>
+        {
+            builder.SetMinimumLevel(level);
+            // stdout carries the command's output; logs go to stderr.
+            builder.AddConsole(options => options.LogToStandardErrorThreshold = Microsoft.Extensions.Logging.LogLevel.Trace);
+            builder.AddSimpleConsole(options => options.SingleLine = true);
+        });
+
+    /// <summary>Node options from the command line; the error says what is wrong with them.</summary>
+    public ParleyNodeOptions? NodeOptions(ParseResult parse, IReadOnlyList<string> listen, bool keepData, out string error)
+    {
+        if (!TryParseAll(listen, out var listenAddresses, out error) || !TryParseAll(parse.GetValue(Bootstrap) ?? [], out var bootstrap, out error))
+        {
+            return null;
+        }
+        string? passphrase;
+        try
+        {
+            passphrase = ReadPassphrase(parse);
+        }
+        catch (IOException e)
+        {
+            error = $"cannot read the passphrase file: {e.Message}";
+            return null;
+        }
+        return new ParleyNodeOptions
+        {
+            DataFolder = keepData ? parse.GetValue(Data) : null,
+            Listen = listenAddresses,
+            Bootstrap = bootstrap,
+            DhtProtocol = parse.GetValue(DhtProtocol)!,
+            Passphrase = passphrase,
+            Directory = new DirectoryOptions { NameClaimDifficulty = parse.GetValue(NameDifficulty) },
+        };
+    }
+
+    public string? ReadPassphrase(ParseResult parse)
+    {
+        if (parse.GetValue(PassphraseFile) is { } file)
+        {
+            return File.ReadAllText(file).TrimEnd('\r', '\n');
+        }
+        return Environment.GetEnvironmentVariable(PassphraseVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : null;
+    }
+
+    public static void PrintJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, JsonOutput));
+
+    public static int Fail(string message)
+    {
+        Console.Error.WriteLine($"parley: {message}");
+        return 1;
+    }
+
+    public static bool TryParseAll(IReadOnlyList<string> texts, out List<Multiaddr> addresses, out string error)
+    {
+        addresses = [];
+        foreach (var text in texts)
+        {
+            if (!Multiaddr.TryParse(text, out var address))
+            {
+                error = $"'{text}' is not a valid multiaddr";
+                return false;
+            }
+            addresses.Add(address!);
+        }
+        error = "";
+        return true;
+    }
+}

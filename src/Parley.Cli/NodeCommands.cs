@@ -1,0 +1,172 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Parley.Chat.Messaging;
+using Parley.Core.Identity;
+using Parley.Core.Multiformats;
+using Parley.Net;
+using Parley.Net.Host;
+using Parley.Net.Protocols;
+using Parley.Node;
+
+namespace Parley.Cli;
+
+/// <summary>`parley node` and `parley ping`.</summary>
+internal static class NodeCommands
+{
+    public static Command Node(GlobalOptions options)
+    {
+        var listen = new Option<string[]>("--listen")
+        {
+            Description = "Multiaddr to listen on; repeat for several",
+            DefaultValueFactory = _ => ["/ip4/0.0.0.0/tcp/0"],
+        };
+        var mdns = new Option<bool>("--mdns") { Description = "Find peers on the local network with mDNS (_p2p._udp.local) and join through them" };
+        var command = new Command("node", "Run a node until Ctrl-C or SIGTERM: DHT, mailboxes for others, and your chat if this folder has an identity") { listen, mdns };
+        command.SetAction((parse, cancellationToken) => RunAsync(options, parse, parse.GetValue(listen)!, parse.GetValue(mdns), cancellationToken));
+        return command;
+    }
+
+    public static Command Ping(GlobalOptions options)
+    {
+        var target = new Argument<string>("multiaddr") { Description = "Address of the peer, ending in /p2p/<peer id>" };
+        var count = new Option<int>("--count") { Description = "Number of pings", DefaultValueFactory = _ => 1 };
+        var command = new Command("ping", "Dial a peer and measure round trips") { target, count };
+        command.SetAction((parse, cancellationToken) => PingAsync(parse.GetValue(target)!, parse.GetValue(count), parse.GetValue(options.LogLevel), cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        });
+        var json = parse.GetValue(options.Json);
+        using var loggerFactory = GlobalOptions.CreateLoggerFactory(parse.GetValue(options.LogLevel));
+        var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error);
+        if (nodeOptions is null)
+        {
+            return GlobalOptions.Fail(error);
+        }
+        ParleyNode node;
+        try
+        {
+            node = await ParleyNode.StartAsync(nodeOptions, loggerFactory, stop.Token);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or System.Net.Sockets.SocketException or ArgumentException)
+        {
+            return GlobalOptions.Fail($"cannot start the node: {e.Message}");
+        }
+        await using (node)
+        {
+            foreach (var address in node.Host.ListenAddresses)
+            {
+                var full = address.WithPeerId(node.PeerId).ToString();
+                Console.WriteLine(json ? JsonSerializer.Serialize(new { @event = "listening", address = full }) : $"listening {full}");
+            }
+            node.Host.PeerConnected += (_, e) => Report(json, "connected", e.Peer, e.RemoteAddress);
+            node.Host.PeerDisconnected += (_, e) => Report(json, "disconnected", e.Peer, e.RemoteAddress);
+            if (mdns)
+            {
+                node.StartMdns();
+            }
+            try
+            {
+                bool hasChat;
+                try
+                {
+                    hasChat = await node.OpenChatAsync(stop.Token);
+                }
+                catch (IOException e)
+                {
+                    return GlobalOptions.Fail(e.Message);
+                }
+                var peers = await node.JoinAsync(stop.Token);
+                Console.WriteLine(json
+                    ? JsonSerializer.Serialize(new { @event = "joined", routingTable = peers })
+                    : peers == 0 ? "joined: no peers yet; waiting for others to join through this node" : $"joined: {peers} peer{(peers == 1 ? "" : "s")} in the routing table");
+                if (hasChat)
+                {
+                    var chat = node.Chat!;
+                    chat.MessageReceived += (_, e) => ReportMessage(json, "message", e);
+                    chat.MessageStateChanged += (_, e) => ReportMessage(json, "state", e);
+                    chat.ContactChanged += (_, e) => Console.WriteLine(json
+                        ? JsonSerializer.Serialize(new { @event = "contact", handle = e.Contact.Handle.ToString(), state = e.Contact.State.ToString().ToLowerInvariant() })
+                        : $"contact {e.Contact.Handle} {e.Contact.State.ToString().ToLowerInvariant()}");
+                    var report = await chat.StartAsync(stop.Token);
+                    Console.WriteLine(json
+                        ? JsonSerializer.Serialize(new { @event = "chat", handle = chat.Handle.ToString(), mailboxEnvelopes = report.MailboxEnvelopes })
+                        : $"chat {chat.Handle} ({report.MailboxEnvelopes} waiting message{(report.MailboxEnvelopes == 1 ? "" : "s")} fetched from the mailbox)");
+                }
+                using var saveTimer = new PeriodicTimer(TimeSpan.FromMinutes(1));
+                while (await saveTimer.WaitForNextTickAsync(stop.Token))
+                {
+                    await node.SaveRoutingTableAsync(stop.Token);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl-C or SIGTERM: the node saves what it knows and says it is going offline as it is disposed.
+            }
+        }
+        return 0;
+    }
+
+    private static void ReportMessage(bool json, string what, MessageEventArgs e)
+    {
+        var message = e.Message;
+        Console.WriteLine(json
+            ? JsonSerializer.Serialize(new
+            {
+                @event = what,
+                id = Convert.ToHexStringLower(message.Id),
+                contact = e.Contact.Handle.ToString(),
+                direction = message.Direction.ToString().ToLowerInvariant(),
+                state = message.State.ToString().ToLowerInvariant(),
+                storedAt = message.StoredCount,
+                text = message.Text,
+            })
+            : what == "message"
+                ? $"message {e.Contact.Handle}{(e.Contact.State == ContactState.Pending ? " (request)" : "")}: {message.Text}"
+                : $"state {Convert.ToHexStringLower(message.Id)} {Describe(message)}");
+    }
+
+    internal static string Describe(MessageRecord message) => message.State switch
+    {
+        DeliveryState.Stored => $"stored at {message.StoredCount} mailbox node{(message.StoredCount == 1 ? "" : "s")}",
+        _ => message.State.ToString().ToLowerInvariant(),
+    };
+
+    private static async Task<int> PingAsync(string target, int count, Microsoft.Extensions.Logging.LogLevel logLevel, CancellationToken cancellationToken)
+    {
+        if (!Multiaddr.TryParse(target, out var address) || address!.PeerId is null)
+        {
+            return GlobalOptions.Fail($"'{target}' is not a multiaddr ending in /p2p/<peer id>");
+        }
+        using var loggerFactory = GlobalOptions.CreateLoggerFactory(logLevel);
+        await using var host = new Libp2pHost(IdentityKey.Generate(), new HostOptions { ListenAddresses = [] }, loggerFactory);
+        await host.StartAsync(cancellationToken);
+        try
+        {
+            var peer = await host.ConnectAsync(address, cancellationToken);
+            for (var i = 0; i < Math.Max(1, count); i++)
+            {
+                var rtt = await PingProtocol.PingAsync(host, peer, cancellationToken);
+                Console.WriteLine($"pong {peer} {rtt.TotalMilliseconds:0.###} ms");
+            }
+            return 0;
+        }
+        catch (PeerConnectionException e)
+        {
+            return GlobalOptions.Fail($"ping failed: {e.Message}");
+        }
+    }
+
+    private static void Report(bool json, string what, PeerId peer, Multiaddr? address) =>
+        Console.WriteLine(json
+            ? JsonSerializer.Serialize(new { @event = what, peer = peer.ToString(), address = address?.ToString() })
+            : $"{what} {peer} {address}");
+}

@@ -1,0 +1,310 @@
+using Microsoft.Extensions.Logging;
+using Parley.Chat.Directory;
+using Parley.Chat.Identity;
+using Parley.Chat.Mailbox;
+using Parley.Chat.Messaging;
+using Parley.Core.Crypto;
+using Parley.Core.Identity;
+using Parley.Core.Multiformats;
+using Parley.Dht;
+using Parley.Net;
+using Parley.Net.Discovery;
+using Parley.Net.Host;
+using Parley.Storage;
+
+namespace Parley.Node;
+
+public sealed class ParleyNodeOptions
+{
+    /// <summary>Where keys, databases and the routing table live; null for a throwaway node that keeps nothing (one-shot DHT commands).</summary>
+    public string? DataFolder { get; init; }
+
+    public IReadOnlyList<Multiaddr> Listen { get; init; } = [Multiaddr.Parse("/ip4/0.0.0.0/tcp/0")];
+
+    public IReadOnlyList<Multiaddr> Bootstrap { get; init; } = [];
+
+    public string DhtProtocol { get; init; } = DhtOptions.ParleyProtocolId;
+
+    /// <summary>Unlocks (or, on first use, protects) the keys in the chat database.</summary>
+    public string? Passphrase { get; init; }
+
+    public DhtOptions? Dht { get; init; }
+
+    public DirectoryOptions Directory { get; init; } = new();
+
+    public MailboxOptions Mailbox { get; init; } = new();
+
+    public ChatOptions Chat { get; init; } = new();
+
+    public Durability Durability { get; init; } = Durability.ProcessCrash;
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    public ICryptoProvider Crypto { get; init; } = DefaultCryptoProvider.Instance;
+}
+
+/// <summary>
+/// A whole Parley node: the libp2p host, the DHT (with Parley's record namespaces), the mailbox service it runs for
+/// others, and, once the data folder has an account, the user's chat. The composition root; every part below it takes
+/// its dependencies as parameters.
+/// </summary>
+public sealed class ParleyNode : IAsyncDisposable
+{
+    private readonly ParleyNodeOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly DataFolder? _folder;
+    private readonly IDisposable? _lock;
+    private readonly IdentityKey _deviceKey;
+    private readonly IMailboxStore _mailboxStore;
+    private readonly Libp2pHost _depositHost;
+    private SqliteChatStore? _chatStore;
+    private MdnsDiscovery? _mdns;
+
+    private ParleyNode(ParleyNodeOptions options, ILoggerFactory loggerFactory, DataFolder? folder, IDisposable? folderLock, IdentityKey deviceKey, Libp2pHost host, Libp2pHost depositHost, KademliaNode dht, IMailboxStore mailboxStore)
+    {
+        _options = options;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<ParleyNode>();
+        _folder = folder;
+        _lock = folderLock;
+        _deviceKey = deviceKey;
+        Host = host;
+        _depositHost = depositHost;
+        Dht = dht;
+        _mailboxStore = mailboxStore;
+        MailboxService = new MailboxService(host, dht, mailboxStore, options.Time, options.Mailbox, loggerFactory.CreateLogger<MailboxService>());
+        Directory = new DirectoryClient(dht, options.Time, options.Directory, loggerFactory.CreateLogger<DirectoryClient>());
+        Mailbox = new MailboxClient(host, depositHost, dht, options.Time, options.Mailbox, loggerFactory.CreateLogger<MailboxClient>());
+    }
+
+    public Libp2pHost Host { get; }
+
+    public KademliaNode Dht { get; }
+
+    public MailboxService MailboxService { get; }
+
+    public DirectoryClient Directory { get; }
+
+    public MailboxClient Mailbox { get; }
+
+    /// <summary>The user's chat, once <see cref="OpenChatAsync"/> found (or <see cref="CreateAccountAsync"/> made) an account.</summary>
+    public ChatClient? Chat { get; private set; }
+
+    public PeerId PeerId => Host.LocalPeerId;
+
+    /// <summary>Starts listening, answering the DHT and serving mailboxes. Joining the network is <see cref="JoinAsync"/>.</summary>
+    /// <exception cref="IOException">The data folder is in use by another process or unreadable, or a listen address cannot be bound.</exception>
+    public static async Task<ParleyNode> StartAsync(ParleyNodeOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        var folder = options.DataFolder is null ? null : new DataFolder(options.DataFolder);
+        var folderLock = folder?.Lock();
+        var disposables = new List<IAsyncDisposable>();
+        try
+        {
+            var deviceKey = folder is null ? IdentityKey.Generate(options.Crypto) : await folder.LoadOrCreateNodeKeyAsync(cancellationToken);
+            IMailboxStore mailboxStore = folder is null
+                ? new InMemoryMailboxStore(options.Time, options.Mailbox)
+                : await SqliteMailboxStore.OpenAsync(folder.MailboxDatabase, options.Time, options.Mailbox, cancellationToken);
+            if (mailboxStore is IAsyncDisposable disposableStore)
+            {
+                disposables.Add(disposableStore);
+            }
+            var host = new Libp2pHost(deviceKey, new HostOptions { ListenAddresses = options.Listen }, loggerFactory, options.Crypto);
+            disposables.Add(host);
+            await host.StartAsync(cancellationToken);
+            // Deposits into other people's mailboxes go out under a throwaway identity, so the mailbox nodes cannot tell
+            // which device (and so which user) sent them.
+            var depositHost = new Libp2pHost(IdentityKey.Generate(options.Crypto), new HostOptions { ListenAddresses = [] }, loggerFactory, options.Crypto);
+            disposables.Add(depositHost);
+            await depositHost.StartAsync(cancellationToken);
+            var validators = ParleyRecords.CreateValidators(options.Time);
+            ChatRecords.Register(validators, options.Time, options.Directory);
+            var dhtOptions = options.Dht ?? new DhtOptions { ProtocolId = options.DhtProtocol };
+            var dht = new KademliaNode(new NetworkDhtMessenger(host, dhtOptions.ProtocolId, logger: loggerFactory.CreateLogger<NetworkDhtMessenger>()), validators, dhtOptions, options.Time, loggerFactory);
+            var node = new ParleyNode(options, loggerFactory, folder, folderLock, deviceKey, host, depositHost, dht, mailboxStore);
+            dht.Start();
+            node.MailboxService.Start();
+            return node;
+        }
+        catch
+        {
+            for (var i = disposables.Count - 1; i >= 0; i--)
+            {
+                await disposables[i].DisposeAsync();
+            }
+            folderLock?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Joins through the routing table saved by the last run first, then the bootstrap addresses (any may be dead; an
+    /// address without /p2p is dialled to learn who is there). Returns the routing table size; 0 means this node starts a
+    /// network of its own and waits for others.
+    /// </summary>
+    public async Task<int> JoinAsync(CancellationToken cancellationToken)
+    {
+        var known = new List<DhtPeer>();
+        if (_folder is not null)
+        {
+            try
+            {
+                known.AddRange(await RoutingTableFile.LoadAsync(_folder.RoutingTable, cancellationToken));
+            }
+            catch (InvalidDataException e)
+            {
+                _logger.LogWarning("ignoring the saved routing table: {Reason}", e.Message);
+            }
+        }
+        foreach (var address in _options.Bootstrap)
+        {
+            if (address.PeerId is { } peer)
+            {
+                known.Add(new DhtPeer(peer, [address.WithoutPeerId()]));
+                continue;
+            }
+            try
+            {
+                known.Add(new DhtPeer(await Host.ConnectAsync(address, cancellationToken), [address]));
+            }
+            catch (PeerConnectionException e)
+            {
+                _logger.LogWarning("bootstrap peer {Address} unreachable: {Reason}", address, e.Message);
+            }
+        }
+        return await Dht.BootstrapAsync(known, cancellationToken);
+    }
+
+    /// <summary>Finds peers on the LAN with mDNS and joins through each, so a LAN with no internet needs no bootstrap address.</summary>
+    public void StartMdns()
+    {
+        _mdns = new MdnsDiscovery(Host.LocalPeerId, () => Host.ListenAddresses, new MdnsOptions(), _options.Time, _loggerFactory.CreateLogger<MdnsDiscovery>());
+        _mdns.PeerDiscovered += (_, found) => _ = JoinThroughDiscoveredAsync(found);
+        _mdns.Start();
+    }
+
+    /// <summary>Opens the chat database and the account in it; false when the folder has no account yet (run init).</summary>
+    /// <exception cref="PassphraseRequiredException">The keys are passphrase-protected and none was given.</exception>
+    /// <exception cref="Chat.Crypto.WrongPassphraseException">The passphrase is wrong.</exception>
+    public async Task<bool> OpenChatAsync(CancellationToken cancellationToken)
+    {
+        var store = await OpenChatStoreAsync(cancellationToken);
+        var account = await store.ReadAsync(r => r.GetAccount(), cancellationToken);
+        if (account is null)
+        {
+            return false;
+        }
+        var signingKey = IdentityKey.FromPrivateKeyProtobuf(account.AccountSeed, _options.Crypto);
+        var device = await store.ReadAsync(r => r.GetDeviceCertificates(), cancellationToken) is { Count: > 0 } certificates
+            ? certificates.Select(c => DeviceCertificate.Parse(c)).FirstOrDefault(c => c.Device.Equals(_deviceKey.PublicKey))
+            : null;
+        device ??= Account.FromSecrets(signingKey, account.IdentityDhPrivateKey, _options.Crypto).CertifyDevice(_deviceKey.PublicKey, _options.Time.GetUtcNow());
+        Chat = await ChatClient.OpenAsync(ChatDependencies(store, device), cancellationToken);
+        return Chat is not null;
+    }
+
+    /// <summary>Creates the user's account in this data folder and opens its chat.</summary>
+    /// <exception cref="ChatException">The folder already has an account, or the name is not valid.</exception>
+    public async Task<ChatClient> CreateAccountAsync(string name, CancellationToken cancellationToken)
+    {
+        var store = await OpenChatStoreAsync(cancellationToken);
+        await ChatClient.CreateAccountAsync(store, name, _options.Crypto, _options.Time, cancellationToken);
+        if (!await OpenChatAsync(cancellationToken))
+        {
+            throw new InvalidOperationException("the account just created is not in the store");
+        }
+        return Chat!;
+    }
+
+    public async Task SaveRoutingTableAsync(CancellationToken cancellationToken)
+    {
+        if (_folder is null)
+        {
+            return;
+        }
+        var peers = Dht.RoutingTable.Snapshot().Select(e => new DhtPeer(e.Peer, e.Addresses)).ToList();
+        if (peers.Count > 0)
+        {
+            await RoutingTableFile.SaveAsync(_folder.RoutingTable, peers, cancellationToken);
+        }
+    }
+
+    /// <summary>SQLite's integrity verdict on both databases ("ok" each when sound).</summary>
+    public async Task<IReadOnlyList<string>> CheckIntegrityAsync(CancellationToken cancellationToken)
+    {
+        var verdicts = new List<string>();
+        if (_chatStore is not null)
+        {
+            verdicts.Add(await _chatStore.CheckIntegrityAsync(cancellationToken));
+        }
+        if (_mailboxStore is SqliteMailboxStore mailbox)
+        {
+            verdicts.Add(await mailbox.CheckIntegrityAsync(cancellationToken));
+        }
+        return verdicts;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Chat is not null)
+        {
+            await Chat.DisposeAsync();
+        }
+        if (_mdns is not null)
+        {
+            await _mdns.DisposeAsync();
+        }
+        try
+        {
+            await SaveRoutingTableAsync(CancellationToken.None);
+        }
+        catch (IOException e)
+        {
+            _logger.LogWarning("could not save the routing table: {Reason}", e.Message);
+        }
+        await MailboxService.DisposeAsync();
+        await Dht.DisposeAsync();
+        await _depositHost.DisposeAsync();
+        await Host.DisposeAsync();
+        if (_mailboxStore is IAsyncDisposable store)
+        {
+            await store.DisposeAsync();
+        }
+        if (_chatStore is not null)
+        {
+            await _chatStore.DisposeAsync();
+        }
+        _lock?.Dispose();
+    }
+
+    private ChatDependencies ChatDependencies(SqliteChatStore store, DeviceCertificate device) =>
+        new(store, Host, Directory, Mailbox, device, _options.Time, _options.Crypto, _options.Chat, _loggerFactory);
+
+    private async Task<SqliteChatStore> OpenChatStoreAsync(CancellationToken cancellationToken)
+    {
+        if (_folder is null)
+        {
+            throw new InvalidOperationException("a node without a data folder has no chat");
+        }
+        return _chatStore ??= await SqliteChatStore.OpenAsync(_folder.ChatDatabase, _options.Passphrase, _options.Crypto, _options.Durability, cancellationToken);
+    }
+
+    private async Task JoinThroughDiscoveredAsync(MdnsPeer found)
+    {
+        if (Dht.RoutingTable.Find(found.Peer) is not null)
+        {
+            return;
+        }
+        try
+        {
+            await Dht.BootstrapAsync([new DhtPeer(found.Peer, found.Addresses)], CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            _logger.LogInformation("could not join through {Peer} found on the LAN: {Reason}", found.Peer, e.Message);
+        }
+    }
+}

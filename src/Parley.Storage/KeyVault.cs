@@ -1,0 +1,119 @@
+using System.Security.Cryptography;
+using Parley.Chat.Crypto;
+using Parley.Core.Crypto;
+
+namespace Parley.Storage;
+
+/// <summary>
+/// The data key that encrypts secrets at rest (account and prekey private keys, ratchet states). It is kept in the
+/// database wrapped under the user's passphrase (scrypt + ChaCha20-Poly1305), or, for a user who chose no passphrase,
+/// as it is, so that the file's protection is then the folder's owner-only permissions.
+/// Each secret is sealed as nonce (12 bytes) ‖ ChaCha20-Poly1305 ciphertext and tag.
+/// </summary>
+public sealed class KeyVault : IDisposable
+{
+    public const string PlainScheme = "plain";
+    public const string PassphraseScheme = "passphrase-v1";
+
+    private const int DataKeyLength = 32;
+
+    private readonly ICryptoProvider _crypto;
+    private readonly byte[] _dataKey;
+    private readonly IAead _aead;
+
+    private KeyVault(ICryptoProvider crypto, byte[] dataKey)
+    {
+        _crypto = crypto;
+        _dataKey = dataKey;
+        _aead = crypto.CreateChaCha20Poly1305(dataKey);
+    }
+
+    /// <summary>A new vault with a fresh random data key.</summary>
+    public static KeyVault Create(ICryptoProvider crypto)
+    {
+        ArgumentNullException.ThrowIfNull(crypto);
+        var key = new byte[DataKeyLength];
+        crypto.RandomBytes(key);
+        return new KeyVault(crypto, key);
+    }
+
+    /// <summary>Unlocks a stored data key.</summary>
+    /// <exception cref="PassphraseRequiredException">The key is passphrase-protected and no passphrase was given.</exception>
+    /// <exception cref="WrongPassphraseException">The passphrase does not open it.</exception>
+    /// <exception cref="StorageException">The stored key is damaged or of an unknown scheme.</exception>
+    public static KeyVault Unlock(ICryptoProvider crypto, string scheme, byte[] storedKey, string? passphrase)
+    {
+        ArgumentNullException.ThrowIfNull(crypto);
+        ArgumentNullException.ThrowIfNull(storedKey);
+        switch (scheme)
+        {
+            case PlainScheme when storedKey.Length == DataKeyLength:
+                return new KeyVault(crypto, (byte[])storedKey.Clone());
+            case PassphraseScheme when passphrase is null:
+                throw new PassphraseRequiredException("this Parley data folder is protected by a passphrase; give it with --passphrase-file or PARLEY_PASSPHRASE");
+            case PassphraseScheme:
+                try
+                {
+                    return new KeyVault(crypto, PassphraseProtection.Unprotect(crypto, passphrase!, storedKey));
+                }
+                catch (FormatException e)
+                {
+                    throw new StorageException($"the stored data key is damaged: {e.Message}", e);
+                }
+            default:
+                throw new StorageException($"the stored data key has an unknown scheme '{scheme}' or a wrong length");
+        }
+    }
+
+    /// <summary>The data key as it is stored: wrapped under <paramref name="passphrase"/>, or as it is when null.</summary>
+    public (string Scheme, byte[] StoredKey) Export(string? passphrase) => passphrase is null
+        ? (PlainScheme, (byte[])_dataKey.Clone())
+        : (PassphraseScheme, PassphraseProtection.Protect(_crypto, passphrase, _dataKey));
+
+    public byte[] Seal(ReadOnlySpan<byte> secret)
+    {
+        var sealedSecret = new byte[IAead.NonceSize + secret.Length + IAead.TagSize];
+        _crypto.RandomBytes(sealedSecret.AsSpan(0, IAead.NonceSize));
+        _aead.Encrypt(sealedSecret.AsSpan(0, IAead.NonceSize), secret, [], sealedSecret.AsSpan(IAead.NonceSize));
+        return sealedSecret;
+    }
+
+    /// <exception cref="StorageException">The sealed secret was altered or sealed under another key.</exception>
+    public byte[] Open(ReadOnlySpan<byte> sealedSecret)
+    {
+        if (sealedSecret.Length < IAead.NonceSize + IAead.TagSize)
+        {
+            throw new StorageException("a stored secret is truncated");
+        }
+        var secret = new byte[sealedSecret.Length - IAead.NonceSize - IAead.TagSize];
+        if (!_aead.TryDecrypt(sealedSecret[..IAead.NonceSize], sealedSecret[IAead.NonceSize..], [], secret))
+        {
+            throw new StorageException("a stored secret failed authentication: the database was altered or belongs to another key");
+        }
+        return secret;
+    }
+
+    public void Dispose()
+    {
+        _aead.Dispose();
+        CryptographicOperations.ZeroMemory(_dataKey);
+    }
+}
+
+/// <summary>The data folder is protected by a passphrase and none was given.</summary>
+public sealed class PassphraseRequiredException : IOException
+{
+    public PassphraseRequiredException(string message)
+        : base(message)
+    {
+    }
+
+    public PassphraseRequiredException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public PassphraseRequiredException()
+    {
+    }
+}

@@ -1,0 +1,435 @@
+using Microsoft.Data.Sqlite;
+using Parley.Chat.Messaging;
+using Parley.Core.Crypto;
+using Parley.Core.Identity;
+
+namespace Parley.Storage;
+
+/// <summary>
+/// <see cref="IChatStore"/> on SQLite (docs/storage.md). Secrets (the account seed, private keys, ratchet states) are
+/// sealed by the <see cref="KeyVault"/> before they reach the file.
+/// </summary>
+public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
+{
+    public const string FileName = "parley.db";
+
+    /// <summary>Message ids are 16 random bytes; parents are stored concatenated.</summary>
+    public const int MessageIdLength = 16;
+
+    internal static readonly Migration[] Schema =
+    [
+        new(1, """
+            CREATE TABLE keyring (id INTEGER PRIMARY KEY CHECK (id = 1), scheme TEXT NOT NULL, data_key BLOB NOT NULL);
+            CREATE TABLE account (
+                id INTEGER PRIMARY KEY CHECK (id = 1), account_seed BLOB NOT NULL, identity_dh_private BLOB NOT NULL,
+                name TEXT NOT NULL, name_pow INTEGER, created_ms INTEGER NOT NULL);
+            CREATE TABLE devices (device_key BLOB PRIMARY KEY, certificate BLOB NOT NULL, added_ms INTEGER NOT NULL);
+            CREATE TABLE prekeys (
+                id INTEGER NOT NULL, one_time INTEGER NOT NULL, private_key BLOB NOT NULL, public_key BLOB NOT NULL,
+                created_ms INTEGER NOT NULL, PRIMARY KEY (id, one_time));
+            CREATE TABLE contacts (
+                account TEXT PRIMARY KEY, account_key BLOB NOT NULL, identity_dh_key BLOB NOT NULL, name TEXT NOT NULL,
+                state INTEGER NOT NULL, their_token BLOB, our_token BLOB, created_ms INTEGER NOT NULL);
+            CREATE TABLE sessions (
+                contact TEXT NOT NULL, session_id BLOB NOT NULL, state BLOB NOT NULL, prekey BLOB,
+                last_received_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (contact, session_id));
+            CREATE TABLE conversations (id BLOB PRIMARY KEY, contact TEXT, lamport INTEGER NOT NULL);
+            CREATE TABLE messages (
+                id BLOB PRIMARY KEY, conversation_id BLOB NOT NULL, sender TEXT NOT NULL, direction INTEGER NOT NULL,
+                lamport INTEGER NOT NULL, parents BLOB NOT NULL, text TEXT NOT NULL, state INTEGER NOT NULL,
+                stored_count INTEGER NOT NULL, sent_ms INTEGER NOT NULL, local_ms INTEGER NOT NULL,
+                contact_request INTEGER NOT NULL, unread INTEGER NOT NULL);
+            CREATE INDEX messages_by_conversation ON messages (conversation_id, lamport, sender, id);
+            CREATE INDEX messages_unread ON messages (local_ms) WHERE unread = 1;
+            CREATE TABLE outbox (
+                envelope_id BLOB PRIMARY KEY, recipient TEXT NOT NULL, message_id BLOB, envelope BLOB NOT NULL,
+                stage INTEGER NOT NULL, attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+            CREATE INDEX outbox_due ON outbox (next_attempt_ms);
+            CREATE INDEX outbox_by_message ON outbox (message_id) WHERE message_id IS NOT NULL;
+            CREATE TABLE seen_envelopes (envelope_id BLOB PRIMARY KEY, seen_ms INTEGER NOT NULL);
+            CREATE INDEX seen_by_time ON seen_envelopes (seen_ms);
+            CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+            """),
+    ];
+
+    private readonly SqliteDatabase _database;
+    private readonly KeyVault _vault;
+
+    private SqliteChatStore(SqliteDatabase database, KeyVault vault)
+    {
+        _database = database;
+        _vault = vault;
+    }
+
+    public string Path => _database.Path;
+
+    /// <summary>
+    /// Opens the chat database, creating it (and its data key, under <paramref name="passphrase"/> if one is given) on
+    /// first use.
+    /// </summary>
+    /// <exception cref="PassphraseRequiredException">The database is passphrase-protected and none was given.</exception>
+    /// <exception cref="Chat.Crypto.WrongPassphraseException">The passphrase is wrong.</exception>
+    /// <exception cref="StorageException">The file is damaged, locked, from a newer Parley, or the disk is full.</exception>
+    public static async Task<SqliteChatStore> OpenAsync(string path, string? passphrase, ICryptoProvider crypto, Durability durability, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(crypto);
+        var database = await SqliteDatabase.OpenAsync(path, Schema, durability, cancellationToken);
+        try
+        {
+            var stored = await database.ReadAsync(c => c.Query(null, "SELECT scheme, data_key FROM keyring", r => (Scheme: r.GetString(0), Key: (byte[])r.GetValue(1))), cancellationToken);
+            KeyVault vault;
+            if (stored.Count == 0)
+            {
+                vault = KeyVault.Create(crypto);
+                var (scheme, key) = vault.Export(passphrase);
+                await database.WriteAsync((c, t) => c.Execute(t, "INSERT INTO keyring (id, scheme, data_key) VALUES (1, $s, $k)", ("$s", scheme), ("$k", key)), cancellationToken);
+            }
+            else
+            {
+                vault = KeyVault.Unlock(crypto, stored[0].Scheme, stored[0].Key, passphrase);
+            }
+            return new SqliteChatStore(database, vault);
+        }
+        catch
+        {
+            await database.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Wraps the data key under a new passphrase (null: none); the secrets themselves are not re-encrypted.</summary>
+    public Task ChangePassphraseAsync(string? passphrase, CancellationToken cancellationToken)
+    {
+        var (scheme, key) = _vault.Export(passphrase);
+        return _database.WriteAsync((c, t) => c.Execute(t, "UPDATE keyring SET scheme = $s, data_key = $k WHERE id = 1", ("$s", scheme), ("$k", key)), cancellationToken);
+    }
+
+    public Task<string> CheckIntegrityAsync(CancellationToken cancellationToken) => _database.CheckIntegrityAsync(cancellationToken);
+
+    public Task<T> TransactAsync<T>(Func<IChatTransaction, T> work, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return _database.WriteAsync((c, t) => work(new Transaction(c, t, _vault)), cancellationToken);
+    }
+
+    public Task<T> ReadAsync<T>(Func<IChatReader, T> read, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        return _database.ReadAsync(c => read(new Transaction(c, null, _vault)), cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _database.DisposeAsync();
+        _vault.Dispose();
+    }
+
+    private static long Ms(DateTimeOffset time) => time.ToUnixTimeMilliseconds();
+
+    private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    /// <summary>Reads and writes rows; with a null transaction it only reads.</summary>
+    private sealed class Transaction(SqliteConnection connection, SqliteTransaction? transaction, KeyVault vault) : IChatTransaction
+    {
+        private const string MessageColumns = "id, conversation_id, sender, direction, lamport, parents, text, state, stored_count, sent_ms, local_ms, contact_request, unread";
+        private const string ContactColumns = "account, account_key, identity_dh_key, name, state, their_token, our_token, created_ms";
+        private const string OutboxColumns = "envelope_id, recipient, message_id, envelope, stage, attempts, next_attempt_ms, created_ms";
+
+        public AccountRecord? GetAccount() => connection.Query(transaction, "SELECT account_seed, identity_dh_private, name, name_pow, created_ms FROM account", r => new AccountRecord(
+            vault.Open((byte[])r.GetValue(0)),
+            vault.Open((byte[])r.GetValue(1)),
+            r.GetString(2),
+            r.IsDBNull(3) ? null : unchecked((ulong)r.GetInt64(3)),
+            Time(r.GetInt64(4)))).SingleOrDefault();
+
+        public void PutAccount(AccountRecord account) => connection.Execute(
+            transaction,
+            """
+            INSERT INTO account (id, account_seed, identity_dh_private, name, name_pow, created_ms) VALUES (1, $seed, $dh, $name, $pow, $created)
+            ON CONFLICT (id) DO UPDATE SET account_seed = $seed, identity_dh_private = $dh, name = $name, name_pow = $pow, created_ms = $created
+            """,
+            ("$seed", vault.Seal(account.AccountSeed)),
+            ("$dh", vault.Seal(account.IdentityDhPrivateKey)),
+            ("$name", account.Name),
+            ("$pow", account.NameProofOfWork is { } pow ? unchecked((long)pow) : null),
+            ("$created", Ms(account.CreatedAt)));
+
+        public IReadOnlyList<byte[]> GetDeviceCertificates() =>
+            connection.Query(transaction, "SELECT certificate FROM devices ORDER BY added_ms", r => (byte[])r.GetValue(0));
+
+        public void PutDevice(byte[] deviceKey, byte[] certificate, DateTimeOffset addedAt) => connection.Execute(
+            transaction,
+            "INSERT INTO devices (device_key, certificate, added_ms) VALUES ($k, $c, $t) ON CONFLICT (device_key) DO UPDATE SET certificate = $c",
+            ("$k", deviceKey),
+            ("$c", certificate),
+            ("$t", Ms(addedAt)));
+
+        public ContactRecord? GetContact(PeerId account) =>
+            connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts WHERE account = $a", ReadContact, ("$a", account.ToString())).SingleOrDefault();
+
+        public IReadOnlyList<ContactRecord> GetContacts() =>
+            connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts ORDER BY name, account", ReadContact);
+
+        public void PutContact(ContactRecord contact) => connection.Execute(
+            transaction,
+            $"""
+            INSERT INTO contacts ({ContactColumns}) VALUES ($a, $key, $dh, $name, $state, $their, $our, $created)
+            ON CONFLICT (account) DO UPDATE SET account_key = $key, identity_dh_key = $dh, name = $name, state = $state,
+                their_token = $their, our_token = $our
+            """,
+            ("$a", contact.Account.ToString()),
+            ("$key", contact.AccountKey.ToProtobuf()),
+            ("$dh", contact.IdentityDhKey),
+            ("$name", contact.Name),
+            ("$state", (int)contact.State),
+            ("$their", contact.TheirMailboxToken),
+            ("$our", contact.OurMailboxToken),
+            ("$created", Ms(contact.CreatedAt)));
+
+        public IReadOnlyList<SessionRecord> GetSessions(PeerId contact) => connection.Query(
+            transaction,
+            "SELECT session_id, state, prekey, last_received_ms, created_ms FROM sessions WHERE contact = $c ORDER BY last_received_ms DESC, created_ms DESC",
+            r => new SessionRecord(contact, (byte[])r.GetValue(0), vault.Open((byte[])r.GetValue(1)), DecodePrekey(r.GetBlobOrNull(2)), Time(r.GetInt64(3)), Time(r.GetInt64(4))),
+            ("$c", contact.ToString()));
+
+        public void PutSession(SessionRecord session) => connection.Execute(
+            transaction,
+            """
+            INSERT INTO sessions (contact, session_id, state, prekey, last_received_ms, created_ms) VALUES ($c, $id, $state, $prekey, $received, $created)
+            ON CONFLICT (contact, session_id) DO UPDATE SET state = $state, prekey = $prekey, last_received_ms = $received
+            """,
+            ("$c", session.Contact.ToString()),
+            ("$id", session.SessionId),
+            ("$state", vault.Seal(session.State)),
+            ("$prekey", EncodePrekey(session.Prekey)),
+            ("$received", Ms(session.LastReceivedAt)),
+            ("$created", Ms(session.CreatedAt)));
+
+        public void DeleteSession(PeerId contact, byte[] sessionId) =>
+            connection.Execute(transaction, "DELETE FROM sessions WHERE contact = $c AND session_id = $id", ("$c", contact.ToString()), ("$id", sessionId));
+
+        public PrekeyRecord? GetPrekey(uint id, bool oneTime) => connection.Query(
+            transaction,
+            "SELECT id, one_time, private_key, public_key, created_ms FROM prekeys WHERE id = $id AND one_time = $o",
+            ReadPrekey,
+            ("$id", (long)id),
+            ("$o", oneTime)).SingleOrDefault();
+
+        public IReadOnlyList<PrekeyRecord> GetPrekeys(bool oneTime) => connection.Query(
+            transaction,
+            "SELECT id, one_time, private_key, public_key, created_ms FROM prekeys WHERE one_time = $o ORDER BY created_ms, id",
+            ReadPrekey,
+            ("$o", oneTime));
+
+        public void PutPrekey(PrekeyRecord prekey) => connection.Execute(
+            transaction,
+            "INSERT OR REPLACE INTO prekeys (id, one_time, private_key, public_key, created_ms) VALUES ($id, $o, $private, $public, $created)",
+            ("$id", (long)prekey.Id),
+            ("$o", prekey.OneTime),
+            ("$private", vault.Seal(prekey.PrivateKey)),
+            ("$public", prekey.PublicKey),
+            ("$created", Ms(prekey.CreatedAt)));
+
+        public void DeletePrekey(uint id, bool oneTime) => connection.Execute(transaction, "DELETE FROM prekeys WHERE id = $id AND one_time = $o", ("$id", (long)id), ("$o", oneTime));
+
+        public bool IsEnvelopeSeen(byte[] envelopeId) =>
+            connection.Scalar(transaction, "SELECT 1 FROM seen_envelopes WHERE envelope_id = $id", ("$id", envelopeId)) is not null;
+
+        public void MarkEnvelopeSeen(byte[] envelopeId, DateTimeOffset at) =>
+            connection.Execute(transaction, "INSERT OR IGNORE INTO seen_envelopes (envelope_id, seen_ms) VALUES ($id, $t)", ("$id", envelopeId), ("$t", Ms(at)));
+
+        public void ForgetSeenEnvelopes(DateTimeOffset before) =>
+            connection.Execute(transaction, "DELETE FROM seen_envelopes WHERE seen_ms < $t", ("$t", Ms(before)));
+
+        public MessageRecord? GetMessage(byte[] messageId) =>
+            connection.Query(transaction, $"SELECT {MessageColumns} FROM messages WHERE id = $id", ReadMessage, ("$id", messageId)).SingleOrDefault();
+
+        public IReadOnlyList<MessageRecord> GetMessages(byte[] conversationId, int limit)
+        {
+            var newestFirst = connection.Query(
+                transaction,
+                $"SELECT {MessageColumns} FROM messages WHERE conversation_id = $c ORDER BY lamport DESC, sender DESC, id DESC LIMIT $limit",
+                ReadMessage,
+                ("$c", conversationId),
+                ("$limit", limit));
+            newestFirst.Reverse();
+            return newestFirst;
+        }
+
+        public IReadOnlyList<MessageRecord> GetUnread(int limit) => connection.Query(
+            transaction,
+            $"SELECT {MessageColumns} FROM messages WHERE unread = 1 ORDER BY conversation_id, lamport, sender, id LIMIT $limit",
+            ReadMessage,
+            ("$limit", limit));
+
+        public bool InsertMessage(MessageRecord message)
+        {
+            var parents = new byte[message.Parents.Count * MessageIdLength];
+            for (var i = 0; i < message.Parents.Count; i++)
+            {
+                message.Parents[i].AsSpan(0, MessageIdLength).CopyTo(parents.AsSpan(i * MessageIdLength));
+            }
+            return connection.Execute(
+                transaction,
+                $"INSERT OR IGNORE INTO messages ({MessageColumns}) VALUES ($id, $c, $sender, $dir, $lamport, $parents, $text, $state, $stored, $sent, $local, $request, $unread)",
+                ("$id", message.Id),
+                ("$c", message.ConversationId),
+                ("$sender", message.Sender.ToString()),
+                ("$dir", (int)message.Direction),
+                ("$lamport", checked((long)message.Lamport)),
+                ("$parents", parents),
+                ("$text", message.Text),
+                ("$state", (int)message.State),
+                ("$stored", message.StoredCount),
+                ("$sent", Ms(message.SentAt)),
+                ("$local", Ms(message.LocalAt)),
+                ("$request", message.IsContactRequest),
+                ("$unread", message.Unread)) == 1;
+        }
+
+        public void UpdateMessageState(byte[] messageId, DeliveryState state, int storedCount) => connection.Execute(
+            transaction,
+            "UPDATE messages SET state = $state, stored_count = $stored WHERE id = $id",
+            ("$state", (int)state),
+            ("$stored", storedCount),
+            ("$id", messageId));
+
+        public void MarkRead(byte[] messageId) => connection.Execute(transaction, "UPDATE messages SET unread = 0 WHERE id = $id", ("$id", messageId));
+
+        public void DeleteMessages(byte[] conversationId) => connection.Execute(transaction, "DELETE FROM messages WHERE conversation_id = $c", ("$c", conversationId));
+
+        public (ulong Lamport, IReadOnlyList<byte[]> Heads) GetConversationClock(byte[] conversationId)
+        {
+            var lamport = connection.Scalar(transaction, "SELECT lamport FROM conversations WHERE id = $c", ("$c", conversationId)) is long value ? (ulong)value : 0;
+            var heads = connection.Query(
+                transaction,
+                "SELECT id FROM messages WHERE conversation_id = $c AND lamport = (SELECT max(lamport) FROM messages WHERE conversation_id = $c) ORDER BY sender, id LIMIT 4",
+                r => (byte[])r.GetValue(0),
+                ("$c", conversationId));
+            return (lamport, heads);
+        }
+
+        public void SetConversationClock(byte[] conversationId, PeerId? contact, ulong lamport) => connection.Execute(
+            transaction,
+            """
+            INSERT INTO conversations (id, contact, lamport) VALUES ($c, $contact, $l)
+            ON CONFLICT (id) DO UPDATE SET lamport = max(lamport, $l)
+            """,
+            ("$c", conversationId),
+            ("$contact", contact?.ToString()),
+            ("$l", checked((long)lamport)));
+
+        public IReadOnlyList<OutboxItem> GetOutbox(DateTimeOffset dueBy, int limit) => connection.Query(
+            transaction,
+            $"SELECT {OutboxColumns} FROM outbox WHERE next_attempt_ms <= $due ORDER BY next_attempt_ms, created_ms LIMIT $limit",
+            ReadOutbox,
+            ("$due", Ms(dueBy)),
+            ("$limit", limit));
+
+        public OutboxItem? GetOutboxItem(byte[] envelopeId) =>
+            connection.Query(transaction, $"SELECT {OutboxColumns} FROM outbox WHERE envelope_id = $id", ReadOutbox, ("$id", envelopeId)).SingleOrDefault();
+
+        public int CountOutbox() => Convert.ToInt32(connection.Scalar(transaction, "SELECT count(*) FROM outbox"), System.Globalization.CultureInfo.InvariantCulture);
+
+        public void PutOutbox(OutboxItem item) => connection.Execute(
+            transaction,
+            $"INSERT OR REPLACE INTO outbox ({OutboxColumns}) VALUES ($id, $r, $m, $e, $stage, $attempts, $next, $created)",
+            ("$id", item.EnvelopeId),
+            ("$r", item.Recipient.ToString()),
+            ("$m", item.MessageId),
+            ("$e", item.Envelope),
+            ("$stage", (int)item.Stage),
+            ("$attempts", item.Attempts),
+            ("$next", Ms(item.NextAttemptAt)),
+            ("$created", Ms(item.CreatedAt)));
+
+        public void DeleteOutbox(byte[] envelopeId) => connection.Execute(transaction, "DELETE FROM outbox WHERE envelope_id = $id", ("$id", envelopeId));
+
+        public void DeleteOutboxForMessage(byte[] messageId) => connection.Execute(transaction, "DELETE FROM outbox WHERE message_id = $m", ("$m", messageId));
+
+        public byte[]? GetSetting(string name) => connection.Scalar(transaction, "SELECT value FROM settings WHERE name = $n", ("$n", name)) as byte[];
+
+        public void PutSetting(string name, byte[] value) =>
+            connection.Execute(transaction, "INSERT INTO settings (name, value) VALUES ($n, $v) ON CONFLICT (name) DO UPDATE SET value = $v", ("$n", name), ("$v", value));
+
+        private static OutboxItem ReadOutbox(SqliteDataReader r) => new(
+            (byte[])r.GetValue(0),
+            PeerId.Parse(r.GetString(1)),
+            r.GetBlobOrNull(2),
+            (byte[])r.GetValue(3),
+            (OutboxStage)r.GetInt32(4),
+            r.GetInt32(5),
+            Time(r.GetInt64(6)),
+            Time(r.GetInt64(7)));
+
+        private static ContactRecord ReadContact(SqliteDataReader r) => new(
+            PeerId.Parse(r.GetString(0)),
+            PublicKey.FromProtobuf((byte[])r.GetValue(1)),
+            (byte[])r.GetValue(2),
+            r.GetString(3),
+            (ContactState)r.GetInt32(4),
+            r.GetBlobOrNull(5),
+            r.GetBlobOrNull(6),
+            Time(r.GetInt64(7)));
+
+        private PrekeyRecord ReadPrekey(SqliteDataReader r) => new(
+            (uint)r.GetInt64(0),
+            r.GetBoolean(1),
+            vault.Open((byte[])r.GetValue(2)),
+            (byte[])r.GetValue(3),
+            Time(r.GetInt64(4)));
+
+        private static MessageRecord ReadMessage(SqliteDataReader r)
+        {
+            var parentBytes = (byte[])r.GetValue(5);
+            var parents = new List<byte[]>(parentBytes.Length / MessageIdLength);
+            for (var offset = 0; offset + MessageIdLength <= parentBytes.Length; offset += MessageIdLength)
+            {
+                parents.Add(parentBytes[offset..(offset + MessageIdLength)]);
+            }
+            return new MessageRecord(
+                (byte[])r.GetValue(0),
+                (byte[])r.GetValue(1),
+                PeerId.Parse(r.GetString(2)),
+                (MessageDirection)r.GetInt32(3),
+                (ulong)r.GetInt64(4),
+                parents,
+                r.GetString(6),
+                (DeliveryState)r.GetInt32(7),
+                r.GetInt32(8),
+                Time(r.GetInt64(9)),
+                Time(r.GetInt64(10)),
+                r.GetBoolean(11),
+                r.GetBoolean(12));
+        }
+
+        /// <summary>Ephemeral key (32) ‖ signed prekey id (4) ‖ [one-time prekey id (4)], big-endian.</summary>
+        private static byte[]? EncodePrekey(PendingPrekey? prekey)
+        {
+            if (prekey is null)
+            {
+                return null;
+            }
+            var bytes = new byte[prekey.EphemeralKey.Length + 4 + (prekey.OneTimePrekeyId is null ? 0 : 4)];
+            prekey.EphemeralKey.CopyTo(bytes, 0);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(prekey.EphemeralKey.Length), prekey.SignedPrekeyId);
+            if (prekey.OneTimePrekeyId is { } oneTime)
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(prekey.EphemeralKey.Length + 4), oneTime);
+            }
+            return bytes;
+        }
+
+        private static PendingPrekey? DecodePrekey(byte[]? bytes)
+        {
+            const int KeyLength = 32;
+            if (bytes is null)
+            {
+                return null;
+            }
+            var signedPrekeyId = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(KeyLength));
+            uint? oneTime = bytes.Length >= KeyLength + 8 ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(KeyLength + 4)) : null;
+            return new PendingPrekey(bytes[..KeyLength], signedPrekeyId, oneTime);
+        }
+    }
+}
