@@ -83,6 +83,9 @@ public sealed partial class ChatClient : IAsyncDisposable
 
     public Handle Handle => new(_name, Account.Tag);
 
+    /// <summary>The most recent mailbox fetch, for status displays; null before the first.</summary>
+    public MailboxPass? LastMailboxPass { get; private set; }
+
     /// <summary>An incoming message was stored (including contact requests and messages waiting with one).</summary>
     public event EventHandler<MessageEventArgs>? MessageReceived;
 
@@ -332,7 +335,8 @@ public sealed partial class ChatClient : IAsyncDisposable
                 _logger.LogInformation("mailbox delete failed; the envelopes come again and are dropped as duplicates: {Reason}", e.Message);
             }
         }
-        return new MailboxPass(processed, fetched.NodesAnswered, fetched.NodesAsked);
+        LastMailboxPass = new MailboxPass(processed, fetched.NodesAnswered, fetched.NodesAsked);
+        return LastMailboxPass;
     }
 
     public async ValueTask DisposeAsync()
