@@ -4,7 +4,7 @@ using System.Text.Json;
 using Parley.Benchmarks;
 
 // Prints the transport figures the foundation issue asks for: one-stream throughput, handshakes per second
-// (C# and js-libp2p in the same run), and the resident memory of one idle node.
+// (C# and js-libp2p in the same run), and the resident memory of one idle node; and the chat crypto costs.
 var command = args.Length > 0 ? args[0] : "all";
 var bytes = ReadOption(args, "--bytes", 256L * 1024 * 1024);
 var count = (int)ReadOption(args, "--count", 200);
@@ -40,6 +40,22 @@ if (command is "all" or "memory")
     var rssMb = await IdleNodeMemory.MeasureRssMegabytesAsync();
     results["idleNodeRssMB"] = rssMb is null ? null : Math.Round(rssMb.Value, 1);
     Console.WriteLine($"idle node resident memory: {Format(rssMb)} MB (goal: under 60 MB)");
+}
+if (command is "all" or "ratchet")
+{
+    var ratchet = RatchetBenchmark.Run((int)ReadOption(args, "--messages", 50_000));
+    results["ratchet"] = new
+    {
+        messages = ratchet.Messages,
+        encryptMicros = Math.Round(ratchet.EncryptMicros, 2),
+        decryptMicros = Math.Round(ratchet.DecryptMicros, 2),
+        ratchetSteps = ratchet.RatchetSteps,
+        encryptAfterDhStepMicros = Math.Round(ratchet.EncryptAfterDhStepMicros, 2),
+        decryptWithDhStepMicros = Math.Round(ratchet.DecryptWithDhStepMicros, 2),
+        sealMicros = Math.Round(ratchet.SealMicros, 2),
+        openMicros = Math.Round(ratchet.OpenMicros, 2),
+    };
+    Console.WriteLine(RatchetBenchmark.Describe(ratchet));
 }
 Console.WriteLine(JsonSerializer.Serialize(results));
 return 0;
