@@ -1,223 +1,190 @@
 using System.CommandLine;
+using Microsoft.Extensions.Logging;
 using Parley.Chat.Crypto;
 using Parley.Chat.Messaging;
 using Parley.Node;
+using Parley.Node.Api;
 
 namespace Parley.Cli;
 
 /// <summary>
-/// The one-shot chat commands: each opens the data folder's identity, joins the network through --bootstrap and the
-/// saved routing table when it needs the network, does its work, prints, and exits.
+/// The one-shot chat commands. Each talks to the node's local API: to the node already running on the data folder if
+/// there is one, else to a short-lived node it starts (joined through --bootstrap and the saved routing table), which
+/// stays until what it queued has left the outbox.
 /// </summary>
 internal static class ChatCommands
 {
-    private delegate Task<int> ChatOperation(ParleyNode node, ChatClient chat, ParseResult parse, bool json, CancellationToken cancellationToken);
+    private static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(20);
+
+    private delegate Task<int> ApiOperation(ApiClient api, ParseResult parse, bool json, CancellationToken cancellationToken);
 
     public static IEnumerable<Command> Create(GlobalOptions options)
     {
-        var listen = new Option<string>("--listen")
-        {
-            Description = "Where the short-lived node listens while it works",
-            DefaultValueFactory = _ => "/ip4/0.0.0.0/tcp/0",
-        };
-
         var name = new Option<string>("--name") { Description = "The name others find you by (letters a-z, digits, - and _; at most 30)", Required = true };
-        var init = new Command("init", "Create your identity in the data folder and claim your name in the directory") { name, listen };
-        init.SetAction((parse, ct) => InitAsync(options, parse, parse.GetValue(name)!, parse.GetValue(listen)!, ct));
+        var initListen = ListenOption();
+        var init = new Command("init", "Create your identity in the data folder and claim your name in the directory") { name, initListen };
+        init.SetAction((parse, ct) => InitAsync(options, parse, parse.GetValue(name)!, parse.GetValue(initListen)!, ct));
         yield return init;
 
-        yield return Local(options, "whoami", "Print your handle and ids", [], static (node, chat, _, json, _) =>
+        yield return Build(options, "whoami", "Print your handle and ids", [], network: false, async (api, _, json, ct) =>
         {
+            var status = await api.StatusAsync(ct);
             if (json)
             {
-                GlobalOptions.PrintJson(new { handle = chat.Handle.ToString(), account = chat.Account.Id.ToString(), device = node.PeerId.ToString() });
+                GlobalOptions.PrintJson(new { handle = status.Handle, account = status.Account, device = status.Device });
             }
             else
             {
-                Console.WriteLine($"{chat.Handle}\naccount {chat.Account.Id}\ndevice  {node.PeerId}");
-            }
-            return Task.FromResult(0);
-        });
-
-        var query = new Argument<string>("name") { Description = "A name (lists every user holding it) or a handle name#tag (exactly that user)" };
-        yield return Networked(options, listen, "find", "Find users by name or handle", [query], async (_, chat, p, json, ct) =>
-        {
-            var matches = await chat.FindAsync(p.GetValue(query)!, ct);
-            if (json)
-            {
-                GlobalOptions.PrintJson(matches.Select(m => new { handle = m.Handle.ToString(), account = m.Account.ToPeerId().ToString() }));
-            }
-            foreach (var match in json ? [] : matches)
-            {
-                Console.WriteLine($"{match.Handle} {match.Account.ToPeerId()}");
-            }
-            return matches.Count > 0 ? 0 : GlobalOptions.Fail($"nobody called {p.GetValue(query)!} was found");
-        });
-
-        var recipient = new Argument<string>("handle") { Description = "Who to write to: name#tag, a contact's name, or a name only one user holds" };
-        var text = new Argument<string>("text") { Description = "The message" };
-        yield return Networked(options, listen, "send", "Send a message; prints its id and delivery state", [recipient, text], async (_, chat, p, json, ct) =>
-        {
-            var message = await chat.SendAsync(p.GetValue(recipient)!, p.GetValue(text)!, ct);
-            await chat.FlushOutboxAsync(ct);
-            var latest = (await chat.GetHistoryAsync(p.GetValue(recipient)!, ChatClient.MaxPageSize, ct)).FirstOrDefault(m => m.Id.AsSpan().SequenceEqual(message.Id)) ?? message;
-            if (json)
-            {
-                GlobalOptions.PrintJson(new { id = Convert.ToHexStringLower(latest.Id), state = latest.State.ToString().ToLowerInvariant(), storedAt = latest.StoredCount });
-            }
-            else
-            {
-                Console.WriteLine($"{Convert.ToHexStringLower(latest.Id)} {NodeCommands.Describe(latest)}");
+                Console.WriteLine($"{status.Handle}\naccount {status.Account}\ndevice  {status.Device}");
             }
             return 0;
         });
 
-        yield return Networked(options, listen, "inbox", "Fetch and print new messages and contact requests", [], async (_, chat, p, json, ct) =>
+        var query = new Argument<string>("name") { Description = "A name (lists every user holding it) or a handle name#tag (exactly that user)" };
+        yield return Build(options, "find", "Find users by name or handle", [query], network: true, async (api, p, json, ct) =>
         {
-            await chat.FlushOutboxAsync(ct);
-            var unread = await chat.GetUnreadAsync(ct);
-            var contacts = (await chat.GetContactsAsync(ct)).ToDictionary(c => c.Account);
-            var shown = unread.Select(m => (Message: m, Contact: contacts[m.Sender])).ToList();
+            var matches = await api.FindAsync(p.GetValue(query)!, ct);
+            Print(json, matches, m => $"{m.Handle} {m.Account}");
+            return matches.Count > 0 ? 0 : GlobalOptions.Fail($"nobody called {p.GetValue(query)} was found");
+        });
+
+        var recipient = new Argument<string>("handle") { Description = "Who to write to: name#tag, a contact's name, or a name only one user holds" };
+        var text = new Argument<string>("text") { Description = "The message" };
+        yield return Build(options, "send", "Send a message; prints its id and delivery state", [recipient, text], network: true, async (api, p, json, ct) =>
+        {
+            var sent = await api.SendAsync(p.GetValue(recipient)!, p.GetValue(text)!, ct);
+            var latest = await WaitPastQueuedAsync(api, sent, ct);
             if (json)
             {
-                GlobalOptions.PrintJson(shown.Select(s => new
-                {
-                    id = Convert.ToHexStringLower(s.Message.Id),
-                    from = s.Contact.Handle.ToString(),
-                    request = s.Contact.State == ContactState.Pending,
-                    text = s.Message.Text,
-                    sentAt = s.Message.SentAt,
-                }));
+                GlobalOptions.PrintJson(new { id = latest.Id, to = latest.Contact, state = latest.State, storedAt = latest.StoredAt });
             }
             else
             {
-                foreach (var (message, contact) in shown)
-                {
-                    Console.WriteLine(contact.State == ContactState.Pending
-                        ? $"request from {contact.Handle}: {message.Text}   (accept with: parley accept {contact.Handle})"
-                        : $"{contact.Handle}: {message.Text}");
-                }
+                Console.WriteLine($"{latest.Id} {Describe(latest)}");
             }
-            await chat.MarkReadAsync(unread, ct);
-            await chat.FlushOutboxAsync(ct);
+            return 0;
+        });
+
+        yield return Build(options, "inbox", "Fetch and print new messages and contact requests", [], network: true, async (api, _, json, ct) =>
+        {
+            var unread = await api.UnreadAsync(ct);
+            Print(json, unread, m => m.Request
+                ? $"request from {m.From}: {m.Text}   (accept with: parley accept {m.From})"
+                : $"{m.From}: {m.Text}");
+            foreach (var contact in unread.Select(m => m.Contact).Distinct())
+            {
+                await api.MarkReadAsync(contact, ct);
+            }
             return 0;
         });
 
         var who = new Argument<string>("handle") { Description = "A contact: name#tag, or a name unique among your contacts" };
         var limit = new Option<int>("--limit") { Description = "How many of the latest messages", DefaultValueFactory = _ => 100 };
-        yield return Local(options, "history", "Print the conversation with a contact", [who, limit], async (_, chat, p, json, ct) =>
+        yield return Build(options, "history", "Print the conversation with a contact", [who, limit], network: false, async (api, p, json, ct) =>
         {
-            var contact = await chat.GetContactAsync(p.GetValue(who)!, ct);
-            var messages = await chat.GetHistoryAsync(p.GetValue(who)!, p.GetValue(limit)!, ct);
-            if (json)
-            {
-                GlobalOptions.PrintJson(messages.Select(m => new
-                {
-                    id = Convert.ToHexStringLower(m.Id),
-                    from = m.Direction == MessageDirection.Outgoing ? chat.Handle.ToString() : contact.Handle.ToString(),
-                    direction = m.Direction.ToString().ToLowerInvariant(),
-                    state = m.State.ToString().ToLowerInvariant(),
-                    storedAt = m.StoredCount,
-                    lamport = m.Lamport,
-                    text = m.Text,
-                    sentAt = m.SentAt,
-                }));
-            }
-            else
-            {
-                foreach (var message in messages)
-                {
-                    Console.WriteLine(message.Direction == MessageDirection.Outgoing
-                        ? $"me: {message.Text}   [{NodeCommands.Describe(message)}]"
-                        : $"{contact.Handle}: {message.Text}");
-                }
-            }
+            var messages = await api.HistoryAsync(p.GetValue(who)!, p.GetValue(limit), ct);
+            Print(json, messages, m => m.Direction == "outgoing" ? $"me: {m.Text}   [{Describe(m)}]" : $"{m.From}: {m.Text}");
             return 0;
         });
 
-        yield return Local(options, "contacts", "List contacts and requests", [], async (_, chat, p, json, ct) =>
+        yield return Build(options, "contacts", "List contacts and requests", [], network: false, async (api, _, json, ct) =>
         {
-            var contacts = await chat.GetContactsAsync(ct);
-            if (json)
-            {
-                GlobalOptions.PrintJson(contacts.Select(c => new { handle = c.Handle.ToString(), account = c.Account.ToString(), state = c.State.ToString().ToLowerInvariant() }));
-            }
-            foreach (var contact in json ? [] : contacts)
-            {
-                Console.WriteLine($"{contact.Handle} {contact.State.ToString().ToLowerInvariant()}");
-            }
+            var contacts = await api.ContactsAsync(ct);
+            contacts.AddRange((await api.RequestsAsync(ct)).Select(r => r.Contact));
+            Print(json, contacts, c => $"{c.Handle} {c.State}");
             return 0;
         });
 
-        yield return Networked(options, listen, "accept", "Accept a contact request", [who], async (_, chat, p, json, ct) =>
+        yield return Build(options, "accept", "Accept a contact request", [who], network: true, async (api, p, json, ct) =>
         {
-            var contact = await chat.AcceptAsync(p.GetValue(who)!, ct);
-            await chat.FlushOutboxAsync(ct);
-            PrintContact(contact, json);
+            var contact = await api.AcceptAsync(p.GetValue(who)!, ct);
+            Print(json, [contact], c => $"{c.Handle} {c.State}", single: true);
             return 0;
         });
 
-        yield return Networked(options, listen, "block", "Block a contact: nothing more from them is shown", [who], async (_, chat, p, json, ct) =>
+        yield return Build(options, "block", "Block a contact: nothing more from them is shown", [who], network: true, async (api, p, json, ct) =>
         {
-            var contact = await chat.BlockAsync(p.GetValue(who)!, ct);
-            PrintContact(contact, json);
+            var contact = await api.BlockAsync(p.GetValue(who)!, ct);
+            Print(json, [contact], c => $"{c.Handle} {c.State}", single: true);
             return 0;
         });
 
-        yield return Local(options, "safety-number", "Print the safety number to compare with a contact", [who], async (_, chat, p, json, ct) =>
+        yield return Build(options, "safety-number", "Print the safety number to compare with a contact", [who], network: false, async (api, p, json, ct) =>
         {
-            var number = await chat.GetSafetyNumberAsync(p.GetValue(who)!, ct);
-            var grouped = string.Join(' ', Enumerable.Range(0, number.Length / 5).Select(i => number.Substring(i * 5, 5)));
-            if (json)
-            {
-                GlobalOptions.PrintJson(new { contact = p.GetValue(who)!, safetyNumber = number });
-            }
-            else
-            {
-                Console.WriteLine(grouped);
-            }
+            var number = await api.SafetyNumberAsync(p.GetValue(who)!, ct);
+            Print(json, [number], n => SafetyNumber.Format(n.SafetyNumber), single: true);
             return 0;
         });
     }
 
-    private static void PrintContact(ContactRecord contact, bool json)
+    internal static string Describe(MessageDto message) => message.State == "stored"
+        ? $"stored at {message.StoredAt} mailbox node{(message.StoredAt == 1 ? "" : "s")}"
+        : message.State;
+
+    internal static Option<string> ListenOption() => new("--listen")
+    {
+        Description = "Where a node started for this command listens while it works",
+        DefaultValueFactory = _ => "/ip4/0.0.0.0/tcp/0",
+    };
+
+    private static void Print<T>(bool json, IReadOnlyList<T> items, Func<T, string> line, bool single = false)
     {
         if (json)
         {
-            GlobalOptions.PrintJson(new { handle = contact.Handle.ToString(), state = contact.State.ToString().ToLowerInvariant() });
+            if (single)
+            {
+                GlobalOptions.PrintJson(items[0]);
+            }
+            else
+            {
+                GlobalOptions.PrintJson(items);
+            }
+            return;
         }
-        else
+        foreach (var item in items)
         {
-            Console.WriteLine($"{contact.Handle} {contact.State.ToString().ToLowerInvariant()}");
+            Console.WriteLine(line(item));
         }
     }
 
-    private static Command Local(GlobalOptions options, string name, string description, Symbol[] symbols, ChatOperation operation) =>
-        Build(options, null, name, description, symbols, operation);
+    /// <summary>A send returns at once (queued); a user of `parley send` wants to know whether it got anywhere.</summary>
+    private static async Task<MessageDto> WaitPastQueuedAsync(ApiClient api, MessageDto sent, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(DrainTime);
+        var latest = sent;
+        try
+        {
+            while (latest.State == "queued")
+            {
+                await Task.Delay(100, deadline.Token);
+                latest = (await api.HistoryAsync(sent.Contact, ChatClient.MaxPageSize, deadline.Token)).FirstOrDefault(m => m.Id == sent.Id) ?? latest;
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Still queued: it stays in the outbox and is retried whenever a node runs on this data folder.
+        }
+        return latest;
+    }
 
-    private static Command Networked(GlobalOptions options, Option<string> listen, string name, string description, Symbol[] symbols, ChatOperation operation) =>
-        Build(options, listen, name, description, symbols, operation);
-
-    private static Command Build(GlobalOptions options, Option<string>? listen, string name, string description, Symbol[] symbols, ChatOperation operation)
+    private static Command Build(GlobalOptions options, string name, string description, Symbol[] symbols, bool network, ApiOperation operation)
     {
         var command = new Command(name, description);
         foreach (var symbol in symbols)
         {
-            switch (symbol)
+            if (symbol is Argument argument)
             {
-                case Argument argument:
-                    command.Arguments.Add(argument);
-                    break;
-                case Option option:
-                    command.Options.Add(option);
-                    break;
+                command.Arguments.Add(argument);
+            }
+            else if (symbol is Option option)
+            {
+                command.Options.Add(option);
             }
         }
-        if (listen is not null)
-        {
-            command.Options.Add(listen);
-        }
-        command.SetAction((parse, ct) => RunAsync(options, parse, listen is null ? null : parse.GetValue(listen), operation, ct));
+        var listen = ListenOption();
+        command.Options.Add(listen);
+        command.SetAction((parse, ct) => RunAsync(options, parse, parse.GetValue(listen)!, network, operation, ct));
         return command;
     }
 
@@ -232,10 +199,9 @@ internal static class ChatCommands
         using var loggerFactory = GlobalOptions.CreateLoggerFactory(parse.GetValue(options.LogLevel));
         try
         {
-            await using var node = await ParleyNode.StartAsync(WithOneShotChat(nodeOptions), loggerFactory, cancellationToken);
+            await using var node = await ParleyNode.StartAsync(OneShot(nodeOptions), loggerFactory, cancellationToken);
             var chat = await node.CreateAccountAsync(name, cancellationToken);
-            var peers = await node.JoinAsync(cancellationToken);
-            var report = peers > 0 ? await chat.StartAsync(cancellationToken) : null;
+            var report = await node.JoinAsync(cancellationToken) > 0 ? await chat.StartAsync(cancellationToken) : null;
             if (json)
             {
                 GlobalOptions.PrintJson(new { handle = chat.Handle.ToString(), account = chat.Account.Id.ToString(), nameStoredAt = report?.NameStoredAt ?? 0 });
@@ -243,54 +209,90 @@ internal static class ChatCommands
             else
             {
                 Console.WriteLine(chat.Handle);
-                if (report is null || report.NameStoredAt == 0)
-                {
-                    Console.Error.WriteLine("parley: not on a network yet; your name is claimed the next time parley joins one (give --bootstrap)");
-                }
+            }
+            if (report is null || report.NameStoredAt == 0)
+            {
+                Console.Error.WriteLine("parley: not on a network yet; your name is claimed the next time parley joins one (give --bootstrap)");
             }
             return 0;
         }
-        catch (Exception e) when (e is ChatException or IOException or UnauthorizedAccessException or InvalidDataException or WrongPassphraseException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (IsUserFacing(e))
         {
             return GlobalOptions.Fail(e.Message);
         }
     }
 
-    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string? listen, ChatOperation operation, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string listen, bool network, ApiOperation operation, CancellationToken cancellationToken)
     {
         var json = parse.GetValue(options.Json);
-        var nodeOptions = options.NodeOptions(parse, listen is null ? ["/ip4/127.0.0.1/tcp/0"] : [listen], keepData: true, out var error);
-        if (nodeOptions is null)
-        {
-            return GlobalOptions.Fail(error);
-        }
-        using var loggerFactory = GlobalOptions.CreateLoggerFactory(parse.GetValue(options.LogLevel));
         try
         {
-            await using var node = await ParleyNode.StartAsync(WithOneShotChat(nodeOptions), loggerFactory, cancellationToken);
+            using (var running = await ApiClient.TryConnectAsync(parse.GetValue(options.Data)!, cancellationToken))
+            {
+                if (running is not null)
+                {
+                    return await operation(running, parse, json, cancellationToken);
+                }
+            }
+            var nodeOptions = options.NodeOptions(parse, [network ? listen : "/ip4/127.0.0.1/tcp/0"], keepData: true, out var error);
+            if (nodeOptions is null)
+            {
+                return GlobalOptions.Fail(error);
+            }
+            using var loggerFactory = GlobalOptions.CreateLoggerFactory(parse.GetValue(options.LogLevel));
+            await using var node = await ParleyNode.StartAsync(OneShot(nodeOptions), loggerFactory, cancellationToken);
             if (!await node.OpenChatAsync(cancellationToken))
             {
                 return GlobalOptions.Fail($"no identity in {nodeOptions.DataFolder}; create one with: parley init --name <name>");
             }
-            var chat = node.Chat!;
-            if (listen is not null)
+            if (network)
             {
                 if (await node.JoinAsync(cancellationToken) == 0)
                 {
                     return GlobalOptions.Fail("cannot reach the network: no bootstrap peer answered and no saved peer is up (give --bootstrap <multiaddr>)");
                 }
-                await chat.StartAsync(cancellationToken);
+                await node.Chat!.StartAsync(cancellationToken);
             }
-            return await operation(node, chat, parse, json, cancellationToken);
+            await using var api = await LocalApi.StartAsync(node, 0, loggerFactory, cancellationToken);
+            using var client = new ApiClient(api.Port, api.Token);
+            var exitCode = await operation(client, parse, json, cancellationToken);
+            if (network)
+            {
+                await DrainOutboxAsync(node.Chat!, loggerFactory.CreateLogger("parley"), cancellationToken);
+            }
+            return exitCode;
         }
-        catch (Exception e) when (e is ChatException or IOException or UnauthorizedAccessException or InvalidDataException or WrongPassphraseException or System.Net.Sockets.SocketException)
+        catch (ApiException e)
+        {
+            return GlobalOptions.Fail(e.Message);
+        }
+        catch (Exception e) when (IsUserFacing(e))
         {
             return GlobalOptions.Fail(e.Message);
         }
     }
 
-    /// <summary>A one-shot command's node leaves presence alone (it is gone in a moment) and drives the outbox itself.</summary>
-    private static ParleyNodeOptions WithOneShotChat(ParleyNodeOptions options) => new()
+    /// <summary>Gives what this short-lived node queued (messages, receipts, accepts) a chance to reach someone before it exits.</summary>
+    private static async Task DrainOutboxAsync(ChatClient chat, ILogger logger, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(DrainTime);
+        try
+        {
+            while (await chat.CountOutboxAsync(deadline.Token, unsentOnly: true) > 0)
+            {
+                await chat.FlushOutboxAsync(deadline.Token);
+                await Task.Delay(200, deadline.Token);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning("some envelopes are still unsent; they are retried the next time a node runs on this data folder");
+        }
+    }
+
+    /// <summary>A one-shot node leaves presence alone: it is gone in a moment, and others should use the mailbox.</summary>
+    private static ParleyNodeOptions OneShot(ParleyNodeOptions options) => new()
     {
         DataFolder = options.DataFolder,
         Listen = options.Listen,
@@ -298,6 +300,9 @@ internal static class ChatCommands
         DhtProtocol = options.DhtProtocol,
         Passphrase = options.Passphrase,
         Directory = options.Directory,
-        Chat = new ChatOptions { RunBackgroundTasks = false, PublishPresence = false },
+        Chat = new ChatOptions { PublishPresence = false },
     };
+
+    private static bool IsUserFacing(Exception e) =>
+        e is ChatException or IOException or UnauthorizedAccessException or InvalidDataException or WrongPassphraseException or System.Net.Sockets.SocketException or HttpRequestException;
 }

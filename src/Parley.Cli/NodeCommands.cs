@@ -8,6 +8,7 @@ using Parley.Net;
 using Parley.Net.Host;
 using Parley.Net.Protocols;
 using Parley.Node;
+using Parley.Node.Api;
 
 namespace Parley.Cli;
 
@@ -22,8 +23,9 @@ internal static class NodeCommands
             DefaultValueFactory = _ => ["/ip4/0.0.0.0/tcp/0"],
         };
         var mdns = new Option<bool>("--mdns") { Description = "Find peers on the local network with mDNS (_p2p._udp.local) and join through them" };
-        var command = new Command("node", "Run a node until Ctrl-C or SIGTERM: DHT, mailboxes for others, and your chat if this folder has an identity") { listen, mdns };
-        command.SetAction((parse, cancellationToken) => RunAsync(options, parse, parse.GetValue(listen)!, parse.GetValue(mdns), cancellationToken));
+        var apiPort = new Option<int>("--api-port") { Description = "Port of the local API and web UI on 127.0.0.1 (0: any free port; written to the data folder)" };
+        var command = new Command("node", "Run a node until Ctrl-C or SIGTERM: DHT, mailboxes for others, your chat if this folder has an identity, and the local API") { listen, mdns, apiPort };
+        command.SetAction((parse, cancellationToken) => RunAsync(options, parse, parse.GetValue(listen)!, parse.GetValue(mdns), parse.GetValue(apiPort), cancellationToken));
         return command;
     }
 
@@ -36,7 +38,7 @@ internal static class NodeCommands
         return command;
     }
 
-    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, int apiPort, CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
@@ -101,6 +103,8 @@ internal static class NodeCommands
                         ? JsonSerializer.Serialize(new { @event = "chat", handle = chat.Handle.ToString(), mailboxEnvelopes = report.MailboxEnvelopes })
                         : $"chat {chat.Handle} ({report.MailboxEnvelopes} waiting message{(report.MailboxEnvelopes == 1 ? "" : "s")} fetched from the mailbox)");
                 }
+                await using var api = await LocalApi.StartAsync(node, apiPort, loggerFactory, stop.Token);
+                Console.WriteLine(json ? JsonSerializer.Serialize(new { @event = "api", address = api.BaseAddress.ToString() }) : $"api {api.BaseAddress}");
                 using var saveTimer = new PeriodicTimer(TimeSpan.FromMinutes(1));
                 while (await saveTimer.WaitForNextTickAsync(stop.Token))
                 {

@@ -93,6 +93,9 @@ public sealed class ParleyNode : IAsyncDisposable
 
     public PeerId PeerId => Host.LocalPeerId;
 
+    /// <summary>The data folder, or null for a throwaway node.</summary>
+    public string? DataFolderPath => _folder?.Path;
+
     /// <summary>Starts listening, answering the DHT and serving mailboxes. Joining the network is <see cref="JoinAsync"/>.</summary>
     /// <exception cref="IOException">The data folder is in use by another process or unreadable, or a listen address cannot be bound.</exception>
     public static async Task<ParleyNode> StartAsync(ParleyNodeOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)

@@ -329,7 +329,9 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
         public OutboxItem? GetOutboxItem(byte[] envelopeId) =>
             connection.Query(transaction, $"SELECT {OutboxColumns} FROM outbox WHERE envelope_id = $id", ReadOutbox, ("$id", envelopeId)).SingleOrDefault();
 
-        public int CountOutbox() => Convert.ToInt32(connection.Scalar(transaction, "SELECT count(*) FROM outbox"), System.Globalization.CultureInfo.InvariantCulture);
+        public int CountOutbox(OutboxStage? stage = null) => Convert.ToInt32(
+            connection.Scalar(transaction, "SELECT count(*) FROM outbox WHERE $stage IS NULL OR stage = $stage", ("$stage", stage is null ? null : (int)stage)),
+            System.Globalization.CultureInfo.InvariantCulture);
 
         public void PutOutbox(OutboxItem item) => connection.Execute(
             transaction,

@@ -89,8 +89,9 @@ public sealed partial class ChatClient
         }
     }
 
-    /// <summary>Envelopes still in the outbox (undelivered messages and receipts).</summary>
-    public Task<int> CountOutboxAsync(CancellationToken cancellationToken) => _store.ReadAsync(r => r.CountOutbox(), cancellationToken);
+    /// <summary>Envelopes still in the outbox (undelivered messages and receipts); with <paramref name="unsentOnly"/>, only those no node holds yet.</summary>
+    public Task<int> CountOutboxAsync(CancellationToken cancellationToken, bool unsentOnly = false) =>
+        _store.ReadAsync(r => r.CountOutbox(unsentOnly ? OutboxStage.Sending : null), cancellationToken);
 
     private static string RequestSentSetting(PeerId contact) => $"request-sent/{contact}";
 

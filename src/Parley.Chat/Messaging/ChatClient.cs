@@ -277,7 +277,8 @@ public sealed partial class ChatClient : IAsyncDisposable
         catch (Exception e) when (e is IOException or TimeoutException)
         {
             _logger.LogInformation("mailbox fetch failed: {Reason}", e.Message);
-            return new MailboxPass(0, 0, 0);
+            LastMailboxPass = new MailboxPass(0, 0, 0);
+            return LastMailboxPass;
         }
         var processed = 0;
         var acknowledgements = new Dictionary<PeerId, List<byte[]>>();
@@ -288,7 +289,7 @@ public sealed partial class ChatClient : IAsyncDisposable
             {
                 envelope = Envelope.Parser.ParseFrom(SealedBox.Open(_crypto, IdentityKeyPair, item.Envelope));
             }
-            catch (Exception e) when (e is RatchetException or FormatException or InvalidProtocolBufferException)
+            catch (Exception e) when (e is SealedBoxException or FormatException or InvalidProtocolBufferException)
             {
                 _logger.LogInformation("dropping a mailbox envelope that is not for us: {Reason}", e.Message);
                 continue;

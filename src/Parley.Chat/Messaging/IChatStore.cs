@@ -49,7 +49,8 @@ public interface IChatReader
 
     OutboxItem? GetOutboxItem(byte[] envelopeId);
 
-    int CountOutbox();
+    /// <summary>Outbox entries, of one stage or (null) all.</summary>
+    int CountOutbox(OutboxStage? stage = null);
 
     /// <summary>Our devices' certificates.</summary>
     IReadOnlyList<byte[]> GetDeviceCertificates();

@@ -1,0 +1,147 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Parley.Node.Api;
+
+namespace Parley.Cli;
+
+/// <summary>The CLI's side of the node's local API: the one-shot commands and the terminal chat both go through it.</summary>
+internal sealed class ApiClient : IDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly HttpClient _http;
+    private readonly Uri _base;
+    private readonly string _token;
+
+    public ApiClient(int port, string token)
+    {
+        _base = new Uri($"http://127.0.0.1:{port}/");
+        _token = token;
+        _http = new HttpClient { BaseAddress = _base, Timeout = TimeSpan.FromMinutes(2) };
+        _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+    }
+
+    /// <summary>The API of a node already running on <paramref name="dataFolder"/>, or null when none answers there.</summary>
+    public static async Task<ApiClient?> TryConnectAsync(string dataFolder, CancellationToken cancellationToken)
+    {
+        var portFile = Path.Combine(dataFolder, LocalApi.PortFile);
+        var tokenFile = Path.Combine(dataFolder, LocalApi.TokenFile);
+        if (!File.Exists(portFile) || !File.Exists(tokenFile))
+        {
+            return null;
+        }
+        if (!int.TryParse(await File.ReadAllTextAsync(portFile, cancellationToken), out var port))
+        {
+            return null;
+        }
+        var client = new ApiClient(port, (await File.ReadAllTextAsync(tokenFile, cancellationToken)).Trim());
+        try
+        {
+            using var probe = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            probe.CancelAfter(TimeSpan.FromSeconds(2));
+            await client.GetAsync<StatusDto>("api/status", probe.Token);
+            return client;
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or ApiException)
+        {
+            // A port file left by a node that was killed.
+            client.Dispose();
+            return null;
+        }
+    }
+
+    public Task<StatusDto> StatusAsync(CancellationToken ct) => GetAsync<StatusDto>("api/status", ct);
+
+    public Task<List<ContactDto>> ContactsAsync(CancellationToken ct) => GetAsync<List<ContactDto>>("api/contacts", ct);
+
+    public Task<List<RequestDto>> RequestsAsync(CancellationToken ct) => GetAsync<List<RequestDto>>("api/requests", ct);
+
+    public Task<List<MatchDto>> FindAsync(string query, CancellationToken ct) => GetAsync<List<MatchDto>>($"api/find?q={Uri.EscapeDataString(query)}", ct);
+
+    public Task<MessageDto> SendAsync(string to, string text, CancellationToken ct) => PostAsync<MessageDto>("api/messages", new SendRequest(to, text), ct);
+
+    public Task<List<MessageDto>> HistoryAsync(string who, int limit, CancellationToken ct) =>
+        GetAsync<List<MessageDto>>($"api/messages/{Uri.EscapeDataString(who)}?limit={limit}", ct);
+
+    public Task<List<MessageDto>> UnreadAsync(CancellationToken ct) => GetAsync<List<MessageDto>>("api/unread", ct);
+
+    public Task MarkReadAsync(string who, CancellationToken ct) => PostAsync<JsonElement>($"api/messages/{Uri.EscapeDataString(who)}/read", null, ct);
+
+    public Task<ContactDto> AcceptAsync(string who, CancellationToken ct) => PostAsync<ContactDto>($"api/contacts/{Uri.EscapeDataString(who)}/accept", null, ct);
+
+    public Task<ContactDto> BlockAsync(string who, CancellationToken ct) => PostAsync<ContactDto>($"api/contacts/{Uri.EscapeDataString(who)}/block", null, ct);
+
+    public Task<SafetyNumberDto> SafetyNumberAsync(string who, CancellationToken ct) => GetAsync<SafetyNumberDto>($"api/safety-number/{Uri.EscapeDataString(who)}", ct);
+
+    /// <summary>Live events until the node closes the socket or <paramref name="cancellationToken"/> fires.</summary>
+    public async IAsyncEnumerable<EventDto> EventsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var socket = new ClientWebSocket();
+        var uri = new Uri($"ws://{_base.Authority}/api/events?access_token={Uri.EscapeDataString(_token)}");
+        await socket.ConnectAsync(uri, cancellationToken);
+        var buffer = new byte[64 * 1024];
+        using var message = new MemoryStream();
+        while (socket.State == WebSocketState.Open)
+        {
+            WebSocketReceiveResult received;
+            try
+            {
+                received = await socket.ReceiveAsync(buffer, cancellationToken);
+            }
+            catch (WebSocketException)
+            {
+                yield break;
+            }
+            if (received.MessageType == WebSocketMessageType.Close)
+            {
+                yield break;
+            }
+            message.Write(buffer, 0, received.Count);
+            if (!received.EndOfMessage)
+            {
+                continue;
+            }
+            var item = JsonSerializer.Deserialize<EventDto>(message.GetBuffer().AsSpan(0, (int)message.Length), Json);
+            message.SetLength(0);
+            if (item is not null)
+            {
+                yield return item;
+            }
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    private async Task<T> GetAsync<T>(string path, CancellationToken ct)
+    {
+        using var response = await _http.GetAsync(path, ct);
+        return await ReadAsync<T>(response, ct);
+    }
+
+    private async Task<T> PostAsync<T>(string path, object? body, CancellationToken ct)
+    {
+        using var response = body is null ? await _http.PostAsync(path, null, ct) : await _http.PostAsJsonAsync(path, body, Json, ct);
+        return await ReadAsync<T>(response, ct);
+    }
+
+    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken ct)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            var error = response.Content.Headers.ContentType?.MediaType == "application/json"
+                ? (await response.Content.ReadFromJsonAsync<ErrorDto>(Json, ct))?.Error
+                : null;
+            throw new ApiException(response.StatusCode, error ?? $"the node answered {(int)response.StatusCode} {response.ReasonPhrase}");
+        }
+        return (await response.Content.ReadFromJsonAsync<T>(Json, ct))!;
+    }
+}
+
+/// <summary>The node refused a request; the message is its reason.</summary>
+internal sealed class ApiException(HttpStatusCode status, string message) : Exception(message)
+{
+    public HttpStatusCode Status { get; } = status;
+}

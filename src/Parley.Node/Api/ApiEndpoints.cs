@@ -1,0 +1,110 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Parley.Chat.Messaging;
+
+namespace Parley.Node.Api;
+
+/// <summary>
+/// The REST endpoints (docs/api.md). A contact is named in a path by handle (<c>bob%23k3f9q2xa</c>), by a name unique
+/// among the contacts, or by account id. Every refusal is JSON <c>{"error": "..."}</c> with a 4xx status.
+/// </summary>
+internal static class ApiEndpoints
+{
+    private const int DefaultPage = 200;
+
+    public static void Map(IEndpointRouteBuilder app, ParleyNode node)
+    {
+        var api = app.MapGroup("/api");
+        api.MapGet("/status", (CancellationToken ct) => StatusAsync(node, ct)).WithSummary("Node and chat status: handle, peers, addresses, mailbox, outbox");
+        api.MapGet("/contacts", (CancellationToken ct) => WithChat(node, async chat =>
+            Results.Ok((await chat.GetContactsAsync(ct)).Where(c => c.State != ContactState.Pending).Select(ContactDto.From))))
+            .WithSummary("Contacts (not requests)");
+        api.MapGet("/requests", (CancellationToken ct) => WithChat(node, async chat =>
+        {
+            var requests = new List<RequestDto>();
+            foreach (var contact in (await chat.GetContactsAsync(ct)).Where(c => c.State == ContactState.Pending))
+            {
+                var messages = await chat.GetHistoryAsync(contact.Handle.ToString(), DefaultPage, ct);
+                requests.Add(new RequestDto(
+                    ContactDto.From(contact),
+                    await chat.GetSafetyNumberAsync(contact.Handle.ToString(), ct),
+                    messages.Select(m => MessageDto.From(m, contact, chat.Handle.ToString())).ToList()));
+            }
+            return Results.Ok(requests);
+        })).WithSummary("Contact requests waiting for an answer, each with its messages and safety number");
+        api.MapPost("/contacts/{who}/accept", (string who, CancellationToken ct) => WithChat(node, async chat => Results.Ok(ContactDto.From(await chat.AcceptAsync(who, ct)))))
+            .WithSummary("Accept a contact request");
+        api.MapPost("/contacts/{who}/block", (string who, CancellationToken ct) => WithChat(node, async chat => Results.Ok(ContactDto.From(await chat.BlockAsync(who, ct)))))
+            .WithSummary("Block a contact");
+        api.MapGet("/find", (string q, CancellationToken ct) => WithChat(node, async chat =>
+            Results.Ok((await chat.FindAsync(q, ct)).Select(m => new MatchDto(m.Handle.ToString(), m.Account.ToPeerId().ToString())))))
+            .WithSummary("Find users by name (every holder) or name#tag (exactly that user)");
+        api.MapPost("/messages", (SendRequest request, CancellationToken ct) => WithChat(node, async chat =>
+        {
+            var message = await chat.SendAsync(request.To, request.Text, ct);
+            var contact = await chat.GetContactAsync(request.To, ct);
+            return Results.Ok(MessageDto.From(message, contact, chat.Handle.ToString()));
+        })).WithSummary("Send a message; it is queued at once and its state changes arrive as events");
+        api.MapGet("/messages/{who}", (string who, int? limit, CancellationToken ct) => WithChat(node, async chat =>
+        {
+            var contact = await chat.GetContactAsync(who, ct);
+            var messages = await chat.GetHistoryAsync(who, limit ?? DefaultPage, ct);
+            return Results.Ok(messages.Select(m => MessageDto.From(m, contact, chat.Handle.ToString())));
+        })).WithSummary("The conversation with a contact, oldest first, in causal order");
+        api.MapPost("/messages/{who}/read", (string who, CancellationToken ct) => WithChat(node, async chat =>
+        {
+            var contact = await chat.GetContactAsync(who, ct);
+            var unread = (await chat.GetUnreadAsync(ct)).Where(m => m.Sender == contact.Account).ToList();
+            await chat.MarkReadAsync(unread, ct);
+            return Results.Ok(new { marked = unread.Count });
+        })).WithSummary("Mark a conversation as read (accepted contacts get read receipts)");
+        api.MapGet("/unread", (CancellationToken ct) => WithChat(node, async chat =>
+        {
+            var contacts = (await chat.GetContactsAsync(ct)).ToDictionary(c => c.Account);
+            return Results.Ok((await chat.GetUnreadAsync(ct)).Select(m => MessageDto.From(m, contacts[m.Sender], chat.Handle.ToString())));
+        })).WithSummary("Incoming messages not marked read yet, including requests");
+        api.MapGet("/safety-number/{who}", (string who, CancellationToken ct) => WithChat(node, async chat =>
+        {
+            var contact = await chat.GetContactAsync(who, ct);
+            return Results.Ok(new SafetyNumberDto(contact.Handle.ToString(), await chat.GetSafetyNumberAsync(who, ct)));
+        })).WithSummary("The safety number to compare with a contact");
+        api.MapPost("/mailbox/fetch", (CancellationToken ct) => WithChat(node, async chat => Results.Ok(await chat.FetchMailboxAsync(ct))))
+            .WithSummary("Fetch the mailbox now");
+    }
+
+    public static async Task<StatusDto> StatusAsync(ParleyNode node, CancellationToken cancellationToken)
+    {
+        var chat = node.Chat;
+        var pass = chat?.LastMailboxPass;
+        return new StatusDto(
+            chat?.Handle.ToString(),
+            chat?.Account.Id.ToString(),
+            node.PeerId.ToString(),
+            node.Dht.RoutingTable.Count,
+            node.Host.ListenAddresses.Select(a => a.WithPeerId(node.PeerId).ToString()).ToList(),
+            pass?.NodesAnswered ?? 0,
+            pass?.NodesAsked ?? 0,
+            chat is null ? 0 : await chat.CountOutboxAsync(cancellationToken));
+    }
+
+    private static async Task<IResult> WithChat(ParleyNode node, Func<ChatClient, Task<IResult>> action)
+    {
+        if (node.Chat is not { } chat)
+        {
+            return Results.Json(new ErrorDto("this node has no identity yet; create one with: parley init --name <name>"), statusCode: StatusCodes.Status409Conflict);
+        }
+        try
+        {
+            return await action(chat);
+        }
+        catch (ChatException e)
+        {
+            return Results.Json(new ErrorDto(e.Message), statusCode: StatusCodes.Status400BadRequest);
+        }
+        catch (IOException e)
+        {
+            return Results.Json(new ErrorDto($"the network did not answer: {e.Message}"), statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Parley.Node.Api;
+
+/// <summary>Serves the web UI (src/Parley.Node/WebUi, embedded in the assembly so a single-file build carries it).</summary>
+internal static class WebUi
+{
+    private static readonly Dictionary<string, string> ContentTypes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        [".html"] = "text/html; charset=utf-8",
+        [".js"] = "text/javascript; charset=utf-8",
+        [".css"] = "text/css; charset=utf-8",
+        [".svg"] = "image/svg+xml",
+    };
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/", (HttpContext context) => ServeAsync(context, "index.html"));
+        app.MapGet("/{file}", (HttpContext context, string file) => ServeAsync(context, file));
+    }
+
+    private static async Task ServeAsync(HttpContext context, string file)
+    {
+        var stream = typeof(WebUi).Assembly.GetManifestResourceStream($"webui/{file}");
+        if (stream is null || !ContentTypes.TryGetValue(Path.GetExtension(file), out var type))
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+        await using (stream)
+        {
+            context.Response.ContentType = type;
+            // The page must not be framed by another site (clickjacking) nor load scripts from elsewhere.
+            context.Response.Headers.XFrameOptions = "DENY";
+            context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; connect-src 'self' ws://127.0.0.1:* ws://localhost:*; frame-ancestors 'none'";
+            context.Response.Headers.CacheControl = "no-cache";
+            await stream.CopyToAsync(context.Response.Body, context.RequestAborted);
+        }
+    }
+}
