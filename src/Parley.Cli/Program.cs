@@ -47,6 +47,8 @@ var options = new GlobalOptions(
 
 var root = new RootCommand("Parley: serverless end-to-end-encrypted chat");
 options.AddTo(root);
+root.Subcommands.Add(UpCommand.Create(options));
+root.Subcommands.Add(DemoCommand.Create(options));
 root.Subcommands.Add(NodeCommands.Node(options));
 root.Subcommands.Add(NodeCommands.Ping(options));
 root.Subcommands.Add(DhtCommands.Create(options));
