@@ -75,7 +75,7 @@ public sealed class ParleyNode : IAsyncDisposable
         _mailboxStore = mailboxStore;
         MailboxService = new MailboxService(host, dht, mailboxStore, options.Time, options.Mailbox, loggerFactory.CreateLogger<MailboxService>());
         Directory = new DirectoryClient(dht, options.Time, options.Directory, loggerFactory.CreateLogger<DirectoryClient>());
-        Mailbox = new MailboxClient(host, depositHost, dht, options.Time, options.Mailbox, loggerFactory.CreateLogger<MailboxClient>());
+        Mailbox = new MailboxClient(host, depositHost, dht, options.Time, options.Mailbox, loggerFactory.CreateLogger<MailboxClient>(), MailboxService);
     }
 
     public Libp2pHost Host { get; }
@@ -109,8 +109,8 @@ public sealed class ParleyNode : IAsyncDisposable
         {
             var deviceKey = folder is null ? IdentityKey.Generate(options.Crypto) : await folder.LoadOrCreateNodeKeyAsync(cancellationToken);
             IMailboxStore mailboxStore = folder is null
-                ? new InMemoryMailboxStore(options.Time, options.Mailbox)
-                : await SqliteMailboxStore.OpenAsync(folder.MailboxDatabase, options.Time, options.Mailbox, cancellationToken);
+                ? new InMemoryMailboxStore(options.Mailbox, options.Time)
+                : await SqliteMailboxStore.OpenAsync(folder.MailboxDatabase, options.Mailbox, options.Time, cancellationToken);
             if (mailboxStore is IAsyncDisposable disposableStore)
             {
                 disposables.Add(disposableStore);

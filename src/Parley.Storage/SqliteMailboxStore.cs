@@ -114,6 +114,9 @@ public sealed class SqliteMailboxStore : IMailboxStore, IAsyncDisposable
 
     public ValueTask DisposeAsync() => _database.DisposeAsync();
 
+    /// <summary>SQLite's integrity verdict on the file ("ok" when sound).</summary>
+    public Task<string> CheckIntegrityAsync(CancellationToken cancellationToken) => _database.CheckIntegrityAsync(cancellationToken);
+
     public async Task<StoreOutcome> AddEnvelopeAsync(HeldEnvelope envelope, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(envelope);

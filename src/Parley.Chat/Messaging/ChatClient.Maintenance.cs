@@ -19,6 +19,7 @@ public sealed partial class ChatClient
 
     private IReadOnlyList<Multiaddr> _publishedAddresses = [];
     private DateTimeOffset _presencePublishedAt = DateTimeOffset.MinValue;
+    private DateTimeOffset _policyPublishedAt = DateTimeOffset.MinValue;
 
     /// <summary>
     /// Keeps the user's directory records and mailbox state current: presence (when addresses changed or it is due),
@@ -31,7 +32,8 @@ public sealed partial class ChatClient
         var prekeys = await Attempt("prekeys", () => PublishPrekeysIfDueAsync(force, cancellationToken));
         await Attempt("one-time prekeys", () => ReplenishOneTimePrekeysAsync(cancellationToken));
         var name = await Attempt("name", () => RenewNameIfDueAsync(force, cancellationToken));
-        if (force)
+        // Mailbox nodes forget a policy 30 days after it was last sent, and new mailbox nodes need it too.
+        if (force || _time.GetUtcNow() - _policyPublishedAt >= _options.RenewInterval)
         {
             await Attempt("mailbox policy", () => PublishMailboxPolicyAsync(cancellationToken));
         }
@@ -206,7 +208,12 @@ public sealed partial class ChatClient
         }, cancellationToken);
         try
         {
-            return await _mailbox.SetPolicyAsync(Account.SigningKey, sequence, hashes, cancellationToken);
+            var stored = await _mailbox.SetPolicyAsync(Account.SigningKey, sequence, hashes, cancellationToken);
+            if (stored > 0)
+            {
+                _policyPublishedAt = _time.GetUtcNow();
+            }
+            return stored;
         }
         catch (IOException e)
         {

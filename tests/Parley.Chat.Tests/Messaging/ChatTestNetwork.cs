@@ -61,7 +61,7 @@ public sealed class ChatTestNetwork : IAsyncDisposable
 
     internal MailboxService StartMailbox(InMemoryHost host, KademliaNode node)
     {
-        var service = new MailboxService(host, node, new InMemoryMailboxStore(TimeProvider.System, Mailbox), TimeProvider.System, Mailbox);
+        var service = new MailboxService(host, node, new InMemoryMailboxStore(Mailbox, TimeProvider.System), TimeProvider.System, Mailbox);
         service.Start();
         _services.Add(service);
         return service;
@@ -121,9 +121,9 @@ public sealed class ChatUser : IAsyncDisposable
     {
         _dht = await _network.Dht.AddNodeAsync(identity: _deviceKey);
         _host = _network.Dht.Nodes[^1].Host;
-        _network.StartMailbox(_host, _dht);
+        var service = _network.StartMailbox(_host, _dht);
         var directory = new DirectoryClient(_dht, TimeProvider.System, ChatTestNetwork.Directory);
-        var mailbox = new MailboxClient(_host, _host, _dht, TimeProvider.System, ChatTestNetwork.Mailbox);
+        var mailbox = new MailboxClient(_host, _host, _dht, TimeProvider.System, ChatTestNetwork.Mailbox, localService: service);
         var account = await Store.ReadAsync(r => r.GetAccount(), CancellationToken.None);
         var signingKey = IdentityKey.FromPrivateKeyProtobuf(account!.AccountSeed);
         var device = Identity.Account.FromSecrets(signingKey, account.IdentityDhPrivateKey).CertifyDevice(_deviceKey.PublicKey, DateTimeOffset.UtcNow);
