@@ -162,9 +162,18 @@ public sealed class KademliaNode : IAsyncDisposable
     }
 
     /// <summary>The best valid record for <paramref name="key"/> among this node and the peers closest to it.</summary>
-    public async Task<GetValueResult> GetValueAsync(byte[] key, CancellationToken cancellationToken)
+    public Task<GetValueResult> GetValueAsync(byte[] key, CancellationToken cancellationToken) =>
+        GetValueAsync(key, _options.GetQuorum, cancellationToken);
+
+    /// <summary>
+    /// The best valid record for <paramref name="key"/> among this node and the peers closest to it; for a merging namespace,
+    /// the merge of every valid copy seen, folded into the one its selector ranks first. The lookup stops early once
+    /// <paramref name="quorum"/> valid copies are in. Peers whose copy lacks something of the result are sent the result.
+    /// </summary>
+    public async Task<GetValueResult> GetValueAsync(byte[] key, int quorum, CancellationToken cancellationToken)
     {
         CheckKey(key);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(quorum);
         var candidates = new List<(byte[] Value, PeerId? From)>();
         if (Records.Get(key) is { } local)
         {
@@ -187,14 +196,26 @@ public sealed class KademliaNode : IAsyncDisposable
                     _logger.LogDebug("{Peer} returned an invalid record: {Reason}", from, e.Message);
                 }
             }
-            return valid >= _options.GetQuorum;
+            return valid >= quorum;
         }, cancellationToken);
         if (candidates.Count == 0)
         {
             return new GetValueResult(null, 0, run.Hops, run.Elapsed);
         }
         var best = candidates[_validators.Select(key, candidates.Select(c => c.Value).ToList())].Value;
-        var stale = candidates.Where(c => c.From is not null && !c.Value.AsSpan().SequenceEqual(best)).Select(c => c.From!).Distinct().ToList();
+        var merging = _validators.IsMerging(key);
+        if (merging)
+        {
+            // Fold the others into the copy the selector ranks first, so the order it holds is kept.
+            var first = best;
+            best = candidates.Where(c => !ReferenceEquals(c.Value, first)).Aggregate(first, (merged, c) => _validators.Merge(key, merged, c.Value));
+        }
+        // A copy is stale when it differs from the result and, for a merging namespace, lacks something of it.
+        var stale = candidates
+            .Where(c => c.From is not null && !c.Value.AsSpan().SequenceEqual(best) && (!merging || !_validators.Merge(key, c.Value, best).AsSpan().SequenceEqual(c.Value)))
+            .Select(c => c.From!)
+            .Distinct()
+            .ToList();
         if (stale.Count > 0)
         {
             // Correct peers that served an outdated record, so the next reader finds the current one.

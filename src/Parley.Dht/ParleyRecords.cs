@@ -6,7 +6,8 @@ namespace Parley.Dht;
 /// <summary>
 /// Parley's record namespaces. A namespace is a key's first path segment, as in libp2p ("/pk/…", "/ipns/…"):
 /// Parley's are "/parley-kv/&lt;owner peer id&gt;/&lt;name&gt;" (owner-signed key-value records, used by the CLI and
-/// tests) and, from the standard DHT, "/pk/…". Later issues add presence, prekey and name namespaces here.
+/// tests) and, from the standard DHT, "/pk/…". The chat layer adds "/parley/…" (presence, prekeys, name claims) with
+/// Parley.Chat.Directory.ChatRecords.Register.
 /// </summary>
 public static class ParleyRecords
 {

@@ -26,3 +26,17 @@ public interface IBinaryKeyRecordValidator : IRecordValidator
     /// <inheritdoc cref="IRecordValidator.Select(string, IReadOnlyList{byte[]})"/>
     int Select(ReadOnlySpan<byte> key, IReadOnlyList<byte[]> values);
 }
+
+/// <summary>
+/// A validator whose records are merged rather than replaced (such as a set of claims many writers add to). The store
+/// keeps the merge of what it holds and what arrives, and a get returns the merge of every copy it saw. Merge must be
+/// pure, like <see cref="IRecordValidator.Select"/>: the same inputs give the same bytes on every node.
+/// </summary>
+public interface IMergingRecordValidator : IRecordValidator
+{
+    /// <summary>
+    /// The record that combines <paramref name="existing"/> (held) with <paramref name="incoming"/> (arrived), both valid;
+    /// the result must be valid too. Returning bytes equal to <paramref name="existing"/> means the incoming record adds nothing.
+    /// </summary>
+    byte[] Merge(string key, byte[] existing, byte[] incoming);
+}

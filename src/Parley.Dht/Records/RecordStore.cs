@@ -10,10 +10,10 @@ public sealed record StoredRecord(byte[] Key, byte[] Value, DateTimeOffset Recei
 
 public enum PutStatus
 {
-    /// <summary>The record is now the stored one (new, better than the one it replaced, or the same re-put).</summary>
+    /// <summary>The record is now the stored one (new, better than the one it replaced, or the same re-put), or was merged into it and changed it.</summary>
     Stored,
 
-    /// <summary>The stored record is better; nothing changed.</summary>
+    /// <summary>The stored record is better, or (for a merging namespace) already holds all the incoming one adds; only its receipt time may have changed.</summary>
     KeptExisting,
 
     /// <summary>Invalid, or over a limit; <see cref="PutOutcome.Reason"/> says which.</summary>
@@ -46,7 +46,8 @@ public sealed record RecordStoreOptions
 /// <summary>
 /// The records this node stores for the DHT. Every record is validated by its namespace's validator before it is
 /// stored and again when it is read (as go does: records such as signed ones expire on their own), and the better of
-/// an old and a new record is kept by the namespace's selector. A re-put of the same record refreshes its receipt
+/// an old and a new record is kept by the namespace's selector, or, for a namespace that merges
+/// (<see cref="IMergingRecordValidator"/>), their merge. A re-put of the same record refreshes its receipt
 /// time, which is how republishing keeps records alive. The store keeps the arrays it is given; callers must not
 /// modify them afterwards, nor the arrays of returned records. Thread-safe.
 /// </summary>
@@ -129,6 +130,20 @@ public sealed class RecordStore
                 if (IsTooOld(existing, now))
                 {
                     RemoveLocked(existing);
+                }
+                else if (_validators.IsMerging(key))
+                {
+                    if (IsValid(existing))
+                    {
+                        var merged = _validators.Merge(key, existing.Value, value);
+                        if (merged.AsSpan().SequenceEqual(existing.Value))
+                        {
+                            // Nothing new, but someone still publishes it: like a re-put, that keeps it alive.
+                            _records[key] = existing with { ReceivedAt = now };
+                            return PutOutcome.KeptExisting;
+                        }
+                        value = merged;
+                    }
                 }
                 else if (_validators.Select(key, [value, existing.Value]) != 0 && IsValid(existing))
                 {

@@ -68,6 +68,26 @@ public sealed class RecordValidatorRegistry
         return index;
     }
 
+    /// <summary>True when the key's namespace merges records (<see cref="IMergingRecordValidator"/>) instead of selecting one.</summary>
+    /// <exception cref="RecordValidationException">The key is invalid or its namespace unknown.</exception>
+    public bool IsMerging(ReadOnlySpan<byte> key) => FindValidator(key) is IMergingRecordValidator;
+
+    /// <summary>
+    /// Combines two valid records for <paramref name="key"/>: the namespace's merge when it has one, otherwise the better
+    /// of the two by its selector, a tie going to <paramref name="incoming"/> (as a re-put replaces).
+    /// </summary>
+    /// <exception cref="RecordValidationException">The key is invalid or its namespace unknown.</exception>
+    public byte[] Merge(ReadOnlySpan<byte> key, byte[] existing, byte[] incoming)
+    {
+        ArgumentNullException.ThrowIfNull(existing);
+        ArgumentNullException.ThrowIfNull(incoming);
+        if (FindValidator(key) is IMergingRecordValidator merging)
+        {
+            return merging.Merge(DecodeKey(key), existing, incoming);
+        }
+        return Select(key, [incoming, existing]) == 0 ? incoming : existing;
+    }
+
     private IRecordValidator FindValidator(ReadOnlySpan<byte> key)
     {
         if (!TryFindValidator(key, out var validator, out var problem))

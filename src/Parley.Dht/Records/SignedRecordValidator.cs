@@ -56,11 +56,62 @@ public sealed class SignedRecordValidator : IRecordValidator
     public SignedRecord Open(string key, ReadOnlySpan<byte> value)
     {
         ArgumentNullException.ThrowIfNull(key);
+        CheckSize(value);
+        return OpenChecked(key, ParseOwner(key), value);
+    }
+
+    /// <summary>
+    /// Validates the record as <paramref name="owner"/>'s record under <paramref name="key"/>, for namespaces whose keys
+    /// name the owner somewhere other than "/&lt;ns&gt;/&lt;owner&gt;/&lt;name&gt;" (the caller has parsed the key).
+    /// </summary>
+    /// <exception cref="RecordValidationException">The record is invalid; the message says why.</exception>
+    public SignedRecord Open(string key, PeerId owner, ReadOnlySpan<byte> value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(owner);
+        CheckSize(value);
+        return OpenChecked(key, owner, value);
+    }
+
+    public int Select(string key, IReadOnlyList<byte[]> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var best = -1;
+        SignedRecordProto? bestRecord = null;
+        for (var i = 0; i < values.Count; i++)
+        {
+            var record = values[i].Length <= MaxValueSize ? Decode(values[i]) : null;
+            if (record is not null && (bestRecord is null || IsBetter(record, values[i], bestRecord, values[best])))
+            {
+                best = i;
+                bestRecord = record;
+            }
+        }
+        return Math.Max(best, 0);
+    }
+
+    /// <summary>An owner named in a key; only the canonical base58 form counts, so one owner has one key.</summary>
+    /// <exception cref="RecordValidationException">Not a peer id in canonical base58.</exception>
+    public static PeerId ParseOwnerId(string ownerText)
+    {
+        ArgumentNullException.ThrowIfNull(ownerText);
+        if (ownerText.Length > MaxOwnerTextLength || !PeerId.TryParse(ownerText, out var owner) || owner!.ToString() != ownerText)
+        {
+            throw new RecordValidationException("key does not name its owner by a base58 peer id");
+        }
+        return owner;
+    }
+
+    private void CheckSize(ReadOnlySpan<byte> value)
+    {
         if (value.Length > MaxValueSize)
         {
             throw new RecordValidationException($"record of {value.Length} bytes exceeds the {MaxValueSize}-byte limit");
         }
-        var owner = ParseOwner(key);
+    }
+
+    private SignedRecord OpenChecked(string key, PeerId owner, ReadOnlySpan<byte> value)
+    {
         var record = Decode(value) ?? throw new RecordValidationException("record is not a well-formed SignedRecord protobuf");
         PublicKey publicKey;
         try
@@ -103,23 +154,6 @@ public sealed class SignedRecordValidator : IRecordValidator
         return new SignedRecord(key, publicKey, record.Sequence, expiresAt, record.Value.ToByteArray());
     }
 
-    public int Select(string key, IReadOnlyList<byte[]> values)
-    {
-        ArgumentNullException.ThrowIfNull(values);
-        var best = -1;
-        SignedRecordProto? bestRecord = null;
-        for (var i = 0; i < values.Count; i++)
-        {
-            var record = values[i].Length <= MaxValueSize ? Decode(values[i]) : null;
-            if (record is not null && (bestRecord is null || IsBetter(record, values[i], bestRecord, values[best])))
-            {
-                best = i;
-                bestRecord = record;
-            }
-        }
-        return Math.Max(best, 0);
-    }
-
     private static bool IsBetter(SignedRecordProto candidate, byte[] candidateBytes, SignedRecordProto best, byte[] bestBytes)
     {
         if (candidate.Sequence != best.Sequence)
@@ -133,7 +167,7 @@ public sealed class SignedRecordValidator : IRecordValidator
         return candidateBytes.AsSpan().SequenceCompareTo(bestBytes) > 0;
     }
 
-    /// <summary>The owner from "/&lt;ns&gt;/&lt;owner&gt;/&lt;name&gt;"; only the canonical base58 form counts, so one owner has one key.</summary>
+    /// <summary>The owner from "/&lt;ns&gt;/&lt;owner&gt;/&lt;name&gt;".</summary>
     private static PeerId ParseOwner(string key)
     {
         var namespaceEnd = key.Length > 1 && key[0] == '/' ? key.IndexOf('/', 1) : -1;
@@ -142,12 +176,7 @@ public sealed class SignedRecordValidator : IRecordValidator
         {
             throw new RecordValidationException("key is not of the form /<namespace>/<owner peer id>/<name>");
         }
-        var ownerText = key[(namespaceEnd + 1)..ownerEnd];
-        if (ownerText.Length > MaxOwnerTextLength || !PeerId.TryParse(ownerText, out var owner) || owner!.ToString() != ownerText)
-        {
-            throw new RecordValidationException("key does not name its owner by a base58 peer id");
-        }
-        return owner;
+        return ParseOwnerId(key[(namespaceEnd + 1)..ownerEnd]);
     }
 
     private static SignedRecordProto? Decode(ReadOnlySpan<byte> value)

@@ -172,6 +172,19 @@ public class SignedRecordValidatorTests
     }
 
     [Fact]
+    public void An_owner_given_by_the_caller_is_checked_whatever_the_key_shape()
+    {
+        var key = $"/parley/presence/{Alice.PeerId}";
+        var value = SignedRecord.Create(Alice, key, Utf8("x"), 1, _support.Clock.GetUtcNow().AddHours(1));
+
+        Assert.Equal(Alice.PeerId, _support.Validator.Open(key, Alice.PeerId, value).Owner);
+        var error = Assert.Throws<RecordValidationException>(() => _support.Validator.Open(key, Bob.PeerId, value));
+        Assert.Contains("owner", error.Reason, StringComparison.Ordinal);
+        Assert.Equal(Alice.PeerId, SignedRecordValidator.ParseOwnerId(Alice.PeerId.ToString()));
+        Assert.Throws<RecordValidationException>(() => SignedRecordValidator.ParseOwnerId(Alice.PeerId.ToCidString()));
+    }
+
+    [Fact]
     public void Select_prefers_the_highest_sequence()
     {
         byte[][] values = [_support.Signed(Alice, 3), _support.Signed(Alice, 9), _support.Signed(Alice, 4)];

@@ -1,0 +1,54 @@
+using Parley.Chat.Identity;
+using Parley.Core.Identity;
+using Parley.Core.Multiformats;
+
+namespace Parley.Chat.Directory;
+
+/// <summary>Where an account's devices are: verified contents of a presence record. No addresses means offline.</summary>
+public sealed record Presence(PublicKey Account, IReadOnlyList<DeviceCertificate> Devices, IReadOnlyList<DeviceAddresses> Addresses, ulong Sequence, DateTimeOffset ExpiresAt)
+{
+    public bool IsOnline => Addresses.Any(a => a.Addresses.Count > 0);
+}
+
+/// <summary>The listen addresses of one certified device.</summary>
+public sealed record DeviceAddresses(PeerId Device, IReadOnlyList<Multiaddr> Addresses);
+
+/// <summary>Verified contents of a prekey record: the account's certified identity DH key and its current signed prekey.</summary>
+public sealed record PrekeyBundle(PublicKey Account, IdentityDhCertificate Identity, uint SignedPrekeyId, byte[] SignedPrekey, ulong Sequence, DateTimeOffset ExpiresAt);
+
+/// <summary>One account found under a name.</summary>
+public sealed record HandleMatch(Handle Handle, PublicKey Account)
+{
+    public PeerId AccountId => Account.ToPeerId();
+}
+
+/// <summary>A claim as published: the handle, the stamp (persist it to renew without solving again), and how many peers took the put.</summary>
+public sealed record NameClaimResult(Handle Handle, ulong ProofOfWork, int Stored, int Attempted);
+
+/// <summary>The name already has as many claimants as a name may have; the claim was not published.</summary>
+public sealed class NameUnavailableException : Exception
+{
+    public NameUnavailableException()
+        : base("the name has as many claimants as a name may have")
+    {
+    }
+
+    public NameUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    public NameUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public NameUnavailableException(string name, int claimants)
+        : base($"the name '{name}' already has {claimants} claimants, the most a name may have; it frees up when a claim lapses")
+    {
+        Name = name;
+    }
+
+    /// <summary>The normalized name, when known.</summary>
+    public string? Name { get; }
+}
