@@ -1,5 +1,5 @@
-using System.CommandLine;
 using System.Collections.Concurrent;
+using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Parley.Chat.Mailbox;

@@ -96,7 +96,7 @@ internal sealed class TerminalChat(ApiClient api, IAnsiConsole console, bool int
                 case "requests":
                     var requests = await api.RequestsAsync(cancellationToken);
                     Write(requests.Count == 0 ? "no requests" : string.Join('\n', requests.Select(r =>
-                        $"[bold]{Markup.Escape(r.Contact.Handle)}[/] asks to talk: {Markup.Escape(r.Messages.FirstOrDefault()?.Text ?? "")}\n  safety number {SafetyNumberText(r.SafetyNumber)}   [grey]/accept {Markup.Escape(r.Contact.Handle)} or /block[/]")));
+                        $"[bold]{Markup.Escape(r.Contact.Handle)}[/] asks to talk: {Markup.Escape((r.Messages.Count > 0 ? r.Messages[0].Text : ""))}\n  safety number {SafetyNumberText(r.SafetyNumber)}   [grey]/accept {Markup.Escape(r.Contact.Handle)} or /block[/]")));
                     break;
                 case "accept":
                     var accepted = await api.AcceptAsync(Require(rest, "a handle"), cancellationToken);
@@ -252,7 +252,7 @@ internal sealed class TerminalChat(ApiClient api, IAnsiConsole console, bool int
 
     private static string Shorten(string text) => text.Length <= 24 ? text : text[..23] + "…";
 
-    private static (string First, string Rest) Split(string text)
+    private static (string Head, string Tail) Split(string text)
     {
         var space = text.IndexOf(' ', StringComparison.Ordinal);
         return space < 0 ? (text, "") : (text[..space], text[(space + 1)..].Trim());

@@ -200,11 +200,10 @@ public sealed class ParleyNode : IAsyncDisposable
         {
             return false;
         }
-        var signingKey = IdentityKey.FromPrivateKeyProtobuf(account.AccountSeed, _options.Crypto);
         var device = await store.ReadAsync(r => r.GetDeviceCertificates(), cancellationToken) is { Count: > 0 } certificates
             ? certificates.Select(c => DeviceCertificate.Parse(c)).FirstOrDefault(c => c.Device.Equals(_deviceKey.PublicKey))
             : null;
-        device ??= Account.FromSecrets(signingKey, account.IdentityDhPrivateKey, _options.Crypto).CertifyDevice(_deviceKey.PublicKey, _options.Time.GetUtcNow());
+        device ??= Account.FromSecrets(account.AccountSeed, account.IdentityDhPrivateKey, _options.Crypto).CertifyDevice(_deviceKey.PublicKey, _options.Time.GetUtcNow());
         Chat = await ChatClient.OpenAsync(ChatDependencies(store, device), cancellationToken);
         return Chat is not null;
     }

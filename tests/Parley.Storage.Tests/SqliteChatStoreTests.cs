@@ -55,7 +55,9 @@ public sealed class SqliteChatStoreTests : IDisposable
                 var message = Assert.Single(r.GetMessages(conversation, 10));
                 Assert.Equal(parent, Assert.Single(message.Parents));
                 Assert.True(message.Unread);
-                Assert.Equal((3UL, (IReadOnlyList<byte[]>)[messageId]), (r.GetConversationClock(conversation).Lamport, r.GetConversationClock(conversation).Heads));
+                var (lamport, heads) = r.GetConversationClock(conversation);
+                Assert.Equal(3UL, lamport);
+                Assert.Equal(messageId, Assert.Single(heads));
                 Assert.Equal(OutboxStage.Stored, Assert.Single(r.GetOutbox(now, 10)).Stage);
                 Assert.True(r.IsEnvelopeSeen([3]));
                 Assert.Equal([1], r.GetSetting("x"));

@@ -70,7 +70,7 @@ public sealed partial class ChatClient
         return finished;
     }
 
-    private async Task<int> DeliverToAsync(PeerId recipient, IReadOnlyList<OutboxItem> items, CancellationToken cancellationToken)
+    private async Task<int> DeliverToAsync(PeerId recipient, List<OutboxItem> items, CancellationToken cancellationToken)
     {
         var contact = await _store.ReadAsync(r => r.GetContact(recipient), cancellationToken);
         if (contact is null)
@@ -198,13 +198,13 @@ public sealed partial class ChatClient
         }
     }
 
-    private Task RescheduleAsync(OutboxItem item, OutboxStage stage, CancellationToken cancellationToken)
+    private async Task RescheduleAsync(OutboxItem item, OutboxStage stage, CancellationToken cancellationToken)
     {
         var attempts = item.Attempts + 1;
         var delay = stage == OutboxStage.Stored
             ? _options.StoredRetryDelay
             : TimeSpan.FromTicks(Math.Min(_options.MaxRetryDelay.Ticks, _options.FirstRetryDelay.Ticks << Math.Min(attempts - 1, 20)));
-        return _store.TransactAsync(tx =>
+        await _store.TransactAsync(tx =>
         {
             // The envelope may have been acknowledged meanwhile (a receipt came in): then it is gone and stays gone.
             if (tx.GetOutboxItem(item.EnvelopeId) is not null)

@@ -187,7 +187,7 @@ public sealed partial class ChatClient
             }, cancellationToken);
         }
         await SaveTimeSettingAsync(NameRenewedSetting, now, cancellationToken);
-        return result.StoredAt;
+        return result.Stored;
     }
 
     /// <summary>Tells our mailbox nodes which tokens (held by the contacts we accepted or asked) may deposit without proof of work.</summary>
@@ -231,11 +231,11 @@ public sealed partial class ChatClient
         return next;
     }
 
-    private Task SaveTimeSettingAsync(string name, DateTimeOffset time, CancellationToken cancellationToken)
+    private async Task SaveTimeSettingAsync(string name, DateTimeOffset time, CancellationToken cancellationToken)
     {
         var encoded = new byte[8];
         BinaryPrimitives.WriteInt64BigEndian(encoded, time.ToUnixTimeMilliseconds());
-        return _store.TransactAsync(tx =>
+        await _store.TransactAsync(tx =>
         {
             tx.PutSetting(name, encoded);
             return true;

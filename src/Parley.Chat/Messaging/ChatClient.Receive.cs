@@ -237,7 +237,7 @@ public sealed partial class ChatClient
             case Content.BodyOneofCase.Text or Content.BodyOneofCase.ContactRequest:
                 {
                     var request = content.ContactRequest;
-                    var text = request?.Text ?? content.Text.Text;
+                    var text = request?.Text ?? content.Text.Body;
                     CheckMessage(content, text, senderId);
                     if (contact is null)
                     {

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Parley.Chat.Crypto;
 using Parley.Chat.Directory;
 using Parley.Chat.Identity;
+using Parley.Chat.Mailbox;
 using Parley.Chat.Protos;
 using Parley.Core.Identity;
 
@@ -61,7 +62,7 @@ public sealed partial class ChatClient
             }
             else
             {
-                content.Text = new Text { Text = text };
+                content.Text = new Text { Body = text };
             }
             var message = new MessageRecord(
                 content.MessageId.ToByteArray(), conversation, Account.Id, MessageDirection.Outgoing, content.Lamport, heads, text,

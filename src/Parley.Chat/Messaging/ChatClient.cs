@@ -57,7 +57,7 @@ public sealed partial class ChatClient : IAsyncDisposable
     private readonly SemaphoreSlim _outboxWake = new(0, 1);
     private readonly SemaphoreSlim _outboxPass = new(1, 1);
     private readonly List<Task> _loops = [];
-    private string _name;
+    private readonly string _name;
     private bool _started;
 
     private ChatClient(Account account, string name, ChatDependencies dependencies)
@@ -117,7 +117,7 @@ public sealed partial class ChatClient : IAsyncDisposable
             {
                 throw new ChatException("this data folder already has an identity; use another --data folder for another user");
             }
-            tx.PutAccount(new AccountRecord(account.SigningKey.ToPrivateKeyProtobuf(), account.IdentityDhPrivateKey, normalized, null, time.GetUtcNow()));
+            tx.PutAccount(new AccountRecord(account.AccountSeed, account.IdentityDhPrivateKey, normalized, null, time.GetUtcNow()));
             return true;
         }, cancellationToken);
         return account;
@@ -132,8 +132,7 @@ public sealed partial class ChatClient : IAsyncDisposable
         {
             return null;
         }
-        var signingKey = IdentityKey.FromPrivateKeyProtobuf(record.AccountSeed, dependencies.Crypto);
-        var account = Account.FromSecrets(signingKey, record.IdentityDhPrivateKey, dependencies.Crypto);
+        var account = Account.FromSecrets(record.AccountSeed, record.IdentityDhPrivateKey, dependencies.Crypto);
         if (!dependencies.Device.Account.Equals(account.PublicKey))
         {
             throw new ChatException("the device certificate belongs to another account");
@@ -215,7 +214,7 @@ public sealed partial class ChatClient : IAsyncDisposable
             }
             foreach (var (sender, ids) in bySender)
             {
-                QueueControl(tx, tx.GetContact(sender)!, new Content { Receipt = Receipt(Protos.Receipt.Types.Kind.Read, ids) });
+                QueueControl(tx, tx.GetContact(sender)!, new Content { Receipt = MakeReceipt(Protos.Receipt.Types.Kind.Read, ids) });
             }
             return bySender.Count;
         }, cancellationToken);
@@ -317,7 +316,7 @@ public sealed partial class ChatClient : IAsyncDisposable
                 {
                     if (tx.GetContact(sender) is { State: not ContactState.Blocked } contact)
                     {
-                        QueueControl(tx, contact, new Content { Receipt = Receipt(Protos.Receipt.Types.Kind.Delivered, ids) });
+                        QueueControl(tx, contact, new Content { Receipt = MakeReceipt(Protos.Receipt.Types.Kind.Delivered, ids) });
                     }
                 }
                 return true;
@@ -395,7 +394,7 @@ public sealed partial class ChatClient : IAsyncDisposable
         };
     }
 
-    private static Receipt Receipt(Receipt.Types.Kind kind, IEnumerable<byte[]> messageIds)
+    private static Receipt MakeReceipt(Receipt.Types.Kind kind, IEnumerable<byte[]> messageIds)
     {
         var receipt = new Receipt { Kind = kind };
         receipt.MessageIds.AddRange(messageIds.Select(ByteString.CopyFrom));

@@ -29,7 +29,7 @@ internal static class ApiEndpoints
                 requests.Add(new RequestDto(
                     ContactDto.From(contact),
                     await chat.GetSafetyNumberAsync(contact.Handle.ToString(), ct),
-                    messages.Select(m => MessageDto.From(m, contact, chat.Handle.ToString())).ToList()));
+                    messages.Select(m => MessageDto.Of(m, contact, chat.Handle.ToString())).ToList()));
             }
             return Results.Ok(requests);
         })).WithSummary("Contact requests waiting for an answer, each with its messages and safety number");
@@ -44,13 +44,13 @@ internal static class ApiEndpoints
         {
             var message = await chat.SendAsync(request.To, request.Text, ct);
             var contact = await chat.GetContactAsync(request.To, ct);
-            return Results.Ok(MessageDto.From(message, contact, chat.Handle.ToString()));
+            return Results.Ok(MessageDto.Of(message, contact, chat.Handle.ToString()));
         })).WithSummary("Send a message; it is queued at once and its state changes arrive as events");
         api.MapGet("/messages/{who}", (string who, int? limit, CancellationToken ct) => WithChat(node, async chat =>
         {
             var contact = await chat.GetContactAsync(who, ct);
             var messages = await chat.GetHistoryAsync(who, limit ?? DefaultPage, ct);
-            return Results.Ok(messages.Select(m => MessageDto.From(m, contact, chat.Handle.ToString())));
+            return Results.Ok(messages.Select(m => MessageDto.Of(m, contact, chat.Handle.ToString())));
         })).WithSummary("The conversation with a contact, oldest first, in causal order");
         api.MapPost("/messages/{who}/read", (string who, CancellationToken ct) => WithChat(node, async chat =>
         {
@@ -62,7 +62,7 @@ internal static class ApiEndpoints
         api.MapGet("/unread", (CancellationToken ct) => WithChat(node, async chat =>
         {
             var contacts = (await chat.GetContactsAsync(ct)).ToDictionary(c => c.Account);
-            return Results.Ok((await chat.GetUnreadAsync(ct)).Select(m => MessageDto.From(m, contacts[m.Sender], chat.Handle.ToString())));
+            return Results.Ok((await chat.GetUnreadAsync(ct)).Select(m => MessageDto.Of(m, contacts[m.Sender], chat.Handle.ToString())));
         })).WithSummary("Incoming messages not marked read yet, including requests");
         api.MapGet("/safety-number/{who}", (string who, CancellationToken ct) => WithChat(node, async chat =>
         {

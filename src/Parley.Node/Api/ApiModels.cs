@@ -35,7 +35,7 @@ public sealed record MessageDto(
     bool Request,
     bool Unread)
 {
-    public static MessageDto From(MessageRecord message, ContactRecord contact, string self) => new(
+    public static MessageDto Of(MessageRecord message, ContactRecord contact, string self) => new(
         Convert.ToHexStringLower(message.Id),
         contact.Handle.ToString(),
         message.Direction == MessageDirection.Outgoing ? self : contact.Handle.ToString(),

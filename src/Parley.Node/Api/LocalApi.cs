@@ -70,7 +70,7 @@ public sealed class LocalApi : IAsyncDisposable
         app.Map("/api/events", context => StreamEventsAsync(context, node));
         WebUi.Map(app);
         await app.StartAsync(cancellationToken);
-        var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First()).Port;
+        var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
         guard.SetPort(bound);
         var api = new LocalApi(app, node, bound, token, node.DataFolderPath);
         await api.WriteDiscoveryFilesAsync(cancellationToken);
@@ -125,8 +125,8 @@ public sealed class LocalApi : IAsyncDisposable
         var events = Channel.CreateBounded<EventDto>(new BoundedChannelOptions(1024) { FullMode = BoundedChannelFullMode.DropOldest });
         var chat = node.Chat;
         var self = chat?.Handle.ToString() ?? "";
-        EventHandler<MessageEventArgs> onMessage = (_, e) => events.Writer.TryWrite(new EventDto("message", MessageDto.From(e.Message, e.Contact, self)));
-        EventHandler<MessageEventArgs> onState = (_, e) => events.Writer.TryWrite(new EventDto("state", MessageDto.From(e.Message, e.Contact, self)));
+        EventHandler<MessageEventArgs> onMessage = (_, e) => events.Writer.TryWrite(new EventDto("message", MessageDto.Of(e.Message, e.Contact, self)));
+        EventHandler<MessageEventArgs> onState = (_, e) => events.Writer.TryWrite(new EventDto("state", MessageDto.Of(e.Message, e.Contact, self)));
         EventHandler<ContactEventArgs> onContact = (_, e) => events.Writer.TryWrite(new EventDto("contact", Contact: ContactDto.From(e.Contact)));
         if (chat is not null)
         {

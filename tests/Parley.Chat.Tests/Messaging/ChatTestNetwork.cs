@@ -125,8 +125,7 @@ public sealed class ChatUser : IAsyncDisposable
         var directory = new DirectoryClient(_dht, TimeProvider.System, ChatTestNetwork.Directory);
         var mailbox = new MailboxClient(_host, _host, _dht, TimeProvider.System, ChatTestNetwork.Mailbox, localService: service);
         var account = await Store.ReadAsync(r => r.GetAccount(), CancellationToken.None);
-        var signingKey = IdentityKey.FromPrivateKeyProtobuf(account!.AccountSeed);
-        var device = Identity.Account.FromSecrets(signingKey, account.IdentityDhPrivateKey).CertifyDevice(_deviceKey.PublicKey, DateTimeOffset.UtcNow);
+        var device = Parley.Chat.Identity.Account.FromSecrets(account!.AccountSeed, account.IdentityDhPrivateKey).CertifyDevice(_deviceKey.PublicKey, DateTimeOffset.UtcNow);
         Chat = (await ChatClient.OpenAsync(new ChatDependencies(Store, _host, directory, mailbox, device, TimeProvider.System, DefaultCryptoProvider.Instance, _options), CancellationToken.None))!;
         Chat.MessageReceived += (_, e) =>
         {
