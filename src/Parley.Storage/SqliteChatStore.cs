@@ -186,6 +186,16 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$our", contact.OurMailboxToken),
             ("$created", Ms(contact.CreatedAt)));
 
+        public bool HasSession(PeerId contact) =>
+            connection.Scalar(transaction, "SELECT 1 FROM sessions WHERE contact = $c LIMIT 1", ("$c", contact.ToString())) is not null;
+
+        public SessionRecord? GetSession(PeerId contact, byte[] sessionId) => connection.Query(
+            transaction,
+            "SELECT session_id, state, prekey, last_received_ms, created_ms FROM sessions WHERE contact = $c AND session_id = $id",
+            r => new SessionRecord(contact, (byte[])r.GetValue(0), vault.Open((byte[])r.GetValue(1)), DecodePrekey(r.GetBlobOrNull(2)), Time(r.GetInt64(3)), Time(r.GetInt64(4))),
+            ("$c", contact.ToString()),
+            ("$id", sessionId)).SingleOrDefault();
+
         public IReadOnlyList<SessionRecord> GetSessions(PeerId contact) => connection.Query(
             transaction,
             "SELECT session_id, state, prekey, last_received_ms, created_ms FROM sessions WHERE contact = $c ORDER BY last_received_ms DESC, created_ms DESC",

@@ -1,33 +1,23 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 
 namespace Parley.Storage;
 
-/// <summary>Short forms for parameterised commands; every value goes in as a parameter, never into the SQL text.</summary>
+/// <summary>
+/// Short forms for parameterised commands; every value goes in as a parameter, never into the SQL text. Commands are
+/// kept per connection and SQL text, so each statement is prepared once, not on every call (half the cost of a small
+/// write). Connections are used under <see cref="SqliteDatabase"/>'s lock only, so the cache needs none of its own.
+/// </summary>
 public static class SqliteCommands
 {
-    public static SqliteCommand Command(this SqliteConnection connection, SqliteTransaction? transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-        return command;
-    }
+    private static readonly ConditionalWeakTable<SqliteConnection, Dictionary<string, SqliteCommand>> Prepared = [];
 
-    public static int Execute(this SqliteConnection connection, SqliteTransaction? transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
-    {
-        using var command = connection.Command(transaction, sql, parameters);
-        return command.ExecuteNonQuery();
-    }
+    public static int Execute(this SqliteConnection connection, SqliteTransaction? transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters) =>
+        Bind(connection, transaction, sql, parameters).ExecuteNonQuery();
 
     public static object? Scalar(this SqliteConnection connection, SqliteTransaction? transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
     {
-        using var command = connection.Command(transaction, sql, parameters);
-        var value = command.ExecuteScalar();
+        var value = Bind(connection, transaction, sql, parameters).ExecuteScalar();
         return value is DBNull ? null : value;
     }
 
@@ -35,8 +25,7 @@ public static class SqliteCommands
     public static List<T> Query<T>(this SqliteConnection connection, SqliteTransaction? transaction, string sql, Func<SqliteDataReader, T> map, params ReadOnlySpan<(string Name, object? Value)> parameters)
     {
         ArgumentNullException.ThrowIfNull(map);
-        using var command = connection.Command(transaction, sql, parameters);
-        using var reader = command.ExecuteReader();
+        using var reader = Bind(connection, transaction, sql, parameters).ExecuteReader();
         var rows = new List<T>();
         while (reader.Read())
         {
@@ -49,5 +38,24 @@ public static class SqliteCommands
     {
         ArgumentNullException.ThrowIfNull(reader);
         return reader.IsDBNull(ordinal) ? null : (byte[])reader.GetValue(ordinal);
+    }
+
+    private static SqliteCommand Bind(SqliteConnection connection, SqliteTransaction? transaction, string sql, ReadOnlySpan<(string Name, object? Value)> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var commands = Prepared.GetOrCreateValue(connection);
+        if (!commands.TryGetValue(sql, out var command))
+        {
+            command = connection.CreateCommand();
+            command.CommandText = sql;
+            commands[sql] = command;
+        }
+        command.Transaction = transaction;
+        command.Parameters.Clear();
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+        return command;
     }
 }

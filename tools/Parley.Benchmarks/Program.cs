@@ -4,7 +4,8 @@ using System.Text.Json;
 using Parley.Benchmarks;
 
 // Prints the transport figures the foundation issue asks for: one-stream throughput, handshakes per second
-// (C# and js-libp2p in the same run), and the resident memory of one idle node; and the chat crypto costs.
+// (C# and js-libp2p in the same run), and the resident memory of one idle node; the chat crypto costs and the
+// chat's delivery figures on loopback.
 var command = args.Length > 0 ? args[0] : "all";
 var bytes = ReadOption(args, "--bytes", 256L * 1024 * 1024);
 var count = (int)ReadOption(args, "--count", 200);
@@ -56,6 +57,12 @@ if (command is "all" or "ratchet")
         openMicros = Math.Round(ratchet.OpenMicros, 2),
     };
     Console.WriteLine(RatchetBenchmark.Describe(ratchet));
+}
+if (command is "all" or "chat")
+{
+    var chat = await ChatBenchmark.RunAsync((int)ReadOption(args, "--nodes", 10), (int)ReadOption(args, "--samples", 200), (int)ReadOption(args, "--chat-messages", 5000));
+    results["chat"] = chat;
+    Console.WriteLine(ChatBenchmark.Describe(chat));
 }
 Console.WriteLine(JsonSerializer.Serialize(results));
 return 0;

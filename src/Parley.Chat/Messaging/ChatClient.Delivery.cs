@@ -73,75 +73,87 @@ public sealed partial class ChatClient
     private async Task<int> DeliverToAsync(PeerId recipient, List<OutboxItem> items, CancellationToken cancellationToken)
     {
         var contact = await _store.ReadAsync(r => r.GetContact(recipient), cancellationToken);
-        if (contact is null)
+        var now = _time.GetUtcNow();
+        var expired = contact is null ? items : items.Where(i => now - i.CreatedAt > _options.OutboxLifetime).ToList();
+        if (expired.Count > 0)
         {
-            await _store.TransactAsync(tx => items.Select(i =>
+            await _store.TransactAsync(tx => expired.Select(i =>
             {
                 tx.DeleteOutbox(i.EnvelopeId);
                 return true;
             }).ToList(), cancellationToken);
-            return items.Count;
+            _logger.LogInformation("gave up on {Count} envelopes to {Contact}", expired.Count, contact?.Handle.ToString() ?? recipient.ToString());
         }
-        var presence = await LookUpPresenceAsync(recipient, cancellationToken);
-        var finished = 0;
-        var directFailed = false;
-        foreach (var item in items)
+        if (contact is null)
         {
-            if (_time.GetUtcNow() - item.CreatedAt > _options.OutboxLifetime)
-            {
-                await _store.TransactAsync(tx =>
-                {
-                    tx.DeleteOutbox(item.EnvelopeId);
-                    return true;
-                }, cancellationToken);
-                _logger.LogInformation("giving up on an envelope to {Contact} after {Lifetime}", contact.Handle, _options.OutboxLifetime);
-                finished++;
-                continue;
-            }
-            var envelope = Envelope.Parser.ParseFrom(item.Envelope);
-            if (!directFailed && presence is not null && await TryDirectAsync(presence, envelope, cancellationToken) is { } response)
-            {
-                if (response.Status is ChatResponse.Types.Status.Accepted or ChatResponse.Types.Status.Duplicate)
-                {
-                    await MarkDeliveredAsync(contact, item, cancellationToken);
-                    finished++;
-                    continue;
-                }
-                _logger.LogInformation("{Contact} refused an envelope: {Reason}", contact.Handle, response.Reason);
-                await RescheduleAsync(item, item.Stage, cancellationToken);
-                continue;
-            }
-            // A device that failed once in this pass is not tried again for the rest of the batch.
-            directFailed = true;
-            if (item.Stage == OutboxStage.Stored)
-            {
-                await RescheduleAsync(item, OutboxStage.Stored, cancellationToken);
-                continue;
-            }
-            await DepositAsync(contact, item, envelope, cancellationToken);
+            return expired.Count;
         }
-        if (directFailed)
+        items = items.Except(expired).ToList();
+        var presence = await LookUpPresenceAsync(recipient, cancellationToken);
+        var responses = presence is null ? new ChatResponse?[items.Count] : await SendDirectAsync(presence, items, cancellationToken);
+        var delivered = items.Where((_, i) => responses[i]?.Status is ChatResponse.Types.Status.Accepted or ChatResponse.Types.Status.Duplicate).ToList();
+        await MarkDeliveredAsync(contact, delivered, cancellationToken);
+        for (var i = 0; i < items.Count; i++)
+        {
+            if (responses[i] is { Status: ChatResponse.Types.Status.Refused } refusal)
+            {
+                _logger.LogInformation("{Contact} refused an envelope: {Reason}", contact.Handle, refusal.Reason);
+                await RescheduleAsync(items[i], items[i].Stage, cancellationToken);
+            }
+        }
+        var undelivered = items.Where((_, i) => responses[i] is null).ToList();
+        if (undelivered.Count > 0)
         {
             _presence.TryRemove(recipient, out _);
         }
-        return finished;
-    }
-
-    /// <summary>Tries each online device of the recipient in turn; null when none answered.</summary>
-    private async Task<ChatResponse?> TryDirectAsync(Presence presence, Envelope envelope, CancellationToken cancellationToken)
-    {
-        foreach (var device in presence.Addresses.Where(a => a.Addresses.Count > 0))
+        foreach (var item in undelivered)
         {
-            try
+            if (item.Stage == OutboxStage.Stored)
             {
-                return await _direct.SendAsync(device.Device, device.Addresses, envelope, cancellationToken);
+                await RescheduleAsync(item, OutboxStage.Stored, cancellationToken);
             }
-            catch (Exception e) when (e is PeerConnectionException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            else
             {
-                _logger.LogDebug("direct delivery to {Device} failed: {Reason}", device.Device, e.Message);
+                await DepositAsync(contact, item, Envelope.Parser.ParseFrom(item.Envelope), cancellationToken);
             }
         }
-        return null;
+        return expired.Count + delivered.Count;
+    }
+
+    /// <summary>
+    /// Offers every envelope to the recipient's online devices, pipelined on one stream per device (so a batch costs
+    /// about one round trip, not one per envelope); an entry stays null when no device took it.
+    /// </summary>
+    private async Task<ChatResponse?[]> SendDirectAsync(Presence presence, List<OutboxItem> items, CancellationToken cancellationToken)
+    {
+        var responses = new ChatResponse?[items.Count];
+        foreach (var device in presence.Addresses.Where(a => a.Addresses.Count > 0))
+        {
+            var pending = Enumerable.Range(0, items.Count).Where(i => responses[i] is null).ToList();
+            if (pending.Count == 0)
+            {
+                break;
+            }
+            var answers = await Task.WhenAll(pending.Select(i => TrySendAsync(device, Envelope.Parser.ParseFrom(items[i].Envelope), cancellationToken)));
+            for (var k = 0; k < pending.Count; k++)
+            {
+                responses[pending[k]] = answers[k];
+            }
+        }
+        return responses;
+    }
+
+    private async Task<ChatResponse?> TrySendAsync(DeviceAddresses device, Envelope envelope, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _direct.SendAsync(device.Device, device.Addresses, envelope, cancellationToken);
+        }
+        catch (Exception e) when (e is PeerConnectionException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            _logger.LogDebug("direct delivery to {Device} failed: {Reason}", device.Device, e.Message);
+            return null;
+        }
     }
 
     private async Task DepositAsync(ContactRecord contact, OutboxItem item, Envelope envelope, CancellationToken cancellationToken)
@@ -180,21 +192,29 @@ public sealed partial class ChatClient
         }
     }
 
-    private async Task MarkDeliveredAsync(ContactRecord contact, OutboxItem item, CancellationToken cancellationToken)
+    private async Task MarkDeliveredAsync(ContactRecord contact, List<OutboxItem> items, CancellationToken cancellationToken)
     {
+        if (items.Count == 0)
+        {
+            return;
+        }
         var updated = await _store.TransactAsync(tx =>
         {
-            tx.DeleteOutbox(item.EnvelopeId);
-            if (item.MessageId is { } id && tx.GetMessage(id) is { } message && message.State < DeliveryState.Delivered)
+            var changed = new List<MessageRecord>();
+            foreach (var item in items)
             {
-                tx.UpdateMessageState(id, DeliveryState.Delivered, message.StoredCount);
-                return message with { State = DeliveryState.Delivered };
+                tx.DeleteOutbox(item.EnvelopeId);
+                if (item.MessageId is { } id && tx.GetMessage(id) is { } message && message.State < DeliveryState.Delivered)
+                {
+                    tx.UpdateMessageState(id, DeliveryState.Delivered, message.StoredCount);
+                    changed.Add(message with { State = DeliveryState.Delivered });
+                }
             }
-            return null;
+            return changed;
         }, cancellationToken);
-        if (updated is not null)
+        foreach (var message in updated)
         {
-            Raise(MessageStateChanged, new MessageEventArgs(updated, contact));
+            Raise(MessageStateChanged, new MessageEventArgs(message, contact));
         }
     }
 

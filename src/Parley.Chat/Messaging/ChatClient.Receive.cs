@@ -166,8 +166,7 @@ public sealed partial class ChatClient
     private Content Decrypt(IChatTransaction tx, Envelope envelope, IdentityDhCertificate sender, DateTimeOffset now)
     {
         var senderId = sender.Account.ToPeerId();
-        var sessions = tx.GetSessions(senderId);
-        var record = sessions.FirstOrDefault(s => s.SessionId.AsSpan().SequenceEqual(envelope.SessionId.Span));
+        var record = tx.GetSession(senderId, envelope.SessionId.ToByteArray());
         RatchetSession session;
         PrekeyRecord? oneTime = null;
         if (record is null)
@@ -198,7 +197,7 @@ public sealed partial class ChatClient
                 prekey.EphemeralKey.Span);
             session = RatchetSession.InitializeAsResponder(_crypto, secret.SharedSecret, secret.AssociatedData, new X25519KeyPair(signedPrekey.PrivateKey, signedPrekey.PublicKey));
             record = new SessionRecord(senderId, envelope.SessionId.ToByteArray(), [], null, now, now);
-            foreach (var stale in sessions.Skip(_options.MaxSessionsPerContact - 1))
+            foreach (var stale in tx.GetSessions(senderId).Skip(_options.MaxSessionsPerContact - 1))
             {
                 tx.DeleteSession(senderId, stale.SessionId);
             }

@@ -158,7 +158,7 @@ public sealed partial class ChatClient
     /// </summary>
     private async Task<SessionSetup?> PrepareSessionAsync(ContactRecord contact, CancellationToken cancellationToken)
     {
-        if ((await _store.ReadAsync(r => r.GetSessions(contact.Account), cancellationToken)).Count > 0)
+        if (await _store.ReadAsync(r => r.HasSession(contact.Account), cancellationToken))
         {
             return null;
         }
@@ -189,7 +189,7 @@ public sealed partial class ChatClient
     /// <summary>Encrypts a control message (receipt, accept) to a contact on an existing session and queues it.</summary>
     private void QueueControl(IChatTransaction tx, ContactRecord contact, Content content)
     {
-        if (tx.GetSessions(contact.Account).Count == 0)
+        if (!tx.HasSession(contact.Account))
         {
             _logger.LogDebug("no session with {Contact}; control message not sent", contact.Handle);
             return;

@@ -25,6 +25,10 @@ public interface IChatReader
 
     IReadOnlyList<ContactRecord> GetContacts();
 
+    bool HasSession(PeerId contact);
+
+    SessionRecord? GetSession(PeerId contact, byte[] sessionId);
+
     /// <summary>Sessions with <paramref name="contact"/>, the one to send on first (last received on, then newest).</summary>
     IReadOnlyList<SessionRecord> GetSessions(PeerId contact);
 

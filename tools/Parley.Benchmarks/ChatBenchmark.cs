@@ -1,0 +1,203 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using Parley.Chat.Directory;
+using Parley.Chat.Messaging;
+using Parley.Core.Multiformats;
+using Parley.Node;
+
+namespace Parley.Benchmarks;
+
+/// <summary>
+/// The chat issue's delivery figures on loopback, with whole nodes (TCP, Noise, yamux, DHT, mailboxes, SQLite):
+/// direct latency from send to the delivered acknowledgement, mailbox latency from send to stored, sustained messages
+/// per second between two nodes with acknowledgements, and the time from a returning node's start to the last of 50
+/// waiting messages.
+/// </summary>
+internal static class ChatBenchmark
+{
+    public sealed record Result(
+        int Nodes,
+        double DirectP50Ms,
+        double DirectP99Ms,
+        int ThroughputMessages,
+        double MessagesPerSecond,
+        double MailboxStoredP50Ms,
+        double MailboxStoredP99Ms,
+        double MeanStoredAt,
+        double OfflineDeliveryMs);
+
+    public static async Task<Result> RunAsync(int plainNodes, int latencySamples, int throughputMessages)
+    {
+        var root = Directory.CreateTempSubdirectory("parley-chat-bench-").FullName;
+        var nodes = new List<ParleyNode>();
+        try
+        {
+            for (var i = 0; i < plainNodes; i++)
+            {
+                nodes.Add(await StartNodeAsync(root, $"node{i}", nodes));
+            }
+            var alice = await StartUserAsync(root, "alice", nodes);
+            var bob = await StartUserAsync(root, "bob", nodes);
+            var bobHandle = bob.Chat!.Handle.ToString();
+
+            // Contact made and accepted, so later messages are ordinary ones on an established session.
+            await SendAndWaitAsync(alice.Chat!, bobHandle, "hello", DeliveryState.Delivered);
+            await bob.Chat.AcceptAsync(alice.Chat!.Handle.ToString(), CancellationToken.None);
+            await WaitUntilAsync(async () => (await alice.Chat.GetContactAsync(bobHandle, CancellationToken.None)).TheirMailboxToken is not null);
+
+            var direct = new List<double>();
+            for (var i = 0; i < latencySamples; i++)
+            {
+                direct.Add(await SendAndWaitAsync(alice.Chat, bobHandle, $"latency {i}", DeliveryState.Delivered));
+            }
+
+            var delivered = 0;
+            alice.Chat.MessageStateChanged += (_, e) =>
+            {
+                if (e.Message.State == DeliveryState.Delivered)
+                {
+                    Interlocked.Increment(ref delivered);
+                }
+            };
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; i < throughputMessages; i++)
+            {
+                await alice.Chat.SendAsync(bobHandle, $"throughput {i}", CancellationToken.None);
+            }
+            Console.Error.WriteLine($"queued {throughputMessages} in {clock.Elapsed.TotalMilliseconds:0} ms; delivered so far {Volatile.Read(ref delivered)}");
+            await WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref delivered) >= throughputMessages), TimeSpan.FromMinutes(5));
+            var perSecond = throughputMessages / clock.Elapsed.TotalSeconds;
+
+            // Bob leaves; alice's messages go to his mailbox.
+            await bob.DisposeAsync();
+            nodes.Remove(bob);
+            var mailbox = new List<double>();
+            var storedAt = new List<int>();
+            for (var i = 0; i < 50; i++)
+            {
+                var started = Stopwatch.GetTimestamp();
+                var message = await alice.Chat.SendAsync(bobHandle, $"while away {i}", CancellationToken.None);
+                var stored = await WaitForStateAsync(alice.Chat, bobHandle, message.Id, DeliveryState.Stored);
+                mailbox.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                storedAt.Add(stored.StoredCount);
+            }
+
+            // Bob's node starts again; time until the 50th waiting message is his.
+            var returning = Stopwatch.StartNew();
+            var received = new ConcurrentDictionary<string, bool>();
+            bob = await StartNodeAsync(root, "bob", nodes);
+            await bob.OpenChatAsync(CancellationToken.None);
+            bob.Chat!.MessageReceived += (_, e) => received[Convert.ToHexStringLower(e.Message.Id)] = true;
+            await bob.Chat.StartAsync(CancellationToken.None);
+            await WaitUntilAsync(() => Task.FromResult(received.Count >= 50));
+            var offline = returning.Elapsed.TotalMilliseconds;
+            nodes.Add(bob);
+
+            return new Result(
+                plainNodes + 2,
+                Percentile(direct, 0.5),
+                Percentile(direct, 0.99),
+                throughputMessages,
+                perSecond,
+                Percentile(mailbox, 0.5),
+                Percentile(mailbox, 0.99),
+                storedAt.Average(),
+                offline);
+        }
+        finally
+        {
+            foreach (var node in nodes)
+            {
+                await node.DisposeAsync();
+            }
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    public static string Describe(Result r) =>
+        $"chat on {r.Nodes} loopback nodes: direct send to delivered p50 {r.DirectP50Ms:0.0} ms, p99 {r.DirectP99Ms:0.0} ms; " +
+        $"{r.MessagesPerSecond:0} messages/s sustained with acknowledgements ({r.ThroughputMessages} messages; goal >= 5,000/s); " +
+        $"mailbox send to stored p50 {r.MailboxStoredP50Ms:0.0} ms, p99 {r.MailboxStoredP99Ms:0.0} ms (stored at {r.MeanStoredAt:0.0} of 20 on average); " +
+        $"returning node start to the last of 50 waiting messages {r.OfflineDeliveryMs:0} ms";
+
+    private static async Task<ParleyNode> StartNodeAsync(string root, string name, List<ParleyNode> nodes)
+    {
+        var node = await ParleyNode.StartAsync(
+            new ParleyNodeOptions
+            {
+                DataFolder = Path.Combine(root, name),
+                Listen = [Multiaddr.Parse("/ip4/127.0.0.1/tcp/0")],
+                Bootstrap = nodes.TakeLast(3).Select(n => n.Host.ListenAddresses[0].WithPeerId(n.PeerId)).ToList(),
+                // The stamp's cost is measured on its own (docs/directory.md); here it would only slow the set-up.
+                Directory = new DirectoryOptions { NameClaimDifficulty = 8 },
+            },
+            NullLoggerFactory.Instance,
+            CancellationToken.None);
+        await node.JoinAsync(CancellationToken.None);
+        return node;
+    }
+
+    private static async Task<ParleyNode> StartUserAsync(string root, string name, List<ParleyNode> nodes)
+    {
+        var node = await StartNodeAsync(root, name, nodes);
+        await node.CreateAccountAsync(name, CancellationToken.None);
+        await node.Chat!.StartAsync(CancellationToken.None);
+        nodes.Add(node);
+        return node;
+    }
+
+    private static async Task<double> SendAndWaitAsync(ChatClient chat, string to, string text, DeliveryState state)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var message = await chat.SendAsync(to, text, CancellationToken.None);
+        await WaitForStateAsync(chat, to, message.Id, state);
+        return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    }
+
+    /// <summary>Waits for the state change event rather than polling, so the figure is not rounded up to a poll interval.</summary>
+    private static async Task<MessageRecord> WaitForStateAsync(ChatClient chat, string to, byte[] id, DeliveryState state)
+    {
+        var reached = new TaskCompletionSource<MessageRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
+        EventHandler<MessageEventArgs> handler = (_, e) =>
+        {
+            if (e.Message.Id.AsSpan().SequenceEqual(id) && e.Message.State >= state)
+            {
+                reached.TrySetResult(e.Message);
+            }
+        };
+        chat.MessageStateChanged += handler;
+        try
+        {
+            var current = (await chat.GetHistoryAsync(to, 10, CancellationToken.None)).FirstOrDefault(m => m.Id.AsSpan().SequenceEqual(id));
+            if (current is not null && current.State >= state)
+            {
+                return current;
+            }
+            return await reached.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        }
+        finally
+        {
+            chat.MessageStateChanged -= handler;
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (deadline.Elapsed > (timeout ?? TimeSpan.FromMinutes(1)))
+            {
+                throw new TimeoutException("the benchmark's network did not get there in time");
+            }
+            await Task.Delay(5);
+        }
+    }
+
+    private static double Percentile(List<double> values, double p)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+    }
+}
