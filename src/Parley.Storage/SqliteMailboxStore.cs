@@ -133,7 +133,7 @@ public sealed class SqliteMailboxStore : IMailboxStore, IAsyncDisposable
             var tokenHash = envelope.TokenHash();
             if (tokenHash is not null && c.Scalar(t, "SELECT 1 FROM policy_tokens JOIN policies USING (mailbox) WHERE mailbox = $m AND token_hash = $h AND expires_at > $now", ("$m", m), ("$h", tokenHash), ("$now", now)) is null)
             {
-                return (StoreOutcome.Refused("token not accepted by the mailbox owner"), delta);
+                return (StoreOutcome.UnknownToken, delta);
             }
             var usage = c.Query(t, """
                 SELECT COUNT(*), COALESCE(SUM(length(envelope)), 0), COALESCE(SUM(token_hash = $h), 0),

@@ -86,6 +86,9 @@ public enum StoreStatus
     Stored,
     Duplicate,
     Refused,
+
+    /// <summary>The deposit's token is not in this node's copy of the owner's policy (it may not have the policy yet).</summary>
+    UnknownToken,
 }
 
 public sealed record StoreOutcome(StoreStatus Status, string? Reason = null)
@@ -95,6 +98,8 @@ public sealed record StoreOutcome(StoreStatus Status, string? Reason = null)
     public static StoreOutcome Duplicate { get; } = new(StoreStatus.Duplicate);
 
     public static StoreOutcome Refused(string reason) => new(StoreStatus.Refused, reason);
+
+    public static StoreOutcome UnknownToken { get; } = new(StoreStatus.UnknownToken, "token not accepted by the mailbox owner");
 }
 
 /// <summary>One page of envelopes; <paramref name="NextCursor"/> is null when nothing follows.</summary>

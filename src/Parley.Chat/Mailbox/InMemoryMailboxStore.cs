@@ -33,7 +33,7 @@ public sealed class InMemoryMailboxStore : IMailboxStore
             if (tokenHash is not null && !(box.PolicyHashes?.Contains(Key(tokenHash)) ?? false))
             {
                 DropIfEmpty(envelope.MailboxId, box);
-                return Task.FromResult(StoreOutcome.Refused("token not accepted by the mailbox owner"));
+                return Task.FromResult(StoreOutcome.UnknownToken);
             }
             var held = box.Envelopes.Values.Select(e => e.Envelope).ToList();
             var usage = new MailboxUsage(

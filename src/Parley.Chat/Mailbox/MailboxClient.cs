@@ -66,26 +66,51 @@ public sealed class MailboxClient
             throw new ArgumentException($"an envelope is 1 to {_options.MaxEnvelopeSize} bytes", nameof(envelope));
         }
         var mailboxId = MailboxAddress.Of(recipient);
+        Authorization Stamp() => new()
+        {
+            StampNonce = ProofOfWork.Solve(MailboxRequests.StampChallenge(mailboxId, envelopeId, envelope), _options.DepositDifficulty, cancellationToken),
+        };
         var proof = authorization switch
         {
             DepositAuthorization.Token { Value.Length: DepositAuthorization.Token.Length } token => new Authorization { Token = ByteString.CopyFrom(token.Value) },
             DepositAuthorization.Token => throw new ArgumentException($"a token is {DepositAuthorization.Token.Length} bytes", nameof(authorization)),
-            _ => new Authorization
-            {
-                StampNonce = ProofOfWork.Solve(MailboxRequests.StampChallenge(mailboxId, envelopeId, envelope), _options.DepositDifficulty, cancellationToken),
-            },
-        };
-        var request = new Request
-        {
-            Deposit = new DepositRequest
-            {
-                MailboxId = ByteString.CopyFrom(mailboxId),
-                EnvelopeId = ByteString.CopyFrom(envelopeId),
-                Envelope = ByteString.CopyFrom(envelope),
-                Authorization = proof,
-            },
+            _ => Stamp(),
         };
         var peers = await MailboxNodesAsync(mailboxId, cancellationToken);
+        var answers = await DepositToAsync(peers, Deposit(mailboxId, envelopeId, envelope, proof), cancellationToken);
+        // A node that became one of the mailbox's closest after the owner last sent its policy does not know the
+        // token yet (replication brings it later); a stamp gets the envelope in now.
+        var unknownToken = peers.Where((_, i) => answers[i].Status == DepositResponse.Types.Status.UnknownToken).ToList();
+        if (unknownToken.Count > 0)
+        {
+            var retried = await DepositToAsync(unknownToken, Deposit(mailboxId, envelopeId, envelope, Stamp()), cancellationToken);
+            for (int i = 0, j = 0; i < peers.Count; i++)
+            {
+                if (answers[i].Status == DepositResponse.Types.Status.UnknownToken)
+                {
+                    answers[i] = retried[j++];
+                }
+            }
+        }
+        var refusals = answers.Where(a => a.Refusal is not null).Select(a => a.Refusal!).ToList();
+        _logger.LogDebug("deposit stored at {Stored} of {Attempted} mailbox nodes", peers.Count - refusals.Count, peers.Count);
+        return new DepositResult(peers.Count - refusals.Count, peers.Count, refusals);
+    }
+
+    private static Request Deposit(byte[] mailboxId, byte[] envelopeId, byte[] envelope, Authorization proof) => new()
+    {
+        Deposit = new DepositRequest
+        {
+            MailboxId = ByteString.CopyFrom(mailboxId),
+            EnvelopeId = ByteString.CopyFrom(envelopeId),
+            Envelope = ByteString.CopyFrom(envelope),
+            Authorization = proof,
+        },
+    };
+
+    /// <summary>Each peer's answer, in the order of <paramref name="peers"/>; <c>Refusal</c> is null when it took the envelope.</summary>
+    private async Task<(DepositResponse.Types.Status Status, string? Refusal)[]> DepositToAsync(IReadOnlyList<DhtPeer> peers, Request request, CancellationToken cancellationToken)
+    {
         var answers = await Bounded.ForEachAsync(peers, _options.MaxParallelRequests, async peer =>
         {
             try
@@ -93,19 +118,17 @@ public sealed class MailboxClient
                 var answer = await ExchangeAsync(_depositNetwork, peer, request, cancellationToken);
                 return answer.Deposit?.Status switch
                 {
-                    DepositResponse.Types.Status.Stored or DepositResponse.Types.Status.Duplicate => null,
-                    DepositResponse.Types.Status.Refused => $"{peer.Peer}: {answer.Deposit.Reason}",
-                    _ => $"{peer.Peer}: {(answer.Error.Length > 0 ? answer.Error : "unexpected answer")}",
+                    DepositResponse.Types.Status.Stored or DepositResponse.Types.Status.Duplicate => (answer.Deposit.Status, (string?)null),
+                    { } status and (DepositResponse.Types.Status.Refused or DepositResponse.Types.Status.UnknownToken) => (status, $"{peer.Peer}: {answer.Deposit.Reason}"),
+                    _ => (DepositResponse.Types.Status.Refused, $"{peer.Peer}: {(answer.Error.Length > 0 ? answer.Error : "unexpected answer")}"),
                 };
             }
             catch (IOException e)
             {
-                return $"{peer.Peer}: {e.Message}";
+                return (DepositResponse.Types.Status.Refused, $"{peer.Peer}: {e.Message}");
             }
         });
-        var refusals = answers.OfType<string>().ToList();
-        _logger.LogDebug("deposit stored at {Stored} of {Attempted} mailbox nodes", peers.Count - refusals.Count, peers.Count);
-        return new DepositResult(peers.Count - refusals.Count, peers.Count, refusals);
+        return answers.ToArray();
     }
 
     /// <summary>Every envelope the owner's mailbox nodes hold, page by page from each, deduplicated by envelope id.</summary>

@@ -202,6 +202,7 @@ public sealed class MailboxService : IAsyncDisposable
                 {
                     StoreStatus.Stored => DepositResponse.Types.Status.Stored,
                     StoreStatus.Duplicate => DepositResponse.Types.Status.Duplicate,
+                    StoreStatus.UnknownToken => DepositResponse.Types.Status.UnknownToken,
                     _ => DepositResponse.Types.Status.Refused,
                 },
                 Reason = outcome.Reason ?? "",

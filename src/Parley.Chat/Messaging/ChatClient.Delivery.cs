@@ -170,6 +170,10 @@ public sealed partial class ChatClient
             _logger.LogInformation("mailbox deposit for {Contact} failed: {Reason}", contact.Handle, e.Message);
             result = new DepositResult(0, 0, [e.Message]);
         }
+        if (result.Refusals.Count > 0)
+        {
+            _logger.LogDebug("mailbox nodes of {Contact} that did not take an envelope: {Refusals}", contact.Handle, string.Join("; ", result.Refusals));
+        }
         if (result.Stored == 0)
         {
             _logger.LogInformation("no mailbox node of {Contact} took the envelope ({Attempted} asked): {Refusals}", contact.Handle, result.Attempted, string.Join("; ", result.Refusals.Take(3)));
