@@ -64,6 +64,34 @@ if (command is "all" or "chat")
     results["chat"] = chat;
     Console.WriteLine(ChatBenchmark.Describe(chat));
 }
+if (command is "all" or "groups")
+{
+    var sample = (int)ReadOption(args, "--sample", 10);
+    var rooms = new List<object>();
+    foreach (var members in new[] { 100, 1000 })
+    {
+        var group = GroupBenchmark.Run(members, sample);
+        rooms.Add(new
+        {
+            members = group.Members,
+            sampledMembers = group.Sampled,
+            encryptMicros = Math.Round(group.EncryptMicros, 1),
+            decryptMicros = Math.Round(group.DecryptMicros, 1),
+            ciphertextBytes = group.CiphertextBytes,
+            pairwiseFanOutMs = Math.Round(group.PairwiseFanOutMicros / 1000, 2),
+            removerCpuMs = Math.Round(group.RemoverCpuMs, 1),
+            removerWallMs = Math.Round(group.RemoverWallMs, 1),
+            distributionBytes = group.DistributionBytes,
+            memberCpuMeanMs = Math.Round(group.MemberCpuMeanMs, 1),
+            memberCpuMaxMs = Math.Round(group.MemberCpuMaxMs, 1),
+            memberInboundCpuMeanMs = Math.Round(group.MemberInboundCpuMeanMs, 1),
+            memberInboundWithDhStepsCpuMeanMs = Math.Round(group.MemberInboundWithDhStepsCpuMeanMs, 1),
+            allMembersCpuSeconds = Math.Round(group.AllMembersCpuSeconds, 2),
+        });
+        Console.WriteLine(GroupBenchmark.Describe(group));
+    }
+    results["groups"] = rooms;
+}
 Console.WriteLine(JsonSerializer.Serialize(results));
 return 0;
 

@@ -1,0 +1,296 @@
+using Google.Protobuf;
+using Parley.Chat.Groups.Protos;
+using Parley.Core.Crypto;
+using Parley.Core.Identity;
+
+namespace Parley.Chat.Groups;
+
+/// <summary>A distribution to send to <paramref name="Recipient"/> over the pairwise Double Ratchet session. The payload
+/// holds a chain key: wipe it once encrypted.</summary>
+public sealed record OutgoingDistribution(PublicKey Recipient, byte[] Payload)
+{
+    public override string ToString() => $"OutgoingDistribution {{ Recipient = {Recipient.ToPeerId()}, {Payload.Length} bytes }}";
+}
+
+/// <summary>A sender's chain as a receiver installed it: messages are expected from <paramref name="FirstIteration"/> on.</summary>
+public sealed record SenderChainInfo(PublicKey Sender, Id256 Epoch, uint ChainId, uint FirstIteration);
+
+/// <summary>What <see cref="GroupSession.Update"/> produced: distributions to send, and chains installed from held distributions.</summary>
+public sealed record SessionUpdate(IReadOnlyList<OutgoingDistribution> Outgoing, IReadOnlyList<SenderChainInfo> Installed);
+
+public enum DistributionStatus
+{
+    /// <summary>The chain is installed.</summary>
+    Installed,
+
+    /// <summary>The chain was already installed; nothing changed.</summary>
+    Duplicate,
+
+    /// <summary>The sender is not a member yet as far as the log knows (its Join may still be on its way); the
+    /// distribution is held and installed by <see cref="GroupSession.Update"/> once it is.</summary>
+    Held,
+}
+
+public sealed record DistributionResult(DistributionStatus Status, SenderChainInfo? Chain);
+
+/// <summary>A message this member sent: the message for its own timeline, and the one ciphertext for the room.</summary>
+public sealed record SentGroupMessage(GroupMessage Message, byte[] Ciphertext);
+
+/// <summary>
+/// One member's sender keys for one room (docs/groups.md section 2): its own chain for the current epoch, and the
+/// chains other members distributed to it. Sans-IO: the caller passes the membership state in, sends what
+/// <see cref="Update"/> returns over the pairwise sessions, and gives back what arrives. Call <see cref="Update"/>
+/// after every change of the membership log. Not thread-safe.
+/// </summary>
+public sealed class GroupSession
+{
+    /// <summary>The most message keys one message may skip.</summary>
+    public const int MaxSkip = 1000;
+
+    /// <summary>The most skipped keys kept per chain; beyond it the oldest are deleted.</summary>
+    public const int MaxSkippedKeys = 1000;
+
+    /// <summary>Chains kept per sender (current and recent epochs, for late messages); the oldest is deleted beyond it.</summary>
+    public const int MaxChainsPerSender = 4;
+
+    /// <summary>Distributions held for senders the log does not know yet.</summary>
+    public const int MaxHeldDistributions = 256;
+
+    private readonly ICryptoProvider _crypto;
+    private readonly Dictionary<ChainRef, ReceivedChain> _chains = [];
+    private readonly Dictionary<PublicKey, List<ChainRef>> _chainsBySender = [];
+    private readonly List<(PublicKey From, SenderKeyDistribution Distribution)> _held = [];
+    private readonly HashSet<PublicKey> _sentTo = [];
+    private SenderKeyChain? _own;
+
+    public GroupSession(ICryptoProvider crypto, PublicKey self, Id256 groupId)
+    {
+        ArgumentNullException.ThrowIfNull(crypto);
+        ArgumentNullException.ThrowIfNull(self);
+        _crypto = crypto;
+        Self = self;
+        GroupId = groupId;
+    }
+
+    public PublicKey Self { get; }
+
+    public Id256 GroupId { get; }
+
+    /// <summary>The epoch of this member's sending chain; null while it is not a member.</summary>
+    public Id256? SendingEpoch => _own?.Epoch;
+
+    /// <summary>The number of chains received from others that are kept.</summary>
+    public int ReceivedChainCount => _chains.Count;
+
+    public int HeldDistributionCount => _held.Count;
+
+    /// <summary>
+    /// Brings the session in line with the membership state: a new sending chain when the epoch changed (every Remove
+    /// and Leave), its distribution to every current member that does not have it yet (at the current iteration, so a
+    /// new member reads only what is sent after it joined), and held distributions whose senders are now members.
+    /// A member that is no longer in the room wipes its sending chain.
+    /// </summary>
+    public SessionUpdate Update(GroupState state)
+    {
+        CheckState(state);
+        var installed = new List<SenderChainInfo>();
+        foreach (var (from, distribution) in _held.ToArray())
+        {
+            if (state.IsMember(from) || state.Departures.ContainsKey(from))
+            {
+                _held.Remove((from, distribution));
+                if (state.IsMember(from) && Install(from, distribution, state) is { Status: DistributionStatus.Installed, Chain: { } chain })
+                {
+                    installed.Add(chain);
+                }
+                distribution.Wipe();
+            }
+        }
+        if (!state.IsMember(Self))
+        {
+            _own?.Wipe();
+            _own = null;
+            _sentTo.Clear();
+            return new SessionUpdate([], installed);
+        }
+        if (_own is null || _own.Epoch != state.Epoch.Id)
+        {
+            _own?.Wipe();
+            _own = SenderKeyChain.CreateOwn(_crypto, state.Epoch.Id);
+            _sentTo.Clear();
+        }
+        var outgoing = new List<OutgoingDistribution>();
+        var recipients = state.Members.Where(m => !m.Account.Equals(Self) && !_sentTo.Contains(m.Account)).ToArray();
+        if (recipients.Length > 0)
+        {
+            var distribution = _own.Distribution(GroupId);
+            foreach (var member in recipients)
+            {
+                outgoing.Add(new OutgoingDistribution(member.Account, distribution.ToBytes()));
+                _sentTo.Add(member.Account);
+            }
+            distribution.Wipe();
+        }
+        return new SessionUpdate(outgoing, installed);
+    }
+
+    /// <summary>A distribution that arrived from <paramref name="from"/> over the pairwise session (which authenticated it).</summary>
+    /// <exception cref="GroupMessageException">Malformed, for another room, or from a sender who was removed or left.</exception>
+    public DistributionResult ReceiveDistribution(PublicKey from, ReadOnlySpan<byte> payload, GroupState state)
+    {
+        ArgumentNullException.ThrowIfNull(from);
+        CheckState(state);
+        SenderKeyDistribution distribution;
+        try
+        {
+            distribution = SenderKeyDistribution.Parse(payload);
+        }
+        catch (FormatException e)
+        {
+            throw new GroupMessageException(GroupMessageFailure.Malformed, e.Message, e);
+        }
+        if (distribution.GroupId != GroupId)
+        {
+            distribution.Wipe();
+            throw new GroupMessageException(GroupMessageFailure.WrongGroup, $"the distribution is for room {distribution.GroupId.ToShortString()}");
+        }
+        if (from.Equals(Self))
+        {
+            distribution.Wipe();
+            throw new GroupMessageException(GroupMessageFailure.Malformed, "a distribution from this member itself");
+        }
+        if (!state.IsMember(from))
+        {
+            if (state.Departures.TryGetValue(from, out var departure))
+            {
+                distribution.Wipe();
+                throw new GroupMessageException(GroupMessageFailure.SenderRemoved, $"{from.ToPeerId()} is no longer a member (entry {departure.ToShortString()})");
+            }
+            if (_held.Count >= MaxHeldDistributions)
+            {
+                distribution.Wipe();
+                throw new GroupMessageException(GroupMessageFailure.NotAMember, $"{from.ToPeerId()} is not a member, and {MaxHeldDistributions} distributions are already held");
+            }
+            _held.Add((from, distribution));
+            return new DistributionResult(DistributionStatus.Held, null);
+        }
+        var result = Install(from, distribution, state);
+        distribution.Wipe();
+        return result;
+    }
+
+    /// <summary>Encrypts a message under this member's current chain.</summary>
+    /// <param name="lamport">From <see cref="GroupTimeline.NextClock"/>, with <paramref name="parents"/>.</param>
+    /// <exception cref="InvalidOperationException">This member has no sending chain: not a member, or <see cref="Update"/> not called.</exception>
+    /// <exception cref="ArgumentException">The text or parents are out of bounds.</exception>
+    public SentGroupMessage Encrypt(string text, ulong lamport, IReadOnlyList<Id256> parents, long timestampMs)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(parents);
+        var own = _own ?? throw new InvalidOperationException("this member has no sending chain: it is not a member, or Update was not called");
+        var body = GroupMessage.Body(lamport, parents, timestampMs, text);
+        GroupMessage message;
+        try
+        {
+            message = GroupMessage.Create(_crypto, GroupId, own.Epoch, Self, own.ChainId, own.Iteration, body);
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException(e.Message, nameof(text), e);
+        }
+        var ad = GroupCiphertext.AssociatedData(GroupId, own.Epoch, Self, own.ChainId, own.Iteration);
+        var (ciphertext, signature) = own.Seal(ad, body.ToByteArray());
+        var wire = new GroupCiphertext(GroupId, message.Epoch, Self, message.ChainId, message.Iteration, ciphertext, signature);
+        return new SentGroupMessage(message, wire.ToBytes());
+    }
+
+    /// <summary>Checks, decrypts and parses a group message. On any failure the session is unchanged, except that a
+    /// message that authenticates but does not parse spends its key.</summary>
+    /// <exception cref="GroupMessageException">The reason says why; NotAMember and UnknownChain may succeed later.</exception>
+    public GroupMessage Decrypt(ReadOnlySpan<byte> ciphertext, GroupState state)
+    {
+        CheckState(state);
+        GroupCiphertext message;
+        try
+        {
+            message = GroupCiphertext.Parse(ciphertext);
+        }
+        catch (FormatException e)
+        {
+            throw new GroupMessageException(GroupMessageFailure.Malformed, e.Message, e);
+        }
+        if (message.GroupId != GroupId)
+        {
+            throw new GroupMessageException(GroupMessageFailure.WrongGroup, $"the message is for room {message.GroupId.ToShortString()}");
+        }
+        var sender = message.Sender;
+        var member = state.Member(sender);
+        if (member is null)
+        {
+            throw state.Departures.TryGetValue(sender, out var departure)
+                ? new GroupMessageException(GroupMessageFailure.SenderRemoved, $"{sender.ToPeerId()} is no longer a member (entry {departure.ToShortString()}); its messages are refused")
+                : new GroupMessageException(GroupMessageFailure.NotAMember, $"{sender.ToPeerId()} is not a member");
+        }
+        if (!_chains.TryGetValue(new ChainRef(sender, message.Epoch, message.ChainId), out var chain))
+        {
+            throw new GroupMessageException(GroupMessageFailure.UnknownChain,
+                sender.Equals(Self)
+                    ? "this member's own message: its keys are not kept"
+                    : $"no chain {message.ChainId} of epoch {message.Epoch.ToShortString()} from {sender.ToPeerId()}");
+        }
+        if (chain.Membership != member.AddedBy)
+        {
+            throw new GroupMessageException(GroupMessageFailure.SenderRemoved, $"the chain belongs to an earlier membership of {sender.ToPeerId()}, which ended");
+        }
+        var ad = GroupCiphertext.AssociatedData(GroupId, message.Epoch, sender, message.ChainId, message.Iteration);
+        var plaintext = chain.Keys.Open(message, ad, MaxSkip, MaxSkippedKeys);
+        try
+        {
+            return GroupMessage.Create(_crypto, GroupId, message.Epoch, sender, message.ChainId, message.Iteration, GroupMessageBody.Parser.ParseFrom(plaintext));
+        }
+        catch (Exception e) when (e is InvalidProtocolBufferException or FormatException)
+        {
+            // The key is spent either way: the sender encrypted something that is not a message.
+            throw new GroupMessageException(GroupMessageFailure.Malformed, $"the decrypted content is not a message: {e.Message}", e);
+        }
+    }
+
+    private DistributionResult Install(PublicKey from, SenderKeyDistribution distribution, GroupState state)
+    {
+        var key = new ChainRef(from, distribution.Epoch, distribution.ChainId);
+        var info = new SenderChainInfo(from, distribution.Epoch, distribution.ChainId, distribution.Iteration);
+        if (_chains.ContainsKey(key))
+        {
+            // Never reinstall: an earlier iteration would bring back keys already used.
+            return new DistributionResult(DistributionStatus.Duplicate, info);
+        }
+        _chains[key] = new ReceivedChain(SenderKeyChain.FromDistribution(_crypto, distribution), state.Member(from)!.AddedBy);
+        if (!_chainsBySender.TryGetValue(from, out var list))
+        {
+            _chainsBySender[from] = list = [];
+        }
+        list.Add(key);
+        if (list.Count > MaxChainsPerSender)
+        {
+            _chains.Remove(list[0], out var oldest);
+            oldest!.Keys.Wipe();
+            list.RemoveAt(0);
+        }
+        return new DistributionResult(DistributionStatus.Installed, info);
+    }
+
+    private void CheckState(GroupState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.GroupId != GroupId)
+        {
+            throw new ArgumentException("the state is of another room", nameof(state));
+        }
+    }
+
+    private readonly record struct ChainRef(PublicKey Sender, Id256 Epoch, uint ChainId);
+
+    /// <param name="Membership">The entry that began the sender's membership when the chain arrived: the chain is
+    /// good only while that membership lasts.</param>
+    private sealed record ReceivedChain(SenderKeyChain Keys, Id256 Membership);
+}
