@@ -50,6 +50,24 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             CREATE INDEX seen_by_time ON seen_envelopes (seen_ms);
             CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL);
             """),
+        new(2, """
+            CREATE TABLE groups (
+                id BLOB PRIMARY KEY, link_key BLOB NOT NULL, admin_handle TEXT NOT NULL, status INTEGER NOT NULL,
+                session BLOB, created_ms INTEGER NOT NULL);
+            CREATE TABLE group_entries (
+                group_id BLOB NOT NULL, entry_id BLOB NOT NULL, entry BLOB NOT NULL, seq INTEGER NOT NULL,
+                PRIMARY KEY (group_id, entry_id));
+            CREATE TABLE group_messages (
+                id BLOB PRIMARY KEY, group_id BLOB NOT NULL, sender BLOB NOT NULL, epoch BLOB NOT NULL, chain_id INTEGER NOT NULL,
+                iteration INTEGER NOT NULL, lamport INTEGER NOT NULL, body BLOB NOT NULL, ciphertext BLOB, text TEXT NOT NULL,
+                sent_ms INTEGER NOT NULL, local_ms INTEGER NOT NULL, outgoing INTEGER NOT NULL, recipients INTEGER NOT NULL,
+                stored INTEGER NOT NULL, delivered INTEGER NOT NULL, unread INTEGER NOT NULL, from_history INTEGER NOT NULL);
+            CREATE INDEX group_messages_order ON group_messages (group_id, lamport, sender, id);
+            CREATE INDEX group_messages_chain ON group_messages (group_id, sender, epoch, chain_id, iteration);
+            CREATE TABLE group_pending (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, group_id BLOB NOT NULL, ciphertext BLOB NOT NULL, received_ms INTEGER NOT NULL);
+            CREATE INDEX group_pending_by_group ON group_pending (group_id, id);
+            """),
     ];
 
     private readonly SqliteDatabase _database;
@@ -363,6 +381,138 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
 
         public void PutSetting(string name, byte[] value) =>
             connection.Execute(transaction, "INSERT INTO settings (name, value) VALUES ($n, $v) ON CONFLICT (name) DO UPDATE SET value = $v", ("$n", name), ("$v", value));
+
+        private const string GroupMessageColumns =
+            "id, group_id, sender, epoch, chain_id, iteration, lamport, body, ciphertext, text, sent_ms, local_ms, outgoing, recipients, stored, delivered, unread, from_history";
+
+        public IReadOnlyList<GroupRecord> GetGroups() =>
+            connection.Query(transaction, "SELECT id, link_key, admin_handle, status, session, created_ms FROM groups ORDER BY created_ms", ReadGroup);
+
+        public GroupRecord? GetGroup(byte[] groupId) =>
+            connection.Query(transaction, "SELECT id, link_key, admin_handle, status, session, created_ms FROM groups WHERE id = $id", ReadGroup, ("$id", groupId)).SingleOrDefault();
+
+        public void PutGroup(GroupRecord group) => connection.Execute(
+            transaction,
+            """
+            INSERT INTO groups (id, link_key, admin_handle, status, session, created_ms) VALUES ($id, $link, $admin, $status, $session, $created)
+            ON CONFLICT (id) DO UPDATE SET link_key = $link, admin_handle = $admin, status = $status, session = $session
+            """,
+            ("$id", group.Id),
+            ("$link", vault.Seal(group.LinkKey)),
+            ("$admin", group.AdminHandle),
+            ("$status", (int)group.Status),
+            ("$session", group.Session is null ? null : vault.Seal(group.Session)),
+            ("$created", Ms(group.CreatedAt)));
+
+        public IReadOnlyList<byte[]> GetGroupEntries(byte[] groupId) =>
+            connection.Query(transaction, "SELECT entry FROM group_entries WHERE group_id = $g ORDER BY seq", r => (byte[])r.GetValue(0), ("$g", groupId));
+
+        public void AddGroupEntry(byte[] groupId, byte[] entryId, byte[] entry) => connection.Execute(
+            transaction,
+            "INSERT OR IGNORE INTO group_entries (group_id, entry_id, entry, seq) VALUES ($g, $id, $e, (SELECT coalesce(max(seq), 0) + 1 FROM group_entries WHERE group_id = $g))",
+            ("$g", groupId),
+            ("$id", entryId),
+            ("$e", entry));
+
+        public IReadOnlyList<GroupMessageRecord> GetGroupMessages(byte[] groupId, int limit)
+        {
+            var newestFirst = connection.Query(
+                transaction,
+                $"SELECT {GroupMessageColumns} FROM group_messages WHERE group_id = $g ORDER BY lamport DESC, sender DESC, id DESC LIMIT $limit",
+                ReadGroupMessage,
+                ("$g", groupId),
+                ("$limit", limit));
+            newestFirst.Reverse();
+            return newestFirst;
+        }
+
+        public GroupMessageRecord? GetGroupMessage(byte[] messageId) =>
+            connection.Query(transaction, $"SELECT {GroupMessageColumns} FROM group_messages WHERE id = $id", ReadGroupMessage, ("$id", messageId)).SingleOrDefault();
+
+        public IReadOnlyList<GroupMessageRecord> GetGroupMessagesOfChain(byte[] groupId, PublicKey sender, byte[] epoch, uint chainId, uint first, uint last) => connection.Query(
+            transaction,
+            $"SELECT {GroupMessageColumns} FROM group_messages WHERE group_id = $g AND sender = $s AND epoch = $e AND chain_id = $c AND iteration BETWEEN $first AND $last ORDER BY iteration LIMIT 256",
+            ReadGroupMessage,
+            ("$g", groupId),
+            ("$s", sender.ToProtobuf()),
+            ("$e", epoch),
+            ("$c", (long)chainId),
+            ("$first", (long)first),
+            ("$last", (long)last));
+
+        public bool InsertGroupMessage(GroupMessageRecord message) => connection.Execute(
+            transaction,
+            $"INSERT OR IGNORE INTO group_messages ({GroupMessageColumns}) VALUES ($id, $g, $s, $e, $c, $i, $l, $body, $ct, $text, $sent, $local, $out, $recipients, $stored, $delivered, $unread, $history)",
+            ("$id", message.Id),
+            ("$g", message.GroupId),
+            ("$s", message.Sender.ToProtobuf()),
+            ("$e", message.Epoch),
+            ("$c", (long)message.ChainId),
+            ("$i", (long)message.Iteration),
+            ("$l", checked((long)message.Lamport)),
+            ("$body", message.Body),
+            ("$ct", message.Ciphertext),
+            ("$text", message.Text),
+            ("$sent", Ms(message.SentAt)),
+            ("$local", Ms(message.LocalAt)),
+            ("$out", message.Outgoing),
+            ("$recipients", message.Recipients),
+            ("$stored", message.Stored),
+            ("$delivered", message.Delivered),
+            ("$unread", message.Unread),
+            ("$history", message.FromHistory)) == 1;
+
+        public void CountGroupCopy(byte[] messageId, bool delivered) => connection.Execute(
+            transaction,
+            delivered
+                ? "UPDATE group_messages SET delivered = min(recipients, delivered + 1) WHERE id = $id"
+                : "UPDATE group_messages SET stored = min(recipients, stored + 1) WHERE id = $id",
+            ("$id", messageId));
+
+        public void MarkGroupRead(byte[] groupId) => connection.Execute(transaction, "UPDATE group_messages SET unread = 0 WHERE group_id = $g AND unread = 1", ("$g", groupId));
+
+        public IReadOnlyList<(long Id, byte[] Ciphertext)> GetGroupPending(byte[] groupId) =>
+            connection.Query(transaction, "SELECT id, ciphertext FROM group_pending WHERE group_id = $g ORDER BY id", r => (r.GetInt64(0), (byte[])r.GetValue(1)), ("$g", groupId));
+
+        public void AddGroupPending(byte[] groupId, byte[] ciphertext, DateTimeOffset at, int maxPerGroup)
+        {
+            connection.Execute(transaction, "INSERT INTO group_pending (group_id, ciphertext, received_ms) VALUES ($g, $c, $t)", ("$g", groupId), ("$c", ciphertext), ("$t", Ms(at)));
+            connection.Execute(
+                transaction,
+                "DELETE FROM group_pending WHERE group_id = $g AND id NOT IN (SELECT id FROM group_pending WHERE group_id = $g ORDER BY id DESC LIMIT $max)",
+                ("$g", groupId),
+                ("$max", maxPerGroup));
+        }
+
+        public void DeleteGroupPending(long id) => connection.Execute(transaction, "DELETE FROM group_pending WHERE id = $id", ("$id", id));
+
+        private GroupRecord ReadGroup(SqliteDataReader r) => new(
+            (byte[])r.GetValue(0),
+            vault.Open((byte[])r.GetValue(1)),
+            r.GetString(2),
+            (GroupStatus)r.GetInt32(3),
+            r.GetBlobOrNull(4) is { } session ? vault.Open(session) : null,
+            Time(r.GetInt64(5)));
+
+        private static GroupMessageRecord ReadGroupMessage(SqliteDataReader r) => new(
+            (byte[])r.GetValue(0),
+            (byte[])r.GetValue(1),
+            PublicKey.FromProtobuf((byte[])r.GetValue(2)),
+            (byte[])r.GetValue(3),
+            (uint)r.GetInt64(4),
+            (uint)r.GetInt64(5),
+            (ulong)r.GetInt64(6),
+            (byte[])r.GetValue(7),
+            r.GetBlobOrNull(8),
+            r.GetString(9),
+            Time(r.GetInt64(10)),
+            Time(r.GetInt64(11)),
+            r.GetBoolean(12),
+            r.GetInt32(13),
+            r.GetInt32(14),
+            r.GetInt32(15),
+            r.GetBoolean(16),
+            r.GetBoolean(17));
 
         private static OutboxItem ReadOutbox(SqliteDataReader r) => new(
             (byte[])r.GetValue(0),

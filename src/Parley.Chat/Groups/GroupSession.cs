@@ -56,6 +56,8 @@ public sealed class GroupSession
     /// <summary>Distributions held for senders the log does not know yet.</summary>
     public const int MaxHeldDistributions = 256;
 
+    private const uint StateVersion = 1;
+
     private readonly ICryptoProvider _crypto;
     private readonly Dictionary<ChainRef, ReceivedChain> _chains = [];
     private readonly Dictionary<PublicKey, List<ChainRef>> _chainsBySender = [];
@@ -252,6 +254,78 @@ public sealed class GroupSession
         {
             // The key is spent either way: the sender encrypted something that is not a message.
             throw new GroupMessageException(GroupMessageFailure.Malformed, $"the decrypted content is not a message: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Everything the session holds, chain keys included: seal it before it is stored.</summary>
+    public byte[] Serialize()
+    {
+        var state = new GroupSessionStateProto
+        {
+            Version = StateVersion,
+            GroupId = ByteString.CopyFrom(GroupId.Span),
+            Self = ByteString.CopyFrom(Self.ToProtobuf()),
+            Own = _own?.ToState(),
+        };
+        foreach (var (sender, chains) in _chainsBySender)
+        {
+            foreach (var key in chains)
+            {
+                var received = _chains[key];
+                state.Received.Add(new ReceivedChainStateProto
+                {
+                    Sender = ByteString.CopyFrom(sender.ToProtobuf()),
+                    Chain = received.Keys.ToState(),
+                    Membership = ByteString.CopyFrom(received.Membership.Span),
+                });
+            }
+        }
+        state.Held.AddRange(_held.Select(h => new HeldDistributionStateProto { From = ByteString.CopyFrom(h.From.ToProtobuf()), Distribution = ByteString.CopyFrom(h.Distribution.ToBytes()) }));
+        state.SentTo.AddRange(_sentTo.Select(m => ByteString.CopyFrom(m.ToProtobuf())));
+        return state.ToByteArray();
+    }
+
+    /// <exception cref="FormatException">Not a stored session.</exception>
+    public static GroupSession Deserialize(ICryptoProvider crypto, ReadOnlySpan<byte> bytes)
+    {
+        ArgumentNullException.ThrowIfNull(crypto);
+        try
+        {
+            var state = GroupSessionStateProto.Parser.ParseFrom(bytes);
+            if (state.Version != StateVersion)
+            {
+                throw new FormatException($"stored group session version {state.Version} is unknown");
+            }
+            var session = new GroupSession(crypto, PublicKey.FromProtobuf(state.Self.Span), Id256.FromBytes(state.GroupId.Span));
+            if (state.Own is not null)
+            {
+                session._own = SenderKeyChain.FromState(crypto, state.Own);
+            }
+            foreach (var received in state.Received)
+            {
+                var sender = PublicKey.FromProtobuf(received.Sender.Span);
+                var chain = SenderKeyChain.FromState(crypto, received.Chain);
+                var key = new ChainRef(sender, chain.Epoch, chain.ChainId);
+                session._chains[key] = new ReceivedChain(chain, Id256.FromBytes(received.Membership.Span));
+                if (!session._chainsBySender.TryGetValue(sender, out var list))
+                {
+                    session._chainsBySender[sender] = list = [];
+                }
+                list.Add(key);
+            }
+            foreach (var held in state.Held.Take(MaxHeldDistributions))
+            {
+                session._held.Add((PublicKey.FromProtobuf(held.From.Span), SenderKeyDistribution.Parse(held.Distribution.Span)));
+            }
+            foreach (var member in state.SentTo)
+            {
+                session._sentTo.Add(PublicKey.FromProtobuf(member.Span));
+            }
+            return session;
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new FormatException($"not a stored group session: {e.Message}", e);
         }
     }
 

@@ -99,7 +99,7 @@ public sealed class GroupTimeline
         return bundle.Messages.Count(m => Add(m, fromHistory: true));
     }
 
-    private bool Add(GroupMessage message, bool fromHistory)
+    internal bool Add(GroupMessage message, bool fromHistory)
     {
         ArgumentNullException.ThrowIfNull(message);
         if (message.GroupId != GroupId)

@@ -1,4 +1,6 @@
 using System.Security.Cryptography;
+using Google.Protobuf;
+using Parley.Chat.Groups.Protos;
 using Parley.Core.Crypto;
 
 namespace Parley.Chat.Groups;
@@ -161,6 +163,50 @@ internal sealed class SenderKeyChain
                 CryptographicOperations.ZeroMemory(key);
             }
         }
+    }
+
+    public SenderChainStateProto ToState()
+    {
+        var state = new SenderChainStateProto
+        {
+            Epoch = ByteString.CopyFrom(Epoch.Span),
+            ChainId = ChainId,
+            Iteration = Iteration,
+            ChainKey = ByteString.CopyFrom(_chainKey),
+            SigningKey = ByteString.CopyFrom(SigningKey),
+        };
+        if (_signingSeed is not null)
+        {
+            state.SigningSeed = ByteString.CopyFrom(_signingSeed);
+        }
+        state.Skipped.AddRange(_skipped.Select(s => new SkippedGroupKeyProto { Iteration = s.Key, Key = ByteString.CopyFrom(s.Value) }));
+        return state;
+    }
+
+    /// <exception cref="FormatException">A field is missing or out of bounds.</exception>
+    public static SenderKeyChain FromState(ICryptoProvider crypto, SenderChainStateProto state)
+    {
+        if (state.ChainKey.Length != KeySize || state.SigningKey.Length != KeySize || state.SigningSeed.Length is not (0 or KeySize) || state.Skipped.Count > GroupSession.MaxSkippedKeys)
+        {
+            throw new FormatException("a stored sender chain is malformed");
+        }
+        var chain = new SenderKeyChain(
+            crypto,
+            Id256.FromBytes(state.Epoch.Span),
+            state.ChainId,
+            state.Iteration,
+            state.ChainKey.ToByteArray(),
+            state.SigningSeed.Length == 0 ? null : state.SigningSeed.ToByteArray(),
+            state.SigningKey.ToByteArray());
+        foreach (var skipped in state.Skipped)
+        {
+            if (skipped.Key.Length != KeySize)
+            {
+                throw new FormatException("a stored skipped key is malformed");
+            }
+            chain._skipped[skipped.Iteration] = skipped.Key.ToByteArray();
+        }
+        return chain;
     }
 
     public void Wipe()

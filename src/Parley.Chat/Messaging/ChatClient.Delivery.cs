@@ -180,19 +180,32 @@ public sealed partial class ChatClient
             await RescheduleAsync(item, OutboxStage.Sending, cancellationToken);
             return;
         }
-        var updated = await _store.TransactAsync(tx =>
+        var (updated, room) = await _store.TransactAsync(tx =>
         {
             tx.PutOutbox(item with { Stage = OutboxStage.Stored, Attempts = 0, NextAttemptAt = _time.GetUtcNow() + _options.StoredRetryDelay });
-            if (item.MessageId is { } id && tx.GetMessage(id) is { State: DeliveryState.Queued or DeliveryState.Stored } message)
+            if (item.MessageId is not { } id)
+            {
+                return ((MessageRecord?)null, (GroupMessageRecord?)null);
+            }
+            if (tx.GetMessage(id) is { State: DeliveryState.Queued or DeliveryState.Stored } message)
             {
                 tx.UpdateMessageState(id, DeliveryState.Stored, Math.Max(message.StoredCount, result.Stored));
-                return message with { State = DeliveryState.Stored, StoredCount = Math.Max(message.StoredCount, result.Stored) };
+                return (message with { State = DeliveryState.Stored, StoredCount = Math.Max(message.StoredCount, result.Stored) }, null);
             }
-            return null;
+            if (tx.GetGroupMessage(id) is not null)
+            {
+                tx.CountGroupCopy(id, delivered: false);
+                return (null, tx.GetGroupMessage(id));
+            }
+            return (null, null);
         }, cancellationToken);
         if (updated is not null)
         {
             Raise(MessageStateChanged, new MessageEventArgs(updated, contact));
+        }
+        if (room is not null)
+        {
+            await RaiseGroupMessageChangedAsync([room], cancellationToken);
         }
     }
 
@@ -202,24 +215,35 @@ public sealed partial class ChatClient
         {
             return;
         }
-        var updated = await _store.TransactAsync(tx =>
+        var (updated, rooms) = await _store.TransactAsync(tx =>
         {
             var changed = new List<MessageRecord>();
+            var roomMessages = new List<GroupMessageRecord>();
             foreach (var item in items)
             {
                 tx.DeleteOutbox(item.EnvelopeId);
-                if (item.MessageId is { } id && tx.GetMessage(id) is { } message && message.State < DeliveryState.Delivered)
+                if (item.MessageId is not { } id)
+                {
+                    continue;
+                }
+                if (tx.GetMessage(id) is { } message && message.State < DeliveryState.Delivered)
                 {
                     tx.UpdateMessageState(id, DeliveryState.Delivered, message.StoredCount);
                     changed.Add(message with { State = DeliveryState.Delivered });
                 }
+                else if (tx.GetGroupMessage(id) is not null)
+                {
+                    tx.CountGroupCopy(id, delivered: true);
+                    roomMessages.Add(tx.GetGroupMessage(id)!);
+                }
             }
-            return changed;
+            return (changed, roomMessages);
         }, cancellationToken);
         foreach (var message in updated)
         {
             Raise(MessageStateChanged, new MessageEventArgs(message, contact));
         }
+        await RaiseGroupMessageChangedAsync(rooms, cancellationToken);
     }
 
     private async Task RescheduleAsync(OutboxItem item, OutboxStage stage, CancellationToken cancellationToken)

@@ -196,7 +196,7 @@ public sealed partial class ChatClient
         var (hashes, sequence) = await _store.TransactAsync(tx =>
         {
             var tokens = tx.GetContacts()
-                .Where(c => c.State is ContactState.Accepted or ContactState.Requested && c.OurMailboxToken is not null)
+                .Where(c => c.State is ContactState.Accepted or ContactState.Requested or ContactState.GroupPeer && c.OurMailboxToken is not null)
                 .Select(c => SHA256.HashData(c.OurMailboxToken!))
                 .ToList();
             var previous = tx.GetSetting(PolicySequenceSetting) is { } bytes ? BinaryPrimitives.ReadUInt64BigEndian(bytes) : 0;

@@ -87,6 +87,10 @@ public sealed partial class ChatClient
     /// </summary>
     private async Task<ReceiveOutcome> ReceiveAsync(Envelope envelope, CancellationToken cancellationToken)
     {
+        if (envelope.GroupMessage.Length > 0)
+        {
+            return await ReceiveGroupEnvelopeAsync(envelope, cancellationToken);
+        }
         IdentityDhCertificate sender;
         try
         {
@@ -104,7 +108,10 @@ public sealed partial class ChatClient
         }
         var now = _time.GetUtcNow();
         var events = new List<Action>();
+        var followUps = new HashSet<Groups.Id256>();
         ReceiveOutcome outcome;
+        // Room controls change rooms held in memory: receiving takes the rooms' lock like every room operation.
+        await _roomsGate.WaitAsync(cancellationToken);
         try
         {
             outcome = await _store.TransactAsync(tx =>
@@ -126,16 +133,30 @@ public sealed partial class ChatClient
                 }
                 var content = Decrypt(tx, envelope, sender, now);
                 tx.MarkEnvelopeSeen(envelopeId, now);
-                return Apply(tx, content, sender, contact, now, events);
+                return Apply(tx, content, sender, contact, now, events, followUps);
             }, cancellationToken);
         }
         catch (RefusedException e)
         {
             return Refuse(envelope, e.Message);
         }
+        catch
+        {
+            // A room may have changed in memory inside the rolled-back transaction: reload rooms from the store.
+            _rooms.Clear();
+            throw;
+        }
+        finally
+        {
+            _roomsGate.Release();
+        }
         foreach (var raise in events)
         {
             raise();
+        }
+        if (followUps.Count > 0)
+        {
+            ScheduleRoomSync(followUps);
         }
         return outcome;
     }
@@ -228,11 +249,19 @@ public sealed partial class ChatClient
     }
 
     /// <summary>Stores what the content says. Events to raise after the commit go in <paramref name="events"/>.</summary>
-    private ReceiveOutcome Apply(IChatTransaction tx, Content content, IdentityDhCertificate sender, ContactRecord? contact, DateTimeOffset now, List<Action> events)
+    private ReceiveOutcome Apply(IChatTransaction tx, Content content, IdentityDhCertificate sender, ContactRecord? contact, DateTimeOffset now, List<Action> events, HashSet<Groups.Id256> followUps)
     {
         var senderId = sender.Account.ToPeerId();
         switch (content.BodyCase)
         {
+            case Content.BodyOneofCase.Group:
+                if (contact is null)
+                {
+                    contact = new ContactRecord(senderId, sender.Account, sender.DhKey, "unknown", ContactState.GroupPeer, null, RandomBytes(MailboxTokenLength), now);
+                    tx.PutContact(contact);
+                }
+                ApplyGroupControl(tx, content.Group, contact, now, events, followUps);
+                return new ReceiveOutcome(ReceiveStatus.Accepted);
             case Content.BodyOneofCase.Text or Content.BodyOneofCase.ContactRequest:
                 {
                     var request = content.ContactRequest;

@@ -82,6 +82,7 @@ public sealed partial class ChatClient
         await _outboxPass.WaitAsync(cancellationToken);
         try
         {
+            await SyncScheduledRoomsAsync(cancellationToken);
             return await DeliverDueAsync(cancellationToken);
         }
         finally

@@ -59,6 +59,24 @@ public interface IChatReader
     /// <summary>Our devices' certificates.</summary>
     IReadOnlyList<byte[]> GetDeviceCertificates();
 
+    IReadOnlyList<GroupRecord> GetGroups();
+
+    GroupRecord? GetGroup(byte[] groupId);
+
+    /// <summary>The room's membership entries in the order they were stored.</summary>
+    IReadOnlyList<byte[]> GetGroupEntries(byte[] groupId);
+
+    /// <summary>The room's messages in display order (Lamport clock, sender, id); the last <paramref name="limit"/>.</summary>
+    IReadOnlyList<GroupMessageRecord> GetGroupMessages(byte[] groupId, int limit);
+
+    GroupMessageRecord? GetGroupMessage(byte[] messageId);
+
+    /// <summary>Messages of one sender chain with iterations in [first, last], for members who miss them.</summary>
+    IReadOnlyList<GroupMessageRecord> GetGroupMessagesOfChain(byte[] groupId, PublicKey sender, byte[] epoch, uint chainId, uint first, uint last);
+
+    /// <summary>Group ciphertexts that could not be read yet (their chain or sender's entry had not arrived).</summary>
+    IReadOnlyList<(long Id, byte[] Ciphertext)> GetGroupPending(byte[] groupId);
+
     /// <summary>A value of the node's own bookkeeping (mailbox policy sequence, last prekey rotation…), or null.</summary>
     byte[]? GetSetting(string name);
 }
@@ -101,6 +119,24 @@ public interface IChatTransaction : IChatReader
     void DeleteOutboxForMessage(byte[] messageId);
 
     void PutSetting(string name, byte[] value);
+
+    void PutGroup(GroupRecord group);
+
+    /// <summary>Stores an entry unless the room already has it.</summary>
+    void AddGroupEntry(byte[] groupId, byte[] entryId, byte[] entry);
+
+    /// <summary>Stores the message unless one with its id exists; true if it was new.</summary>
+    bool InsertGroupMessage(GroupMessageRecord message);
+
+    /// <summary>Counts one more member copy of our message as stored or as delivered.</summary>
+    void CountGroupCopy(byte[] messageId, bool delivered);
+
+    void MarkGroupRead(byte[] groupId);
+
+    /// <summary>Keeps a ciphertext to read later; the oldest beyond <paramref name="maxPerGroup"/> are dropped.</summary>
+    void AddGroupPending(byte[] groupId, byte[] ciphertext, DateTimeOffset at, int maxPerGroup);
+
+    void DeleteGroupPending(long id);
 
     /// <summary>Forgets seen-envelope ids older than <paramref name="before"/> (mailboxes drop envelopes after 30 days anyway).</summary>
     void ForgetSeenEnvelopes(DateTimeOffset before);

@@ -16,6 +16,9 @@ public enum ContactState
 
     /// <summary>Their messages are dropped unread and unacknowledged.</summary>
     Blocked,
+
+    /// <summary>Known through a room we share, not a personal contact: room traffic flows, a 1:1 message is a request.</summary>
+    GroupPeer,
 }
 
 /// <summary>What the user sees of an outgoing message; never claims more than was confirmed.</summary>
@@ -103,3 +106,46 @@ public sealed record AccountRecord(byte[] AccountSeed, byte[] IdentityDhPrivateK
 
 /// <summary>A signed prekey or a one-time prekey of ours.</summary>
 public sealed record PrekeyRecord(uint Id, bool OneTime, byte[] PrivateKey, byte[] PublicKey, DateTimeOffset CreatedAt);
+
+/// <summary>Where this user stands in a room.</summary>
+public enum GroupStatus
+{
+    /// <summary>Invited (a welcome arrived); becomes a member by joining.</summary>
+    Invited,
+
+    /// <summary>Asked to join through the room's link; waits for an admin.</summary>
+    Requested,
+
+    Member,
+
+    Left,
+
+    Removed,
+}
+
+/// <summary>A room as stored: its link key, who sent us its link, our status, and our sender keys (sealed at rest).</summary>
+public sealed record GroupRecord(byte[] Id, byte[] LinkKey, string AdminHandle, GroupStatus Status, byte[]? Session, DateTimeOffset CreatedAt);
+
+/// <summary>
+/// A group message as stored: the decrypted body (to rebuild the room's timeline), the ciphertext the room saw (to give
+/// members who miss it), and for our own messages how many of the other members' copies are stored and delivered.
+/// </summary>
+public sealed record GroupMessageRecord(
+    byte[] Id,
+    byte[] GroupId,
+    PublicKey Sender,
+    byte[] Epoch,
+    uint ChainId,
+    uint Iteration,
+    ulong Lamport,
+    byte[] Body,
+    byte[]? Ciphertext,
+    string Text,
+    DateTimeOffset SentAt,
+    DateTimeOffset LocalAt,
+    bool Outgoing,
+    int Recipients,
+    int Stored,
+    int Delivered,
+    bool Unread,
+    bool FromHistory);

@@ -157,6 +157,15 @@ public sealed class ChatUser : IAsyncDisposable
         await _dht!.DisposeAsync();
     }
 
+    /// <summary>Hands this user's node an envelope on a chat stream from a stranger's host, as an attacker could.</summary>
+    public async Task<Protos.ChatResponse> DeliverRawAsync(Protos.Envelope envelope)
+    {
+        await using var stranger = _network.Dht.Network.CreateHost();
+        await using var stream = await stranger.OpenStreamAsync(Host.LocalPeerId, [ChatOptions.ChatProtocolId], CancellationToken.None);
+        await Net.LengthPrefixed.WriteMessageAsync(stream, Google.Protobuf.MessageExtensions.ToByteArray(new Protos.ChatRequest { Envelope = envelope }), CancellationToken.None);
+        return Protos.ChatResponse.Parser.ParseFrom(await Net.LengthPrefixed.ReadMessageAsync(stream, 4096, CancellationToken.None));
+    }
+
     public async Task<IReadOnlyList<MessageRecord>> HistoryWithAsync(ChatUser other) =>
         await Chat.GetHistoryAsync(other.Chat.Handle.ToString(), ChatClient.MaxPageSize, CancellationToken.None);
 
