@@ -53,6 +53,36 @@ public class GroupSessionTests
     }
 
     [Fact]
+    public void A_session_stored_mid_conversation_reads_on_keeps_skipped_keys_and_still_refuses_replays()
+    {
+        var net = new GroupNetwork(_alice, _bob);
+        var sent = Enumerable.Range(0, 6).Select(i => net.Send(_alice, $"m{i}")).ToArray();
+        net.Deliver(_bob, sent[0].Ciphertext);
+        net.Deliver(_bob, sent[3].Ciphertext);
+
+        var stored = GroupSession.Deserialize(Provider, net[_bob].Session.Serialize());
+        Assert.Equal("m1", stored.Decrypt(sent[1].Ciphertext, net[_bob].State).Text);
+        Assert.Equal("m5", stored.Decrypt(sent[5].Ciphertext, net[_bob].State).Text);
+        var replay = Assert.Throws<GroupMessageException>(() => stored.Decrypt(sent[3].Ciphertext, net[_bob].State));
+        Assert.Equal(GroupMessageFailure.Replayed, replay.Reason);
+
+        // The sender's stored session goes on sending on the same chain.
+        var sender = GroupSession.Deserialize(Provider, net[_alice].Session.Serialize());
+        var (lamport, parents) = net[_alice].Timeline.NextClock();
+        var next = sender.Encrypt("after restart", lamport, parents, Now);
+        Assert.Equal("after restart", stored.Decrypt(next.Ciphertext, net[_bob].State).Text);
+    }
+
+    [Fact]
+    public void A_stored_session_that_is_garbage_is_a_format_error()
+    {
+        Assert.Throws<FormatException>(() => GroupSession.Deserialize(Provider, [1, 2, 3, 4, 5]));
+        var net = new GroupNetwork(_alice, _bob);
+        var bytes = net[_bob].Session.Serialize();
+        Assert.ThrowsAny<FormatException>(() => GroupSession.Deserialize(Provider, bytes.AsSpan(0, bytes.Length / 2)));
+    }
+
+    [Fact]
     public void Replayed_message_is_rejected()
     {
         var net = new GroupNetwork(_alice, _bob);
