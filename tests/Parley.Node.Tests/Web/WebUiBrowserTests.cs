@@ -40,8 +40,8 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         });
         SetDefaultExpectTimeout(Patience);
         var problems = new List<string>();
-        var alicePage = await OpenAsync(browser, aliceApi, "alice", problems);
-        var bobPage = await OpenAsync(browser, bobApi, "bob", problems);
+        var alicePage = await OpenAsync(browser, aliceApi.WebUiAddress, "alice", problems);
+        var bobPage = await OpenAsync(browser, bobApi.WebUiAddress, "bob", problems);
 
         // Each page knows its user, shows the node's status, and keeps the token out of the address bar.
         await Expect(alicePage.Locator("#me-handle")).ToHaveTextAsync(alice);
@@ -52,6 +52,20 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         await Expect(alicePage.Locator("#node-addresses li").First).ToContainTextAsync($"{aliceNode.Host.ListenAddresses[0]}/p2p/{aliceNode.PeerId}");
         await Expect(alicePage.Locator("#node-device")).ToHaveTextAsync(aliceNode.PeerId.ToString());
         await alicePage.Locator("#node summary").ClickAsync();
+
+        // The token stays with the tab (sessionStorage) across a reload; a tab without it asks for it.
+        await alicePage.ReloadAsync();
+        await Expect(alicePage.Locator("#me-handle")).ToHaveTextAsync(alice);
+        var stranger = await OpenAsync(browser, aliceApi.BaseAddress, "a tab without the token", problems, expectRefusal: true);
+        await Expect(stranger.Locator("#locked")).ToBeVisibleAsync();
+        await Expect(stranger.Locator("#app")).ToBeHiddenAsync();
+        await stranger.Locator("#token-input").FillAsync(bobApi.Token);
+        await stranger.Locator("#token-input").PressAsync("Enter");
+        await Expect(stranger.Locator("#locked-reason")).ToContainTextAsync("refused the token");
+        await stranger.Locator("#token-input").FillAsync(aliceApi.Token);
+        await stranger.Locator("#token-input").PressAsync("Enter");
+        await Expect(stranger.Locator("#me-handle")).ToHaveTextAsync(alice);
+        await stranger.Context.CloseAsync();
 
         // Alice finds bob by name, opens a chat with him and writes.
         await alicePage.Locator("#find-input").FillAsync("bob");
@@ -145,20 +159,21 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
                 "Install it with: apt-get install -y chromium (scripts/test, which CI runs, installs it), or set PARLEY_CHROMIUM to its path.");
     }
 
-    private async Task<IPage> OpenAsync(IBrowser browser, LocalApi api, string who, List<string> problems)
+    private async Task<IPage> OpenAsync(IBrowser browser, Uri address, string who, List<string> problems, bool expectRefusal = false)
     {
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1000, Height = 640 } });
         var page = await context.NewPageAsync();
         page.Console += (_, message) =>
         {
-            if (message.Type is "error" or "warning")
+            // A refused token is a 401 the browser logs; anything else is a fault of the page.
+            if (message.Type is "error" or "warning" && !(expectRefusal && message.Text.Contains("401", StringComparison.Ordinal)))
             {
                 problems.Add($"{who}: console {message.Type}: {message.Text}");
             }
         };
         page.PageError += (_, error) => problems.Add($"{who}: page error: {error}");
-        await page.GotoAsync(api.WebUiAddress.ToString());
-        output.WriteLine($"{who}'s web UI: {api.BaseAddress}");
+        await page.GotoAsync(address.ToString());
+        output.WriteLine($"{who}: {address.GetLeftPart(UriPartial.Path)}");
         return page;
     }
 
