@@ -42,6 +42,10 @@ internal static class ApiEndpoints
             .WithSummary("Find users by name (every holder) or name#tag (exactly that user)");
         api.MapPost("/messages", (SendRequest request, CancellationToken ct) => WithChat(node, async chat =>
         {
+            if (string.IsNullOrWhiteSpace(request.To) || request.Text is null)
+            {
+                return Results.Json(new ErrorDto("give both \"to\" (a handle, a contact's name or an account id) and \"text\""), statusCode: StatusCodes.Status400BadRequest);
+            }
             var message = await chat.SendAsync(request.To, request.Text, ct);
             var contact = await chat.GetContactAsync(request.To, ct);
             return Results.Ok(MessageDto.Of(message, contact, chat.Handle.ToString()));
@@ -57,7 +61,7 @@ internal static class ApiEndpoints
             var contact = await chat.GetContactAsync(who, ct);
             var unread = (await chat.GetUnreadAsync(ct)).Where(m => m.Sender == contact.Account).ToList();
             await chat.MarkReadAsync(unread, ct);
-            return Results.Ok(new { marked = unread.Count });
+            return Results.Ok(new ReadDto(unread.Count));
         })).WithSummary("Mark a conversation as read (accepted contacts get read receipts)");
         api.MapGet("/unread", (CancellationToken ct) => WithChat(node, async chat =>
         {
@@ -98,8 +102,9 @@ internal static class ApiEndpoints
         {
             return await action(chat);
         }
-        catch (ChatException e)
+        catch (Exception e) when (e is ChatException or ArgumentException or FormatException)
         {
+            // ArgumentException, FormatException: a blank or malformed name, handle or account id.
             return Results.Json(new ErrorDto(e.Message), statusCode: StatusCodes.Status400BadRequest);
         }
         catch (IOException e)

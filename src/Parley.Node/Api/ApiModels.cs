@@ -56,6 +56,8 @@ public sealed record MatchDto(string Handle, string Account);
 
 public sealed record SendRequest(string To, string Text);
 
+public sealed record ReadDto(int Marked);
+
 public sealed record SafetyNumberDto(string Contact, string SafetyNumber);
 
 public sealed record ErrorDto(string Error);

@@ -3,13 +3,17 @@ using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Parley.Chat.Messaging;
 
@@ -26,7 +30,10 @@ public sealed class LocalApi : IAsyncDisposable
     public const string PortFile = "api-port";
     public const string TokenFile = "api-token";
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    /// <summary>How often the event stream sends the node's status (peers, mailbox, outbox).</summary>
+    public static readonly TimeSpan StatusInterval = TimeSpan.FromSeconds(5);
+
+    private static readonly JsonSerializerOptions EventJson = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     private readonly WebApplication _app;
     private readonly ParleyNode _node;
@@ -55,19 +62,32 @@ public sealed class LocalApi : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(node);
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-        var builder = WebApplication.CreateSlimBuilder();
+        // No command line, no appsettings from the working folder, never the Development environment: what the API
+        // does must not depend on where the node was started.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = [],
+            EnvironmentName = Environments.Production,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        // A body or query that does not bind throws, so the refusal can carry its reason as JSON like every other.
+        builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
         builder.Services.AddOpenApi();
         builder.Services.ConfigureHttpJsonOptions(options => options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase);
         var app = builder.Build();
         var guard = new RequestGuard(token);
         app.Use(guard.InvokeAsync);
+        app.Use(RefuseBadRequestsAsync);
+        app.UseStatusCodePages(WriteStatusErrorAsync);
         app.UseWebSockets();
         app.MapOpenApi();
         ApiEndpoints.Map(app, node);
-        app.Map("/api/events", context => StreamEventsAsync(context, node));
+        var stopping = app.Lifetime.ApplicationStopping;
+        app.Map("/api/events", context => StreamEventsAsync(context, node, stopping)).ExcludeFromDescription();
         WebUi.Map(app);
         await app.StartAsync(cancellationToken);
         var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
@@ -113,12 +133,43 @@ public sealed class LocalApi : IAsyncDisposable
         File.Move(temporary, path, overwrite: true);
     }
 
-    /// <summary>Pushes chat events, and the node's status every few seconds, to one WebSocket until it closes.</summary>
-    private static async Task StreamEventsAsync(HttpContext context, ParleyNode node)
+    private static async Task RefuseBadRequestsAsync(HttpContext context, RequestDelegate next)
+    {
+        try
+        {
+            await next(context);
+        }
+        catch (BadHttpRequestException e) when (!context.Response.HasStarted)
+        {
+            context.Response.Clear();
+            context.Response.StatusCode = e.StatusCode;
+            await context.Response.WriteAsJsonAsync(new ErrorDto(e.Message), context.RequestAborted);
+        }
+    }
+
+    /// <summary>Gives the refusals that have no body of their own (no such endpoint, wrong method) the usual JSON error.</summary>
+    private static Task WriteStatusErrorAsync(StatusCodeContext status)
+    {
+        var response = status.HttpContext.Response;
+        var reason = response.StatusCode switch
+        {
+            StatusCodes.Status404NotFound => "no such endpoint or file",
+            StatusCodes.Status405MethodNotAllowed => "this endpoint does not take that method",
+            _ => $"refused ({response.StatusCode})",
+        };
+        return response.WriteAsJsonAsync(new ErrorDto(reason), status.HttpContext.RequestAborted);
+    }
+
+    /// <summary>
+    /// Pushes chat events, and the node's status every few seconds, to one WebSocket until the client closes it or the
+    /// API stops (then the node closes it with 1001, going away).
+    /// </summary>
+    private static async Task StreamEventsAsync(HttpContext context, ParleyNode node, CancellationToken stopping)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsJsonAsync(new ErrorDto("this is a WebSocket endpoint"), context.RequestAborted);
             return;
         }
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
@@ -134,12 +185,14 @@ public sealed class LocalApi : IAsyncDisposable
             chat.MessageStateChanged += onState;
             chat.ContactChanged += onContact;
         }
-        using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        var reader = DrainIncomingAsync(socket, closing);
+        using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+        // The reader is not cancelled by us (cancelling a receive aborts the socket): it ends when the client closes
+        // or goes away, and then ends the sending loop.
+        var reader = ReceiveUntilClosedAsync(socket, closing);
         try
         {
             events.Writer.TryWrite(new EventDto("status", Status: await ApiEndpoints.StatusAsync(node, closing.Token)));
-            using var statusTimer = new PeriodicTimer(TimeSpan.FromSeconds(5));
+            using var statusTimer = new PeriodicTimer(StatusInterval);
             var tick = statusTimer.WaitForNextTickAsync(closing.Token).AsTask();
             while (!closing.IsCancellationRequested)
             {
@@ -154,13 +207,13 @@ public sealed class LocalApi : IAsyncDisposable
                 await next;
                 while (events.Reader.TryRead(out var item))
                 {
-                    await socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(item, Json), WebSocketMessageType.Text, true, closing.Token);
+                    await socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(item, EventJson), WebSocketMessageType.Text, true, closing.Token);
                 }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)
         {
-            // The client went away.
+            // The client went away, or the API is stopping.
         }
         finally
         {
@@ -170,30 +223,57 @@ public sealed class LocalApi : IAsyncDisposable
                 chat.MessageStateChanged -= onState;
                 chat.ContactChanged -= onContact;
             }
-            await closing.CancelAsync();
-            await reader;
+            await CloseAsync(socket, reader);
         }
     }
 
+    /// <summary>Answers the client's close, or (the API stopping) starts the close and waits a moment for the answer.</summary>
+    private static async Task CloseAsync(WebSocket socket, Task reader)
+    {
+        try
+        {
+            if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                var status = socket.State == WebSocketState.Open ? WebSocketCloseStatus.EndpointUnavailable : WebSocketCloseStatus.NormalClosure;
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                await socket.CloseOutputAsync(status, status == WebSocketCloseStatus.NormalClosure ? "" : "the node is stopping", timeout.Token);
+                await reader.WaitAsync(timeout.Token);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or TimeoutException)
+        {
+            // The client did not answer; the socket is dropped.
+        }
+        socket.Abort();
+        await reader;
+    }
+
     /// <summary>The client sends nothing we use; reading notices when it closes (and bounds what it may send).</summary>
-    private static async Task DrainIncomingAsync(WebSocket socket, CancellationTokenSource closing)
+    private static async Task ReceiveUntilClosedAsync(WebSocket socket, CancellationTokenSource closing)
     {
         var buffer = new byte[1024];
         try
         {
-            while (!closing.IsCancellationRequested)
+            while (true)
             {
-                var received = await socket.ReceiveAsync(buffer, closing.Token);
+                var received = await socket.ReceiveAsync(buffer, CancellationToken.None);
                 if (received.MessageType == WebSocketMessageType.Close)
                 {
                     break;
                 }
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
-            // Closed.
+            // Aborted or gone.
         }
-        await closing.CancelAsync();
+        try
+        {
+            await closing.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The sending side is already done.
+        }
     }
 }

@@ -8,7 +8,8 @@ namespace Parley.Node.Api;
 /// Refuses any request whose Host is not this node's own loopback address (DNS rebinding: a page on evil.example that
 /// resolves its name to 127.0.0.1 still sends "Host: evil.example"), any request with a foreign Origin (cross-site
 /// requests and WebSockets from other pages), and, under /api, any request without the bearer token. Browsers cannot
-/// set headers on a WebSocket, so /api/events may carry the token as <c>?access_token=</c> instead.
+/// set headers on a WebSocket, so /api/events may carry the token as <c>?access_token=</c> instead. Paths are compared
+/// ignoring case, as routing matches them (<c>/API/status</c> is <c>/api/status</c>).
 /// </summary>
 internal sealed class RequestGuard(string token)
 {
@@ -35,7 +36,7 @@ internal sealed class RequestGuard(string token)
             await RefuseAsync(context, StatusCodes.Status403Forbidden, "requests from other web origins are refused");
             return;
         }
-        if (request.Path.StartsWithSegments("/api", StringComparison.Ordinal) && !HasToken(request))
+        if (request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase) && !HasToken(request))
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
             await RefuseAsync(context, StatusCodes.Status401Unauthorized, "missing or wrong bearer token (it is in the data folder's api-token file)");
@@ -49,7 +50,7 @@ internal sealed class RequestGuard(string token)
         var header = request.Headers.Authorization.ToString();
         var presented = header.StartsWith("Bearer ", StringComparison.Ordinal)
             ? header["Bearer ".Length..]
-            : request.Path.StartsWithSegments("/api/events", StringComparison.Ordinal) ? request.Query["access_token"].ToString() : "";
+            : request.Path.StartsWithSegments("/api/events", StringComparison.OrdinalIgnoreCase) ? request.Query["access_token"].ToString() : "";
         return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), _token);
     }
 

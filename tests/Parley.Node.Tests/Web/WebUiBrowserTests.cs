@@ -1,0 +1,186 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Playwright;
+using Parley.Node.Api;
+using Xunit.Abstractions;
+using static Microsoft.Playwright.Assertions;
+
+namespace Parley.Node.Tests.Web;
+
+/// <summary>
+/// The web UI in a real browser: headless Chromium (Debian's <c>chromium</c>, driven by Playwright) against two user
+/// nodes on loopback. Alice finds bob and writes; bob's page shows the request; alice's page shows the message
+/// delivered, then read. Screenshots go to TestResults/ beside the test assembly.
+/// </summary>
+public sealed class WebUiBrowserTests(ITestOutputHelper output)
+{
+    /// <summary>Where Chromium is looked for; PARLEY_CHROMIUM overrides.</summary>
+    private static readonly string[] ChromiumPaths = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+
+    private static readonly float Patience = 20_000;
+
+    [Fact]
+    public async Task Alice_writes_to_bob_in_the_browser_and_sees_it_delivered_and_read()
+    {
+        var chromium = FindChromium();
+        await using var network = new LoopbackNetwork();
+        await network.StartNodesAsync(4);
+        var aliceNode = await network.StartUserAsync("alice");
+        var bobNode = await network.StartUserAsync("bob");
+        await using var aliceApi = await LocalApi.StartAsync(aliceNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+        await using var bobApi = await LocalApi.StartAsync(bobNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+        var alice = aliceNode.Chat!.Handle.ToString();
+        var bob = bobNode.Chat!.Handle.ToString();
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        SetDefaultExpectTimeout(Patience);
+        var problems = new List<string>();
+        var alicePage = await OpenAsync(browser, aliceApi.WebUiAddress, "alice", problems);
+        var bobPage = await OpenAsync(browser, bobApi.WebUiAddress, "bob", problems);
+
+        // Each page knows its user, shows the node's status, and keeps the token out of the address bar.
+        await Expect(alicePage.Locator("#me-handle")).ToHaveTextAsync(alice);
+        await Expect(bobPage.Locator("#me-handle")).ToHaveTextAsync(bob);
+        Assert.DoesNotContain("token", alicePage.Url, StringComparison.Ordinal);
+        await Expect(alicePage.Locator("#status")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^[1-9][0-9]* peers? · outbox [0-9]+$"));
+        await alicePage.Locator("#node summary").ClickAsync();
+        await Expect(alicePage.Locator("#node-addresses li").First).ToContainTextAsync($"{aliceNode.Host.ListenAddresses[0]}/p2p/{aliceNode.PeerId}");
+        await Expect(alicePage.Locator("#node-device")).ToHaveTextAsync(aliceNode.PeerId.ToString());
+        await alicePage.Locator("#node summary").ClickAsync();
+
+        // The token stays with the tab (sessionStorage) across a reload; a tab without it asks for it.
+        await alicePage.ReloadAsync();
+        await Expect(alicePage.Locator("#me-handle")).ToHaveTextAsync(alice);
+        var stranger = await OpenAsync(browser, aliceApi.BaseAddress, "a tab without the token", problems, expectRefusal: true);
+        await Expect(stranger.Locator("#locked")).ToBeVisibleAsync();
+        await Expect(stranger.Locator("#app")).ToBeHiddenAsync();
+        await stranger.Locator("#token-input").FillAsync(bobApi.Token);
+        await stranger.Locator("#token-input").PressAsync("Enter");
+        await Expect(stranger.Locator("#locked-reason")).ToContainTextAsync("refused the token");
+        await stranger.Locator("#token-input").FillAsync(aliceApi.Token);
+        await stranger.Locator("#token-input").PressAsync("Enter");
+        await Expect(stranger.Locator("#me-handle")).ToHaveTextAsync(alice);
+        await stranger.Context.CloseAsync();
+
+        // Alice finds bob by name, opens a chat with him and writes.
+        await alicePage.Locator("#find-input").FillAsync("bob");
+        await alicePage.Locator("#find-input").PressAsync("Enter");
+        var match = alicePage.Locator($"#find-results li[data-handle='{bob}']");
+        await Expect(match).ToContainTextAsync("start a chat");
+        await match.ClickAsync();
+        await Expect(alicePage.Locator("#peer")).ToHaveTextAsync(bob);
+        await Expect(alicePage.Locator("#messages .hint")).ToBeVisibleAsync();
+        await alicePage.Locator("#compose-text").FillAsync("Hello Bob, from a browser");
+        await alicePage.Locator("#send").ClickAsync();
+        var sent = alicePage.Locator("#messages li.outgoing").Filter(new LocatorFilterOptions { HasText = "Hello Bob, from a browser" });
+        await Expect(sent).ToHaveCountAsync(1);
+        await Expect(alicePage.Locator($"#contacts li[data-handle='{bob}']")).ToContainTextAsync("waiting for them to accept");
+
+        // Bob's page lists the request as it arrives (WebSocket events), without a reload.
+        var request = bobPage.Locator($"#requests li[data-handle='{alice}']");
+        await Expect(request).ToContainTextAsync("asks to talk");
+        await Expect(bobPage.Locator("#requests-title")).ToBeVisibleAsync();
+
+        // Alice's page shows her message delivered (bob's device has it; bob has not opened it yet).
+        await Expect(sent).ToHaveAttributeAsync("data-state", "delivered");
+        await Expect(sent.Locator(".meta")).ToContainTextAsync("delivered");
+
+        // Bob opens the request: the message, the safety number, accept.
+        await request.ClickAsync();
+        await Expect(bobPage.Locator("#messages li.incoming .text")).ToHaveTextAsync("Hello Bob, from a browser");
+        await Expect(bobPage.Locator("#request-banner")).ToBeVisibleAsync();
+        await Expect(bobPage.Locator("#request-text")).ToContainTextAsync("Safety number");
+        await ScreenshotAsync(bobPage, "webui-bob-request.png");
+        await bobPage.Locator("#accept").ClickAsync();
+        await Expect(bobPage.Locator("#request-banner")).ToBeHiddenAsync();
+        await Expect(bobPage.Locator($"#contacts li[data-handle='{alice}']")).ToBeVisibleAsync();
+        await Expect(bobPage.Locator("#requests li")).ToHaveCountAsync(0);
+
+        // Bob answered by reading: alice sees "read"; bob writes back and alice's open chat shows it.
+        await Expect(sent).ToHaveAttributeAsync("data-state", "read");
+        await bobPage.Locator("#compose-text").FillAsync("Hi Alice! Got it.");
+        await bobPage.Locator("#compose-text").PressAsync("Enter");
+        await Expect(alicePage.Locator("#messages li.incoming .text")).ToHaveTextAsync("Hi Alice! Got it.");
+        await Expect(alicePage.Locator($"#contacts li[data-handle='{bob}']")).ToContainTextAsync("contact");
+        var answer = bobPage.Locator("#messages li.outgoing");
+        await Expect(answer).ToHaveAttributeAsync("data-state", "read");
+        Assert.Equal(["Hello Bob, from a browser", "Hi Alice! Got it."], await bobPage.Locator("#messages li .text").AllTextContentsAsync());
+
+        // Both see the same safety number.
+        await alicePage.Locator("#safety").ClickAsync();
+        await Expect(alicePage.Locator("#safety-dialog")).ToBeVisibleAsync();
+        var number = await alicePage.Locator("#safety-number").TextContentAsync();
+        Assert.Matches("^([0-9]{5} ){11}[0-9]{5}$", number);
+        await bobPage.Locator("#safety").ClickAsync();
+        await Expect(bobPage.Locator("#safety-number")).ToHaveTextAsync(number!);
+        await bobPage.Locator("#safety-close").ClickAsync();
+        await Expect(bobPage.Locator("#safety-dialog")).ToBeHiddenAsync();
+        await alicePage.Locator("#safety-close").ClickAsync();
+
+        await ScreenshotAsync(alicePage, "webui-alice.png");
+        await ScreenshotAsync(bobPage, "webui-bob.png");
+
+        // A narrow window: one column; the conversation with a back button, then the list.
+        await bobPage.SetViewportSizeAsync(380, 720);
+        await Expect(bobPage.Locator("#messages li.outgoing")).ToBeVisibleAsync();
+        await Expect(bobPage.Locator("#back")).ToBeVisibleAsync();
+        await Expect(bobPage.Locator("#sidebar")).ToBeHiddenAsync();
+        await Expect(bobPage.Locator("#compose-text")).ToBeInViewportAsync();
+        await ScreenshotAsync(bobPage, "webui-bob-narrow.png");
+        await bobPage.Locator("#back").ClickAsync();
+        await Expect(bobPage.Locator("#sidebar")).ToBeVisibleAsync();
+        await Expect(bobPage.Locator("#conversation")).ToBeHiddenAsync();
+        await Expect(bobPage.Locator($"#contacts li[data-handle='{alice}']")).ToBeVisibleAsync();
+        await ScreenshotAsync(bobPage, "webui-bob-narrow-list.png");
+        Assert.True(await bobPage.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "nothing sticks out sideways at 380 px");
+
+        // A message to alice while bob's list is showing: an unread badge on her chat.
+        await alicePage.Locator("#compose-text").FillAsync("One more thing");
+        await alicePage.Locator("#send").ClickAsync();
+        await Expect(bobPage.Locator($"#contacts li[data-handle='{alice}'] .badge")).ToHaveTextAsync("1");
+        await bobPage.Locator($"#contacts li[data-handle='{alice}']").ClickAsync();
+        await Expect(bobPage.Locator("#messages li.incoming").Last).ToContainTextAsync("One more thing");
+
+        Assert.True(problems.Count == 0, "the pages reported errors:\n" + string.Join("\n", problems));
+        await browser.CloseAsync();
+    }
+
+    private static string FindChromium()
+    {
+        var candidates = Environment.GetEnvironmentVariable("PARLEY_CHROMIUM") is { Length: > 0 } configured ? [configured] : ChromiumPaths;
+        return candidates.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException(
+                $"Chromium is needed for the web UI browser test and was not found at {string.Join(", ", candidates)}. " +
+                "Install it with: apt-get install -y chromium (scripts/test, which CI runs, installs it), or set PARLEY_CHROMIUM to its path.");
+    }
+
+    private async Task<IPage> OpenAsync(IBrowser browser, Uri address, string who, List<string> problems, bool expectRefusal = false)
+    {
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1000, Height = 640 } });
+        var page = await context.NewPageAsync();
+        page.Console += (_, message) =>
+        {
+            // A refused token is a 401 the browser logs; anything else is a fault of the page.
+            if (message.Type is "error" or "warning" && !(expectRefusal && message.Text.Contains("401", StringComparison.Ordinal)))
+            {
+                problems.Add($"{who}: console {message.Type}: {message.Text}");
+            }
+        };
+        page.PageError += (_, error) => problems.Add($"{who}: page error: {error}");
+        await page.GotoAsync(address.ToString());
+        output.WriteLine($"{who}: {address.GetLeftPart(UriPartial.Path)}");
+        return page;
+    }
+
+    private async Task ScreenshotAsync(IPage page, string name)
+    {
+        var file = Path.Combine(AppContext.BaseDirectory, "TestResults", name);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = file });
+        output.WriteLine($"screenshot: {file}");
+    }
+}
