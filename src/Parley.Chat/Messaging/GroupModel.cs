@@ -9,7 +9,7 @@ public sealed record GroupMemberInfo(Handle Handle, PublicKey Account, bool IsAd
 {
     /// <summary>The name an entry gave (a handle "name#tag" or a bare name) with the tag recomputed from the key, so a
     /// name cannot impersonate another account.</summary>
-    internal static GroupMemberInfo Of(string displayName, PublicKey account, bool isAdmin)
+    public static GroupMemberInfo Of(string displayName, PublicKey account, bool isAdmin)
     {
         var name = displayName.Split('#')[0];
         try

@@ -92,7 +92,7 @@ internal static class ApiEndpoints
             chat is null ? 0 : await chat.CountOutboxAsync(cancellationToken));
     }
 
-    private static async Task<IResult> WithChat(ParleyNode node, Func<ChatClient, Task<IResult>> action)
+    internal static async Task<IResult> WithChat(ParleyNode node, Func<ChatClient, Task<IResult>> action)
     {
         if (node.Chat is not { } chat)
         {

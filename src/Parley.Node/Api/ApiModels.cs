@@ -62,5 +62,95 @@ public sealed record SafetyNumberDto(string Contact, string SafetyNumber);
 
 public sealed record ErrorDto(string Error);
 
-/// <summary>One WebSocket event: <c>type</c> is message, state, contact or status; the matching field is set.</summary>
-public sealed record EventDto(string Type, MessageDto? Message = null, ContactDto? Contact = null, StatusDto? Status = null);
+/// <summary>
+/// One WebSocket event: <c>type</c> is message, state, contact, status, group (a room changed) or groupMessage (a room
+/// message arrived, or one of ours reached more members); the matching field is set.
+/// </summary>
+public sealed record EventDto(string Type, MessageDto? Message = null, ContactDto? Contact = null, StatusDto? Status = null, GroupDto? Group = null, GroupMessageDto? GroupMessage = null);
+
+public sealed record GroupMemberDto(string Handle, string Account, bool Admin)
+{
+    public static GroupMemberDto Of(GroupMemberInfo member) => new(member.Handle.ToString(), member.Account.ToPeerId().ToString(), member.IsAdmin);
+}
+
+/// <summary>A room: <c>status</c> is invited, requested, member, left or removed; <c>inviteLink</c> only for admins.</summary>
+public sealed record GroupDto(
+    string Id,
+    string Name,
+    string Status,
+    bool IsAdmin,
+    bool History,
+    ulong Epoch,
+    IReadOnlyList<GroupMemberDto> Members,
+    IReadOnlyList<GroupMemberDto> Requests,
+    IReadOnlyList<GroupMemberDto> Invited,
+    IReadOnlyList<string> Log,
+    string? InviteLink)
+{
+    public static GroupDto Of(GroupInfo group) => new(
+        group.IdText,
+        group.Name,
+        ContactDto.Lower(group.Status),
+        group.IsAdmin,
+        group.HistoryEnabled,
+        group.Epoch,
+        group.Members.Select(GroupMemberDto.Of).ToList(),
+        group.Requests.Select(GroupMemberDto.Of).ToList(),
+        group.Invited.Select(GroupMemberDto.Of).ToList(),
+        group.Audit,
+        group.InviteLink);
+}
+
+/// <summary>A room message; for our own, how many of the other members' copies are stored and delivered.</summary>
+public sealed record GroupMessageDto(
+    string Id,
+    string Room,
+    string From,
+    bool Outgoing,
+    string Text,
+    ulong Lamport,
+    DateTimeOffset SentAt,
+    DateTimeOffset LocalAt,
+    int Recipients,
+    int Stored,
+    int Delivered,
+    bool Unread,
+    bool FromHistory)
+{
+    public static GroupMessageDto Of(GroupMessageRecord message, GroupInfo group)
+    {
+        var sender = group.Members.FirstOrDefault(m => m.Account.Equals(message.Sender))?.Handle
+            ?? GroupMemberInfo.Of("unknown", message.Sender, false).Handle;
+        return new(
+            Convert.ToHexStringLower(message.Id),
+            group.IdText,
+            sender.ToString(),
+            message.Outgoing,
+            message.Text,
+            message.Lamport,
+            message.SentAt,
+            message.LocalAt,
+            message.Recipients,
+            message.Stored,
+            message.Delivered,
+            message.Unread,
+            message.FromHistory);
+    }
+}
+
+/// <summary>Messages of a member that this node knows exist (by their chain) but has not got: shown as a gap.</summary>
+public sealed record GapDto(string From, uint FirstIteration, uint LastIteration);
+
+public sealed record GroupHistoryDto(IReadOnlyList<GroupMessageDto> Messages, IReadOnlyList<GapDto> Gaps);
+
+public sealed record CreateGroupRequest(string Name, bool History = true);
+
+public sealed record JoinGroupRequest(string Room);
+
+public sealed record WhoRequest(string Who);
+
+public sealed record RenameRequest(string Name);
+
+public sealed record HistorySettingRequest(bool Enabled);
+
+public sealed record GroupSendRequest(string Text);

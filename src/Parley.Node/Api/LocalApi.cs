@@ -86,6 +86,7 @@ public sealed class LocalApi : IAsyncDisposable
         app.UseWebSockets();
         app.MapOpenApi();
         ApiEndpoints.Map(app, node);
+        GroupEndpoints.Map(app, node);
         var stopping = app.Lifetime.ApplicationStopping;
         app.Map("/api/events", context => StreamEventsAsync(context, node, stopping)).ExcludeFromDescription();
         WebUi.Map(app);
@@ -179,11 +180,16 @@ public sealed class LocalApi : IAsyncDisposable
         EventHandler<MessageEventArgs> onMessage = (_, e) => events.Writer.TryWrite(new EventDto("message", MessageDto.Of(e.Message, e.Contact, self)));
         EventHandler<MessageEventArgs> onState = (_, e) => events.Writer.TryWrite(new EventDto("state", MessageDto.Of(e.Message, e.Contact, self)));
         EventHandler<ContactEventArgs> onContact = (_, e) => events.Writer.TryWrite(new EventDto("contact", Contact: ContactDto.From(e.Contact)));
+        EventHandler<GroupEventArgs> onGroup = (_, e) => events.Writer.TryWrite(new EventDto("group", Group: GroupDto.Of(e.Group)));
+        EventHandler<GroupMessageEventArgs> onGroupMessage = (_, e) => events.Writer.TryWrite(new EventDto("groupMessage", GroupMessage: GroupMessageDto.Of(e.Message, e.Group)));
         if (chat is not null)
         {
             chat.MessageReceived += onMessage;
             chat.MessageStateChanged += onState;
             chat.ContactChanged += onContact;
+            chat.GroupChanged += onGroup;
+            chat.GroupMessageReceived += onGroupMessage;
+            chat.GroupMessageChanged += onGroupMessage;
         }
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
         // The reader is not cancelled by us (cancelling a receive aborts the socket): it ends when the client closes
@@ -222,6 +228,9 @@ public sealed class LocalApi : IAsyncDisposable
                 chat.MessageReceived -= onMessage;
                 chat.MessageStateChanged -= onState;
                 chat.ContactChanged -= onContact;
+                chat.GroupChanged -= onGroup;
+                chat.GroupMessageReceived -= onGroupMessage;
+                chat.GroupMessageChanged -= onGroupMessage;
             }
             await CloseAsync(socket, reader);
         }
