@@ -200,6 +200,11 @@ public sealed partial class ChatClient
             throw new ChatException($"the message is {Utf8Length(text)} bytes; at most {_options.MaxTextBytes} fit");
         }
         var id = await FindRoomIdAsync(room, cancellationToken);
+        // A change that arrived a moment ago (our own admission, a removal) may not have given us this epoch's chain yet.
+        if (_roomsToSync.TryRemove(id, out _) || await WithRoomAsync(id, (_, r) => r.HasLog && r.Session.SendingEpoch != r.Log.State.Epoch.Id, cancellationToken))
+        {
+            await SyncRoomAsync(id, cancellationToken);
+        }
         // Copies go to each member's mailbox when they are away: that needs their keys and a mailbox token.
         await PreparePeersAsync(await MembersAsync(id, cancellationToken), cancellationToken, sessions: false);
         GroupMessageRecord record;

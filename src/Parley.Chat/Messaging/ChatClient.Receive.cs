@@ -158,6 +158,11 @@ public sealed partial class ChatClient
         {
             ScheduleRoomSync(followUps);
         }
+        else if (outcome.Status == ReceiveStatus.Accepted)
+        {
+            // Receiving may have queued something: an answer to a room control, a sender key.
+            WakeOutbox();
+        }
         return outcome;
     }
 
