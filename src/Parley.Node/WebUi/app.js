@@ -13,6 +13,10 @@ const state = {
   messages: new Map(), // id -> message, for the open conversation
   socket: null,
   sending: 0, // counter for the ids of messages not yet accepted by the node
+  rooms: new Map(), // room id -> room
+  room: null, // id of the open room (when a room, not a contact, is open)
+  roomUnread: new Map(), // room id -> number of unread messages
+  gaps: [], // the open room's missing messages
 };
 
 // Delivery states only move forward; an event may overtake the answer that created the message.
@@ -160,8 +164,204 @@ function renderContacts() {
   $("requests").replaceChildren(...[...state.requests.values()].map((r) =>
     listItem(r.contact.handle, "asks to talk with you", () => open(r.contact.handle), r.messages.length)));
   $("requests-title").hidden = state.requests.size === 0;
-  const unread = [...state.unread.values()].reduce((a, b) => a + b, 0);
+  renderRooms();
+  const unread = [...state.unread.values(), ...state.roomUnread.values()].reduce((a, b) => a + b, 0);
   document.title = unread > 0 ? `(${unread}) Parley` : "Parley";
+}
+
+const roomDetail = (room) => ({
+  invited: "invited: open to join",
+  requested: "waiting for an admin to let you in",
+  member: `${plural(room.members.length, "member")}${room.isAdmin ? " · admin" : ""}`,
+  left: "you left",
+  removed: "you were removed",
+}[room.status] ?? room.status);
+
+function roomItem(room) {
+  const item = document.createElement("li");
+  item.dataset.room = room.id;
+  const name = document.createElement("span");
+  name.className = "name";
+  name.textContent = room.name;
+  const detail = document.createElement("span");
+  detail.className = "detail";
+  detail.textContent = roomDetail(room);
+  const text = document.createElement("span");
+  text.className = "item-text";
+  text.append(name, detail);
+  item.append(text);
+  const unread = state.roomUnread.get(room.id);
+  if (unread) {
+    const count = document.createElement("span");
+    count.className = "badge";
+    count.textContent = unread;
+    item.append(count);
+  }
+  item.tabIndex = 0;
+  item.setAttribute("role", "button");
+  item.addEventListener("click", () => openRoom(room.id));
+  item.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      openRoom(room.id);
+    }
+  });
+  if (room.id === state.room) item.classList.add("active");
+  return item;
+}
+
+function renderRooms() {
+  const rooms = [...state.rooms.values()].sort((a, b) => a.name.localeCompare(b.name));
+  $("rooms").replaceChildren(...rooms.map(roomItem));
+  if (rooms.length === 0) {
+    const empty = document.createElement("li");
+    empty.className = "empty";
+    empty.textContent = "No rooms yet: create one, or join with a link.";
+    $("rooms").append(empty);
+  }
+}
+
+async function refreshRooms() {
+  const rooms = await api("GET", "/api/groups");
+  state.rooms = new Map(rooms.map((r) => [r.id, r]));
+  renderContacts();
+  if (state.room) renderRoomHeader();
+}
+
+function roomStateLabel(message) {
+  if (message.recipients === 0) return "only you are in the room";
+  if (message.delivered >= message.recipients) return `delivered to all ${message.recipients} ✓`;
+  const parts = [];
+  if (message.delivered > 0) parts.push(`delivered to ${message.delivered} of ${message.recipients}`);
+  if (message.stored > 0) parts.push(`waiting in ${message.stored} mailbox${message.stored === 1 ? "" : "es"}`);
+  return parts.length === 0 ? "queued" : parts.join(" · ");
+}
+
+function renderRoomMessage(message) {
+  const item = document.createElement("li");
+  item.dataset.id = message.id;
+  item.className = message.outgoing ? "outgoing" : "incoming";
+  if (!message.outgoing) {
+    const from = document.createElement("div");
+    from.className = "from";
+    from.textContent = message.from;
+    item.append(from);
+  }
+  const text = document.createElement("div");
+  text.className = "text";
+  text.textContent = message.text;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = message.outgoing ? `${formatTime(message.sentAt)} · ${roomStateLabel(message)}` : `${formatTime(message.sentAt)}${message.fromHistory ? " · from history" : ""}`;
+  item.append(text, meta);
+  return item;
+}
+
+function renderRoomMessages() {
+  const ordered = [...state.messages.values()].sort((a, b) =>
+    a.lamport - b.lamport || a.from.localeCompare(b.from) || a.id.localeCompare(b.id));
+  const items = ordered.map(renderRoomMessage);
+  for (const gap of state.gaps) {
+    const item = document.createElement("li");
+    item.className = "gap";
+    item.textContent = `missing ${plural(gap.lastIteration - gap.firstIteration + 1, "message")} from ${gap.from}: asked the other members for them`;
+    items.push(item);
+  }
+  $("messages").replaceChildren(...items);
+  $("messages").lastElementChild?.scrollIntoView({ block: "end" });
+}
+
+function renderRoomHeader() {
+  const room = state.rooms.get(state.room);
+  if (!room) return;
+  $("peer").textContent = room.name;
+  $("peer-state").textContent = `room · ${roomDetail(room)}`;
+  $("safety").hidden = true;
+  $("room-info").hidden = false;
+  $("request-banner").hidden = true;
+  $("blocked-note").hidden = true;
+  $("invite-banner").hidden = room.status !== "invited";
+  if (room.status === "invited") $("invite-text").textContent = `You are invited to ${room.name}. Its members: ${room.members.map((m) => m.handle).join(", ")}.`;
+  $("compose").hidden = room.status !== "member";
+}
+
+async function openRoom(id) {
+  state.current = null;
+  state.room = id;
+  state.messages = new Map();
+  state.gaps = [];
+  document.body.classList.add("in-conversation");
+  state.roomUnread.delete(id);
+  renderRoomHeader();
+  renderContacts();
+  renderRoomMessages();
+  try {
+    const history = await api("GET", `/api/groups/${id}/messages?limit=500`);
+    if (state.room !== id) return;
+    for (const message of history.messages) state.messages.set(message.id, message);
+    state.gaps = history.gaps;
+    renderRoomMessages();
+    if (history.messages.some((m) => m.unread)) await api("POST", `/api/groups/${id}/read`);
+  } catch (error) {
+    toast(error.message);
+  }
+  if (!$("compose").hidden) $("compose-text").focus();
+}
+
+function personItem(member, buttons) {
+  const item = listItem(member.handle, member.admin ? "admin" : "", null);
+  if (buttons.length > 0) {
+    const row = document.createElement("span");
+    row.className = "row-buttons";
+    for (const [label, action, className] of buttons) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = `small ${className ?? ""}`;
+      button.textContent = label;
+      button.addEventListener("click", async () => {
+        try {
+          const room = await action();
+          state.rooms.set(room.id, room);
+          showRoomDialog();
+          renderRooms();
+        } catch (error) {
+          alert(error.message);
+        }
+      });
+      row.append(button);
+    }
+    item.querySelector(".item-text").append(row);
+  }
+  return item;
+}
+
+function showRoomDialog() {
+  const room = state.rooms.get(state.room);
+  if (!room) return;
+  const base = `/api/groups/${room.id}`;
+  $("room-title").textContent = room.name;
+  $("room-summary").textContent = `${plural(room.members.length, "member")} · history for new members ${room.history ? "on" : "off"} · key epoch ${room.epoch}`;
+  $("room-invite").hidden = !room.isAdmin;
+  $("room-link").textContent = room.inviteLink ?? "";
+  const mine = (m) => m.handle === state.me;
+  $("room-members").replaceChildren(...room.members.map((m) => personItem(m, !room.isAdmin || mine(m) ? [] : [
+    m.admin ? ["Remove admin", () => api("POST", `${base}/members/${path(m.handle)}/demote`)] : ["Make admin", () => api("POST", `${base}/members/${path(m.handle)}/promote`)],
+    ["Remove", () => confirm(`Remove ${m.handle}? Everyone gets new keys; they read nothing after this.`) ? api("POST", `${base}/members/${path(m.handle)}/kick`) : Promise.resolve(room), "danger"],
+  ])));
+  $("room-requests").replaceChildren(...room.requests.map((m) => personItem(m, room.isAdmin ? [
+    ["Approve", () => api("POST", `${base}/requests/${path(m.handle)}/approve`), "primary"],
+    ["Deny", () => api("POST", `${base}/requests/${path(m.handle)}/deny`)],
+  ] : [])));
+  $("room-requests-title").hidden = room.requests.length === 0;
+  $("room-invited").replaceChildren(...room.invited.map((m) => personItem(m, [])));
+  $("room-invited-title").hidden = room.invited.length === 0;
+  $("room-log").replaceChildren(...room.log.map((line) => {
+    const item = document.createElement("li");
+    item.textContent = line;
+    return item;
+  }));
+  $("leave-room").hidden = room.status !== "member";
+  if (!$("room-dialog").open) $("room-dialog").showModal();
 }
 
 function formatTime(iso) {
@@ -237,6 +437,9 @@ function renderHeader() {
 }
 
 async function open(handle) {
+  state.room = null;
+  $("room-info").hidden = true;
+  $("invite-banner").hidden = true;
   state.current = handle;
   state.messages = new Map();
   document.body.classList.add("in-conversation");
@@ -262,17 +465,39 @@ async function open(handle) {
 
 function closeConversation() {
   state.current = null;
+  state.room = null;
   state.messages = new Map();
   document.body.classList.remove("in-conversation");
   $("peer").textContent = "Pick a chat or find someone";
   $("peer-state").textContent = "";
-  for (const id of ["safety", "request-banner", "compose", "blocked-note"]) $(id).hidden = true;
+  for (const id of ["safety", "request-banner", "compose", "blocked-note", "room-info", "invite-banner"]) $(id).hidden = true;
   renderMessages();
   renderContacts();
 }
 
+async function sendToRoom(text) {
+  const id = state.room;
+  $("compose-text").value = "";
+  resizeCompose();
+  try {
+    const message = await api("POST", `/api/groups/${id}/messages`, { text });
+    if (state.room === id) {
+      state.messages.set(message.id, message);
+      renderRoomMessages();
+    }
+  } catch (error) {
+    if (!$("compose-text").value) $("compose-text").value = text;
+    toast(error.message);
+  }
+}
+
 async function send(event) {
   event.preventDefault();
+  if (state.room) {
+    const text = $("compose-text").value.trim();
+    if (text) await sendToRoom(text);
+    return;
+  }
   const text = $("compose-text").value.trim();
   const to = state.current;
   if (!text || !to) return;
@@ -354,6 +579,26 @@ function onEvent(event) {
     case "contact":
       refreshLists().catch(() => {});
       break;
+    case "group":
+      state.rooms.set(event.group.id, event.group);
+      renderRooms();
+      if (state.room === event.group.id) {
+        renderRoomHeader();
+        if ($("room-dialog").open) showRoomDialog();
+      }
+      break;
+    case "groupMessage": {
+      const message = event.groupMessage;
+      if (message.room === state.room) {
+        state.messages.set(message.id, message);
+        renderRoomMessages();
+        if (!message.outgoing && document.visibilityState === "visible") api("POST", `/api/groups/${message.room}/read`).catch(() => {});
+      } else if (!message.outgoing && message.unread) {
+        state.roomUnread.set(message.room, (state.roomUnread.get(message.room) ?? 0) + 1);
+        renderContacts();
+      }
+      break;
+    }
   }
 }
 
@@ -365,7 +610,9 @@ function connectEvents() {
     $("status").classList.remove("offline");
     // Catch up on what happened while we were not connected.
     refreshLists().catch(() => {});
+    refreshRooms().catch(() => {});
     if (state.current) open(state.current);
+    if (state.room) openRoom(state.room);
   });
   socket.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
   socket.addEventListener("close", () => {
@@ -399,6 +646,7 @@ async function start() {
     return;
   }
   await refreshLists();
+  await refreshRooms();
   connectEvents();
 }
 
@@ -449,5 +697,67 @@ $("safety").addEventListener("click", async () => {
   }
 });
 $("safety-close").addEventListener("click", () => $("safety-dialog").close());
+$("new-room").addEventListener("click", async () => {
+  const name = prompt("Name of the new room:");
+  if (!name?.trim()) return;
+  try {
+    const room = await api("POST", "/api/groups", { name: name.trim(), history: true });
+    state.rooms.set(room.id, room);
+    await openRoom(room.id);
+    showRoomDialog();
+  } catch (error) {
+    alert(error.message);
+  }
+});
+$("join-room").addEventListener("click", async () => {
+  const link = prompt("Paste the room's invite link (parley://join/…):");
+  if (!link?.trim()) return;
+  try {
+    const room = await api("POST", "/api/groups/join", { room: link.trim() });
+    state.rooms.set(room.id, room);
+    await openRoom(room.id);
+  } catch (error) {
+    alert(error.message);
+  }
+});
+$("room-info").addEventListener("click", showRoomDialog);
+$("room-close").addEventListener("click", () => $("room-dialog").close());
+$("invite-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const who = $("invite-input").value.trim();
+  if (!who) return;
+  try {
+    const room = await api("POST", `/api/groups/${state.room}/invite`, { who });
+    $("invite-input").value = "";
+    state.rooms.set(room.id, room);
+    showRoomDialog();
+  } catch (error) {
+    alert(error.message);
+  }
+});
+$("copy-link").addEventListener("click", () => navigator.clipboard?.writeText($("room-link").textContent).catch(() => {}));
+$("leave-room").addEventListener("click", async () => {
+  if (!confirm("Leave this room? You will not get its messages any more.")) return;
+  try {
+    const room = await api("POST", `/api/groups/${state.room}/leave`);
+    state.rooms.set(room.id, room);
+    $("room-dialog").close();
+    renderRoomHeader();
+    renderRooms();
+  } catch (error) {
+    alert(error.message);
+  }
+});
+$("join-invited").addEventListener("click", async () => {
+  try {
+    const room = await api("POST", "/api/groups/join", { room: state.room });
+    state.rooms.set(room.id, room);
+    renderRoomHeader();
+    renderRooms();
+  } catch (error) {
+    toast(error.message);
+  }
+});
+$("decline-invited").addEventListener("click", closeConversation);
 
 start();
