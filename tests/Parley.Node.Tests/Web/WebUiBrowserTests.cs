@@ -150,6 +150,72 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         await browser.CloseAsync();
     }
 
+    [Fact]
+    public async Task Alice_makes_a_room_invites_bob_and_they_talk_in_it_in_the_browser()
+    {
+        var chromium = FindChromium();
+        await using var network = new LoopbackNetwork();
+        await network.StartNodesAsync(4);
+        var aliceNode = await network.StartUserAsync("alice");
+        var bobNode = await network.StartUserAsync("bob");
+        await using var aliceApi = await LocalApi.StartAsync(aliceNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+        await using var bobApi = await LocalApi.StartAsync(bobNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+        var bob = bobNode.Chat!.Handle.ToString();
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        SetDefaultExpectTimeout(Patience);
+        var problems = new List<string>();
+        var alicePage = await OpenAsync(browser, aliceApi.WebUiAddress, "alice", problems);
+        var bobPage = await OpenAsync(browser, bobApi.WebUiAddress, "bob", problems);
+        await Expect(alicePage.Locator("#me-handle")).ToHaveTextAsync(aliceNode.Chat!.Handle.ToString());
+
+        // Alice creates a room (the name is asked in a prompt) and invites bob from the members dialog.
+        alicePage.Dialog += async (_, dialog) => await dialog.AcceptAsync("book club");
+        await alicePage.Locator("#new-room").ClickAsync();
+        await Expect(alicePage.Locator("#room-dialog")).ToBeVisibleAsync();
+        await Expect(alicePage.Locator("#room-title")).ToHaveTextAsync("book club");
+        await Expect(alicePage.Locator("#room-link")).ToContainTextAsync("parley://join/");
+        await alicePage.Locator("#invite-input").FillAsync(bob);
+        await alicePage.Locator("#invite-input").PressAsync("Enter");
+        await Expect(alicePage.Locator("#room-invited li")).ToContainTextAsync("bob");
+        await alicePage.Locator("#room-close").ClickAsync();
+
+        // Bob's page shows the invitation live; he opens the room and joins.
+        var invitation = bobPage.Locator("#rooms li").Filter(new LocatorFilterOptions { HasText = "book club" });
+        await Expect(invitation).ToContainTextAsync("invited");
+        await invitation.ClickAsync();
+        await Expect(bobPage.Locator("#invite-banner")).ToBeVisibleAsync();
+        await bobPage.Locator("#join-invited").ClickAsync();
+        await Expect(bobPage.Locator("#compose")).ToBeVisibleAsync();
+        await Expect(alicePage.Locator("#rooms li").Filter(new LocatorFilterOptions { HasText = "book club" })).ToContainTextAsync("2 members");
+
+        // They talk; each sees the other's message, labelled with who sent it, and alice sees hers delivered.
+        await alicePage.Locator("#rooms li").Filter(new LocatorFilterOptions { HasText = "book club" }).ClickAsync();
+        await alicePage.Locator("#compose-text").FillAsync("Welcome to the club, Bob");
+        await alicePage.Locator("#send").ClickAsync();
+        var atBob = bobPage.Locator("#messages li.incoming").Filter(new LocatorFilterOptions { HasText = "Welcome to the club, Bob" });
+        await Expect(atBob.Locator(".from")).ToContainTextAsync("alice#");
+        await Expect(alicePage.Locator("#messages li.outgoing .meta")).ToContainTextAsync("delivered to all 1");
+        await bobPage.Locator("#compose-text").FillAsync("Glad to be here");
+        await bobPage.Locator("#send").ClickAsync();
+        await Expect(alicePage.Locator("#messages li.incoming").Filter(new LocatorFilterOptions { HasText = "Glad to be here" })).ToBeVisibleAsync();
+
+        // The members dialog shows both, the admin badge, and the membership log.
+        await bobPage.Locator("#room-info").ClickAsync();
+        await Expect(bobPage.Locator("#room-members li")).ToHaveCountAsync(2);
+        await Expect(bobPage.Locator("#room-log li").First).ToContainTextAsync("created the room");
+        await ScreenshotAsync(alicePage, "webui-room-alice.png");
+        await ScreenshotAsync(bobPage, "webui-room-bob.png");
+        Assert.Empty(problems);
+        await browser.CloseAsync();
+    }
+
     private static string FindChromium()
     {
         var candidates = Environment.GetEnvironmentVariable("PARLEY_CHROMIUM") is { Length: > 0 } configured ? [configured] : ChromiumPaths;
