@@ -164,9 +164,9 @@ public sealed partial class ChatCliTests(ChatNetwork network)
         await using (var node = ParleyProcess.Start("--data", empty, "node", "--listen", ChatNetwork.Loopback))
         {
             await ChatNetwork.WaitForApiAsync(node);
-            var (whoamiExit, _, whoamiErr) = await ParleyProcess.RunAsync(ChatNetwork.Timeout, "--data", empty, "whoami");
+            var (whoamiExit, _, whoamiErr) = await ParleyProcess.RunAsync(ChatNetwork.Timeout, "--data", empty, "whoami", "--listen", ChatNetwork.Loopback);
             Assert.True(whoamiExit != 0 && whoamiErr.Contains($"no identity in {empty}", StringComparison.Ordinal), whoamiErr);
-            var (sendExit, _, sendErr) = await ParleyProcess.RunAsync(ChatNetwork.Timeout, "--data", empty, "send", "bob", "hi");
+            var (sendExit, _, sendErr) = await ParleyProcess.RunAsync(ChatNetwork.Timeout, "--data", empty, "send", "bob", "hi", "--listen", ChatNetwork.Loopback);
             Assert.True(sendExit != 0 && sendErr.Contains("this node has no identity yet; create one with: parley init --name <name>", StringComparison.Ordinal), sendErr);
             Assert.Equal(0, await node.TerminateAsync(ChatNetwork.Timeout));
         }
