@@ -74,6 +74,8 @@ internal sealed class ApiClient : IDisposable
 
     public Task<ContactDto> BlockAsync(string who, CancellationToken ct) => PostAsync<ContactDto>($"api/contacts/{Uri.EscapeDataString(who)}/block", null, ct);
 
+    public Task FetchMailboxAsync(CancellationToken ct) => PostAsync<JsonElement>("api/mailbox/fetch", null, ct);
+
     public Task<SafetyNumberDto> SafetyNumberAsync(string who, CancellationToken ct) => GetAsync<SafetyNumberDto>($"api/safety-number/{Uri.EscapeDataString(who)}", ct);
 
     /// <summary>Live events until the node closes the socket or <paramref name="cancellationToken"/> fires.</summary>

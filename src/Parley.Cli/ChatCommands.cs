@@ -16,7 +16,8 @@ internal static class ChatCommands
 {
     private static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(20);
 
-    private delegate Task<int> ApiOperation(ApiClient api, ParseResult parse, bool json, CancellationToken cancellationToken);
+    /// <param name="running">True when <paramref name="api"/> is a node that was already running, false for the command's own short-lived node.</param>
+    private delegate Task<int> ApiOperation(ApiClient api, ParseResult parse, bool json, bool running, CancellationToken cancellationToken);
 
     public static IEnumerable<Command> Create(GlobalOptions options)
     {
@@ -26,9 +27,14 @@ internal static class ChatCommands
         init.SetAction((parse, ct) => InitAsync(options, parse, parse.GetValue(name)!, parse.GetValue(initListen)!, ct));
         yield return init;
 
-        yield return Build(options, "whoami", "Print your handle and ids", [], network: false, async (api, _, json, ct) =>
+        yield return Build(options, "whoami", "Print your handle and ids", [], network: false, async (api, p, json, _, ct) =>
         {
             var status = await api.StatusAsync(ct);
+            if (status.Handle is null)
+            {
+                // A node running on a folder without an identity answers status all the same.
+                return GlobalOptions.Fail(NoIdentity(p.GetValue(options.Data)!));
+            }
             if (json)
             {
                 GlobalOptions.PrintJson(new { handle = status.Handle, account = status.Account, device = status.Device });
@@ -41,7 +47,7 @@ internal static class ChatCommands
         });
 
         var query = new Argument<string>("name") { Description = "A name (lists every user holding it) or a handle name#tag (exactly that user)" };
-        yield return Build(options, "find", "Find users by name or handle", [query], network: true, async (api, p, json, ct) =>
+        yield return Build(options, "find", "Find users by name or handle", [query], network: true, async (api, p, json, _, ct) =>
         {
             var matches = await api.FindAsync(p.GetValue(query)!, ct);
             Print(json, matches, m => $"{m.Handle} {m.Account}");
@@ -50,10 +56,11 @@ internal static class ChatCommands
 
         var recipient = new Argument<string>("handle") { Description = "Who to write to: name#tag, a contact's name, or a name only one user holds" };
         var text = new Argument<string>("text") { Description = "The message" };
-        yield return Build(options, "send", "Send a message; prints its id and delivery state", [recipient, text], network: true, async (api, p, json, ct) =>
+        yield return Build(options, "send", "Send a message; prints its id and delivery state", [recipient, text], network: true, async (api, p, json, _, ct) =>
         {
             var sent = await api.SendAsync(p.GetValue(recipient)!, p.GetValue(text)!, ct);
-            var latest = await WaitPastQueuedAsync(api, sent, ct);
+            // From here on the message is in the durable outbox: whatever happens while waiting, its id is printed.
+            var latest = await WaitPastQueuedAsync(api, sent, p.GetValue(options.Data)!, ct);
             if (json)
             {
                 GlobalOptions.PrintJson(new { id = latest.Id, to = latest.Contact, state = latest.State, storedAt = latest.StoredAt });
@@ -65,8 +72,20 @@ internal static class ChatCommands
             return 0;
         });
 
-        yield return Build(options, "inbox", "Fetch and print new messages and contact requests", [], network: true, async (api, _, json, ct) =>
+        yield return Build(options, "inbox", "Fetch and print new messages and contact requests", [], network: true, async (api, _, json, running, ct) =>
         {
+            if (running)
+            {
+                // A running node polls its mailbox only every minute; a short-lived one fetched it as it started.
+                try
+                {
+                    await api.FetchMailboxAsync(ct);
+                }
+                catch (ApiException e)
+                {
+                    Console.Error.WriteLine($"parley: could not fetch the mailbox now ({e.Message}); showing what the node has");
+                }
+            }
             var unread = await api.UnreadAsync(ct);
             Print(json, unread, m => m.Request
                 ? $"request from {m.From}: {m.Text}   (accept with: parley accept {m.From})"
@@ -80,14 +99,14 @@ internal static class ChatCommands
 
         var who = new Argument<string>("handle") { Description = "A contact: name#tag, or a name unique among your contacts" };
         var limit = new Option<int>("--limit") { Description = "How many of the latest messages", DefaultValueFactory = _ => 100 };
-        yield return Build(options, "history", "Print the conversation with a contact", [who, limit], network: false, async (api, p, json, ct) =>
+        yield return Build(options, "history", "Print the conversation with a contact", [who, limit], network: false, async (api, p, json, _, ct) =>
         {
             var messages = await api.HistoryAsync(p.GetValue(who)!, p.GetValue(limit), ct);
             Print(json, messages, m => m.Direction == "outgoing" ? $"me: {m.Text}   [{Describe(m)}]" : $"{m.From}: {m.Text}");
             return 0;
         });
 
-        yield return Build(options, "contacts", "List contacts and requests", [], network: false, async (api, _, json, ct) =>
+        yield return Build(options, "contacts", "List contacts and requests", [], network: false, async (api, _, json, _, ct) =>
         {
             var contacts = await api.ContactsAsync(ct);
             contacts.AddRange((await api.RequestsAsync(ct)).Select(r => r.Contact));
@@ -95,21 +114,21 @@ internal static class ChatCommands
             return 0;
         });
 
-        yield return Build(options, "accept", "Accept a contact request", [who], network: true, async (api, p, json, ct) =>
+        yield return Build(options, "accept", "Accept a contact request", [who], network: true, async (api, p, json, _, ct) =>
         {
             var contact = await api.AcceptAsync(p.GetValue(who)!, ct);
             Print(json, [contact], c => $"{c.Handle} {c.State}", single: true);
             return 0;
         });
 
-        yield return Build(options, "block", "Block a contact: nothing more from them is shown", [who], network: true, async (api, p, json, ct) =>
+        yield return Build(options, "block", "Block a contact: nothing more from them is shown", [who], network: true, async (api, p, json, _, ct) =>
         {
             var contact = await api.BlockAsync(p.GetValue(who)!, ct);
             Print(json, [contact], c => $"{c.Handle} {c.State}", single: true);
             return 0;
         });
 
-        yield return Build(options, "safety-number", "Print the safety number to compare with a contact", [who], network: false, async (api, p, json, ct) =>
+        yield return Build(options, "safety-number", "Print the safety number to compare with a contact", [who], network: false, async (api, p, json, _, ct) =>
         {
             var number = await api.SafetyNumberAsync(p.GetValue(who)!, ct);
             Print(json, [number], n => SafetyNumber.Format(n.SafetyNumber), single: true);
@@ -148,7 +167,7 @@ internal static class ChatCommands
     }
 
     /// <summary>A send returns at once (queued); a user of `parley send` wants to know whether it got anywhere.</summary>
-    private static async Task<MessageDto> WaitPastQueuedAsync(ApiClient api, MessageDto sent, CancellationToken cancellationToken)
+    private static async Task<MessageDto> WaitPastQueuedAsync(ApiClient api, MessageDto sent, string dataFolder, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(DrainTime);
@@ -164,6 +183,10 @@ internal static class ChatCommands
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // Still queued: it stays in the outbox and is retried whenever a node runs on this data folder.
+        }
+        catch (Exception e) when (e is HttpRequestException or ApiException)
+        {
+            Console.Error.WriteLine($"parley: the node stopped answering ({Reason(e)}); the message is queued and goes out when a node runs on {dataFolder} again");
         }
         return latest;
     }
@@ -227,11 +250,19 @@ internal static class ChatCommands
         var json = parse.GetValue(options.Json);
         try
         {
-            using (var running = await ApiClient.TryConnectAsync(parse.GetValue(options.Data)!, cancellationToken))
+            var data = parse.GetValue(options.Data)!;
+            using (var running = await ApiClient.TryConnectAsync(data, cancellationToken))
             {
                 if (running is not null)
                 {
-                    return await operation(running, parse, json, cancellationToken);
+                    try
+                    {
+                        return await operation(running, parse, json, true, cancellationToken);
+                    }
+                    catch (HttpRequestException e)
+                    {
+                        return GlobalOptions.Fail($"the node running on {data} stopped answering: {Reason(e)}");
+                    }
                 }
             }
             var nodeOptions = options.NodeOptions(parse, [network ? listen : "/ip4/127.0.0.1/tcp/0"], keepData: true, out var error);
@@ -243,7 +274,7 @@ internal static class ChatCommands
             await using var node = await ParleyNode.StartAsync(OneShot(nodeOptions), loggerFactory, cancellationToken);
             if (!await node.OpenChatAsync(cancellationToken))
             {
-                return GlobalOptions.Fail($"no identity in {nodeOptions.DataFolder}; create one with: parley init --name <name>");
+                return GlobalOptions.Fail(NoIdentity(nodeOptions.DataFolder!));
             }
             if (network)
             {
@@ -255,7 +286,7 @@ internal static class ChatCommands
             }
             await using var api = await LocalApi.StartAsync(node, 0, loggerFactory, cancellationToken);
             using var client = new ApiClient(api.Port, api.Token);
-            var exitCode = await operation(client, parse, json, cancellationToken);
+            var exitCode = await operation(client, parse, json, false, cancellationToken);
             if (network)
             {
                 await DrainOutboxAsync(node.Chat!, loggerFactory.CreateLogger("parley"), cancellationToken);
@@ -271,6 +302,11 @@ internal static class ChatCommands
             return GlobalOptions.Fail(e.Message);
         }
     }
+
+    /// <summary>"An error occurred while sending the request" says little; the inner exception says what happened.</summary>
+    private static string Reason(Exception e) => e is HttpRequestException { InnerException: { } inner } ? inner.Message : e.Message;
+
+    private static string NoIdentity(string dataFolder) => $"no identity in {dataFolder}; create one with: parley init --name <name>";
 
     /// <summary>Gives what this short-lived node queued (messages, receipts, accepts) a chance to reach someone before it exits.</summary>
     private static async Task DrainOutboxAsync(ChatClient chat, ILogger logger, CancellationToken cancellationToken)

@@ -36,6 +36,11 @@ internal static class UpCommand
         });
         var interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Ansi = interactive ? AnsiSupport.Detect : AnsiSupport.No, ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors });
+        if (!interactive)
+        {
+            // Through a pipe there is no terminal to fit: one line per line, never wrapped at 80 columns for a script to rejoin.
+            console.Profile.Width = short.MaxValue;
+        }
         var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error);
         if (nodeOptions is null)
         {

@@ -29,7 +29,9 @@ public sealed class Libp2pHost : IPeerNetwork
     private readonly ILoggerFactory _loggerFactory;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly ConcurrentDictionary<PeerId, ImmutableList<Connection>> _connections = new();
-    private readonly ConcurrentDictionary<PeerId, Task<Connection>> _pendingDials = new();
+    // Keyed by address (with /p2p), not by peer: a dial to a peer's stale address must not stand in for a dial to its
+    // current one made at the same time (a restarted node's old address from the routing table, its new one from presence).
+    private readonly ConcurrentDictionary<Multiaddr, Task<Connection>> _pendingDials = new();
     private readonly SemaphoreSlim _pendingHandshakes;
     private readonly ConcurrentDictionary<IPAddress, int> _pendingByAddress = new();
     private readonly List<Socket> _listeners = [];
@@ -245,7 +247,7 @@ public sealed class Libp2pHost : IPeerNetwork
             {
                 return existing;
             }
-            var dial = _pendingDials.GetOrAdd(expected, _ => DialAndForgetAsync(address, expected));
+            var dial = _pendingDials.GetOrAdd(address, _ => DialAndForgetAsync(address, expected));
             return await dial.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         return await DialAsync(address, null).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -255,11 +257,13 @@ public sealed class Libp2pHost : IPeerNetwork
     {
         try
         {
+            // Never completes synchronously, so the finally below runs after GetOrAdd stored this task and removes it.
+            await Task.Yield();
             return await DialAsync(address, expected).ConfigureAwait(false);
         }
         finally
         {
-            _pendingDials.TryRemove(expected, out _);
+            _pendingDials.TryRemove(address, out _);
         }
     }
 

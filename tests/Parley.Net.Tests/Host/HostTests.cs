@@ -131,6 +131,25 @@ public sealed class HostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_dial_to_a_stale_address_does_not_hold_up_a_dial_to_the_current_one()
+    {
+        // A restarted node: its old address (from a routing table) is being dialled, and hangs, when its new one (from
+        // its presence) is dialled too. Each dial must stand on its own.
+        var server = await _fixture.StartAsync();
+        var client = await _fixture.StartAsync(new HostOptions { HandshakeTimeout = TimeSpan.FromSeconds(3) });
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var stale = Core.Multiformats.Multiaddr.Parse($"/ip4/127.0.0.1/tcp/{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}/p2p/{server.LocalPeerId}");
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+
+        var staleDial = client.ConnectAsync(stale, cts.Token);
+        var current = await client.ConnectAsync(HostFixture.AddressOf(server), cts.Token).WaitAsync(TimeSpan.FromSeconds(2));
+
+        Assert.Equal(server.LocalPeerId, current);
+        await Assert.ThrowsAsync<PeerConnectionException>(() => staleDial);
+    }
+
+    [Fact]
     public async Task A_new_protocol_is_pushed_to_connected_peers()
     {
         var server = await _fixture.StartAsync();
