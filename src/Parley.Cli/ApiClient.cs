@@ -78,6 +78,34 @@ internal sealed class ApiClient : IDisposable
 
     public Task<SafetyNumberDto> SafetyNumberAsync(string who, CancellationToken ct) => GetAsync<SafetyNumberDto>($"api/safety-number/{Uri.EscapeDataString(who)}", ct);
 
+    public Task<List<GroupDto>> RoomsAsync(CancellationToken ct) => GetAsync<List<GroupDto>>("api/groups", ct);
+
+    public Task<GroupDto> RoomAsync(string room, CancellationToken ct) => GetAsync<GroupDto>($"api/groups/{Uri.EscapeDataString(room)}", ct);
+
+    public Task<GroupDto> CreateRoomAsync(string name, bool history, CancellationToken ct) => PostAsync<GroupDto>("api/groups", new CreateGroupRequest(name, history), ct);
+
+    public Task<GroupDto> JoinRoomAsync(string roomOrLink, CancellationToken ct) => PostAsync<GroupDto>("api/groups/join", new JoinGroupRequest(roomOrLink), ct);
+
+    public Task<GroupDto> InviteAsync(string room, string who, CancellationToken ct) => PostAsync<GroupDto>($"api/groups/{Uri.EscapeDataString(room)}/invite", new WhoRequest(who), ct);
+
+    /// <summary>approve or deny a request to join.</summary>
+    public Task<GroupDto> DecideAsync(string room, string who, string decision, CancellationToken ct) =>
+        PostAsync<GroupDto>($"api/groups/{Uri.EscapeDataString(room)}/requests/{Uri.EscapeDataString(who)}/{decision}", null, ct);
+
+    /// <summary>kick, promote or demote a member.</summary>
+    public Task<GroupDto> MemberAsync(string room, string who, string action, CancellationToken ct) =>
+        PostAsync<GroupDto>($"api/groups/{Uri.EscapeDataString(room)}/members/{Uri.EscapeDataString(who)}/{action}", null, ct);
+
+    public Task<GroupDto> LeaveRoomAsync(string room, CancellationToken ct) => PostAsync<GroupDto>($"api/groups/{Uri.EscapeDataString(room)}/leave", null, ct);
+
+    public Task<GroupMessageDto> SendToRoomAsync(string room, string text, CancellationToken ct) =>
+        PostAsync<GroupMessageDto>($"api/groups/{Uri.EscapeDataString(room)}/messages", new GroupSendRequest(text), ct);
+
+    public Task<GroupHistoryDto> RoomHistoryAsync(string room, int limit, CancellationToken ct) =>
+        GetAsync<GroupHistoryDto>($"api/groups/{Uri.EscapeDataString(room)}/messages?limit={limit}", ct);
+
+    public Task MarkRoomReadAsync(string room, CancellationToken ct) => PostAsync<JsonElement>($"api/groups/{Uri.EscapeDataString(room)}/read", null, ct);
+
     /// <summary>Live events until the node closes the socket or <paramref name="cancellationToken"/> fires.</summary>
     public async IAsyncEnumerable<EventDto> EventsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {

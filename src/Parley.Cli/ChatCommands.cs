@@ -17,7 +17,7 @@ internal static class ChatCommands
     private static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(20);
 
     /// <param name="running">True when <paramref name="api"/> is a node that was already running, false for the command's own short-lived node.</param>
-    private delegate Task<int> ApiOperation(ApiClient api, ParseResult parse, bool json, bool running, CancellationToken cancellationToken);
+    internal delegate Task<int> ApiOperation(ApiClient api, ParseResult parse, bool json, bool running, CancellationToken cancellationToken);
 
     public static IEnumerable<Command> Create(GlobalOptions options)
     {
@@ -146,7 +146,7 @@ internal static class ChatCommands
         DefaultValueFactory = _ => "/ip4/0.0.0.0/tcp/0",
     };
 
-    private static void Print<T>(bool json, IReadOnlyList<T> items, Func<T, string> line, bool single = false)
+    internal static void Print<T>(bool json, IReadOnlyList<T> items, Func<T, string> line, bool single = false)
     {
         if (json)
         {
@@ -191,7 +191,7 @@ internal static class ChatCommands
         return latest;
     }
 
-    private static Command Build(GlobalOptions options, string name, string description, Symbol[] symbols, bool network, ApiOperation operation)
+    internal static Command Build(GlobalOptions options, string name, string description, Symbol[] symbols, bool network, ApiOperation operation)
     {
         var command = new Command(name, description);
         foreach (var symbol in symbols)

@@ -52,6 +52,7 @@ root.Subcommands.Add(DemoCommand.Create(options));
 root.Subcommands.Add(NodeCommands.Node(options));
 root.Subcommands.Add(NodeCommands.Ping(options));
 root.Subcommands.Add(DhtCommands.Create(options));
+root.Subcommands.Add(RoomCommands.Create(options));
 foreach (var command in ChatCommands.Create(options))
 {
     root.Subcommands.Add(command);

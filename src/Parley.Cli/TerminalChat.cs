@@ -8,11 +8,11 @@ namespace Parley.Cli;
 /// of IRC from stdin (a terminal or a pipe), prints incoming messages as they arrive, and shows each sent message's
 /// delivery state, rewriting the line in place while it is still the last one on a terminal.
 /// </summary>
-internal sealed class TerminalChat(ApiClient api, IAnsiConsole console, bool interactive)
+internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, bool interactive)
 {
     private const string Help = """
         /msg <handle> <text>   send (the first message to someone new is a contact request)
-        <text>                 send to the person you last wrote to or heard from
+        <text>                 send to the person or room you last wrote to or heard from
         /find <name>           look up users by name or name#tag
         /contacts              your contacts
         /requests              contact requests waiting for you
@@ -20,6 +20,13 @@ internal sealed class TerminalChat(ApiClient api, IAnsiConsole console, bool int
         /history <handle>      the conversation      /safety <handle>  safety number to compare
         /status                node status           /help             this help
         /quit                  leave (the node stops)
+        rooms:
+        /create <room>         make a room            /rooms             your rooms and invitations
+        /invite <room> <handle>                       /join <room or link>  accept an invitation, or ask with a link
+        /requests <room>       who asks to join       /approve <room> <handle>   /deny <room> <handle>
+        /kick <room> <handle>  remove (new keys for everyone else)   /promote <room> <handle>
+        /members <room>        members, invite link, log             /leave <room>
+        /room <room>           talk in a room: what you type goes there
         """;
 
     private readonly Lock _output = new();
@@ -79,8 +86,11 @@ internal sealed class TerminalChat(ApiClient api, IAnsiConsole console, bool int
                     var (to, text) = Split(rest);
                     await SendAsync(to, text, cancellationToken);
                     break;
+                case "say" when _currentRoom is not null:
+                    await SendToRoomAsync(_currentRoom, rest, cancellationToken);
+                    break;
                 case "say" when _current is null:
-                    Write("[yellow]nobody to send to yet: use /msg <handle> <text>[/]");
+                    Write("[yellow]nobody to send to yet: use /msg <handle> <text>, or /room <room>[/]");
                     break;
                 case "say":
                     await SendAsync(_current!, rest, cancellationToken);
@@ -92,6 +102,9 @@ internal sealed class TerminalChat(ApiClient api, IAnsiConsole console, bool int
                 case "contacts":
                     var contacts = await api.ContactsAsync(cancellationToken);
                     Write(contacts.Count == 0 ? "no contacts yet" : string.Join('\n', contacts.Select(c => $"{Markup.Escape(c.Handle)} [grey]{c.State}[/]")));
+                    break;
+                case "requests" when rest.Length > 0:
+                    await ShowRoomRequestsAsync(rest, cancellationToken);
                     break;
                 case "requests":
                     var requests = await api.RequestsAsync(cancellationToken);
@@ -121,6 +134,8 @@ internal sealed class TerminalChat(ApiClient api, IAnsiConsole console, bool int
                     PrintStatus();
                     Write(string.Join('\n', _status.Addresses.Select(a => $"  [grey]{Markup.Escape(a)}[/]")));
                     break;
+                case var room when await HandleRoomCommandAsync(room, rest, cancellationToken):
+                    break;
                 default:
                     Write($"[yellow]unknown command /{Markup.Escape(command)}; /help lists them[/]");
                     break;
@@ -143,6 +158,7 @@ internal sealed class TerminalChat(ApiClient api, IAnsiConsole console, bool int
         Require(text, "some text");
         var message = await api.SendAsync(to, text, cancellationToken);
         _current = message.Contact;
+        _currentRoom = null;
         lock (_output)
         {
             var line = $"[blue]me → {Markup.Escape(message.Contact)}[/]: {Markup.Escape(message.Text)}";
@@ -168,6 +184,13 @@ internal sealed class TerminalChat(ApiClient api, IAnsiConsole console, bool int
                     break;
                 case "contact" when item.Contact is { State: "accepted" } contact:
                     Write($"[grey]{Markup.Escape(contact.Handle)} is now a contact[/]");
+                    break;
+                case "group" when item.Group is { } group:
+                    ShowRoomChange(group);
+                    break;
+                case "groupMessage" when item.GroupMessage is { Outgoing: false } message:
+                    _currentRoom ??= _current is null ? message.Room : null;
+                    Write($"[magenta][[{Markup.Escape(RoomName(message.Room))}]][/] [green]{Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}");
                     break;
                 case "status" when item.Status is { } status:
                     var changed = _status is null || status.Peers != _status.Peers || status.MailboxNodesAnswered != _status.MailboxNodesAnswered;
