@@ -109,6 +109,8 @@ internal static class DemoCommand
                 await alice.Chat.AcceptAsync("carol", cancellationToken);
                 await SendAndWaitAsync(alice, carol, "welcome carol!", DeliveryState.Delivered, cancellationToken);
 
+                await RoomAsync(alice, [bob, carol], cancellationToken);
+
                 var summary = Summarize();
                 Print(summary);
                 if (keep)
@@ -128,6 +130,68 @@ internal static class DemoCommand
                     await node.DisposeAsync();
                 }
                 Directory.Delete(_root, recursive: true);
+            }
+        }
+
+        /// <summary>A room: the admin creates it and invites the others, who join; everyone writes once; all see one order.</summary>
+        private async Task RoomAsync(ParleyNode admin, IReadOnlyList<ParleyNode> invitees, CancellationToken cancellationToken)
+        {
+            Step($"{admin.Chat!.Handle.Name} makes a room and invites {string.Join(" and ", invitees.Select(i => i.Chat!.Handle.Name))}");
+            var started = _clock.ElapsedMilliseconds;
+            var room = await admin.Chat.CreateGroupAsync("parley demo", historyEnabled: true, cancellationToken);
+            foreach (var invitee in invitees)
+            {
+                await admin.Chat.InviteToGroupAsync(room.IdText, invitee.Chat!.Handle.ToString(), cancellationToken);
+            }
+            var everyone = invitees.Prepend(admin).ToList();
+            foreach (var invitee in invitees)
+            {
+                await WaitUntilAsync(async () => (await invitee.Chat!.GetGroupsAsync(cancellationToken)).Any(g => g.Id == room.Id), $"{invitee.Chat!.Handle.Name} gets the invitation", cancellationToken);
+                await invitee.Chat.JoinGroupAsync(room.IdText, cancellationToken);
+            }
+            foreach (var member in everyone)
+            {
+                await WaitUntilAsync(async () => (await member.Chat!.GetGroupAsync(room.IdText, cancellationToken)).Members.Count == everyone.Count, $"{member.Chat!.Handle.Name} sees every member", cancellationToken);
+            }
+            Say($"\"{room.Name}\" has {everyone.Count} members, each with the others' sender keys ({_clock.ElapsedMilliseconds - started} ms)");
+            foreach (var member in everyone)
+            {
+                var sent = await member.Chat!.SendToGroupAsync(room.IdText, $"{member.Chat.Handle.Name} says hi to the room", cancellationToken);
+                foreach (var other in everyone.Where(o => o != member))
+                {
+                    _sent.Add((other.Chat!.Handle.ToString(), $"{Convert.ToHexStringLower(sent.Id)}/{other.Chat.Handle}", "room"));
+                }
+            }
+            foreach (var member in everyone)
+            {
+                await WaitUntilAsync(async () => (await member.Chat!.GetGroupHistoryAsync(room.IdText, 100, cancellationToken)).Messages.Count == everyone.Count, $"{member.Chat!.Handle.Name} has every room message", cancellationToken);
+            }
+            var order = (await admin.Chat.GetGroupHistoryAsync(room.IdText, 100, cancellationToken)).Messages.Select(m => m.Text).ToList();
+            foreach (var member in invitees)
+            {
+                var theirs = (await member.Chat!.GetGroupHistoryAsync(room.IdText, 100, cancellationToken)).Messages.Select(m => m.Text);
+                if (!theirs.SequenceEqual(order))
+                {
+                    throw new TimeoutException($"{member.Chat.Handle.Name} shows the room's messages in another order");
+                }
+            }
+            Say($"everyone shows the same {order.Count} messages in the same order ({_clock.ElapsedMilliseconds - started} ms in all): {string.Join(" / ", order)}");
+        }
+
+        private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, CancellationToken cancellationToken)
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(Patience);
+            try
+            {
+                while (!await condition())
+                {
+                    await Task.Delay(50, deadline.Token);
+                }
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"timed out waiting until {what}");
             }
         }
 
@@ -159,6 +223,7 @@ internal static class DemoCommand
             }
             var chat = node.Chat!;
             chat.MessageReceived += (_, e) => _arrivals.AddOrUpdate(Convert.ToHexStringLower(e.Message.Id), 1, (_, n) => n + 1);
+            chat.GroupMessageReceived += (_, e) => _arrivals.AddOrUpdate($"{Convert.ToHexStringLower(e.Message.Id)}/{chat.Handle}", 1, (_, n) => n + 1);
             var report = await chat.StartAsync(cancellationToken);
             Say(created
                 ? $"{chat.Handle} is on the network ({_clock.ElapsedMilliseconds - started} ms; name stored at {report.NameStoredAt} nodes)"

@@ -663,6 +663,12 @@ public sealed partial class ChatClient
                     if (room.Log.State.IsAdmin(Account.PublicKey))
                     {
                         Broadcast(tx, room, accepted, room.Log.State.Members.Select(m => m.Account).Where(a => !a.Equals(sender.AccountKey)), null);
+                        // Someone who just came in knows the log only as its welcome had it: joins that crossed
+                        // theirs never reached them. They get the whole log once.
+                        foreach (var newcomer in accepted.Select(NewMember).OfType<PublicKey>().Where(a => !a.Equals(Account.PublicKey) && room.Log.State.IsMember(a)).Distinct())
+                        {
+                            Broadcast(tx, room, room.Log.Entries.Select(e => e.Entry), [newcomer], null);
+                        }
                     }
                     followUps.Add(id);
                     var info = Info(room);
@@ -1090,6 +1096,14 @@ public sealed partial class ChatClient
             _logger.LogInformation("cannot sign a join request for a room: {Reason}", e.Message);
         }
     }
+
+    /// <summary>The account an entry lets in, if it does.</summary>
+    private static PublicKey? NewMember(MembershipEntry entry) => entry.Kind switch
+    {
+        MembershipKind.Join => entry.Author,
+        MembershipKind.Approve => entry.Target,
+        _ => null,
+    };
 
     private MembershipEntry Append(Room room, MembershipChange change)
     {
