@@ -153,7 +153,7 @@ internal static class DemoCommand
             {
                 await WaitUntilAsync(async () => (await member.Chat!.GetGroupAsync(room.IdText, cancellationToken)).Members.Count == everyone.Count, $"{member.Chat!.Handle.Name} sees every member", cancellationToken);
             }
-            Say($"\"{room.Name}\" has {everyone.Count} members, each with the others' sender keys ({_clock.ElapsedMilliseconds - started} ms)");
+            Say($"\"{room.Name}\" has {everyone.Count} members ({_clock.ElapsedMilliseconds - started} ms)");
             foreach (var member in everyone)
             {
                 var sent = await member.Chat!.SendToGroupAsync(room.IdText, $"{member.Chat.Handle.Name} says hi to the room", cancellationToken);
