@@ -160,14 +160,14 @@ public abstract class MailboxStoreContractTests : IAsyncLifetime
         var store = await OpenAsync();
         var later = Time.GetUtcNow() + TimeSpan.FromDays(30);
         var otherToken = RandomNumberGenerator.GetBytes(32);
-        Assert.Equal(StoreStatus.Refused, (await store.AddEnvelopeAsync(Envelope(1, token: Token), default)).Status);
+        Assert.Equal(StoreStatus.UnknownToken, (await store.AddEnvelopeAsync(Envelope(1, token: Token), default)).Status);
 
         Assert.Equal(StoreStatus.Stored, (await store.SetPolicyAsync(Policy(2, later, Token), default)).Status);
         Assert.Equal(StoreStatus.Refused, (await store.SetPolicyAsync(Policy(1, later, otherToken), default)).Status);
         var conflicting = await store.SetPolicyAsync(Policy(2, later, otherToken), default);
         Assert.Equal("a policy with sequence 2 is held; send a higher sequence", conflicting.Reason);
         var outcome = await store.AddEnvelopeAsync(Envelope(2, token: otherToken), default);
-        Assert.Equal(StoreStatus.Refused, outcome.Status);
+        Assert.Equal(StoreStatus.UnknownToken, outcome.Status);
         Assert.Contains("token", outcome.Reason, StringComparison.Ordinal);
         Assert.Equal(StoreStatus.Stored, (await store.AddEnvelopeAsync(Envelope(3, token: Token), default)).Status);
 
@@ -181,7 +181,7 @@ public abstract class MailboxStoreContractTests : IAsyncLifetime
         Assert.Equal([SHA256.HashData(otherToken)], policy.TokenHashes);
         Assert.Equal(3UL, (await store.GetInventoryAsync(Mailbox, default)).PolicySequence);
         Assert.Equal(StoreStatus.Stored, (await store.AddEnvelopeAsync(Envelope(4, token: otherToken), default)).Status);
-        Assert.Equal(StoreStatus.Refused, (await store.AddEnvelopeAsync(Envelope(5, token: Token), default)).Status);
+        Assert.Equal(StoreStatus.UnknownToken, (await store.AddEnvelopeAsync(Envelope(5, token: Token), default)).Status);
     }
 
     [Fact]
@@ -263,7 +263,7 @@ public abstract class MailboxStoreContractTests : IAsyncLifetime
         await store.SetPolicyAsync(Policy(1, Time.GetUtcNow() + TimeSpan.FromDays(1), Token), default);
         Time.Advance(TimeSpan.FromDays(1));
         Assert.Null(await store.GetPolicyAsync(Mailbox, default));
-        Assert.Equal(StoreStatus.Refused, (await store.AddEnvelopeAsync(Envelope(1, token: Token), default)).Status);
+        Assert.Equal(StoreStatus.UnknownToken, (await store.AddEnvelopeAsync(Envelope(1, token: Token), default)).Status);
         // An expired policy is no obstacle to a lower sequence.
         Assert.Equal(StoreStatus.Stored, (await store.SetPolicyAsync(Policy(0, Time.GetUtcNow() + TimeSpan.FromDays(1), Token), default)).Status);
     }

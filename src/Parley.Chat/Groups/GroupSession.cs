@@ -136,6 +136,16 @@ public sealed class GroupSession
         return new SessionUpdate(outgoing, installed);
     }
 
+    /// <summary>
+    /// The distribution <see cref="Update"/> returned for <paramref name="member"/> could not be sent (no pairwise
+    /// session yet): the next <see cref="Update"/> returns it again.
+    /// </summary>
+    public void DistributionNotSent(PublicKey member)
+    {
+        ArgumentNullException.ThrowIfNull(member);
+        _sentTo.Remove(member);
+    }
+
     /// <summary>A distribution that arrived from <paramref name="from"/> over the pairwise session (which authenticated it).</summary>
     /// <exception cref="GroupMessageException">Malformed, for another room, or from a sender who was removed or left.</exception>
     public DistributionResult ReceiveDistribution(PublicKey from, ReadOnlySpan<byte> payload, GroupState state)

@@ -539,6 +539,7 @@ public sealed partial class ChatClient
         var members = await MembersAsync(id, cancellationToken);
         var setups = await PreparePeersAsync(members, cancellationToken);
         var events = new List<Action>();
+        var retry = false;
         await _roomsGate.WaitAsync(cancellationToken);
         try
         {
@@ -556,7 +557,12 @@ public sealed partial class ChatClient
                 }
                 foreach (var outgoing in update.Outgoing)
                 {
-                    SendControl(tx, id, outgoing.Recipient, new GroupControl { Distribution = ByteString.CopyFrom(outgoing.Payload) }, setups);
+                    if (!SendControl(tx, id, outgoing.Recipient, new GroupControl { Distribution = ByteString.CopyFrom(outgoing.Payload) }, setups))
+                    {
+                        // A member who came in after this sync looked up keys: the next sync reaches them.
+                        room.Session.DistributionNotSent(outgoing.Recipient);
+                        retry = true;
+                    }
                     System.Security.Cryptography.CryptographicOperations.ZeroMemory(outgoing.Payload);
                 }
                 ReadPending(tx, room, events);
@@ -577,6 +583,10 @@ public sealed partial class ChatClient
         foreach (var raise in events)
         {
             raise();
+        }
+        if (retry)
+        {
+            ScheduleRoomSync([id]);
         }
         WakeOutbox();
     }
@@ -1148,15 +1158,15 @@ public sealed partial class ChatClient
         }
     }
 
-    /// <summary>Encrypts a room control on the pairwise session with <paramref name="to"/> and queues it; skipped (and logged) when there is no way to reach them.</summary>
-    private void SendControl(IChatTransaction tx, Id256 room, PublicKey to, GroupControl control, Dictionary<PeerId, SessionSetup?>? setups)
+    /// <summary>Encrypts a room control on the pairwise session with <paramref name="to"/> and queues it; false (and logged) when there is no way to reach them yet.</summary>
+    private bool SendControl(IChatTransaction tx, Id256 room, PublicKey to, GroupControl control, Dictionary<PeerId, SessionSetup?>? setups)
     {
         var contact = tx.GetContact(to.ToPeerId());
         var setup = setups?.GetValueOrDefault(to.ToPeerId());
         if (contact is null || contact.State == ContactState.Blocked || (setup is null && !tx.HasSession(contact.Account)))
         {
-            _logger.LogInformation("cannot send room control {Kind} to {Account}: no session", control.KindCase, to.ToPeerId());
-            return;
+            _logger.LogInformation("cannot send room control {Kind} to {Account} yet: no session", control.KindCase, to.ToPeerId());
+            return false;
         }
         control.GroupId = ByteString.CopyFrom(room.Span);
         if (contact.OurMailboxToken is { } token)
@@ -1164,6 +1174,7 @@ public sealed partial class ChatClient
             control.MailboxToken = ByteString.CopyFrom(token);
         }
         Queue(tx, contact, new Content { Group = control }, null, setup);
+        return true;
     }
 
     private void QueueGroupEnvelope(IChatTransaction tx, ContactRecord contact, byte[] ciphertext, byte[] messageId)
