@@ -13,8 +13,11 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
 {
     public const string FileName = "parley.db";
 
-    /// <summary>Message ids are 16 random bytes; parents are stored concatenated.</summary>
+    /// <summary>Message ids are 16 random bytes; parents and heads are stored concatenated.</summary>
     public const int MessageIdLength = 16;
+
+    /// <summary>At most this many heads are kept per conversation (messages with the same, highest clock).</summary>
+    private const int MaxHeads = 4;
 
     internal static readonly Migration[] Schema =
     [
@@ -68,6 +71,8 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
                 id INTEGER PRIMARY KEY AUTOINCREMENT, group_id BLOB NOT NULL, ciphertext BLOB NOT NULL, received_ms INTEGER NOT NULL);
             CREATE INDEX group_pending_by_group ON group_pending (group_id, id);
             """),
+        // The latest message ids of a conversation kept with its clock, so sending reads one row instead of a query.
+        new(3, "ALTER TABLE conversations ADD COLUMN heads BLOB;"),
     ];
 
     private readonly SqliteDatabase _database;
@@ -260,11 +265,8 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
 
         public void DeletePrekey(uint id, bool oneTime) => connection.Execute(transaction, "DELETE FROM prekeys WHERE id = $id AND one_time = $o", ("$id", (long)id), ("$o", oneTime));
 
-        public bool IsEnvelopeSeen(byte[] envelopeId) =>
-            connection.Scalar(transaction, "SELECT 1 FROM seen_envelopes WHERE envelope_id = $id", ("$id", envelopeId)) is not null;
-
-        public void MarkEnvelopeSeen(byte[] envelopeId, DateTimeOffset at) =>
-            connection.Execute(transaction, "INSERT OR IGNORE INTO seen_envelopes (envelope_id, seen_ms) VALUES ($id, $t)", ("$id", envelopeId), ("$t", Ms(at)));
+        public bool MarkEnvelopeSeen(byte[] envelopeId, DateTimeOffset at) =>
+            connection.Execute(transaction, "INSERT OR IGNORE INTO seen_envelopes (envelope_id, seen_ms) VALUES ($id, $t)", ("$id", envelopeId), ("$t", Ms(at))) == 1;
 
         public void ForgetSeenEnvelopes(DateTimeOffset before) =>
             connection.Execute(transaction, "DELETE FROM seen_envelopes WHERE seen_ms < $t", ("$t", Ms(before)));
@@ -328,24 +330,30 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
 
         public (ulong Lamport, IReadOnlyList<byte[]> Heads) GetConversationClock(byte[] conversationId)
         {
-            var lamport = connection.Scalar(transaction, "SELECT lamport FROM conversations WHERE id = $c", ("$c", conversationId)) is long value ? (ulong)value : 0;
-            var heads = connection.Query(
-                transaction,
-                "SELECT id FROM messages WHERE conversation_id = $c AND lamport = (SELECT max(lamport) FROM messages WHERE conversation_id = $c) ORDER BY sender, id LIMIT 4",
-                r => (byte[])r.GetValue(0),
-                ("$c", conversationId));
-            return (lamport, heads);
+            var row = connection.Query(transaction, "SELECT lamport, heads FROM conversations WHERE id = $c", r => ((ulong)r.GetInt64(0), r.GetBlobOrNull(1)), ("$c", conversationId));
+            if (row.Count == 0)
+            {
+                return (0, []);
+            }
+            return (row[0].Item1, SplitIds(row[0].Item2 ?? []));
         }
 
-        public void SetConversationClock(byte[] conversationId, PeerId? contact, ulong lamport) => connection.Execute(
+        public void AdvanceConversation(byte[] conversationId, PeerId? contact, ulong lamport, byte[] messageId) => connection.Execute(
             transaction,
             """
-            INSERT INTO conversations (id, contact, lamport) VALUES ($c, $contact, $l)
-            ON CONFLICT (id) DO UPDATE SET lamport = max(lamport, $l)
+            INSERT INTO conversations (id, contact, lamport, heads) VALUES ($c, $contact, $l, $m)
+            ON CONFLICT (id) DO UPDATE SET
+                heads = CASE
+                    WHEN $l > lamport THEN $m
+                    WHEN $l = lamport AND length(coalesce(heads, x'')) < $max THEN CAST(coalesce(heads, x'') || $m AS BLOB)
+                    ELSE heads END,
+                lamport = max(lamport, $l)
             """,
             ("$c", conversationId),
             ("$contact", contact?.ToString()),
-            ("$l", checked((long)lamport)));
+            ("$l", checked((long)lamport)),
+            ("$m", messageId),
+            ("$max", MaxHeads * MessageIdLength));
 
         public IReadOnlyList<OutboxItem> GetOutbox(DateTimeOffset dueBy, int limit) => connection.Query(
             transaction,
@@ -543,19 +551,13 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
 
         private static MessageRecord ReadMessage(SqliteDataReader r)
         {
-            var parentBytes = (byte[])r.GetValue(5);
-            var parents = new List<byte[]>(parentBytes.Length / MessageIdLength);
-            for (var offset = 0; offset + MessageIdLength <= parentBytes.Length; offset += MessageIdLength)
-            {
-                parents.Add(parentBytes[offset..(offset + MessageIdLength)]);
-            }
             return new MessageRecord(
                 (byte[])r.GetValue(0),
                 (byte[])r.GetValue(1),
                 PeerId.Parse(r.GetString(2)),
                 (MessageDirection)r.GetInt32(3),
                 (ulong)r.GetInt64(4),
-                parents,
+                SplitIds((byte[])r.GetValue(5)),
                 r.GetString(6),
                 (DeliveryState)r.GetInt32(7),
                 r.GetInt32(8),
@@ -563,6 +565,16 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
                 Time(r.GetInt64(10)),
                 r.GetBoolean(11),
                 r.GetBoolean(12));
+        }
+
+        private static List<byte[]> SplitIds(byte[] concatenated)
+        {
+            var ids = new List<byte[]>(concatenated.Length / MessageIdLength);
+            for (var offset = 0; offset + MessageIdLength <= concatenated.Length; offset += MessageIdLength)
+            {
+                ids.Add(concatenated[offset..(offset + MessageIdLength)]);
+            }
+            return ids;
         }
 
         /// <summary>Ephemeral key (32) ‖ signed prekey id (4) ‖ [one-time prekey id (4)], big-endian.</summary>

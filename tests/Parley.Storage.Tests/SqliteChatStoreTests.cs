@@ -31,7 +31,7 @@ public sealed class SqliteChatStoreTests : IDisposable
                 tx.PutSession(new SessionRecord(contactKey.PeerId, [1, 1, 1, 1, 1, 1, 1, 1], [9, 9, 9], new PendingPrekey(new byte[32], 5, 6), now, now));
                 tx.PutPrekey(new PrekeyRecord(5, OneTime: false, [10], [11], now));
                 tx.InsertMessage(new MessageRecord(messageId, conversation, contactKey.PeerId, MessageDirection.Incoming, 3, [parent], "hi", DeliveryState.Received, 0, now, now, false, true));
-                tx.SetConversationClock(conversation, contactKey.PeerId, 3);
+                tx.AdvanceConversation(conversation, contactKey.PeerId, 3, messageId);
                 tx.PutOutbox(new OutboxItem([1], contactKey.PeerId, messageId, [2, 2], OutboxStage.Stored, 1, now, now));
                 tx.MarkEnvelopeSeen([3], now);
                 tx.PutSetting("x", [1]);
@@ -59,7 +59,7 @@ public sealed class SqliteChatStoreTests : IDisposable
                 Assert.Equal(3UL, lamport);
                 Assert.Equal(messageId, Assert.Single(heads));
                 Assert.Equal(OutboxStage.Stored, Assert.Single(r.GetOutbox(now, 10)).Stage);
-                Assert.True(r.IsEnvelopeSeen([3]));
+                Assert.Equal(3UL, r.GetConversationClock(conversation).Lamport);
                 Assert.Equal([1], r.GetSetting("x"));
                 return true;
             }, CancellationToken.None);
@@ -101,6 +101,41 @@ public sealed class SqliteChatStoreTests : IDisposable
         await using (await OpenAsync("battery staple"))
         {
         }
+    }
+
+    [Fact]
+    public async Task A_conversation_keeps_its_clock_and_the_ids_of_its_latest_messages()
+    {
+        await using var store = await OpenAsync(null);
+        var conversation = new byte[32];
+        // Zero bytes inside ids must survive being joined in SQL.
+        byte[] Id(byte n) => [.. Enumerable.Repeat(n, 8), 0, 0, .. Enumerable.Repeat(n, 6)];
+        await store.TransactAsync(tx =>
+        {
+            tx.AdvanceConversation(conversation, null, 1, Id(1));
+            tx.AdvanceConversation(conversation, null, 2, Id(2));
+            tx.AdvanceConversation(conversation, null, 2, Id(3));
+            tx.AdvanceConversation(conversation, null, 1, Id(4));
+            return true;
+        }, CancellationToken.None);
+        var (lamport, heads) = await store.ReadAsync(r => r.GetConversationClock(conversation), CancellationToken.None);
+        Assert.Equal(2UL, lamport);
+        Assert.Equal([Id(2), Id(3)], heads);
+        Assert.Equal((0UL, 0), await store.ReadAsync(r => (r.GetConversationClock(new byte[32].Select(_ => (byte)9).ToArray()).Lamport, r.GetConversationClock([9]).Heads.Count), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task An_envelope_id_is_seen_once_unless_its_transaction_rolls_back()
+    {
+        await using var store = await OpenAsync(null);
+        Assert.True(await store.TransactAsync(tx => tx.MarkEnvelopeSeen([1], DateTimeOffset.UnixEpoch), CancellationToken.None));
+        Assert.False(await store.TransactAsync(tx => tx.MarkEnvelopeSeen([1], DateTimeOffset.UnixEpoch), CancellationToken.None));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => store.TransactAsync<bool>(tx =>
+        {
+            tx.MarkEnvelopeSeen([2], DateTimeOffset.UnixEpoch);
+            throw new InvalidOperationException("refused");
+        }, CancellationToken.None));
+        Assert.True(await store.TransactAsync(tx => tx.MarkEnvelopeSeen([2], DateTimeOffset.UnixEpoch), CancellationToken.None));
     }
 
     [Fact]

@@ -186,6 +186,7 @@ public sealed class RatchetSession
             AssociatedData = ByteString.CopyFrom(_associatedData),
             RootKey = ByteString.CopyFrom(_rootKey),
             SendingRatchetPrivateKey = ByteString.CopyFrom(_sendingRatchet.PrivateKey),
+            SendingRatchetPublicKey = ByteString.CopyFrom(_sendingRatchet.PublicKey),
             RemoteRatchetKey = ToByteString(_remoteRatchetKey),
             SendingChainKey = ToByteString(_sendingChainKey),
             ReceivingChainKey = ToByteString(_receivingChainKey),
@@ -245,7 +246,8 @@ public sealed class RatchetSession
         {
             throw new FormatException($"the ratchet state holds {proto.SkippedKeys.Count} skipped keys, more than {MaxSkippedKeys}");
         }
-        var session = new RatchetSession(crypto, proto.AssociatedData.ToByteArray(), rootKey, new X25519KeyPair(ratchetPrivate, crypto.X25519PublicKey(ratchetPrivate)))
+        var ratchetPublic = OptionalKey(proto.SendingRatchetPublicKey, "sending ratchet public key") ?? crypto.X25519PublicKey(ratchetPrivate);
+        var session = new RatchetSession(crypto, proto.AssociatedData.ToByteArray(), rootKey, new X25519KeyPair(ratchetPrivate, ratchetPublic))
         {
             _remoteRatchetKey = remote,
             _sendingChainKey = sending,

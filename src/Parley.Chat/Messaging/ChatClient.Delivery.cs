@@ -10,7 +10,7 @@ namespace Parley.Chat.Messaging;
 
 public sealed partial class ChatClient
 {
-    private const int OutboxBatch = 256;
+    private const int OutboxBatch = 2048;
     private const int ParallelRecipients = 8;
     private static readonly TimeSpan IdleOutboxCheck = TimeSpan.FromSeconds(30);
 

@@ -800,8 +800,7 @@ public sealed partial class ChatClient
         {
             outcome = await _store.TransactAsync(tx =>
             {
-                var envelopeId = envelope.EnvelopeId.ToByteArray();
-                if (tx.IsEnvelopeSeen(envelopeId))
+                if (!tx.MarkEnvelopeSeen(envelope.EnvelopeId.ToByteArray(), now))
                 {
                     return new ReceiveOutcome(ReceiveStatus.Duplicate);
                 }
@@ -811,11 +810,9 @@ public sealed partial class ChatClient
                 }
                 if (tx.GetContact(parsed.Sender.ToPeerId()) is { State: ContactState.Blocked })
                 {
-                    tx.MarkEnvelopeSeen(envelopeId, now);
                     return new ReceiveOutcome(ReceiveStatus.Dropped);
                 }
                 ReadGroupMessage(tx, room, envelope.GroupMessage.ToByteArray(), now, events, keepIfUnreadable: true);
-                tx.MarkEnvelopeSeen(envelopeId, now);
                 SaveRoom(tx, room, []);
                 return new ReceiveOutcome(ReceiveStatus.Accepted);
             }, cancellationToken);

@@ -116,15 +116,14 @@ public sealed partial class ChatClient
         {
             outcome = await _store.TransactAsync(tx =>
             {
-                var envelopeId = envelope.EnvelopeId.ToByteArray();
-                if (tx.IsEnvelopeSeen(envelopeId))
+                // Recorded first; a refusal rolls it back with everything else.
+                if (!tx.MarkEnvelopeSeen(envelope.EnvelopeId.ToByteArray(), now))
                 {
                     return new ReceiveOutcome(ReceiveStatus.Duplicate);
                 }
                 var contact = tx.GetContact(senderId);
                 if (contact is { State: ContactState.Blocked })
                 {
-                    tx.MarkEnvelopeSeen(envelopeId, now);
                     return new ReceiveOutcome(ReceiveStatus.Dropped);
                 }
                 if (contact is not null && !contact.IdentityDhKey.AsSpan().SequenceEqual(sender.DhKey))
@@ -132,7 +131,6 @@ public sealed partial class ChatClient
                     throw new RefusedException($"{contact.Handle} sent an identity key other than the one known for them");
                 }
                 var content = Decrypt(tx, envelope, sender, now);
-                tx.MarkEnvelopeSeen(envelopeId, now);
                 return Apply(tx, content, sender, contact, now, events, followUps);
             }, cancellationToken);
         }
@@ -272,6 +270,7 @@ public sealed partial class ChatClient
                     var request = content.ContactRequest;
                     var text = request?.Text ?? content.Text.Body;
                     CheckMessage(content, text, senderId);
+                    var known = contact;
                     if (contact is null)
                     {
                         contact = new ContactRecord(senderId, sender.Account, sender.DhKey, ClaimedName(request?.SenderName), ContactState.Pending, null, null, now);
@@ -281,18 +280,26 @@ public sealed partial class ChatClient
                         // They wrote back to our request: that is their acceptance.
                         contact = contact with { State = ContactState.Accepted };
                     }
-                    if (request is { MailboxToken.Length: MailboxTokenLength })
+                    else if (contact.State == ContactState.GroupPeer)
+                    {
+                        // Sharing a room is not being a contact: a room peer's first 1:1 message is a request.
+                        contact = contact with { State = ContactState.Pending };
+                    }
+                    if (request is { MailboxToken.Length: MailboxTokenLength } && !request.MailboxToken.Span.SequenceEqual(contact.TheirMailboxToken))
                     {
                         contact = contact with { TheirMailboxToken = request.MailboxToken.ToByteArray() };
                     }
-                    tx.PutContact(contact);
+                    if (!ReferenceEquals(contact, known))
+                    {
+                        tx.PutContact(contact);
+                    }
                     var message = new MessageRecord(
                         content.MessageId.ToByteArray(), content.ConversationId.ToByteArray(), senderId, MessageDirection.Incoming, content.Lamport,
                         content.Parents.Select(p => p.ToByteArray()).ToList(), text, DeliveryState.Received, 0,
                         DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(content.SentUnixMs, 0, 253_402_300_799_999)), now, request is not null, Unread: true);
                     if (tx.InsertMessage(message))
                     {
-                        tx.SetConversationClock(message.ConversationId, senderId, message.Lamport);
+                        tx.AdvanceConversation(message.ConversationId, senderId, message.Lamport, message.Id);
                         var stored = contact;
                         events.Add(() => Raise(MessageReceived, new MessageEventArgs(message, stored)));
                         if (request is not null)

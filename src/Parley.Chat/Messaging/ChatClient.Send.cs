@@ -38,6 +38,15 @@ public sealed partial class ChatClient
                 // Answering a request accepts it, as in other messengers.
                 contact = await AcceptAsync(contact, cancellationToken);
                 break;
+            case ContactState.GroupPeer:
+                // Someone known from a room: writing to them 1:1 asks them first, as with anyone new.
+                contact = contact with { State = ContactState.Requested };
+                await _store.TransactAsync(tx =>
+                {
+                    tx.PutContact(contact);
+                    return true;
+                }, cancellationToken);
+                break;
         }
         var setup = await PrepareSessionAsync(contact, cancellationToken);
         var sent = await _store.TransactAsync(tx =>
@@ -53,7 +62,8 @@ public sealed partial class ChatClient
                 SentUnixMs = now.ToUnixTimeMilliseconds(),
             };
             content.Parents.AddRange(heads.Select(ByteString.CopyFrom));
-            var current = tx.GetContact(contact.Account) ?? contact;
+            // Only a contact we are asking may still need its request: only then is its current state read again.
+            var current = contact.State == ContactState.Requested ? tx.GetContact(contact.Account) ?? contact : contact;
             var isRequest = current.State == ContactState.Requested && tx.GetSetting(RequestSentSetting(current.Account)) is null;
             if (isRequest)
             {
@@ -68,7 +78,7 @@ public sealed partial class ChatClient
                 content.MessageId.ToByteArray(), conversation, Account.Id, MessageDirection.Outgoing, content.Lamport, heads, text,
                 DeliveryState.Queued, 0, now, now, isRequest, Unread: false);
             tx.InsertMessage(message);
-            tx.SetConversationClock(conversation, current.Account, content.Lamport);
+            tx.AdvanceConversation(conversation, current.Account, content.Lamport, message.Id);
             Queue(tx, current, content, message.Id, setup);
             return message;
         }, cancellationToken);

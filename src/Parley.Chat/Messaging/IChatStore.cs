@@ -36,7 +36,6 @@ public interface IChatReader
 
     IReadOnlyList<PrekeyRecord> GetPrekeys(bool oneTime);
 
-    bool IsEnvelopeSeen(byte[] envelopeId);
 
     MessageRecord? GetMessage(byte[] messageId);
 
@@ -95,7 +94,8 @@ public interface IChatTransaction : IChatReader
 
     void DeletePrekey(uint id, bool oneTime);
 
-    void MarkEnvelopeSeen(byte[] envelopeId, DateTimeOffset at);
+    /// <summary>Records an envelope id; false if it was recorded before (a duplicate). Rolled back with the transaction.</summary>
+    bool MarkEnvelopeSeen(byte[] envelopeId, DateTimeOffset at);
 
     /// <summary>Stores the message unless one with its id exists; true if it was new.</summary>
     bool InsertMessage(MessageRecord message);
@@ -107,7 +107,8 @@ public interface IChatTransaction : IChatReader
     /// <summary>Deletes every message of a conversation (a blocked request is not kept).</summary>
     void DeleteMessages(byte[] conversationId);
 
-    void SetConversationClock(byte[] conversationId, PeerId? contact, ulong lamport);
+    /// <summary>Advances the conversation's clock with a stored message: its Lamport clock and, if it is among the latest, its id as a head.</summary>
+    void AdvanceConversation(byte[] conversationId, PeerId? contact, ulong lamport, byte[] messageId);
 
     void PutDevice(byte[] deviceKey, byte[] certificate, DateTimeOffset addedAt);
 
