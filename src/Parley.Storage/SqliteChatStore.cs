@@ -324,6 +324,13 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$stored", storedCount),
             ("$id", messageId));
 
+        public MessageRecord? AdvanceMessageState(byte[] messageId, DeliveryState state) => connection.Query(
+            transaction,
+            $"UPDATE messages SET state = $state WHERE id = $id AND state < $state RETURNING {MessageColumns}",
+            ReadMessage,
+            ("$state", (int)state),
+            ("$id", messageId)).SingleOrDefault();
+
         public void MarkRead(byte[] messageId) => connection.Execute(transaction, "UPDATE messages SET unread = 0 WHERE id = $id", ("$id", messageId));
 
         public void DeleteMessages(byte[] conversationId) => connection.Execute(transaction, "DELETE FROM messages WHERE conversation_id = $c", ("$c", conversationId));

@@ -51,6 +51,15 @@ public static class SqliteCommands
             commands[sql] = command;
         }
         command.Transaction = transaction;
+        if (command.Parameters.Count == parameters.Length)
+        {
+            // The same statement takes the same parameters every time: only their values change.
+            for (var i = 0; i < parameters.Length; i++)
+            {
+                command.Parameters[i].Value = parameters[i].Value ?? DBNull.Value;
+            }
+            return command;
+        }
         command.Parameters.Clear();
         foreach (var (name, value) in parameters)
         {

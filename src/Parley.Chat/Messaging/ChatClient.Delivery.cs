@@ -226,10 +226,12 @@ public sealed partial class ChatClient
                 {
                     continue;
                 }
-                if (tx.GetMessage(id) is { } message && message.State < DeliveryState.Delivered)
+                if (id.Length == MessageIdLength)
                 {
-                    tx.UpdateMessageState(id, DeliveryState.Delivered, message.StoredCount);
-                    changed.Add(message with { State = DeliveryState.Delivered });
+                    if (tx.AdvanceMessageState(id, DeliveryState.Delivered) is { } message)
+                    {
+                        changed.Add(message);
+                    }
                 }
                 else if (tx.GetGroupMessage(id) is not null)
                 {

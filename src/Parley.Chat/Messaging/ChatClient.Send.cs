@@ -29,7 +29,13 @@ public sealed partial class ChatClient
         {
             throw new ChatException($"the message is {Utf8Length(text)} bytes; at most {_options.MaxTextBytes} fit");
         }
-        var contact = FindContact(await GetContactsAsync(cancellationToken), recipient) ?? await DiscoverAsync(recipient, cancellationToken);
+        // One read for the usual case: a known contact with a session.
+        var (known, hasSession) = await _store.ReadAsync(r =>
+        {
+            var found = FindContact(r.GetContacts(), recipient);
+            return (found, found is not null && r.HasSession(found.Account));
+        }, cancellationToken);
+        var contact = known ?? await DiscoverAsync(recipient, cancellationToken);
         switch (contact.State)
         {
             case ContactState.Blocked:
@@ -48,7 +54,7 @@ public sealed partial class ChatClient
                 }, cancellationToken);
                 break;
         }
-        var setup = await PrepareSessionAsync(contact, cancellationToken);
+        var setup = hasSession ? null : await PrepareSessionAsync(contact, cancellationToken);
         var sent = await _store.TransactAsync(tx =>
         {
             var conversation = ConversationIds.Direct(Account.Id, contact.Account);

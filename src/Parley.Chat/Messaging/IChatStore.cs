@@ -102,6 +102,9 @@ public interface IChatTransaction : IChatReader
 
     void UpdateMessageState(byte[] messageId, DeliveryState state, int storedCount);
 
+    /// <summary>Moves a message forward to <paramref name="state"/> (never back); the updated message, or null when it is unknown or already there.</summary>
+    MessageRecord? AdvanceMessageState(byte[] messageId, DeliveryState state);
+
     void MarkRead(byte[] messageId);
 
     /// <summary>Deletes every message of a conversation (a blocked request is not kept).</summary>
