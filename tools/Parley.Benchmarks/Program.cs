@@ -92,6 +92,17 @@ if (command is "all" or "groups")
     }
     results["groups"] = rooms;
 }
+if (command is "rooms")
+{
+    var rooms = new List<RoomDeliveryBenchmark.Result>();
+    foreach (var members in (args.Length > 1 && int.TryParse(args[1], CultureInfo.InvariantCulture, out var only) ? [only] : new[] { 20, 100 }))
+    {
+        var room = await RoomDeliveryBenchmark.RunAsync(members);
+        rooms.Add(room);
+        Console.WriteLine(RoomDeliveryBenchmark.Describe(room));
+    }
+    results["rooms"] = rooms;
+}
 Console.WriteLine(JsonSerializer.Serialize(results));
 return 0;
 

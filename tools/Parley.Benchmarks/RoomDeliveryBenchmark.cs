@@ -1,0 +1,181 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Parley.Chat.Directory;
+using Parley.Chat.Mailbox;
+using Parley.Chat.Messaging;
+using Parley.Core.Crypto;
+using Parley.Core.Identity;
+using Parley.Dht;
+using Parley.Storage;
+using Parley.Testing;
+
+namespace Parley.Benchmarks;
+
+/// <summary>
+/// Rooms end to end on the in-memory network: every member is a whole chat client (SQLite store, pairwise sessions,
+/// outbox) on its own in-memory host. The room is built the way users build one (invitations, joins, sender keys
+/// exchanged); then one message is sent and timed until every member has it, and one member is removed and timed
+/// until every remaining member holds the others' new sender keys. All members share this process's two cores, so
+/// the times include every member's work done one after another, not in parallel as on separate devices.
+/// </summary>
+internal static class RoomDeliveryBenchmark
+{
+    public sealed record Result(int Members, double SetUpSeconds, double DeliveryMs, long SenderBytes, double RemovalMs, double RemoverCpuMs);
+
+    public static async Task<Result> RunAsync(int members)
+    {
+        var folder = Directory.CreateTempSubdirectory("parley-room-bench-").FullName;
+        var directory = new DirectoryOptions { NameClaimDifficulty = 4 };
+        var mailbox = new MailboxOptions { DepositDifficulty = 4, RunMaintenance = false };
+        var chatOptions = new ChatOptions { MailboxPollInterval = TimeSpan.FromSeconds(5), FirstRetryDelay = TimeSpan.FromMilliseconds(200), MaxRetryDelay = TimeSpan.FromSeconds(1) };
+        await using var dht = await DhtTestNetwork.StartAsync(8, validators: () =>
+        {
+            var registry = ParleyRecords.CreateValidators(TimeProvider.System);
+            ChatRecords.Register(registry, TimeProvider.System, directory);
+            return registry;
+        });
+        var services = new List<MailboxService>();
+        var clients = new List<(ChatClient Chat, SqliteChatStore Store)>();
+        try
+        {
+            foreach (var (host, node) in dht.Nodes.ToList())
+            {
+                services.Add(StartMailbox(host, node, mailbox));
+            }
+            var setUp = Stopwatch.StartNew();
+            for (var i = 0; i < members; i++)
+            {
+                clients.Add(await AddMemberAsync(dht, folder, $"member{i}", directory, mailbox, chatOptions, services));
+            }
+            var admin = clients[0].Chat;
+            var room = await admin.CreateGroupAsync("benchmark", historyEnabled: false, CancellationToken.None);
+            foreach (var (chat, _) in clients.Skip(1))
+            {
+                await admin.InviteToGroupAsync(room.IdText, chat.Handle.ToString(), CancellationToken.None);
+            }
+            foreach (var (chat, _) in clients.Skip(1))
+            {
+                await WaitAsync(async () => (await chat.GetGroupsAsync(CancellationToken.None)).Count == 1, TimeSpan.FromMinutes(5));
+                await chat.JoinGroupAsync(room.IdText, CancellationToken.None);
+            }
+            foreach (var (chat, _) in clients)
+            {
+                await WaitAsync(async () => (await chat.GetGroupAsync(room.IdText, CancellationToken.None)).Members.Count == members, TimeSpan.FromMinutes(10));
+            }
+            // Every member has every other member's sender key once a message from each would be readable: a round of
+            // messages from everyone proves it, and warms the paths the timed message takes.
+            foreach (var (chat, _) in clients)
+            {
+                await chat.SendToGroupAsync(room.IdText, $"hello from {chat.Handle.Name}", CancellationToken.None);
+            }
+            foreach (var (chat, _) in clients)
+            {
+                await WaitAsync(async () => (await chat.GetGroupHistoryAsync(room.IdText, members + 10, CancellationToken.None)).Messages.Count == members, TimeSpan.FromMinutes(10));
+            }
+            var setUpSeconds = setUp.Elapsed.TotalSeconds;
+
+            // One message to everyone.
+            var received = new ConcurrentDictionary<string, bool>();
+            foreach (var (chat, _) in clients.Skip(1))
+            {
+                chat.GroupMessageReceived += (_, e) =>
+                {
+                    if (e.Message.Text == "the timed message")
+                    {
+                        received[chat.Handle.ToString()] = true;
+                    }
+                };
+            }
+            var delivery = Stopwatch.StartNew();
+            var sent = await admin.SendToGroupAsync(room.IdText, "the timed message", CancellationToken.None);
+            var senderBytes = await clients[0].Store.ReadAsync(r => r.GetOutbox(DateTimeOffset.MaxValue, int.MaxValue).Where(i => i.MessageId is { } id && id.AsSpan().SequenceEqual(sent.Id)).Sum(i => (long)i.Envelope.Length), CancellationToken.None);
+            await WaitAsync(() => Task.FromResult(received.Count == members - 1), TimeSpan.FromMinutes(5));
+            var deliveryMs = delivery.Elapsed.TotalMilliseconds;
+
+            // One member removed: everyone else makes a new chain and sends it to every remaining member.
+            var removed = clients[^1].Chat;
+            var remaining = clients.Take(members - 1).Select(c => c.Chat).ToList();
+            var epochBefore = (await admin.GetGroupAsync(room.IdText, CancellationToken.None)).Epoch;
+            var removal = Stopwatch.StartNew();
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            await admin.KickAsync(room.IdText, removed.Handle.ToString(), CancellationToken.None);
+            var removerCpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds;
+            // Rekeyed when a message from every remaining member (sent in the new epoch) reads everywhere.
+            foreach (var chat in remaining)
+            {
+                await WaitAsync(async () => (await chat.GetGroupAsync(room.IdText, CancellationToken.None)).Epoch > epochBefore, TimeSpan.FromMinutes(5));
+            }
+            foreach (var chat in remaining)
+            {
+                await chat.SendToGroupAsync(room.IdText, $"new keys from {chat.Handle.Name}", CancellationToken.None);
+            }
+            foreach (var chat in remaining)
+            {
+                await WaitAsync(async () => (await chat.GetGroupHistoryAsync(room.IdText, 3 * members, CancellationToken.None)).Messages.Count(m => m.Text.StartsWith("new keys", StringComparison.Ordinal)) == remaining.Count, TimeSpan.FromMinutes(10));
+            }
+            return new Result(members, setUpSeconds, deliveryMs, senderBytes, removal.Elapsed.TotalMilliseconds, removerCpuMs);
+        }
+        finally
+        {
+            foreach (var (chat, store) in clients)
+            {
+                await chat.DisposeAsync();
+                await store.DisposeAsync();
+            }
+            foreach (var service in services)
+            {
+                await service.DisposeAsync();
+            }
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    public static string Describe(Result r) =>
+        $"room of {r.Members} on the in-memory network: one message reaches all {r.Members - 1} others in {r.DeliveryMs:0} ms, the sender sends {r.SenderBytes:N0} bytes " +
+        $"({r.SenderBytes / Math.Max(1, r.Members - 1):N0} per member); removing one member: {r.RemoverCpuMs:0} ms of CPU for the remover's call, " +
+        $"{r.RemovalMs:0} ms until every remaining member has the others' new keys and has used its own (all {r.Members - 1} members' work on this machine's 2 cores); set-up {r.SetUpSeconds:0} s";
+
+    private static MailboxService StartMailbox(InMemoryHost host, KademliaNode node, MailboxOptions options)
+    {
+        var service = new MailboxService(host, node, new InMemoryMailboxStore(options, TimeProvider.System), TimeProvider.System, options);
+        service.Start();
+        return service;
+    }
+
+    private static async Task<(ChatClient, SqliteChatStore)> AddMemberAsync(DhtTestNetwork dht, string folder, string name, DirectoryOptions directory, MailboxOptions mailboxOptions, ChatOptions options, List<MailboxService> services)
+    {
+        var deviceKey = IdentityKey.Generate();
+        var node = await dht.AddNodeAsync(identity: deviceKey);
+        var host = dht.Nodes[^1].Host;
+        var service = StartMailbox(host, node, mailboxOptions);
+        services.Add(service);
+        var store = await SqliteChatStore.OpenAsync(Path.Combine(folder, $"{name}.db"), null, DefaultCryptoProvider.Instance, Durability.ProcessCrash, CancellationToken.None);
+        var account = await ChatClient.CreateAccountAsync(store, name, DefaultCryptoProvider.Instance, TimeProvider.System, CancellationToken.None);
+        var chat = (await ChatClient.OpenAsync(
+            new ChatDependencies(
+                store,
+                host,
+                new DirectoryClient(node, TimeProvider.System, directory),
+                new MailboxClient(host, host, node, TimeProvider.System, mailboxOptions, localService: service),
+                account.CertifyDevice(deviceKey.PublicKey, DateTimeOffset.UtcNow),
+                TimeProvider.System,
+                DefaultCryptoProvider.Instance,
+                options),
+            CancellationToken.None))!;
+        await chat.StartAsync(CancellationToken.None);
+        return (chat, store);
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "")
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (deadline.Elapsed > timeout)
+            {
+                throw new TimeoutException($"the room benchmark's network did not get there in time: {what}");
+            }
+            await Task.Delay(20);
+        }
+    }
+}
