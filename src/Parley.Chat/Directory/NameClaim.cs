@@ -49,7 +49,7 @@ public sealed record NameClaim(string Name, PublicKey Account, ulong Sequence, D
     }
 
     internal static byte[] SigningPayload(string name, PublicKey account, ulong sequence, long expiresUnixMs, ulong proofOfWork) =>
-        new SignedPayload(Domain)
+        new CanonicalWriter(Domain)
             .Bytes(Encoding.UTF8.GetBytes(name))
             .Bytes(account.ToProtobuf())
             .UInt64(sequence)

@@ -97,5 +97,5 @@ public sealed class DeviceCertificate
     };
 
     internal static byte[] SigningPayload(PublicKey account, PublicKey device, long issuedAtUnixMs) =>
-        new SignedPayload(Domain).Bytes(account.ToProtobuf()).Bytes(device.ToProtobuf()).Int64(issuedAtUnixMs).ToArray();
+        new CanonicalWriter(Domain).Bytes(account.ToProtobuf()).Bytes(device.ToProtobuf()).Int64(issuedAtUnixMs).ToArray();
 }

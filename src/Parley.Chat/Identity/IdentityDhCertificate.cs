@@ -89,5 +89,5 @@ public sealed class IdentityDhCertificate
     };
 
     internal static byte[] SigningPayload(PublicKey account, ReadOnlySpan<byte> dhKey) =>
-        new SignedPayload(Domain).Bytes(account.ToProtobuf()).Bytes(dhKey).ToArray();
+        new CanonicalWriter(Domain).Bytes(account.ToProtobuf()).Bytes(dhKey).ToArray();
 }

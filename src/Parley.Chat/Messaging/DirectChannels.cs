@@ -73,7 +73,7 @@ internal sealed class DirectChannels : IAsyncDisposable
         {
             if (entry.IsValueCreated && entry.Value.IsCompletedSuccessfully)
             {
-                await entry.Value.Result.DisposeAsync();
+                await (await entry.Value).DisposeAsync();
             }
         }
         _channels.Clear();

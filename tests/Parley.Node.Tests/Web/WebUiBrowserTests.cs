@@ -32,13 +32,7 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         var bob = bobNode.Chat!.Handle.ToString();
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = chromium,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
-        SetDefaultExpectTimeout(Patience);
+        await using var browser = await LaunchAsync(playwright, chromium);
         var problems = new List<string>();
         var alicePage = await OpenAsync(browser, aliceApi.WebUiAddress, "alice", problems);
         var bobPage = await OpenAsync(browser, bobApi.WebUiAddress, "bob", problems);
@@ -163,13 +157,7 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         var bob = bobNode.Chat!.Handle.ToString();
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = chromium,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
-        SetDefaultExpectTimeout(Patience);
+        await using var browser = await LaunchAsync(playwright, chromium);
         var problems = new List<string>();
         var alicePage = await OpenAsync(browser, aliceApi.WebUiAddress, "alice", problems);
         var bobPage = await OpenAsync(browser, bobApi.WebUiAddress, "bob", problems);
@@ -214,6 +202,18 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         await ScreenshotAsync(bobPage, "webui-room-bob.png");
         Assert.Empty(problems);
         await browser.CloseAsync();
+    }
+
+    /// <summary>Headless Chromium with the flags this machine's closed network needs (no background connections).</summary>
+    private static async Task<IBrowser> LaunchAsync(IPlaywright playwright, string chromium)
+    {
+        SetDefaultExpectTimeout(Patience);
+        return await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
     }
 
     private static string FindChromium()
