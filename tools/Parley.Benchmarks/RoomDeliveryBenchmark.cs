@@ -68,9 +68,25 @@ internal static class RoomDeliveryBenchmark
             {
                 await chat.SendToGroupAsync(room.IdText, $"hello from {chat.Handle.Name}", CancellationToken.None);
             }
-            foreach (var (chat, _) in clients)
+            try
             {
-                await WaitAsync(async () => (await chat.GetGroupHistoryAsync(room.IdText, members + 10, CancellationToken.None)).Messages.Count == members, TimeSpan.FromMinutes(10));
+                foreach (var (chat, _) in clients)
+                {
+                    await WaitAsync(async () => (await chat.GetGroupHistoryAsync(room.IdText, members + 10, CancellationToken.None)).Messages.Count == members, TimeSpan.FromSeconds(60));
+                }
+            }
+            catch (TimeoutException)
+            {
+                foreach (var (chat, store) in clients)
+                {
+                    var history = await chat.GetGroupHistoryAsync(room.IdText, members + 10, CancellationToken.None);
+                    var pending = await store.ReadAsync(r => r.GetGroupPending(room.Id.Span.ToArray()).Count, CancellationToken.None);
+                    var outbox = await chat.CountOutboxAsync(CancellationToken.None);
+                    var unsent = await chat.CountOutboxAsync(CancellationToken.None, unsentOnly: true);
+                    var senders = string.Join(",", history.Messages.Select(m => m.Text.Replace("hello from member", "", StringComparison.Ordinal)).Order());
+                    Console.Error.WriteLine($"{chat.Handle.Name}: {history.Messages.Count} messages [{senders}], {pending} pending, outbox {outbox} ({unsent} unsent), gaps {history.Gaps.Count}");
+                }
+                throw;
             }
             var setUpSeconds = setUp.Elapsed.TotalSeconds;
 
@@ -88,7 +104,8 @@ internal static class RoomDeliveryBenchmark
             }
             var delivery = Stopwatch.StartNew();
             var sent = await admin.SendToGroupAsync(room.IdText, "the timed message", CancellationToken.None);
-            var senderBytes = await clients[0].Store.ReadAsync(r => r.GetOutbox(DateTimeOffset.MaxValue, int.MaxValue).Where(i => i.MessageId is { } id && id.AsSpan().SequenceEqual(sent.Id)).Sum(i => (long)i.Envelope.Length), CancellationToken.None);
+            // One envelope per other member, each carrying the same ciphertext under its own envelope id.
+            var senderBytes = (long)sent.Recipients * new Chat.Protos.Envelope { EnvelopeId = Google.Protobuf.ByteString.CopyFrom(new byte[16]), GroupMessage = Google.Protobuf.ByteString.CopyFrom(sent.Ciphertext) }.CalculateSize();
             await WaitAsync(() => Task.FromResult(received.Count == members - 1), TimeSpan.FromMinutes(5));
             var deliveryMs = delivery.Elapsed.TotalMilliseconds;
 
@@ -176,6 +193,10 @@ internal static class RoomDeliveryBenchmark
                 throw new TimeoutException($"the room benchmark's network did not get there in time: {what}");
             }
             await Task.Delay(20);
+        }
+        if (deadline.Elapsed > TimeSpan.FromSeconds(2))
+        {
+            Console.Error.WriteLine($"  waited {deadline.Elapsed.TotalSeconds:0.0} s: {what}");
         }
     }
 }

@@ -200,13 +200,10 @@ public sealed partial class ChatClient
             throw new ChatException($"the message is {Utf8Length(text)} bytes; at most {_options.MaxTextBytes} fit");
         }
         var id = await FindRoomIdAsync(room, cancellationToken);
-        // A change that arrived a moment ago (our own admission, a removal) may not have given us this epoch's chain yet.
-        if (_roomsToSync.TryRemove(id, out _) || await WithRoomAsync(id, (_, r) => r.HasLog && r.Session.SendingEpoch != r.Log.State.Epoch.Id, cancellationToken))
-        {
-            await SyncRoomAsync(id, cancellationToken);
-        }
-        // Copies go to each member's mailbox when they are away: that needs their keys and a mailbox token.
-        await PreparePeersAsync(await MembersAsync(id, cancellationToken), cancellationToken, sessions: false);
+        // Copies go to each member's mailbox when they are away (their keys and a mailbox token), and a member that
+        // lacks our sender key gets it first, over its pairwise session.
+        var setups = await PreparePeersAsync(await MembersAsync(id, cancellationToken), cancellationToken);
+        var retry = false;
         GroupMessageRecord record;
         await _roomsGate.WaitAsync(cancellationToken);
         try
@@ -218,6 +215,9 @@ public sealed partial class ChatClient
                 {
                     throw new ChatException($"you are not a member of {r.Log.State.Name}");
                 }
+                // Every member we write to must be able to read it: our chain goes out (at this very iteration) to those
+                // who lack it, in this transaction and ahead of the message in each one's outbox.
+                retry = !DistributeKeys(tx, r, setups);
                 var now = _time.GetUtcNow();
                 var (lamport, parents) = r.Timeline.NextClock();
                 SentGroupMessage sent;
@@ -252,6 +252,10 @@ public sealed partial class ChatClient
         finally
         {
             _roomsGate.Release();
+        }
+        if (retry)
+        {
+            ScheduleRoomSync([id]);
         }
         WakeOutbox();
         return record;
@@ -550,21 +554,7 @@ public sealed partial class ChatClient
                 {
                     return false;
                 }
-                var update = room.Session.Update(room.Log.State);
-                foreach (var chain in update.Installed)
-                {
-                    room.Timeline.ExpectChain(chain);
-                }
-                foreach (var outgoing in update.Outgoing)
-                {
-                    if (!SendControl(tx, id, outgoing.Recipient, new GroupControl { Distribution = ByteString.CopyFrom(outgoing.Payload) }, setups))
-                    {
-                        // A member who came in after this sync looked up keys: the next sync reaches them.
-                        room.Session.DistributionNotSent(outgoing.Recipient);
-                        retry = true;
-                    }
-                    System.Security.Cryptography.CryptographicOperations.ZeroMemory(outgoing.Payload);
-                }
+                retry = !DistributeKeys(tx, room, setups);
                 ReadPending(tx, room, events);
                 OfferHistory(tx, room, setups);
                 SaveRoom(tx, room, []);
@@ -589,6 +579,31 @@ public sealed partial class ChatClient
             ScheduleRoomSync([id]);
         }
         WakeOutbox();
+    }
+
+    /// <summary>
+    /// Brings our sender keys in line with the room (a new chain after a removal) and queues our chain for every member
+    /// that lacks it, at the iteration of the next message we send; false when some member could not be reached yet
+    /// (no pairwise session: the next sync tries again).
+    /// </summary>
+    private bool DistributeKeys(IChatTransaction tx, Room room, Dictionary<PeerId, SessionSetup?>? setups)
+    {
+        var update = room.Session.Update(room.Log.State);
+        foreach (var chain in update.Installed)
+        {
+            room.Timeline.ExpectChain(chain);
+        }
+        var complete = true;
+        foreach (var outgoing in update.Outgoing)
+        {
+            if (!SendControl(tx, room.Id, outgoing.Recipient, new GroupControl { Distribution = ByteString.CopyFrom(outgoing.Payload) }, setups))
+            {
+                room.Session.DistributionNotSent(outgoing.Recipient);
+                complete = false;
+            }
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(outgoing.Payload);
+        }
+        return complete;
     }
 
     private async Task RaiseGroupMessageChangedAsync(List<GroupMessageRecord> messages, CancellationToken cancellationToken)
