@@ -139,6 +139,45 @@ public sealed class GroupChatTests : IAsyncLifetime
         Assert.Equal(aliceView.Members.Select(m => m.Handle), bobView.Members.Select(m => m.Handle));
     }
 
+    [Fact]
+    public async Task A_room_that_keeps_history_gives_it_to_a_new_member_and_one_that_does_not_gives_nothing()
+    {
+        var alice = await _network.AddUserAsync("alice");
+        var bob = await _network.AddUserAsync("bob");
+        var carol = await _network.AddUserAsync("carol");
+        var users = new[] { alice, bob, carol };
+        foreach (var history in new[] { true, false })
+        {
+            var room = await alice.Chat.CreateGroupAsync(history ? "with history" : "without history", history, CancellationToken.None);
+            await alice.Chat.InviteToGroupAsync(room.IdText, bob.Chat.Handle.ToString(), CancellationToken.None);
+            await SettleAsync(users);
+            await bob.Chat.JoinGroupAsync(room.IdText, CancellationToken.None);
+            await SettleAsync(users);
+            await alice.Chat.SendToGroupAsync(room.IdText, "before carol", CancellationToken.None);
+            await bob.Chat.SendToGroupAsync(room.IdText, "also before carol", CancellationToken.None);
+            await SettleAsync(users);
+
+            await alice.Chat.InviteToGroupAsync(room.IdText, carol.Chat.Handle.ToString(), CancellationToken.None);
+            await SettleAsync(users);
+            await carol.Chat.JoinGroupAsync(room.IdText, CancellationToken.None);
+            await SettleAsync(users);
+            await alice.Chat.SendToGroupAsync(room.IdText, "welcome carol", CancellationToken.None);
+            await SettleAsync(users);
+
+            var carolSees = (await carol.Chat.GetGroupHistoryAsync(room.IdText, 100, CancellationToken.None)).Messages;
+            if (history)
+            {
+                Assert.Equal(["before carol", "also before carol", "welcome carol"], carolSees.Select(m => m.Text));
+                Assert.True(carolSees[0].FromHistory && carolSees[1].FromHistory && !carolSees[2].FromHistory);
+                Assert.Equal(await TextsAsync(alice, room.IdText), carolSees.Select(m => m.Text));
+            }
+            else
+            {
+                Assert.Equal(["welcome carol"], carolSees.Select(m => m.Text));
+            }
+        }
+    }
+
     private static async Task<List<string>> TextsAsync(ChatUser user, string room) =>
         (await user.Chat.GetGroupHistoryAsync(room, 1000, CancellationToken.None)).Messages.Select(m => m.Text).ToList();
 
