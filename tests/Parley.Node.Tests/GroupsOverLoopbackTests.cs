@@ -76,9 +76,9 @@ public sealed class GroupsOverLoopbackTests(ITestOutputHelper output)
             await WaitAsync(async () => (await TextsAsync(Chat(name), room.IdText)).Contains("after carol was removed"), $"{name} reads bob's message");
         }
         Assert.Equal(3, afterKick.Recipients);
+        // The answer comes after carol's node handled it (stored it to read later, or refused it): nothing to wait for.
         var response = await DeliverAsync(nodes["carol"], afterKick.Ciphertext!);
         Assert.NotEqual(ChatResponse.Types.Status.Refused, response.Status);
-        await Task.Delay(TimeSpan.FromSeconds(1));
         Assert.DoesNotContain("after carol was removed", await TextsAsync(Chat("carol"), room.IdText));
         await Assert.ThrowsAsync<ChatException>(() => Chat("carol").SendToGroupAsync(room.IdText, "still here?", CancellationToken.None));
     }
