@@ -20,7 +20,7 @@ namespace Parley.Benchmarks;
 /// </summary>
 internal static class RoomDeliveryBenchmark
 {
-    public sealed record Result(int Members, double SetUpSeconds, double DeliveryMs, long SenderBytes, double RemovalMs, double RemoverCpuMs);
+    public sealed record Result(int Members, double SetUpSeconds, double DeliveryMs, long SenderBytes, double RemovalMs, double RemoverCpuMs, double RemovalCpuSeconds);
 
     public static async Task<Result> RunAsync(int members)
     {
@@ -130,7 +130,7 @@ internal static class RoomDeliveryBenchmark
             {
                 await WaitAsync(async () => (await chat.GetGroupHistoryAsync(room.IdText, 3 * members, CancellationToken.None)).Messages.Count(m => m.Text.StartsWith("new keys", StringComparison.Ordinal)) == remaining.Count, TimeSpan.FromMinutes(10));
             }
-            return new Result(members, setUpSeconds, deliveryMs, senderBytes, removal.Elapsed.TotalMilliseconds, removerCpuMs);
+            return new Result(members, setUpSeconds, deliveryMs, senderBytes, removal.Elapsed.TotalMilliseconds, removerCpuMs, (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds);
         }
         finally
         {
@@ -150,7 +150,7 @@ internal static class RoomDeliveryBenchmark
     public static string Describe(Result r) =>
         $"room of {r.Members} on the in-memory network: one message reaches all {r.Members - 1} others in {r.DeliveryMs:0} ms, the sender sends {r.SenderBytes:N0} bytes " +
         $"({r.SenderBytes / Math.Max(1, r.Members - 1):N0} per member); removing one member: {r.RemoverCpuMs:0} ms of CPU for the remover's call, " +
-        $"{r.RemovalMs:0} ms until every remaining member has the others' new keys and has used its own (all {r.Members - 1} members' work on this machine's 2 cores); set-up {r.SetUpSeconds:0} s";
+        $"{r.RemovalMs:0} ms until every remaining member has the others' new keys and has used its own (all {r.Members - 1} members' work on this machine's 2 cores: {r.RemovalCpuSeconds:0.0} s of CPU, {r.RemovalCpuSeconds * 1000 / Math.Max(1, r.Members - 1):0} ms each); set-up {r.SetUpSeconds:0} s";
 
     private static MailboxService StartMailbox(InMemoryHost host, KademliaNode node, MailboxOptions options)
     {

@@ -93,7 +93,7 @@ public sealed class MembershipEntry
     internal byte[] SignedPayload { get; }
 
     /// <summary>Signs a Request for a room the requester knows only by its link. The parents and Lamport clock are the
-    /// room's current heads and next clock (<see cref="MembershipLog.Heads"/>, <see cref="MembershipLog.NextLamport"/>),
+    /// room's current heads and next clock (<see cref="MembershipLog.NextParents"/>, <see cref="MembershipLog.NextLamport"/>),
     /// which the admin named in the link tells the requester.</summary>
     /// <exception cref="ArgumentException">A field is out of bounds.</exception>
     public static MembershipEntry SignRequest(

@@ -90,8 +90,35 @@ public sealed class MembershipLog
 
     public int Count => _ordered.Count;
 
-    /// <summary>Entries no other entry names as a parent, ascending: the parents of the next entry.</summary>
+    /// <summary>Entries no other entry names as a parent, ascending.</summary>
     public IReadOnlyList<Id256> Heads => [.. _heads.Order()];
+
+    /// <summary>
+    /// The parents of the next entry, ascending: the heads, at most <see cref="MembershipEntry.MaxParents"/> of them,
+    /// latest first so that the newest head (whose clock the next entry's clock follows) is always among them. Heads
+    /// left out (after a burst of concurrent requests) stay heads and are named by a later entry.
+    /// </summary>
+    public IReadOnlyList<Id256> NextParents => ParentsFor(null, null);
+
+    /// <summary>
+    /// <see cref="NextParents"/> for an entry by <paramref name="author"/> about <paramref name="target"/>: heads
+    /// concerning either come right after the newest, because the entry is checked against the state at its parents
+    /// (approving a request needs that request among its ancestors).
+    /// </summary>
+    private List<Id256> ParentsFor(PublicKey? author, PublicKey? target)
+    {
+        bool Concerns(MembershipEntry e) =>
+            (author is not null && (e.Author == author || e.Target == author)) || (target is not null && (e.Author == target || e.Target == target));
+        var byRecency = _heads.OrderByDescending(id => _byId[id].Lamport).ThenBy(id => id).ToList();
+        if (byRecency.Count <= MembershipEntry.MaxParents)
+        {
+            return [.. byRecency.Order()];
+        }
+        var chosen = byRecency.Take(1)
+            .Concat(byRecency.Skip(1).Where(id => Concerns(_byId[id])))
+            .Concat(byRecency.Skip(1).Where(id => !Concerns(_byId[id])));
+        return [.. chosen.Take(MembershipEntry.MaxParents).Order()];
+    }
 
     /// <summary>The Lamport clock of the next entry: 1 + the largest clock in the log.</summary>
     public ulong NextLamport => _ordered.Count == 0 ? 1 : _ordered[^1].Entry.Lamport + 1;
@@ -139,7 +166,8 @@ public sealed class MembershipLog
         {
             throw new ArgumentException($"{change.Kind} entries come from MembershipLog.Create and MembershipEntry.SignRequest", nameof(change));
         }
-        var entry = MembershipEntry.Sign(_crypto, author, GroupId, Heads, NextLamport, change, null, null, timestampMs);
+        var entry = MembershipEntry.Sign(
+            _crypto, author, GroupId, ParentsFor(author.PublicKey, change.Target), NextLamport, change, null, null, timestampMs);
         var result = Add(entry);
         return result.Status == AddStatus.Accepted
             ? entry
@@ -169,6 +197,11 @@ public sealed class MembershipLog
         if (_byId.ContainsKey(entry.Id) || _pending.ContainsKey(entry.Id))
         {
             return new AddResult(AddStatus.Duplicate, null, "the entry is already in the log", [], []);
+        }
+        if (entry.Parents.Count > MembershipEntry.MaxParents)
+        {
+            // What the parser refuses on the wire is refused here too, so an author never keeps what nobody else can.
+            return Rejected(MembershipFailure.Malformed, $"an entry names at most {MembershipEntry.MaxParents} parents, this one {entry.Parents.Count}");
         }
         if (!entry.VerifySignature(_crypto))
         {

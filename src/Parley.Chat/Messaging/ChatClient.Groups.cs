@@ -744,7 +744,7 @@ public sealed partial class ChatClient
                 break;
             case GroupControl.KindOneofCase.HeadsRequest when room is { HasLog: true } && room.Log.State.IsAdmin(Account.PublicKey):
                 var heads = new GroupHeads { NextLamport = room.Log.NextLamport };
-                heads.Heads.AddRange(room.Log.Heads.Select(h => ByteString.CopyFrom(h.Span)));
+                heads.Heads.AddRange(room.Log.NextParents.Select(h => ByteString.CopyFrom(h.Span)));
                 SendControl(tx, id, sender.AccountKey, new GroupControl { Heads = heads }, null);
                 break;
             case GroupControl.KindOneofCase.Heads when room is { Record.Status: GroupStatus.Requested }:

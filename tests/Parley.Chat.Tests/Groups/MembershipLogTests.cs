@@ -205,6 +205,57 @@ public class MembershipLogTests
         }
     }
 
+    [Fact]
+    public void After_a_burst_of_concurrent_requests_new_entries_name_at_most_the_parent_limit_and_others_accept_them()
+    {
+        // Forty people ask to join at once: each request names the same parents, so each becomes a head.
+        var log = MembershipLog.Create(Provider, _alice.Key, "alice", "room", true, Now);
+        var parents = log.NextParents;
+        var lamport = log.NextLamport;
+        var requests = new List<(Person Requester, MembershipEntry Request)>();
+        foreach (var requester in Enumerable.Range(0, 40).Select(i => new Person($"p{i}")))
+        {
+            var request = MembershipEntry.SignRequest(Provider, requester.Key, log.InviteLink("alice#aaaaaaaa"), requester.Name, parents, lamport, Now);
+            Assert.Equal(AddStatus.Accepted, log.Add(request).Status);
+            requests.Add((requester, request));
+        }
+        Assert.Equal(40, log.Heads.Count);
+        Assert.Equal(MembershipEntry.MaxParents, log.NextParents.Count);
+        // The first approval is for a request the plain choice of parents leaves out: it must be named anyway.
+        var leftOut = requests.First(r => !log.NextParents.Contains(r.Request.Id)).Requester;
+        var other = requests.First(r => r.Requester != leftOut).Requester;
+
+        var first = log.Append(_alice.Key, MembershipChange.Approve(leftOut.Account), Now);
+        var second = log.Append(_alice.Key, MembershipChange.Approve(other.Account), Now);
+
+        Assert.Equal(MembershipEntry.MaxParents, first.Parents.Count);
+        Assert.Contains(first.Id, second.Parents);
+        // The heads the first approval left out are named by the second, so the log converges to one head again.
+        Assert.Equal([second.Id], log.Heads);
+        var copy = new MembershipLog(Provider, log.GroupId, log.LinkKey);
+        foreach (var logged in log.Entries)
+        {
+            Assert.Equal(AddStatus.Accepted, copy.Add(logged.Entry.ToBytes()).Status);
+        }
+        Assert.Equal(log.State.Members.Select(m => m.Account), copy.State.Members.Select(m => m.Account));
+    }
+
+    [Fact]
+    public void An_entry_naming_more_parents_than_the_limit_is_rejected()
+    {
+        var log = MembershipLog.Create(Provider, _alice.Key, "alice", "room", true, Now);
+        var parents = log.NextParents;
+        foreach (var requester in Enumerable.Range(0, MembershipEntry.MaxParents + 1).Select(i => new Person($"p{i}")))
+        {
+            log.Add(MembershipEntry.SignRequest(Provider, requester.Key, log.InviteLink("alice#aaaaaaaa"), requester.Name, parents, 2, Now));
+        }
+        var tooMany = MembershipEntry.Sign(Provider, _alice.Key, log.GroupId, log.Heads, log.NextLamport, MembershipChange.Rename("x"), null, null, Now);
+
+        var result = log.Add(tooMany);
+
+        Assert.Equal((AddStatus.Rejected, MembershipFailure.Malformed), (result.Status, result.Reason));
+    }
+
     /// <summary>An entry signed by <paramref name="author"/> on the log's heads, bypassing Append's own check.</summary>
     internal static byte[] SignedBy(MembershipLog log, Person author, MembershipChange change) =>
         MembershipEntry.Sign(Provider, author.Key, log.GroupId, log.Heads, log.NextLamport, change, null, null, Now).ToBytes();

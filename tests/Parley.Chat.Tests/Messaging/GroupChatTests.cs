@@ -154,6 +154,8 @@ public sealed class GroupChatTests : IAsyncLifetime
             await bob.Chat.JoinGroupAsync(room.IdText, CancellationToken.None);
             await SettleAsync(users);
             await alice.Chat.SendToGroupAsync(room.IdText, "before carol", CancellationToken.None);
+            // Bob answers after he has alice's message, so the two are causally ordered, not concurrent.
+            await SettleAsync(users);
             await bob.Chat.SendToGroupAsync(room.IdText, "also before carol", CancellationToken.None);
             await SettleAsync(users);
 
