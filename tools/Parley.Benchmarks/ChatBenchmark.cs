@@ -133,7 +133,7 @@ internal static class ChatBenchmark
     public static string Describe(Result r) =>
         $"chat on {r.Nodes} loopback nodes: direct send to delivered p50 {r.DirectP50Ms:0.0} ms, p99 {r.DirectP99Ms:0.0} ms; " +
         $"{r.MessagesPerSecond:0} messages/s sustained with acknowledgements ({r.ThroughputMessages} messages, {r.CpuMicrosPerMessage:0} µs of CPU and {r.AllocatedKiBPerMessage:0} KiB allocated each for sender and recipient together; goal >= 5,000/s); " +
-        $"mailbox send to stored p50 {r.MailboxStoredP50Ms:0.0} ms, p99 {r.MailboxStoredP99Ms:0.0} ms (stored at {r.MeanStoredAt:0.0} of 20 on average); " +
+        $"mailbox send to stored p50 {r.MailboxStoredP50Ms:0.0} ms, p99 {r.MailboxStoredP99Ms:0.0} ms (stored at {r.MeanStoredAt:0.0} mailbox nodes on average, of the {r.Nodes - 1} still running; k = 20); " +
         $"returning node start to the last of 50 waiting messages {r.OfflineDeliveryMs:0} ms";
 
     private static async Task<ParleyNode> StartNodeAsync(string root, string name, List<ParleyNode> nodes)

@@ -255,6 +255,7 @@ public sealed class GroupSession
             throw new GroupMessageException(GroupMessageFailure.SenderRemoved, $"the chain belongs to an earlier membership of {sender.ToPeerId()}, which ended");
         }
         var ad = GroupCiphertext.AssociatedData(GroupId, message.Epoch, sender, message.ChainId, message.Iteration);
+        chain.Stored = null;
         var plaintext = chain.Keys.Open(message, ad, MaxSkip, MaxSkippedKeys);
         try
         {
@@ -282,12 +283,14 @@ public sealed class GroupSession
             foreach (var key in chains)
             {
                 var received = _chains[key];
-                state.Received.Add(new ReceivedChainStateProto
+                // A save follows every message, which moves one chain: the others' states are reused as they were.
+                received.Stored ??= new ReceivedChainStateProto
                 {
                     Sender = ByteString.CopyFrom(sender.ToProtobuf()),
                     Chain = received.Keys.ToState(),
                     Membership = ByteString.CopyFrom(received.Membership.Span),
-                });
+                };
+                state.Received.Add(received.Stored);
             }
         }
         state.Held.AddRange(_held.Select(h => new HeldDistributionStateProto { From = ByteString.CopyFrom(h.From.ToProtobuf()), Distribution = ByteString.CopyFrom(h.Distribution.ToBytes()) }));
@@ -376,5 +379,9 @@ public sealed class GroupSession
 
     /// <param name="Membership">The entry that began the sender's membership when the chain arrived: the chain is
     /// good only while that membership lasts.</param>
-    private sealed record ReceivedChain(SenderKeyChain Keys, Id256 Membership);
+    private sealed record ReceivedChain(SenderKeyChain Keys, Id256 Membership)
+    {
+        /// <summary>The chain's stored form, until the chain moves on.</summary>
+        public ReceivedChainStateProto? Stored { get; set; }
+    }
 }

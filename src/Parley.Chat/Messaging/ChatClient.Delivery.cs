@@ -268,7 +268,8 @@ public sealed partial class ChatClient
     private async Task<Presence?> LookUpPresenceAsync(PeerId account, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
-        if (_presence.TryGetValue(account, out var cached) && now - cached.LookedUpAt < _options.PresenceCacheTime)
+        if (_presence.TryGetValue(account, out var cached)
+            && now - cached.LookedUpAt < (cached.Presence is null ? _options.AbsentPresenceCacheTime : _options.PresenceCacheTime))
         {
             return cached.Presence;
         }

@@ -497,15 +497,22 @@ public sealed partial class ChatClient
     {
         var setups = new Dictionary<PeerId, SessionSetup?>();
         var added = false;
-        foreach (var (account, display) in peers.DistinctBy(p => p.Account))
+        var others = peers.DistinctBy(p => p.Account).Where(p => !p.Account.Equals(Account.PublicKey)).ToList();
+        // One read finds who is ready: in a large room nearly everyone is, and this runs after every change.
+        var known = await _store.ReadAsync(
+            r => others.Select(p => r.GetContact(p.Account.ToPeerId())).Select(c => (Contact: c, Ready: c is not null && (!sessions || r.HasSession(c.Account)))).ToList(),
+            cancellationToken);
+        for (var i = 0; i < others.Count; i++)
         {
-            if (account.Equals(Account.PublicKey))
+            var (account, display) = others[i];
+            var (contact, ready) = known[i];
+            if (ready)
             {
+                setups[contact!.Account] = null;
                 continue;
             }
             try
             {
-                var contact = await _store.ReadAsync(r => r.GetContact(account.ToPeerId()), cancellationToken);
                 if (contact is null)
                 {
                     var bundle = await _directory.GetPrekeysAsync(account.ToPeerId(), cancellationToken)
@@ -734,8 +741,10 @@ public sealed partial class ChatClient
                     {
                         room.Timeline.ExpectChain(chain);
                     }
+                    // Messages that waited for this chain are read now; a new chain changes nothing else, so no
+                    // room sync (which visits every member) follows it.
+                    ReadPending(tx, room, events);
                     SaveRoom(tx, room, []);
-                    followUps.Add(id);
                 }
                 catch (GroupMessageException e)
                 {
@@ -1263,6 +1272,18 @@ public sealed partial class ChatClient
 
     private GroupInfo Info(Room room)
     {
+        // Every message event carries the room's info; it changes only with the log or our status.
+        if (room.CachedInfo is { } cached && cached.LogCount == room.Log.Count && cached.Info.Status == room.Record.Status)
+        {
+            return cached.Info;
+        }
+        var info = BuildInfo(room);
+        room.CachedInfo = (room.Log.Count, info);
+        return info;
+    }
+
+    private GroupInfo BuildInfo(Room room)
+    {
         if (!room.HasLog)
         {
             return new GroupInfo(room.Id, "(waiting for an admin)", room.Record.Status, false, false, 0, [], [], [], [], null);
@@ -1305,5 +1326,7 @@ public sealed partial class ChatClient
         public List<(ContactRecord From, ByteString Distribution)> EarlyDistributions { get; } = [];
 
         public string IdText => Base32.Encode(Id.Span);
+
+        public (int LogCount, GroupInfo Info)? CachedInfo { get; set; }
     }
 }

@@ -17,8 +17,15 @@ public sealed class ChatOptions
     /// <summary>A chat stream with no request for this long is closed.</summary>
     public TimeSpan StreamIdleTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>How long a looked-up presence record is trusted before it is looked up again.</summary>
-    public TimeSpan PresenceCacheTime { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How long a found presence record is used before it is looked up again. A delivery that fails drops it at once,
+    /// so the time only bounds how late a change that breaks nothing is seen; a short one costs a DHT lookup per
+    /// contact per period, which in a large room is most of the work.
+    /// </summary>
+    public TimeSpan PresenceCacheTime { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long "no presence found" is believed: a contact who comes online is reached directly after this.</summary>
+    public TimeSpan AbsentPresenceCacheTime { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>First retry delay of an envelope nobody took; doubles per attempt up to <see cref="MaxRetryDelay"/>.</summary>
     public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromSeconds(5);
