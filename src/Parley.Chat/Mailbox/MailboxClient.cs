@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,6 +20,7 @@ public sealed class MailboxClient
 {
     // A hostile node cannot keep a fetch going forever with tiny pages.
     private const int MaxPagesPerNode = 64;
+    private const int FirstFetchNodes = 3;
 
     private readonly IPeerNetwork _ownerNetwork;
     private readonly IPeerNetwork _depositNetwork;
@@ -137,13 +139,24 @@ public sealed class MailboxClient
         ArgumentNullException.ThrowIfNull(owner);
         var peers = await MailboxNodesAsync(MailboxAddress.Of(owner.PublicKey), cancellationToken);
         var envelopes = new Dictionary<string, MailboxEnvelope>();
-        var answered = await Bounded.ForEachAsync(peers, _options.MaxParallelRequests, peer => FetchFromAsync(peer, owner, envelopes, cancellationToken));
+        var copies = new StrongBox<int>();
+        // The closest few nodes give everything they have (a few, in parallel, so that dead ones cost no extra round);
+        // the others are asked only for what those lacked. An envelope so crosses the network a few times instead of
+        // once per node, and every node is still asked: any may hold an envelope the others missed.
+        var leading = peers.Take(FirstFetchNodes).ToList();
+        var first = await Bounded.ForEachAsync(leading, FirstFetchNodes, peer => FetchFromAsync(peer, owner, envelopes, [], copies, cancellationToken));
+        List<ByteString> had;
+        lock (envelopes)
+        {
+            had = envelopes.Values.Take(_options.MaxFetchHaveIds).Select(e => ByteString.CopyFrom(e.EnvelopeId)).ToList();
+        }
+        var rest = await Bounded.ForEachAsync(peers.Skip(leading.Count).ToList(), _options.MaxParallelRequests, peer => FetchFromAsync(peer, owner, envelopes, had, copies, cancellationToken));
         List<MailboxEnvelope> all;
         lock (envelopes)
         {
             all = envelopes.Values.OrderBy(e => e.StoredAt).ThenBy(e => Convert.ToHexString(e.EnvelopeId), StringComparer.Ordinal).ToList();
         }
-        return new MailboxFetchResult(all, answered.Count(ok => ok), peers.Count);
+        return new MailboxFetchResult(all, first.Count(ok => ok) + rest.Count(ok => ok), peers.Count, copies.Value);
     }
 
     /// <summary>Asks every mailbox node to delete the envelopes and keep the signed request as a tombstone; returns the nodes that confirmed.</summary>
@@ -243,18 +256,21 @@ public sealed class MailboxClient
             ? _localService.HandleLocalAsync(request, network.LocalPeerId, cancellationToken)
             : MailboxWire.ExchangeAsync(network, peer.Peer, peer.Addresses, request, _options, _time, cancellationToken);
 
-    private async Task<bool> FetchFromAsync(DhtPeer peer, IdentityKey owner, Dictionary<string, MailboxEnvelope> into, CancellationToken cancellationToken)
+    private async Task<bool> FetchFromAsync(DhtPeer peer, IdentityKey owner, Dictionary<string, MailboxEnvelope> into, IReadOnlyList<ByteString> had, StrongBox<int> copies, CancellationToken cancellationToken)
     {
         var cursor = ByteString.Empty;
         for (var page = 0; page < MaxPagesPerNode; page++)
         {
-            var request = new Request { Fetch = MailboxRequests.Fetch(owner, _time.GetUtcNow().ToUnixTimeMilliseconds(), cursor) };
+            var fetch = MailboxRequests.Fetch(owner, _time.GetUtcNow().ToUnixTimeMilliseconds(), cursor);
+            fetch.HaveIds.AddRange(had);
+            var request = new Request { Fetch = fetch };
             if ((await TryExchangeAsync(_ownerNetwork, peer, request, cancellationToken))?.Fetch is not { } answer)
             {
                 return false;
             }
             lock (into)
             {
+                copies.Value += answer.Envelopes.Count;
                 foreach (var envelope in answer.Envelopes.Where(e => e.EnvelopeId.Length == MailboxEnvelope.IdLength && e.Envelope.Length <= _options.MaxEnvelopeSize))
                 {
                     into.TryAdd(Convert.ToHexString(envelope.EnvelopeId.Span), new MailboxEnvelope(

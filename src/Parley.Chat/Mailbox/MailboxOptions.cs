@@ -67,6 +67,9 @@ public sealed class MailboxOptions
     /// <summary>Envelope ids in one delete request.</summary>
     public int MaxDeleteIds { get; init; } = 256;
 
+    /// <summary>Most envelope ids a fetch may name as already had (4,096 ids fit well inside <see cref="MaxRequestSize"/>).</summary>
+    public int MaxFetchHaveIds { get; init; } = 4096;
+
     /// <summary>Delete requests kept as tombstones per mailbox; beyond it the oldest are dropped.</summary>
     public int MaxTombstonesPerMailbox { get; init; } = 1_000;
 

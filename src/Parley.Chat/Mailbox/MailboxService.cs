@@ -254,9 +254,14 @@ public sealed class MailboxService : IAsyncDisposable
         {
             return Error("malformed request: unknown cursor");
         }
+        if (fetch.HaveIds.Count > _options.MaxFetchHaveIds)
+        {
+            return Error($"malformed request: at most {_options.MaxFetchHaveIds} envelope ids already had");
+        }
+        var had = fetch.HaveIds.Select(id => Convert.ToHexString(id.Span)).ToHashSet(StringComparer.Ordinal);
         var page = await _store.GetEnvelopesAsync(MailboxAddress.Of(owner), cursor, _options.MaxFetchPageEnvelopes, _options.MaxFetchPageBytes, cancellationToken);
         var response = new FetchResponse();
-        response.Envelopes.AddRange(page.Envelopes.Select(e => new FetchedEnvelope
+        response.Envelopes.AddRange(page.Envelopes.Where(e => !had.Contains(Convert.ToHexString(e.EnvelopeId))).Select(e => new FetchedEnvelope
         {
             EnvelopeId = ByteString.CopyFrom(e.EnvelopeId),
             Envelope = ByteString.CopyFrom(e.Envelope),

@@ -27,4 +27,6 @@ public sealed record MailboxEnvelope(byte[] EnvelopeId, byte[] Envelope, DateTim
 }
 
 /// <summary>Envelopes from every mailbox node that answered, deduplicated by envelope id.</summary>
-public sealed record MailboxFetchResult(IReadOnlyList<MailboxEnvelope> Envelopes, int NodesAnswered, int NodesAsked);
+/// <param name="CopiesReceived">Envelopes the nodes sent in all, duplicates included: close to <c>Envelopes.Count</c>
+/// when the first node had everything.</param>
+public sealed record MailboxFetchResult(IReadOnlyList<MailboxEnvelope> Envelopes, int NodesAnswered, int NodesAsked, int CopiesReceived);

@@ -43,6 +43,8 @@ public sealed class MailboxNetworkTests
         Assert.Equal(stamped, fetched.Envelopes.Single(e => e.EnvelopeId.AsSpan().SequenceEqual(stampedId)).Envelope);
         Assert.Equal(withToken, fetched.Envelopes.Single(e => e.EnvelopeId.AsSpan().SequenceEqual(tokenId)).Envelope);
         Assert.All(fetched.Envelopes, e => Assert.InRange(e.StoredAt, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow));
+        // Only the first three nodes send what they hold; the other seventeen hold nothing the owner lacks.
+        Assert.Equal(3 * 2, fetched.CopiesReceived);
 
         Assert.Equal(20, await ownerClient.DeleteAsync(owner, [stampedId], default));
         var left = Assert.Single((await ownerClient.FetchAsync(owner, default)).Envelopes);
@@ -68,6 +70,44 @@ public sealed class MailboxNetworkTests
         var fetched = await network.Client(network.Nodes[9]).FetchAsync(owner, default);
         Assert.Equal(ids.Select(Convert.ToHexString).Order(), fetched.Envelopes.Select(e => Convert.ToHexString(e.EnvelopeId)).Order());
         Assert.Equal(20, fetched.NodesAnswered);
+    }
+
+    [Fact]
+    public async Task An_envelope_only_one_far_node_holds_is_fetched_and_the_others_come_from_the_first_nodes_only()
+    {
+        await using var network = await MailboxTestNetwork.StartAsync(Nodes);
+        var owner = IdentityKey.Generate();
+        var mailboxId = MailboxAddress.Of(owner.PublicKey);
+        var sender = network.Client(network.Nodes[2], network.CreateDepositHost());
+        var everywhere = Enumerable.Range(0, 5).Select(_ => RandomNumberGenerator.GetBytes(16)).ToList();
+        foreach (var id in everywhere)
+        {
+            Assert.Equal(20, (await sender.DepositAsync(owner.PublicKey, id, id, new DepositAuthorization.Stamp(), default)).Stored);
+        }
+        // One envelope reached only the 15th closest node (the others were unreachable when it was deposited).
+        var onlyOnce = RandomNumberGenerator.GetBytes(16);
+        var now = DateTimeOffset.UtcNow;
+        var closest = network.ClosestTo(mailboxId, 20);
+        await closest[14].Store.AddEnvelopeAsync(new HeldEnvelope(mailboxId, onlyOnce, onlyOnce, now, now.AddDays(30), null, 0, "test"), default);
+
+        // Fetched from a node that is not a mailbox node itself, so the 20 it asks are exactly these.
+        var fetched = await network.Client(network.Nodes.First(n => !closest.Contains(n))).FetchAsync(owner, default);
+
+        Assert.Equal(everywhere.Append(onlyOnce).Select(Convert.ToHexString).Order(), fetched.Envelopes.Select(e => Convert.ToHexString(e.EnvelopeId)).Order());
+        Assert.Equal((3 * everywhere.Count) + 1, fetched.CopiesReceived);
+    }
+
+    [Fact]
+    public async Task A_fetch_naming_too_many_envelopes_already_had_is_refused()
+    {
+        await using var network = await MailboxTestNetwork.StartAsync(Nodes);
+        var owner = IdentityKey.Generate();
+        var fetch = MailboxRequests.Fetch(owner, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), Google.Protobuf.ByteString.Empty);
+        fetch.HaveIds.AddRange(Enumerable.Range(0, network.Options.MaxFetchHaveIds + 1).Select(_ => Google.Protobuf.ByteString.CopyFrom(RandomNumberGenerator.GetBytes(16))));
+
+        var response = await network.RequestAsync(network.CreateDepositHost(), network.Nodes[4].PeerId, new Parley.Chat.Mailbox.Protos.Request { Fetch = fetch });
+
+        Assert.Contains("at most", response.Error);
     }
 
     [Fact]
