@@ -193,6 +193,9 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
         public IReadOnlyList<ContactRecord> GetContacts() =>
             connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts ORDER BY name, account", ReadContact);
 
+        public IReadOnlyList<ContactRecord> GetContactsNamed(string name) =>
+            connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts WHERE name = $n COLLATE NOCASE ORDER BY account", ReadContact, ("$n", name));
+
         public void PutContact(ContactRecord contact) => connection.Execute(
             transaction,
             $"""

@@ -44,6 +44,37 @@ public class Base58Tests
         }
     }
 
+    [Fact]
+    public void Agrees_with_base58_as_a_number_for_random_bytes_and_random_text()
+    {
+        const string alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+        var random = new Random(1358);
+        foreach (var length in Enumerable.Range(0, 40).Concat([199, 200, 255, 300]))
+        {
+            var data = new byte[length];
+            random.NextBytes(data);
+            data.AsSpan(0, Math.Min(length, random.Next(3))).Clear();
+            Assert.Equal(Reference(data), Base58.Encode(data));
+
+            var text = new string('1', random.Next(3)) + new string([.. Enumerable.Range(0, length).Select(_ => alphabet[random.Next(58)])]);
+            Assert.Equal(text, Base58.Encode(Base58.Decode(text)));
+        }
+
+        // The definition: leading zero bytes become '1's, the rest is a big-endian number written in base 58.
+        static string Reference(byte[] data)
+        {
+            var zeros = data.TakeWhile(b => b == 0).Count();
+            var number = new System.Numerics.BigInteger(data, isUnsigned: true, isBigEndian: true);
+            var digits = new StringBuilder();
+            while (number > 0)
+            {
+                digits.Insert(0, alphabet[(int)(number % 58)]);
+                number /= 58;
+            }
+            return new string('1', zeros) + digits;
+        }
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("O")]

@@ -68,6 +68,29 @@ public sealed class SqliteChatStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Contacts_are_found_by_name_whatever_its_case_and_only_those()
+    {
+        var (bob1, bob2, carol) = (IdentityKey.Generate(), IdentityKey.Generate(), IdentityKey.Generate());
+        await using var store = await OpenAsync(null);
+        await store.TransactAsync(tx =>
+        {
+            foreach (var (key, name) in new[] { (bob1, "bob"), (bob2, "bob"), (carol, "carol") })
+            {
+                tx.PutContact(new ContactRecord(key.PeerId, key.PublicKey, [7], name, ContactState.Accepted, null, null, DateTimeOffset.UnixEpoch));
+            }
+            return true;
+        }, CancellationToken.None);
+
+        await store.ReadAsync(r =>
+        {
+            Assert.Equal(new[] { bob1.PeerId, bob2.PeerId }.Select(p => p.ToString()).Order(), r.GetContactsNamed("BoB").Select(c => c.Account.ToString()).Order());
+            Assert.Equal(carol.PeerId, Assert.Single(r.GetContactsNamed("carol")).Account);
+            Assert.Empty(r.GetContactsNamed("bo"));
+            return true;
+        }, CancellationToken.None);
+    }
+
+    [Fact]
     public async Task Secrets_never_reach_the_file_in_the_clear()
     {
         var secret = Enumerable.Repeat((byte)0xA5, 32).ToArray();

@@ -459,7 +459,7 @@ public sealed partial class ChatClient
     /// <summary>Someone to invite: a contact, or a single match in the directory.</summary>
     private async Task<(PublicKey Account, string Display)> ResolvePersonAsync(string who, CancellationToken cancellationToken)
     {
-        if (FindContact(await GetContactsAsync(cancellationToken), who) is { } contact)
+        if (await _store.ReadAsync(r => FindContact(r, who), cancellationToken) is { } contact)
         {
             return (contact.AccountKey, contact.Handle.ToString());
         }

@@ -32,7 +32,7 @@ public sealed partial class ChatClient
         // One read for the usual case: a known contact with a session.
         var (known, hasSession) = await _store.ReadAsync(r =>
         {
-            var found = FindContact(r.GetContacts(), recipient);
+            var found = FindContact(r, recipient);
             return (found, found is not null && r.HasSession(found.Account));
         }, cancellationToken);
         var contact = known ?? await DiscoverAsync(recipient, cancellationToken);

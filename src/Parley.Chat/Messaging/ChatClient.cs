@@ -184,7 +184,7 @@ public sealed partial class ChatClient : IAsyncDisposable
     /// <summary>A contact by handle ("bob#tag"), unique name among contacts ("bob") or account id.</summary>
     /// <exception cref="ChatException">No such contact, or the name fits several.</exception>
     public async Task<ContactRecord> GetContactAsync(string who, CancellationToken cancellationToken) =>
-        FindContact(await GetContactsAsync(cancellationToken), who) ?? throw new ChatException($"'{who}' is not among your contacts or requests");
+        await _store.ReadAsync(r => FindContact(r, who), cancellationToken) ?? throw new ChatException($"'{who}' is not among your contacts or requests");
 
     /// <summary>The messages of the conversation with a contact, oldest first, in causal order.</summary>
     public async Task<IReadOnlyList<MessageRecord>> GetHistoryAsync(string who, int limit, CancellationToken cancellationToken)
@@ -373,19 +373,20 @@ public sealed partial class ChatClient : IAsyncDisposable
 
     private X25519KeyPair IdentityKeyPair => new(Account.IdentityDhPrivateKey, Account.IdentityDhPublicKey);
 
-    private static ContactRecord? FindContact(IReadOnlyList<ContactRecord> contacts, string who)
+    /// <summary>The contact <paramref name="who"/> names (a handle, an account id, or a name only one contact has); reads only the candidates, since sending to a known contact is the hot path.</summary>
+    private static ContactRecord? FindContact(IChatReader reader, string who)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(who);
         who = who.Trim();
         if (Handle.TryParse(who, out var handle))
         {
-            return contacts.FirstOrDefault(c => c.Handle == handle);
+            return reader.GetContactsNamed(handle.Name).FirstOrDefault(c => c.Handle == handle);
         }
         if (PeerId.TryParse(who, out var id))
         {
-            return contacts.FirstOrDefault(c => c.Account == id);
+            return reader.GetContact(id);
         }
-        var named = contacts.Where(c => string.Equals(c.Name, who, StringComparison.OrdinalIgnoreCase)).ToList();
+        var named = reader.GetContactsNamed(who);
         return named.Count switch
         {
             0 => null,

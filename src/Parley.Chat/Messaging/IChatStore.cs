@@ -25,6 +25,9 @@ public interface IChatReader
 
     IReadOnlyList<ContactRecord> GetContacts();
 
+    /// <summary>Contacts whose name is <paramref name="name"/>, ASCII case ignored (names are ASCII).</summary>
+    IReadOnlyList<ContactRecord> GetContactsNamed(string name);
+
     bool HasSession(PeerId contact);
 
     SessionRecord? GetSession(PeerId contact, byte[] sessionId);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Parley.Core.Multiformats;
 
 namespace Parley.Core.Identity;
@@ -78,7 +79,7 @@ public sealed class PeerId : IEquatable<PeerId>
         return FromBytes(cid.AsSpan(versionLength + codecLength));
     }
 
-    public static bool TryParse(string? text, out PeerId? peerId)
+    public static bool TryParse(string? text, [NotNullWhen(true)] out PeerId? peerId)
     {
         peerId = null;
         if (string.IsNullOrEmpty(text))
