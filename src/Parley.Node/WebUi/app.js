@@ -406,6 +406,14 @@ function keep(message) {
   state.messages.set(message.id, message);
 }
 
+// A room message's copies only ever move on (queued, stored, delivered): the answer to a send can arrive after the
+// event that it was delivered, and must not take the message back.
+function keepRoomMessage(message) {
+  const known = state.messages.get(message.id);
+  if (known && known.delivered + known.stored > message.delivered + message.stored) return;
+  state.messages.set(message.id, message);
+}
+
 async function refreshLists() {
   const [contacts, requests, unread] = await Promise.all([api("GET", "/api/contacts"), api("GET", "/api/requests"), api("GET", "/api/unread")]);
   state.contacts = new Map(contacts.map((c) => [c.handle, c]));
@@ -482,7 +490,7 @@ async function sendToRoom(text) {
   try {
     const message = await api("POST", `/api/groups/${id}/messages`, { text });
     if (state.room === id) {
-      state.messages.set(message.id, message);
+      keepRoomMessage(message);
       renderRoomMessages();
     }
   } catch (error) {
@@ -590,7 +598,7 @@ function onEvent(event) {
     case "groupMessage": {
       const message = event.groupMessage;
       if (message.room === state.room) {
-        state.messages.set(message.id, message);
+        keepRoomMessage(message);
         renderRoomMessages();
         if (!message.outgoing && document.visibilityState === "visible") api("POST", `/api/groups/${message.room}/read`).catch(() => {});
       } else if (!message.outgoing && message.unread) {
