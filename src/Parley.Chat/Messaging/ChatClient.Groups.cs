@@ -204,55 +204,41 @@ public sealed partial class ChatClient
         // lacks our sender key gets it first, over its pairwise session.
         var setups = await PreparePeersAsync(await MembersAsync(id, cancellationToken), cancellationToken);
         var retry = false;
-        GroupMessageRecord record;
-        await _roomsGate.WaitAsync(cancellationToken);
-        try
+        var record = await TransactRoomAsync(id, tx =>
         {
-            record = await _store.TransactAsync(tx =>
+            var r = GetRoom(tx, id) ?? throw new ChatException("no such room");
+            if (r.Record.Status != GroupStatus.Member || !r.Log.State.IsMember(Account.PublicKey))
             {
-                var r = GetRoom(tx, id) ?? throw new ChatException("no such room");
-                if (r.Record.Status != GroupStatus.Member || !r.Log.State.IsMember(Account.PublicKey))
+                throw new ChatException($"you are not a member of {r.Log.State.Name}");
+            }
+            // Every member we write to must be able to read it: our chain goes out (at this very iteration) to those
+            // who lack it, in this transaction and ahead of the message in each one's outbox.
+            retry = !DistributeKeys(tx, r, setups);
+            var now = _time.GetUtcNow();
+            var (lamport, parents) = r.Timeline.NextClock();
+            SentGroupMessage sent;
+            try
+            {
+                sent = r.Session.Encrypt(text, lamport, parents, now.ToUnixTimeMilliseconds());
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new ChatException($"cannot send to {r.Log.State.Name} yet: {e.Message}", e);
+            }
+            r.Timeline.Add(sent.Message);
+            var recipients = r.Log.State.Members.Where(m => !m.Account.Equals(Account.PublicKey)).ToList();
+            var message = Record(sent.Message, sent.Ciphertext, outgoing: true, recipients.Count, unread: false, fromHistory: false, now);
+            tx.InsertGroupMessage(message);
+            foreach (var member in recipients)
+            {
+                if (tx.GetContact(member.Account.ToPeerId()) is { } contact)
                 {
-                    throw new ChatException($"you are not a member of {r.Log.State.Name}");
+                    QueueGroupEnvelope(tx, contact, sent.Ciphertext, message.Id);
                 }
-                // Every member we write to must be able to read it: our chain goes out (at this very iteration) to those
-                // who lack it, in this transaction and ahead of the message in each one's outbox.
-                retry = !DistributeKeys(tx, r, setups);
-                var now = _time.GetUtcNow();
-                var (lamport, parents) = r.Timeline.NextClock();
-                SentGroupMessage sent;
-                try
-                {
-                    sent = r.Session.Encrypt(text, lamport, parents, now.ToUnixTimeMilliseconds());
-                }
-                catch (InvalidOperationException e)
-                {
-                    throw new ChatException($"cannot send to {r.Log.State.Name} yet: {e.Message}", e);
-                }
-                r.Timeline.Add(sent.Message);
-                var recipients = r.Log.State.Members.Where(m => !m.Account.Equals(Account.PublicKey)).ToList();
-                var message = Record(sent.Message, sent.Ciphertext, outgoing: true, recipients.Count, unread: false, fromHistory: false, now);
-                tx.InsertGroupMessage(message);
-                foreach (var member in recipients)
-                {
-                    if (tx.GetContact(member.Account.ToPeerId()) is { } contact)
-                    {
-                        QueueGroupEnvelope(tx, contact, sent.Ciphertext, message.Id);
-                    }
-                }
-                SaveRoom(tx, r, []);
-                return message;
-            }, cancellationToken);
-        }
-        catch
-        {
-            _rooms.Remove(id);
-            throw;
-        }
-        finally
-        {
-            _roomsGate.Release();
-        }
+            }
+            SaveRoom(tx, r, []);
+            return message;
+        }, cancellationToken);
         if (retry)
         {
             ScheduleRoomSync([id]);
@@ -291,37 +277,23 @@ public sealed partial class ChatClient
         }
         var (admin, adminHandle) = await ResolvePersonAsync(link.AdminHandle, cancellationToken);
         var setups = await PreparePeersAsync([(admin, adminHandle)], cancellationToken);
-        GroupInfo info;
-        await _roomsGate.WaitAsync(cancellationToken);
-        try
+        var info = await TransactRoomAsync(link.GroupId, tx =>
         {
-            info = await _store.TransactAsync(tx =>
+            if (GetRoom(tx, link.GroupId) is { Record.Status: GroupStatus.Member } member)
             {
-                if (GetRoom(tx, link.GroupId) is { Record.Status: GroupStatus.Member } member)
-                {
-                    return Info(member);
-                }
-                var room = new Room(
-                    new GroupRecord(link.GroupId.Span.ToArray(), link.LinkKey.ToArray(), link.AdminHandle, GroupStatus.Requested, null, _time.GetUtcNow()),
-                    new MembershipLog(_crypto, link.GroupId, link.LinkKey),
-                    new GroupSession(_crypto, Account.PublicKey, link.GroupId),
-                    new GroupTimeline(link.GroupId));
-                _rooms[link.GroupId] = room;
-                SaveRoom(tx, room, []);
-                // The admin says where the log stands; the signed Request goes back on those heads.
-                SendControl(tx, room.Id, admin, new GroupControl { HeadsRequest = true }, setups);
-                return Info(room);
-            }, cancellationToken);
-        }
-        catch
-        {
-            _rooms.Remove(link.GroupId);
-            throw;
-        }
-        finally
-        {
-            _roomsGate.Release();
-        }
+                return Info(member);
+            }
+            var room = new Room(
+                new GroupRecord(link.GroupId.Span.ToArray(), link.LinkKey.ToArray(), link.AdminHandle, GroupStatus.Requested, null, _time.GetUtcNow()),
+                new MembershipLog(_crypto, link.GroupId, link.LinkKey),
+                new GroupSession(_crypto, Account.PublicKey, link.GroupId),
+                new GroupTimeline(link.GroupId));
+            _rooms[link.GroupId] = room;
+            SaveRoom(tx, room, []);
+            // The admin says where the log stands; the signed Request goes back on those heads.
+            SendControl(tx, room.Id, admin, new GroupControl { HeadsRequest = true }, setups);
+            return Info(room);
+        }, cancellationToken);
         WakeOutbox();
         return info;
     }
@@ -381,17 +353,28 @@ public sealed partial class ChatClient
     /// <summary>Runs a change of one room under the lock and in one transaction; on failure the room is reloaded from the store next time.</summary>
     private async Task<GroupInfo> ChangeRoomAsync(Id256 id, Action<IChatTransaction, Room> change, CancellationToken cancellationToken)
     {
-        GroupInfo info;
+        var info = await TransactRoomAsync(id, tx =>
+        {
+            var room = GetRoom(tx, id) ?? throw new ChatException("no such room");
+            change(tx, room);
+            SaveRoom(tx, room, []);
+            return Info(room);
+        }, cancellationToken);
+        Raise(GroupChanged, new GroupEventArgs(info));
+        WakeOutbox();
+        return info;
+    }
+
+    /// <summary>
+    /// A write to room <paramref name="id"/> under the rooms' lock, in one transaction. The transaction may have changed
+    /// the room held in memory; if it fails, that copy is dropped and the room is read again from the store next time.
+    /// </summary>
+    private async Task<T> TransactRoomAsync<T>(Id256 id, Func<IChatTransaction, T> write, CancellationToken cancellationToken)
+    {
         await _roomsGate.WaitAsync(cancellationToken);
         try
         {
-            info = await _store.TransactAsync(tx =>
-            {
-                var room = GetRoom(tx, id) ?? throw new ChatException("no such room");
-                change(tx, room);
-                SaveRoom(tx, room, []);
-                return Info(room);
-            }, cancellationToken);
+            return await _store.TransactAsync(write, cancellationToken);
         }
         catch
         {
@@ -402,9 +385,6 @@ public sealed partial class ChatClient
         {
             _roomsGate.Release();
         }
-        Raise(GroupChanged, new GroupEventArgs(info));
-        WakeOutbox();
-        return info;
     }
 
     private async Task<T> WithRoomAsync<T>(Id256 id, Func<IChatReader, Room, T> read, CancellationToken cancellationToken)
@@ -551,32 +531,19 @@ public sealed partial class ChatClient
         var setups = await PreparePeersAsync(members, cancellationToken);
         var events = new List<Action>();
         var retry = false;
-        await _roomsGate.WaitAsync(cancellationToken);
-        try
+        await TransactRoomAsync(id, tx =>
         {
-            await _store.TransactAsync(tx =>
+            var room = GetRoom(tx, id);
+            if (room is not { HasLog: true })
             {
-                var room = GetRoom(tx, id);
-                if (room is not { HasLog: true })
-                {
-                    return false;
-                }
-                retry = !DistributeKeys(tx, room, setups);
-                ReadPending(tx, room, events);
-                OfferHistory(tx, room, setups);
-                SaveRoom(tx, room, []);
-                return true;
-            }, cancellationToken);
-        }
-        catch
-        {
-            _rooms.Remove(id);
-            throw;
-        }
-        finally
-        {
-            _roomsGate.Release();
-        }
+                return false;
+            }
+            retry = !DistributeKeys(tx, room, setups);
+            ReadPending(tx, room, events);
+            OfferHistory(tx, room, setups);
+            SaveRoom(tx, room, []);
+            return true;
+        }, cancellationToken);
         foreach (var raise in events)
         {
             raise();
