@@ -78,6 +78,11 @@ internal sealed class ApiClient : IDisposable
 
     public Task<SafetyNumberDto> SafetyNumberAsync(string who, CancellationToken ct) => GetAsync<SafetyNumberDto>($"api/safety-number/{Uri.EscapeDataString(who)}", ct);
 
+    public Task<ContactLinkDto> LinkAsync(CancellationToken ct) => GetAsync<ContactLinkDto>("api/link", ct);
+
+    public Task<AddedContactDto> AddContactAsync(string link, string? text, CancellationToken ct) =>
+        PostAsync<AddedContactDto>("api/contacts/add", new AddContactRequest(link, string.IsNullOrWhiteSpace(text) ? null : text), ct);
+
     public Task<List<GroupDto>> RoomsAsync(CancellationToken ct) => GetAsync<List<GroupDto>>("api/groups", ct);
 
     public Task<GroupDto> RoomAsync(string room, CancellationToken ct) => GetAsync<GroupDto>($"api/groups/{Uri.EscapeDataString(room)}", ct);

@@ -4,6 +4,7 @@ using Parley.Chat.Crypto;
 using Parley.Chat.Messaging;
 using Parley.Node;
 using Parley.Node.Api;
+using Spectre.Console;
 
 namespace Parley.Cli;
 
@@ -136,6 +137,49 @@ internal static class ChatCommands
         });
     }
 
+    /// <summary>`parley link` and `parley add`.</summary>
+    public static IEnumerable<Command> ContactLinks(GlobalOptions options)
+    {
+        yield return Build(options, "link", "Print your contact link and its QR code, for others to add you (parley add <link>)", [], network: false, async (api, _, json, _, ct) =>
+        {
+            var link = await api.LinkAsync(ct);
+            if (json)
+            {
+                GlobalOptions.PrintJson(new { link = link.Link, handle = link.Handle, fingerprint = link.Fingerprint });
+            }
+            else
+            {
+                ContactLinkView.Show(GlobalOptions.CreateConsole(!Console.IsOutputRedirected), link);
+            }
+            return 0;
+        });
+
+        var link = new Argument<string>("link") { Description = "Their contact link, parley://contact/…" };
+        var text = new Argument<string?>("text") { Description = "The first message of the request (a greeting when left out)", Arity = ArgumentArity.ZeroOrOne };
+        yield return Build(options, "add", "Ask someone to chat through their contact link; refused, with a warning, when its safety number does not match their key", [link, text], network: true, async (api, p, json, _, ct) =>
+        {
+            AddedContactDto added;
+            try
+            {
+                added = await api.AddContactAsync(p.GetValue(link)!, p.GetValue(text), ct);
+            }
+            catch (ApiException e) when (e.Status == System.Net.HttpStatusCode.Conflict)
+            {
+                GlobalOptions.CreateConsole(!Console.IsErrorRedirected, Console.Error).MarkupLine($"parley: {ContactLinkView.Refused(e)}");
+                return 1;
+            }
+            if (json)
+            {
+                GlobalOptions.PrintJson(added);
+            }
+            else
+            {
+                GlobalOptions.CreateConsole(!Console.IsOutputRedirected).MarkupLine(ContactLinkView.Added(added));
+            }
+            return 0;
+        });
+    }
+
     internal static string Describe(MessageDto message) => message.State == "stored"
         ? $"stored at {message.StoredAt} mailbox node{(message.StoredAt == 1 ? "" : "s")}"
         : message.State;
@@ -224,7 +268,7 @@ internal static class ChatCommands
         {
             await using var node = await ParleyNode.StartAsync(OneShot(nodeOptions), loggerFactory, cancellationToken);
             var chat = await node.CreateAccountAsync(name, cancellationToken);
-            var report = await node.JoinAsync(cancellationToken) > 0 ? await chat.StartAsync(cancellationToken) : null;
+            var report = (await node.JoinAsync(cancellationToken)).Peers > 0 ? await chat.StartAsync(cancellationToken) : null;
             if (json)
             {
                 GlobalOptions.PrintJson(new { handle = chat.Handle.ToString(), account = chat.Account.Id.ToString(), nameStoredAt = report?.NameStoredAt ?? 0 });
@@ -278,9 +322,9 @@ internal static class ChatCommands
             }
             if (network)
             {
-                if (await node.JoinAsync(cancellationToken) == 0)
+                if (await node.JoinAsync(cancellationToken) is { Peers: 0 } join)
                 {
-                    return GlobalOptions.Fail("cannot reach the network: no bootstrap peer answered and no saved peer is up (give --bootstrap <multiaddr>)");
+                    return GlobalOptions.Fail(GlobalOptions.NoNetwork(join));
                 }
                 await node.Chat!.StartAsync(cancellationToken);
             }
@@ -335,6 +379,7 @@ internal static class ChatCommands
         Bootstrap = options.Bootstrap,
         DhtProtocol = options.DhtProtocol,
         Passphrase = options.Passphrase,
+        AskPassphrase = options.AskPassphrase,
         Directory = options.Directory,
         Chat = new ChatOptions { PublishPresence = false },
     };

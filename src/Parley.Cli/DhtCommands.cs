@@ -71,9 +71,9 @@ internal static class DhtCommands
         using var loggerFactory = GlobalOptions.CreateLoggerFactory(parse.GetValue(options.LogLevel));
         // A throwaway network identity, so the one-shot node never competes with a running node for the same peer id.
         await using var node = await ParleyNode.StartAsync(nodeOptions, loggerFactory, cancellationToken);
-        if (await node.JoinAsync(cancellationToken) == 0)
+        if (await node.JoinAsync(cancellationToken) is { Peers: 0 } join)
         {
-            return GlobalOptions.Fail("no bootstrap peer answered; cannot reach the network");
+            return GlobalOptions.Fail(GlobalOptions.NoNetwork(join));
         }
         return await operation(node, signer, cancellationToken);
     }

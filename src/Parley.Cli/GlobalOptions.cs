@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Parley.Chat.Directory;
 using Parley.Core.Multiformats;
 using Parley.Node;
+using Spectre.Console;
 
 namespace Parley.Cli;
 
@@ -65,6 +66,7 @@ internal sealed record GlobalOptions(
             Bootstrap = bootstrap,
             DhtProtocol = parse.GetValue(DhtProtocol)!,
             Passphrase = passphrase,
+            AskPassphrase = PassphrasePrompt.For(parse.GetValue(Data)!),
             Directory = new DirectoryOptions { NameClaimDifficulty = parse.GetValue(NameDifficulty) },
         };
     }
@@ -76,6 +78,31 @@ internal sealed record GlobalOptions(
             return File.ReadAllText(file).TrimEnd('\r', '\n');
         }
         return Environment.GetEnvironmentVariable(PassphraseVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : null;
+    }
+
+    /// <summary>"cannot reach the network" and, for each bootstrap address that could not be used, which and why.</summary>
+    public static string NoNetwork(JoinReport join) =>
+        "cannot reach the network: " + (join.Unusable.Count == 0
+            ? "no bootstrap peer answered and no saved peer is up (give --bootstrap <multiaddr>)"
+            : $"no bootstrap peer answered ({string.Join("; ", join.Unusable.Select(f => $"{f.Address}: {f.Reason}"))}) and no saved peer is up");
+
+    /// <summary>
+    /// Spectre's console on stdout (or <paramref name="output"/>): colours on a terminal; through a pipe plain text, one line per line, never wrapped
+    /// at 80 columns for a script to rejoin.
+    /// </summary>
+    public static IAnsiConsole CreateConsole(bool terminal, TextWriter? output = null)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Out = new AnsiConsoleOutput(output ?? Console.Out),
+        });
+        if (!terminal)
+        {
+            console.Profile.Width = short.MaxValue;
+        }
+        return console;
     }
 
     public static void PrintJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, JsonOutput));

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Parley.Chat.Messaging;
 using Parley.Core.Identity;
@@ -40,12 +39,6 @@ internal static class NodeCommands
 
     private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, int apiPort, CancellationToken cancellationToken)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        });
         var json = parse.GetValue(options.Json);
         using var loggerFactory = GlobalOptions.CreateLoggerFactory(parse.GetValue(options.LogLevel));
         var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error);
@@ -56,7 +49,11 @@ internal static class NodeCommands
         ParleyNode node;
         try
         {
-            node = await ParleyNode.StartAsync(nodeOptions, loggerFactory, stop.Token);
+            node = await ParleyNode.StartAsync(nodeOptions, loggerFactory, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return 0;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or System.Net.Sockets.SocketException or ArgumentException)
         {
@@ -80,16 +77,22 @@ internal static class NodeCommands
                 bool hasChat;
                 try
                 {
-                    hasChat = await node.OpenChatAsync(stop.Token);
+                    hasChat = await node.OpenChatAsync(cancellationToken);
                 }
                 catch (IOException e)
                 {
                     return GlobalOptions.Fail(e.Message);
                 }
-                var peers = await node.JoinAsync(stop.Token);
+                var join = await node.JoinAsync(cancellationToken);
+                foreach (var failure in join.Unusable)
+                {
+                    Console.WriteLine(json
+                        ? JsonSerializer.Serialize(new { @event = "bootstrapFailed", address = failure.Address.ToString(), reason = failure.Reason })
+                        : $"bootstrap peer {failure.Address} not used: {failure.Reason}");
+                }
                 Console.WriteLine(json
-                    ? JsonSerializer.Serialize(new { @event = "joined", routingTable = peers })
-                    : peers == 0 ? "joined: no peers yet; waiting for others to join through this node" : $"joined: {peers} peer{(peers == 1 ? "" : "s")} in the routing table");
+                    ? JsonSerializer.Serialize(new { @event = "joined", routingTable = join.Peers })
+                    : join.Peers == 0 ? "joined: no peers yet; waiting for others to join through this node" : $"joined: {join.Peers} peer{(join.Peers == 1 ? "" : "s")} in the routing table");
                 if (hasChat)
                 {
                     var chat = node.Chat!;
@@ -98,20 +101,20 @@ internal static class NodeCommands
                     chat.ContactChanged += (_, e) => Console.WriteLine(json
                         ? JsonSerializer.Serialize(new { @event = "contact", handle = e.Contact.Handle.ToString(), state = e.Contact.State.ToString().ToLowerInvariant() })
                         : $"contact {e.Contact.Handle} {e.Contact.State.ToString().ToLowerInvariant()}");
-                    var report = await chat.StartAsync(stop.Token);
+                    var report = await chat.StartAsync(cancellationToken);
                     Console.WriteLine(json
                         ? JsonSerializer.Serialize(new { @event = "chat", handle = chat.Handle.ToString(), mailboxEnvelopes = report.MailboxEnvelopes })
                         : $"chat {chat.Handle} ({report.MailboxEnvelopes} waiting message{(report.MailboxEnvelopes == 1 ? "" : "s")} fetched from the mailbox)");
                 }
-                await using var api = await LocalApi.StartAsync(node, apiPort, loggerFactory, stop.Token);
+                await using var api = await LocalApi.StartAsync(node, apiPort, loggerFactory, cancellationToken);
                 Console.WriteLine(json ? JsonSerializer.Serialize(new { @event = "api", address = api.BaseAddress.ToString() }) : $"api {api.BaseAddress}");
                 using var saveTimer = new PeriodicTimer(TimeSpan.FromMinutes(1));
-                while (await saveTimer.WaitForNextTickAsync(stop.Token))
+                while (await saveTimer.WaitForNextTickAsync(cancellationToken))
                 {
-                    await node.SaveRoutingTableAsync(stop.Token);
+                    await node.SaveRoutingTableAsync(cancellationToken);
                 }
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 // Ctrl-C or SIGTERM: the node saves what it knows and says it is going offline as it is disposed.
             }

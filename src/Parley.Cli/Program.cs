@@ -53,8 +53,16 @@ root.Subcommands.Add(NodeCommands.Node(options));
 root.Subcommands.Add(NodeCommands.Ping(options));
 root.Subcommands.Add(DhtCommands.Create(options));
 root.Subcommands.Add(RoomCommands.Create(options));
-foreach (var command in ChatCommands.Create(options))
+foreach (var command in ChatCommands.Create(options).Concat(ChatCommands.ContactLinks(options)))
 {
     root.Subcommands.Add(command);
 }
-return await root.Parse(args).InvokeAsync();
+// Bare `parley` is a mistake, not a request for nothing: help, and a failing exit code for scripts.
+root.SetAction(parse =>
+{
+    new System.CommandLine.Help.HelpAction().Invoke(parse);
+    return 1;
+});
+using var shutdown = new ShutdownSignals();
+// The signals are ours (ShutdownSignals), so System.CommandLine must not end the process after a timeout of its own.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, shutdown.Token);

@@ -68,8 +68,8 @@ internal sealed partial class TerminalChat
                 Write(string.Join('\n', [
                     $"[grey]now talking in {Markup.Escape(target.Name)} ({target.Members.Count} members); /msg to write to a person[/]",
                     .. history.Messages.Select(m => m.Outgoing
-                        ? $"[blue]me[/]: {Markup.Escape(m.Text)}  [grey]({RoomCommands.RoomState(m)})[/]"
-                        : $"[green]{Markup.Escape(m.From)}[/]: {Markup.Escape(m.Text)}"),
+                        ? $"{Time(m.SentAt)}[blue]me[/]: {Markup.Escape(m.Text)}  {RoomStateText(m)}"
+                        : $"{Time(m.SentAt)}[green]{Markup.Escape(m.From)}[/]: {Markup.Escape(m.Text)}"),
                     .. history.Gaps.Select(g => $"[grey](missing {g.LastIteration - g.FirstIteration + 1} message(s) from {Markup.Escape(g.From)})[/]"),
                 ]));
                 await api.MarkRoomReadAsync(target.Id, cancellationToken);
@@ -90,7 +90,7 @@ internal sealed partial class TerminalChat
     private async Task SendToRoomAsync(string room, string text, CancellationToken cancellationToken)
     {
         var sent = await api.SendToRoomAsync(room, Require(text, "some text"), cancellationToken);
-        Write($"[blue]me → {Markup.Escape(RoomName(sent.Room))}[/]: {Markup.Escape(sent.Text)}  [grey]({RoomCommands.RoomState(sent)})[/]");
+        WriteSent(sent.Id, $"{Time(sent.SentAt)}[blue]me → {Markup.Escape(RoomName(sent.Room))}[/]: {Markup.Escape(sent.Text)}", RoomStateText(sent));
     }
 
     private void ShowRoom(GroupDto room, string what)

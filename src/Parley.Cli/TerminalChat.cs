@@ -18,8 +18,11 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
         /requests              contact requests waiting for you
         /accept <handle>       accept a request      /block <handle>   block someone
         /history <handle>      the conversation      /safety <handle>  safety number to compare
-        /status                node status           /help             this help
-        /quit                  leave (the node stops)
+        /link                  your contact link and QR code, for others to add you
+        /add <link> [text]     ask someone to chat through their link (checks their safety number)
+        /status                node status           /clear            clear the screen
+        /help                  this help             /quit             leave (the node stops)
+        //text                 send text that starts with /
         rooms:
         /create <room>         make a room            /rooms             your rooms and invitations
         /invite <room> <handle>                       /join <room or link>  accept an invitation, or ask with a link
@@ -29,7 +32,13 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
         /room <room>           talk in a room: what you type goes there
         """;
 
+    /// <summary>How many of a room's latest messages are looked through for unread ones at start.</summary>
+    private const int WaitingRoomMessages = 100;
+
     private readonly Lock _output = new();
+    private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly HashSet<string> _shown = [];
+    private readonly Dictionary<string, string> _stateShown = [];
     private (string Id, string Line)? _lastLineSent;
     private string? _current;
     private StatusDto? _status;
@@ -41,10 +50,16 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
         var events = PumpEventsAsync(stop.Token);
         _status = await api.StatusAsync(stop.Token);
         PrintStatus();
+        // What waited in the mailboxes was fetched before anyone listened for events: shown once the event stream is
+        // up, so that nothing falls between the two (what both report is shown once).
+        await Task.WhenAny(_subscribed.Task, events).WaitAsync(stop.Token);
+        await ShowWaitingAsync(stop.Token);
         Write("[grey]type /help for commands[/]");
         while (!stop.IsCancellationRequested)
         {
-            var line = await input.ReadLineAsync(stop.Token);
+            // Console.In reads synchronously whatever token it is given: the read runs aside, so Ctrl-C is not stuck
+            // behind a line that never comes (the pending read ends with the process).
+            var line = await Task.Run(input.ReadLineAsync, CancellationToken.None).WaitAsync(stop.Token);
             if (line is null)
             {
                 await WaitForOutboxAsync(stop.Token);
@@ -72,7 +87,8 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
         {
             return true;
         }
-        var (command, rest) = line.StartsWith('/') ? Split(line[1..]) : ("say", line);
+        // Only a leading / makes a command ("clear" is text, "/clear" a command); "//" sends text that starts with "/".
+        var (command, rest) = line.StartsWith("//", StringComparison.Ordinal) ? ("say", line[1..]) : line.StartsWith('/') ? Split(line[1..]) : ("say", line);
         try
         {
             switch (command.ToLowerInvariant())
@@ -129,6 +145,19 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                     var number = await api.SafetyNumberAsync(Require(rest, "a handle"), cancellationToken);
                     Write($"safety number with {Markup.Escape(number.Contact)}:\n  {SafetyNumberText(number.SafetyNumber)}\ncompare it with theirs in person or on a call; if it matches, nobody is in between");
                     break;
+                case "clear":
+                    if (interactive)
+                    {
+                        console.Clear();
+                    }
+                    break;
+                case "link":
+                    await ShowLinkAsync(cancellationToken);
+                    break;
+                case "add":
+                    var (link, greeting) = Split(rest);
+                    await AddByLinkAsync(Require(link, "a contact link (parley://contact/…)"), greeting, cancellationToken);
+                    break;
                 case "status":
                     _status = await api.StatusAsync(cancellationToken);
                     PrintStatus();
@@ -159,11 +188,100 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
         var message = await api.SendAsync(to, text, cancellationToken);
         _current = message.Contact;
         _currentRoom = null;
+        WriteSent(message.Id, $"{Time(message.SentAt)}[blue]me → {Markup.Escape(message.Contact)}[/]: {Markup.Escape(message.Text)}", StateText(message));
+    }
+
+    /// <summary>A line of ours with its state, remembered so that a state change can rewrite it in place.</summary>
+    private void WriteSent(string id, string line, string state)
+    {
         lock (_output)
         {
-            var line = $"[blue]me → {Markup.Escape(message.Contact)}[/]: {Markup.Escape(message.Text)}";
-            WriteUnlocked($"{line}  {StateText(message)}");
-            _lastLineSent = (message.Id, line);
+            // A state event can come before the answer to the send: then it is the newer one.
+            state = _stateShown.GetValueOrDefault(id, state);
+            WriteUnlocked($"{line}  {state}");
+            _lastLineSent = (id, line);
+            _stateShown[id] = state;
+        }
+    }
+
+    private async Task ShowLinkAsync(CancellationToken cancellationToken)
+    {
+        var link = await api.LinkAsync(cancellationToken);
+        lock (_output)
+        {
+            _lastLineSent = null;
+            ContactLinkView.Show(console, link);
+        }
+    }
+
+    private async Task AddByLinkAsync(string link, string text, CancellationToken cancellationToken)
+    {
+        AddedContactDto added;
+        try
+        {
+            added = await api.AddContactAsync(link, text, cancellationToken);
+        }
+        catch (ApiException e)
+        {
+            Write(ContactLinkView.Refused(e));
+            return;
+        }
+        _current = added.Contact.Handle;
+        _currentRoom = null;
+        Write(ContactLinkView.Added(added));
+        if (added.Request is { } request)
+        {
+            WriteSent(request.Id, $"{Time(request.SentAt)}[blue]me → {Markup.Escape(request.Contact)}[/]: {Markup.Escape(request.Text)}", StateText(request));
+        }
+    }
+
+    /// <summary>Contact requests and messages that arrived while this node was off, and those not read yet.</summary>
+    private async Task ShowWaitingAsync(CancellationToken cancellationToken)
+    {
+        foreach (var message in await api.UnreadAsync(cancellationToken))
+        {
+            ShowIncoming(message);
+        }
+        foreach (var room in await api.RoomsAsync(cancellationToken))
+        {
+            Remember(room);
+            if (room.Status != "member")
+            {
+                continue;
+            }
+            var history = await api.RoomHistoryAsync(room.Id, WaitingRoomMessages, cancellationToken);
+            foreach (var message in history.Messages.Where(m => m.Unread && !m.Outgoing))
+            {
+                ShowIncoming(message);
+            }
+        }
+    }
+
+    private void ShowIncoming(MessageDto message)
+    {
+        lock (_output)
+        {
+            if (!_shown.Add(message.Id))
+            {
+                return;
+            }
+            _current ??= message.Contact;
+            WriteUnlocked(message.Request
+                ? $"{Time(message.SentAt)}[yellow]request from {Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}   [grey]/accept {Markup.Escape(message.From)} or /block[/]"
+                : $"{Time(message.SentAt)}[green]{Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}");
+        }
+    }
+
+    private void ShowIncoming(GroupMessageDto message)
+    {
+        lock (_output)
+        {
+            if (!_shown.Add(message.Id))
+            {
+                return;
+            }
+            _currentRoom ??= _current is null ? message.Room : null;
+            WriteUnlocked($"{Time(message.SentAt)}[magenta][[{Markup.Escape(RoomName(message.Room))}]][/] [green]{Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}");
         }
     }
 
@@ -171,16 +289,15 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
     {
         await foreach (var item in api.EventsAsync(cancellationToken))
         {
+            // The node sends its status first, once this stream is subscribed to everything else.
+            _subscribed.TrySetResult();
             switch (item.Type)
             {
                 case "message" when item.Message is { } message:
-                    _current ??= message.Contact;
-                    Write(message.Request
-                        ? $"[yellow]request from {Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}   [grey]/accept {Markup.Escape(message.From)} or /block[/]"
-                        : $"[green]{Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}");
+                    ShowIncoming(message);
                     break;
                 case "state" when item.Message is { } message:
-                    ShowState(message);
+                    ShowState(message.Id, $"to {message.Contact} \"{Shorten(message.Text)}\"", StateText(message));
                     break;
                 case "contact" when item.Contact is { State: "accepted" } contact:
                     Write($"[grey]{Markup.Escape(contact.Handle)} is now a contact[/]");
@@ -189,35 +306,66 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                     ShowRoomChange(group);
                     break;
                 case "groupMessage" when item.GroupMessage is { Outgoing: false } message:
-                    _currentRoom ??= _current is null ? message.Room : null;
-                    Write($"[magenta][[{Markup.Escape(RoomName(message.Room))}]][/] [green]{Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}");
+                    ShowIncoming(message);
+                    break;
+                case "groupMessage" when item.GroupMessage is { } mine:
+                    // Our own room message reached more members.
+                    ShowState(mine.Id, $"to [{RoomName(mine.Room)}] \"{Shorten(mine.Text)}\"", RoomStateText(mine));
                     break;
                 case "status" when item.Status is { } status:
-                    var changed = _status is null || status.Peers != _status.Peers || status.MailboxNodesAnswered != _status.MailboxNodesAnswered;
-                    _status = status;
-                    if (changed && interactive)
+                    if (ConnectivityChange(_status, status) is { } change)
                     {
-                        PrintStatus();
+                        Write(change);
                     }
+                    _status = status;
                     break;
             }
         }
     }
 
-    /// <summary>On a terminal, the state of the last line sent is rewritten in place; otherwise it gets a line of its own.</summary>
-    private void ShowState(MessageDto message)
+    /// <summary>
+    /// A new state of a message of ours (<paramref name="what"/> names it, plain text). On a terminal, the state of the
+    /// last line sent is rewritten in place; otherwise it gets a line of its own. A state already shown is not repeated.
+    /// </summary>
+    private void ShowState(string id, string what, string state)
     {
         lock (_output)
         {
-            if (interactive && _lastLineSent is { } last && last.Id == message.Id)
+            if (_stateShown.TryGetValue(id, out var shown) && shown == state)
             {
-                console.Write(new ControlCode("\u001b[1A\u001b[2K"));
-                console.MarkupLine($"{last.Line}  {StateText(message)}");
                 return;
             }
-            WriteUnlocked($"[grey]  ↳ to {Markup.Escape(message.Contact)} \"{Markup.Escape(Shorten(message.Text))}\"[/] {StateText(message)}");
+            _stateShown[id] = state;
+            if (interactive && _lastLineSent is { } last && last.Id == id)
+            {
+                console.Write(new ControlCode("\u001b[1A\u001b[2K"));
+                console.MarkupLine($"{last.Line}  {state}");
+                return;
+            }
+            WriteUnlocked($"[grey]  ↳ {Markup.Escape(what)}[/] {state}");
         }
     }
+
+    /// <summary>
+    /// A line when the node loses its last peer or finds peers again; other changes of the peer count are not news
+    /// (/status shows them).
+    /// </summary>
+    internal static string? ConnectivityChange(StatusDto? before, StatusDto now) => (before?.Peers ?? 0, now.Peers) switch
+    {
+        ( > 0, 0) => "[yellow]── no peers: messages wait in the outbox until the network is back ──[/]",
+        (0, > 0) when before is not null => $"[grey]── connected: {now.Peers} peer{(now.Peers == 1 ? "" : "s")} ──[/]",
+        _ => null,
+    };
+
+    /// <summary>"14:05 " for today, "2025-03-01 14:05 " for another day, in local time.</summary>
+    internal static string Timestamp(DateTimeOffset at, DateTimeOffset now)
+    {
+        var local = at.ToLocalTime();
+        var format = local.Date == now.ToLocalTime().Date ? "HH:mm" : "yyyy-MM-dd HH:mm";
+        return local.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static string Time(DateTimeOffset at) => $"[grey]{Timestamp(at, DateTimeOffset.Now)}[/] ";
 
     private void PrintStatus()
     {
@@ -261,15 +409,18 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
     private static string StateText(MessageDto message) => message.State switch
     {
         "queued" => "[grey](queued)[/]",
-        "stored" => $"[yellow](stored at {message.StoredAt} of 20 mailbox nodes)[/]",
+        // Safe on the network until they come online: a success, whatever the number of nodes (a small network has few).
+        "stored" => $"[green](in their mailbox ✓, kept by {message.StoredAt} node{(message.StoredAt == 1 ? "" : "s")})[/]",
         "delivered" => "[green](delivered ✓)[/]",
         "read" => "[green](read ✓✓)[/]",
         _ => $"[grey]({Markup.Escape(message.State)})[/]",
     };
 
+    private static string RoomStateText(GroupMessageDto message) => $"[{(message.Recipients > 0 && message.Delivered >= message.Recipients ? "green" : "grey")}]({RoomCommands.RoomState(message)})[/]";
+
     private static string Format(MessageDto message) => message.Direction == "outgoing"
-        ? $"[blue]me[/]: {Markup.Escape(message.Text)}  {StateText(message)}"
-        : $"[green]{Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}";
+        ? $"{Time(message.SentAt)}[blue]me[/]: {Markup.Escape(message.Text)}  {StateText(message)}"
+        : $"{Time(message.SentAt)}[green]{Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}";
 
     private static string SafetyNumberText(string number) => string.Join(' ', Enumerable.Range(0, number.Length / 5).Select(i => number.Substring(i * 5, 5)));
 

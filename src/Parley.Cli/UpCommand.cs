@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using Parley.Chat.Crypto;
 using Parley.Chat.Messaging;
 using Parley.Node;
@@ -28,19 +27,8 @@ internal static class UpCommand
 
     private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, string? name, int apiPort, CancellationToken cancellationToken)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        });
         var interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Ansi = interactive ? AnsiSupport.Detect : AnsiSupport.No, ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors });
-        if (!interactive)
-        {
-            // Through a pipe there is no terminal to fit: one line per line, never wrapped at 80 columns for a script to rejoin.
-            console.Profile.Width = short.MaxValue;
-        }
+        var console = GlobalOptions.CreateConsole(interactive);
         var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error);
         if (nodeOptions is null)
         {
@@ -49,15 +37,15 @@ internal static class UpCommand
         using var loggerFactory = GlobalOptions.CreateLoggerFactory(parse.GetValue(options.LogLevel));
         try
         {
-            await using var node = await ParleyNode.StartAsync(nodeOptions, loggerFactory, stop.Token);
-            if (!await node.OpenChatAsync(stop.Token))
+            await using var node = await ParleyNode.StartAsync(nodeOptions, loggerFactory, cancellationToken);
+            if (!await node.OpenChatAsync(cancellationToken))
             {
                 name ??= interactive ? console.Ask<string>("No identity in this data folder yet. [bold]Choose a name[/] (a-z, 0-9, - and _):") : null;
                 if (name is null)
                 {
                     return GlobalOptions.Fail($"no identity in {nodeOptions.DataFolder}; give --name <name> to create one");
                 }
-                await node.CreateAccountAsync(name, stop.Token);
+                await node.CreateAccountAsync(name, cancellationToken);
             }
             var chat = node.Chat!;
             console.MarkupLine($"[bold]{Markup.Escape(chat.Handle.ToString())}[/]  [grey]device {node.PeerId}[/]");
@@ -70,20 +58,26 @@ internal static class UpCommand
                 node.StartMdns();
             }
             console.MarkupLine($"[grey]joining the network through {nodeOptions.Bootstrap.Count} bootstrap peer{(nodeOptions.Bootstrap.Count == 1 ? "" : "s")}, the saved routing table{(mdns ? " and the LAN (mDNS)" : "")}…[/]");
-            var peers = await node.JoinAsync(stop.Token);
-            console.MarkupLine(peers == 0
-                ? "[yellow]no peers yet: this node starts a network of its own; others join with --bootstrap and one of the addresses above[/]"
-                : $"[grey]joined: {peers} peer{(peers == 1 ? "" : "s")} in the routing table[/]");
+            var join = await node.JoinAsync(cancellationToken);
+            foreach (var failure in join.Unusable)
+            {
+                console.MarkupLine($"[red]bootstrap peer {Markup.Escape(failure.Address.ToString())} not used: {Markup.Escape(failure.Reason)}[/]");
+            }
+            console.MarkupLine(join.Peers > 0
+                ? $"[grey]joined: {join.Peers} peer{(join.Peers == 1 ? "" : "s")} in the routing table[/]"
+                : join.Unusable.Count > 0
+                    ? "[yellow]not joined: no bootstrap peer could be used (above) and no saved peer is up; this node waits for others to join through it, or restart with another --bootstrap[/]"
+                    : "[yellow]no peers yet: this node starts a network of its own; others join with --bootstrap and one of the addresses above[/]");
             console.MarkupLine("[grey]publishing your presence and keys, fetching your mailbox…[/]");
-            var report = await chat.StartAsync(stop.Token);
+            var report = await chat.StartAsync(cancellationToken);
             console.MarkupLine($"[grey]presence stored at {report.PresenceStoredAt} nodes · {report.MailboxEnvelopes} waiting message{(report.MailboxEnvelopes == 1 ? "" : "s")} fetched from {report.MailboxNodesAnswered} mailbox nodes[/]");
-            await using var api = await LocalApi.StartAsync(node, apiPort, loggerFactory, stop.Token);
+            await using var api = await LocalApi.StartAsync(node, apiPort, loggerFactory, cancellationToken);
             console.MarkupLine($"web UI: [link]{Markup.Escape(api.WebUiAddress.ToString())}[/]");
             using var client = new ApiClient(api.Port, api.Token);
-            await new TerminalChat(client, console, interactive).RunAsync(Console.In, stop.Token);
+            await new TerminalChat(client, console, interactive).RunAsync(Console.In, cancellationToken);
             return 0;
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             return 0;
         }

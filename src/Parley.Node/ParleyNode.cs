@@ -28,6 +28,13 @@ public sealed class ParleyNodeOptions
     /// <summary>Unlocks (or, on first use, protects) the keys in the chat database.</summary>
     public string? Passphrase { get; init; }
 
+    /// <summary>
+    /// Asked for the passphrase when the keys are protected and <see cref="Passphrase"/> is not given; asked again
+    /// (its argument true) after a wrong answer, up to <see cref="ParleyNode.PassphraseAttempts"/> times. It may throw
+    /// <see cref="PassphraseRequiredException"/> when there is nobody to ask. Null: nobody is asked.
+    /// </summary>
+    public Func<bool, CancellationToken, Task<string>>? AskPassphrase { get; init; }
+
     public DhtOptions? Dht { get; init; }
 
     public DirectoryOptions Directory { get; init; } = new();
@@ -43,6 +50,12 @@ public sealed class ParleyNodeOptions
     public ICryptoProvider Crypto { get; init; } = DefaultCryptoProvider.Instance;
 }
 
+/// <summary>How joining went: peers in the routing table (0: a network of its own), and the bootstrap addresses that could not be used, each with why.</summary>
+public sealed record JoinReport(int Peers, IReadOnlyList<BootstrapFailure> Unusable);
+
+/// <summary>A bootstrap address that could not be used, and why (unreachable, another peer there, no DHT).</summary>
+public sealed record BootstrapFailure(Multiaddr Address, string Reason);
+
 /// <summary>
 /// A whole Parley node: the libp2p host, the DHT (with Parley's record namespaces), the mailbox service it runs for
 /// others, and, once the data folder has an account, the user's chat. The composition root; every part below it takes
@@ -50,6 +63,9 @@ public sealed class ParleyNodeOptions
 /// </summary>
 public sealed class ParleyNode : IAsyncDisposable
 {
+    /// <summary>How many times <see cref="ParleyNodeOptions.AskPassphrase"/> is asked before a wrong passphrase is final.</summary>
+    public const int PassphraseAttempts = 3;
+
     private readonly ParleyNodeOptions _options;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
@@ -144,11 +160,11 @@ public sealed class ParleyNode : IAsyncDisposable
     }
 
     /// <summary>
-    /// Joins through the routing table saved by the last run first, then the bootstrap addresses (any may be dead; an
-    /// address without /p2p is dialled to learn who is there). Returns the routing table size; 0 means this node starts a
-    /// network of its own and waits for others.
+    /// Joins through the routing table saved by the last run and the bootstrap addresses (any may be dead; each is
+    /// dialled, so the report can say which could not be used and why). A routing table of 0 peers means this node
+    /// starts a network of its own and waits for others.
     /// </summary>
-    public async Task<int> JoinAsync(CancellationToken cancellationToken)
+    public async Task<JoinReport> JoinAsync(CancellationToken cancellationToken)
     {
         var known = new List<DhtPeer>();
         if (_folder is not null)
@@ -162,23 +178,28 @@ public sealed class ParleyNode : IAsyncDisposable
                 _logger.LogWarning("ignoring the saved routing table: {Reason}", e.Message);
             }
         }
-        foreach (var address in _options.Bootstrap)
+        var dials = await Task.WhenAll(_options.Bootstrap.Select(async address =>
         {
-            if (address.PeerId is { } peer)
-            {
-                known.Add(new DhtPeer(peer, [address.WithoutPeerId()]));
-                continue;
-            }
             try
             {
-                known.Add(new DhtPeer(await Host.ConnectAsync(address, cancellationToken), [address]));
+                return (Address: address, Peer: await Host.ConnectAsync(address, cancellationToken), Failure: (string?)null);
             }
             catch (PeerConnectionException e)
             {
-                _logger.LogWarning("bootstrap peer {Address} unreachable: {Reason}", address, e.Message);
+                _logger.LogInformation("bootstrap peer {Address} unreachable: {Reason}", address, e.Message);
+                return (Address: address, Peer: (PeerId?)null, Failure: e.Message);
             }
+        }));
+        known.AddRange(dials.Where(d => d.Peer is not null).Select(d => new DhtPeer(d.Peer!, [d.Address.WithoutPeerId()])));
+        var peers = await Dht.BootstrapAsync(known, cancellationToken);
+        var unusable = dials.Where(d => d.Failure is not null).Select(d => new BootstrapFailure(d.Address, d.Failure!)).ToList();
+        if (peers == 0)
+        {
+            // An answer to the DHT puts its sender in the routing table: an empty one means that those that took the
+            // connection did not answer on the DHT protocol.
+            unusable.AddRange(dials.Where(d => d.Peer is not null).Select(d => new BootstrapFailure(d.Address, $"it took the connection but did not answer on the DHT protocol {Dht.Options.ProtocolId}")));
         }
-        return await Dht.BootstrapAsync(known, cancellationToken);
+        return new JoinReport(peers, unusable);
     }
 
     /// <summary>Finds peers on the LAN with mDNS and joins through each, so a LAN with no internet needs no bootstrap address.</summary>
@@ -291,7 +312,29 @@ public sealed class ParleyNode : IAsyncDisposable
         {
             throw new InvalidOperationException("a node without a data folder has no chat");
         }
-        return _chatStore ??= await SqliteChatStore.OpenAsync(_folder.ChatDatabase, _options.Passphrase, _options.Crypto, _options.Durability, cancellationToken);
+        if (_chatStore is not null)
+        {
+            return _chatStore;
+        }
+        var passphrase = _options.Passphrase;
+        var asked = 0;
+        while (true)
+        {
+            try
+            {
+                return _chatStore = await SqliteChatStore.OpenAsync(_folder.ChatDatabase, passphrase, _options.Crypto, _options.Durability, cancellationToken);
+            }
+            catch (PassphraseRequiredException) when (_options.AskPassphrase is { } ask && passphrase is null)
+            {
+                passphrase = await ask(false, cancellationToken);
+                asked++;
+            }
+            catch (Chat.Crypto.WrongPassphraseException) when (_options.AskPassphrase is { } ask && asked is > 0 and < PassphraseAttempts)
+            {
+                passphrase = await ask(true, cancellationToken);
+                asked++;
+            }
+        }
     }
 
     private async Task JoinThroughDiscoveredAsync(MdnsPeer found)

@@ -87,6 +87,67 @@ public sealed partial class CliTests : IDisposable
         Assert.Contains("not a valid node key", stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Bare_parley_prints_help_and_fails()
+    {
+        var (exitCode, stdout, _) = await ParleyProcess.RunAsync(Timeout);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("Usage:", stdout, StringComparison.Ordinal);
+        Assert.Contains("up", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Node_and_up_say_which_bootstrap_peer_they_could_not_use_and_why()
+    {
+        const string dead = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq";
+        await using (var node = ParleyProcess.Start("--data", _data.FullName, "--bootstrap", dead, "node", "--listen", "/ip4/127.0.0.1/tcp/0"))
+        {
+            var line = await node.ReadUntilAsync(l => l.StartsWith("bootstrap peer ", StringComparison.Ordinal), Timeout, "the unusable bootstrap peer");
+            Assert.StartsWith($"bootstrap peer {dead} not used: cannot connect to /ip4/127.0.0.1/tcp/1", line, StringComparison.Ordinal);
+            Assert.Contains("ConnectionRefused", line, StringComparison.Ordinal);
+        }
+
+        await using var up = ParleyProcess.Start("--data", Path.Combine(_data.FullName, "up"), "--name-difficulty", "8", "--bootstrap", dead, "up", "--no-mdns", "--name", "ursula", "--listen", "/ip4/127.0.0.1/tcp/0");
+        Assert.StartsWith($"bootstrap peer {dead} not used: cannot connect", await up.ReadUntilAsync(l => l.StartsWith("bootstrap peer ", StringComparison.Ordinal), Timeout, "the unusable bootstrap peer"), StringComparison.Ordinal);
+        Assert.Contains("not joined: no bootstrap peer could be used", await up.ReadUntilAsync("not joined", Timeout), StringComparison.Ordinal);
+        await up.ReadUntilAsync("type /help for commands", Timeout);
+        Assert.DoesNotContain("starts a network of its own", up.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Demo_script_says_it_is_building_before_the_build()
+    {
+        // The script as a user runs it, with `dotnet build` replaced by a stand-in that notes when it ran (the real build
+        // is what `./scripts/test` just did); the demo's own help is run by the real dotnet.
+        var root = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
+        var bin = Directory.CreateDirectory(Path.Combine(_data.FullName, "bin"));
+        var realDotnet = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "dotnet")).First(File.Exists);
+        var stub = Path.Combine(bin.FullName, "dotnet");
+        await File.WriteAllTextAsync(stub, $$"""
+            #!/usr/bin/env bash
+            if [ "$1" = build ]; then echo 'stand-in build ran' >&2; exit 0; fi
+            exec {{realDotnet}} "$@"
+
+            """);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(stub, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        var start = new System.Diagnostics.ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root };
+        start.ArgumentList.Add(Path.Combine(root, "scripts", "demo"));
+        start.ArgumentList.Add("--help");
+        start.Environment["PATH"] = $"{bin.FullName}:{Environment.GetEnvironmentVariable("PATH")}";
+        using var script = System.Diagnostics.Process.Start(start)!;
+        var stderr = script.StandardError.ReadToEndAsync();
+        var stdout = await script.StandardOutput.ReadToEndAsync();
+        await script.WaitForExitAsync();
+        var lines = (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(script.ExitCode == 0, $"scripts/demo --help exited {script.ExitCode}\n{stdout}\n{string.Join('\n', lines)}");
+        var building = Array.FindIndex(lines, l => l.StartsWith("demo: building parley", StringComparison.Ordinal));
+        Assert.True(building >= 0 && building < Array.IndexOf(lines, "stand-in build ran"), string.Join('\n', lines));
+        Assert.Contains("Run a local network of Parley nodes", stdout, StringComparison.Ordinal);
+    }
+
     private static async Task<string> ReadListeningAddressAsync(ParleyProcess node)
     {
         using var cts = new CancellationTokenSource(Timeout);

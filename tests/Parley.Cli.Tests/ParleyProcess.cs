@@ -76,7 +76,11 @@ public sealed class ParleyProcess : IAsyncDisposable
 
     public static ParleyProcess Start(params string[] arguments)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        // Through env, so that Ctrl-C (SIGINT) reaches parley as it does from a terminal, even when the test runner was
+        // started with SIGINT ignored (a background job of a non-interactive shell), which children inherit.
+        var start = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        start.ArgumentList.Add("--default-signal=INT");
+        start.ArgumentList.Add("dotnet");
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "parley.dll"));
         foreach (var argument in arguments)
         {
@@ -162,11 +166,15 @@ public sealed class ParleyProcess : IAsyncDisposable
     /// <summary>SIGTERM, then waits for the exit code.</summary>
     public async Task<int> TerminateAsync(TimeSpan timeout)
     {
-        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-        }
+        await SignalAsync("TERM");
         return await WaitForExitAsync(timeout);
+    }
+
+    /// <summary>Sends a signal (TERM, INT…) as `kill` from another process does; Ctrl-C on a terminal is INT.</summary>
+    public async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
     }
 
     /// <summary>SIGKILL (kill -9): the process gets no chance to clean up.</summary>

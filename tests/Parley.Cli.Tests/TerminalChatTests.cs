@@ -34,7 +34,7 @@ public sealed partial class TerminalChatTests(ChatNetwork network)
         // /help lists the commands; an unknown command says so and the chat goes on.
         await tina.WriteLineAsync("/help");
         await tina.ReadUntilAsync("/msg <handle> <text>", Timeout);
-        await tina.ReadUntilAsync("/quit                  leave (the node stops)", Timeout);
+        await tina.ReadUntilAsync("/quit             leave (the node stops)", Timeout);
         await tina.WriteLineAsync("/frobnicate now");
         await tina.ReadUntilAsync("unknown command /frobnicate; /help lists them", Timeout);
         await tina.WriteLineAsync($"/history {tomHandle}");
@@ -60,6 +60,97 @@ public sealed partial class TerminalChatTests(ChatNetwork network)
         var (exitCode, _, stderr) = await ParleyProcess.RunAsync(Timeout, ["--data", folder, "up", "--no-mdns", "--listen", ChatNetwork.Loopback]);
         Assert.NotEqual(0, exitCode);
         Assert.Contains($"no identity in {folder}; give --name <name> to create one", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Up_shows_what_waited_in_the_mailbox_and_a_stored_message_as_a_success()
+    {
+        var wanda = network.Folder("wanda");
+        var wandaHandle = (await network.RunOkAsync(wanda, "init", "--name", "wanda")).Trim();
+
+        // wanda runs no node: vic's request waits in her mailbox, which is a success, however small the network.
+        await using (var vic = ParleyProcess.Start(Up(network.Folder("vic"), "vic")))
+        {
+            var vicHandle = await ReadyAsync(vic);
+            await vic.WriteLineAsync($"/msg {wandaHandle} while you were away");
+            await vic.ReadUntilAsync($"me → {wandaHandle}: while you were away", Timeout);
+            Assert.Matches("\\(in their mailbox ✓, kept by [0-9]+ nodes?\\)$", await vic.ReadUntilAsync("in their mailbox", Timeout));
+            Assert.DoesNotContain(" of 20 ", vic.Stdout, StringComparison.Ordinal);
+            await vic.WriteLineAsync("/quit");
+            Assert.Equal(0, await vic.WaitForExitAsync(Timeout));
+
+            // wanda comes online: the request fetched from her mailbox at start is shown, with its time.
+            await using var up = ParleyProcess.Start(Up(wanda, "wanda"));
+            var request = await up.ReadUntilAsync($"request from {vicHandle}: while you were away", Timeout);
+            Assert.Matches($"^[0-9]{{2}}:[0-9]{{2}} request from {vicHandle}: while you were away   /accept {vicHandle} or /block$", request);
+            await up.ReadUntilAsync("type /help for commands", Timeout);
+        }
+    }
+
+    [Fact]
+    public async Task A_room_message_shows_delivered_to_all_once_every_member_has_it()
+    {
+        await using var rita = ParleyProcess.Start(Up(network.Folder("rita"), "rita"));
+        await using var ron = ParleyProcess.Start(Up(network.Folder("ron"), "ron"));
+        var ritaHandle = await ReadyAsync(rita);
+        var ronHandle = await ReadyAsync(ron);
+
+        await rita.WriteLineAsync("/create club");
+        await rita.ReadUntilAsync("created club", Timeout);
+        await rita.WriteLineAsync($"/invite club {ronHandle}");
+        await ron.ReadUntilAsync("you are invited to club", Timeout);
+        await ron.WriteLineAsync("/join club");
+        await ron.ReadUntilAsync("club: joined", Timeout);
+        // rita's node learns that ron took the invitation; /members lists him without "invited" then.
+        using (var deadline = new CancellationTokenSource(Timeout))
+        {
+            while (true)
+            {
+                await rita.WriteLineAsync("/members club");
+                var line = await rita.ReadUntilAsync(l => l.Contains(ronHandle, StringComparison.Ordinal), Timeout, "ron in the member list");
+                if (!line.Contains("invited", StringComparison.Ordinal))
+                {
+                    break;
+                }
+                await Task.Delay(200, deadline.Token);
+            }
+        }
+
+        await rita.WriteLineAsync("hello club");
+        await rita.ReadUntilAsync(l => l.Contains("hello club", StringComparison.Ordinal) && l.Contains("(delivered to all 1)", StringComparison.Ordinal), Timeout, "the room message delivered to all");
+        await ron.ReadUntilAsync($"[club] {ritaHandle}: hello club", Timeout);
+    }
+
+    [Fact]
+    public async Task Link_and_add_in_the_terminal_and_only_a_slash_makes_a_command()
+    {
+        await using var lena = ParleyProcess.Start(Up(network.Folder("lena"), "lena"));
+        await using var leo = ParleyProcess.Start(Up(network.Folder("leo"), "leo"));
+        var lenaHandle = await ReadyAsync(lena);
+        var leoHandle = await ReadyAsync(leo);
+
+        await lena.WriteLineAsync("/link");
+        var link = (await lena.ReadUntilAsync("your contact link: ", Timeout))["your contact link: ".Length..];
+        Assert.StartsWith($"parley://contact/v1/lena/{lenaHandle.Split('#')[1]}?sn=", link, StringComparison.Ordinal);
+
+        // A link whose safety number was altered: a warning, and nothing sent.
+        var altered = link[..^1] + (link[^1] == '0' ? '1' : '0');
+        await leo.WriteLineAsync($"/add {altered}");
+        Assert.StartsWith("WARNING: the safety number in this link does not match", await leo.ReadUntilAsync("WARNING", Timeout), StringComparison.Ordinal);
+        await leo.WriteLineAsync("/contacts");
+        await leo.ReadUntilAsync("no contacts yet", Timeout);
+
+        await leo.WriteLineAsync($"/add {link} hi from your link");
+        await leo.ReadUntilAsync($"✓ the safety number matches: {lenaHandle} holds the key the link names", Timeout);
+        await lena.ReadUntilAsync($"request from {leoHandle}: hi from your link", Timeout);
+
+        // "clear" is text for lena (leo's current chat); "/clear" is a command (nothing to clear through a pipe).
+        await leo.WriteLineAsync("clear");
+        await leo.ReadUntilAsync($"me → {lenaHandle}: clear", Timeout);
+        await leo.WriteLineAsync("/clear");
+        await leo.WriteLineAsync("/help");
+        await leo.ReadUntilAsync("/clear", Timeout);
+        Assert.DoesNotContain("unknown command", leo.Stdout, StringComparison.Ordinal);
     }
 
     private string[] Up(string folder, string name) =>

@@ -154,3 +154,15 @@ public sealed record RenameRequest(string Name);
 public sealed record HistorySettingRequest(bool Enabled);
 
 public sealed record GroupSendRequest(string Text);
+
+/// <summary>Your contact link, your half of every safety number in it, and its QR code (rows of modules, '1' dark, quiet zone included).</summary>
+public sealed record ContactLinkDto(string Link, string Handle, string Fingerprint, IReadOnlyList<string> Qr);
+
+/// <summary><c>text</c>: the request's first message (a greeting when absent).</summary>
+public sealed record AddContactRequest(string? Link, string? Text = null);
+
+/// <summary>A contact added by link: the safety number matched; <c>request</c> is the message sent, if one was (not when already talking).</summary>
+public sealed record AddedContactDto(ContactDto Contact, string SafetyNumber, bool SafetyNumberMatched, MessageDto? Request);
+
+/// <summary>The refusal when a link's safety number does not match the key found for its handle.</summary>
+public sealed record LinkMismatchDto(string Error, bool SafetyNumberMismatch = true);

@@ -74,6 +74,9 @@ public sealed class LocalApi : IAsyncDisposable
         builder.Services.AddSingleton(loggerFactory);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
         builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        // The process's signals belong to the command that runs the node: the default console lifetime would take
+        // Ctrl-C to stop this API alone and leave the node running without it.
+        builder.Services.AddSingleton<IHostLifetime, OwnedByNodeLifetime>();
         // A body or query that does not bind throws, so the refusal can carry its reason as JSON like every other.
         builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
         builder.Services.AddOpenApi();
@@ -87,6 +90,7 @@ public sealed class LocalApi : IAsyncDisposable
         app.MapOpenApi();
         ApiEndpoints.Map(app, node);
         GroupEndpoints.Map(app, node);
+        ContactLinkEndpoints.Map(app, node);
         var stopping = app.Lifetime.ApplicationStopping;
         app.Map("/api/events", context => StreamEventsAsync(context, node, stopping)).ExcludeFromDescription();
         WebUi.Map(app);
@@ -255,6 +259,14 @@ public sealed class LocalApi : IAsyncDisposable
         }
         socket.Abort();
         await reader;
+    }
+
+    /// <summary>A lifetime that leaves signals alone: the API starts and stops when the node's owner says so.</summary>
+    private sealed class OwnedByNodeLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>The client sends nothing we use; reading notices when it closes (and bounds what it may send).</summary>
