@@ -44,7 +44,7 @@ async function api(method, path, body) {
     throw new Error("the node refused the token");
   }
   const data = await response.json().catch(() => null);
-  if (!response.ok) throw new Error(data?.error ?? `${response.status} ${response.statusText}`);
+  if (!response.ok) throw Object.assign(new Error(data?.error ?? `${response.status} ${response.statusText}`), { data });
   return data;
 }
 
@@ -531,12 +531,63 @@ async function send(event) {
   }
 }
 
+// A pasted contact link asks that person to chat, once their Parley's key matches the safety number in the link.
+async function addByLink(link) {
+  const results = $("find-results");
+  const note = document.createElement("li");
+  note.className = "empty";
+  note.textContent = "checking the link against the directory…";
+  results.replaceChildren(note);
+  try {
+    const added = await api("POST", "/api/contacts/add", { link });
+    $("find-input").value = "";
+    await refreshLists();
+    note.className = "added";
+    note.textContent = `✓ The safety number matches: ${added.contact.handle} holds the key the link names. ${added.request ? "Request sent." : "You are already in touch."}`;
+    results.replaceChildren(note);
+    await open(added.contact.handle);
+  } catch (error) {
+    note.className = error.data?.safetyNumberMismatch ? "warning" : "empty";
+    note.textContent = error.message;
+  }
+}
+
+// The QR code as SVG, built node by node (no markup from anywhere): one path of the dark modules.
+function qrSvg(rows) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${rows[0].length} ${rows.length}`);
+  svg.setAttribute("shape-rendering", "crispEdges");
+  const dark = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  let d = "";
+  rows.forEach((row, y) => [...row].forEach((module, x) => { if (module === "1") d += `M${x} ${y}h1v1h-1z`; }));
+  dark.setAttribute("d", d);
+  dark.setAttribute("fill", "#000");
+  svg.append(dark);
+  return svg;
+}
+
+async function showMyLink() {
+  try {
+    const link = await api("GET", "/api/link");
+    $("link-qr").replaceChildren(qrSvg(link.qr));
+    $("my-link-text").textContent = link.link;
+    $("my-fingerprint").textContent = groups(link.fingerprint);
+    $("link-dialog").showModal();
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
 async function find(event) {
   event.preventDefault();
   const query = $("find-input").value.trim();
   const results = $("find-results");
   results.replaceChildren();
   if (!query) return;
+  if (query.toLowerCase().startsWith("parley://contact/")) {
+    await addByLink(query);
+    return;
+  }
   const note = document.createElement("li");
   note.className = "empty";
   note.textContent = "searching the network…";
@@ -705,6 +756,9 @@ $("safety").addEventListener("click", async () => {
   }
 });
 $("safety-close").addEventListener("click", () => $("safety-dialog").close());
+$("my-link").addEventListener("click", showMyLink);
+$("link-close").addEventListener("click", () => $("link-dialog").close());
+$("copy-my-link").addEventListener("click", () => navigator.clipboard?.writeText($("my-link-text").textContent).catch(() => {}));
 $("new-room").addEventListener("click", async () => {
   const name = prompt("Name of the new room:");
   if (!name?.trim()) return;

@@ -181,11 +181,11 @@ public sealed class ApiEndpointTests(ApiNetwork network)
         Assert.Equal(
             new[]
             {
-                "/api/contacts", "/api/contacts/{who}/accept", "/api/contacts/{who}/block", "/api/find", "/api/groups", "/api/groups/join",
+                "/api/contacts", "/api/contacts/add", "/api/contacts/{who}/accept", "/api/contacts/{who}/block", "/api/find", "/api/groups", "/api/groups/join",
                 "/api/groups/{room}", "/api/groups/{room}/history", "/api/groups/{room}/invite", "/api/groups/{room}/leave",
                 "/api/groups/{room}/members/{who}/demote", "/api/groups/{room}/members/{who}/kick", "/api/groups/{room}/members/{who}/promote",
                 "/api/groups/{room}/messages", "/api/groups/{room}/read", "/api/groups/{room}/rename", "/api/groups/{room}/requests/{who}/approve",
-                "/api/groups/{room}/requests/{who}/deny", "/api/mailbox/fetch", "/api/messages",
+                "/api/groups/{room}/requests/{who}/deny", "/api/link", "/api/mailbox/fetch", "/api/messages",
                 "/api/messages/{who}", "/api/messages/{who}/read", "/api/requests", "/api/safety-number/{who}", "/api/status", "/api/unread",
             },
             paths.Order(StringComparer.Ordinal));
@@ -240,6 +240,8 @@ public sealed class ApiEndpointTests(ApiNetwork network)
         (HttpMethod.Get, "/api/unread", null),
         (HttpMethod.Get, "/api/safety-number/bob", null),
         (HttpMethod.Post, "/api/mailbox/fetch", null),
+        (HttpMethod.Get, "/api/link", null),
+        (HttpMethod.Post, "/api/contacts/add", new AddContactRequest("parley://contact/v1/bob/aaaaaaaa?sn=123451234512345123451234512345")),
     ];
 
     private static async Task<T> WaitForAsync<T>(Func<Task<T>> read, Func<T, bool> done, string what)

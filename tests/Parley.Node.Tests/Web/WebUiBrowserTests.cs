@@ -145,7 +145,7 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Alice_makes_a_room_invites_bob_and_they_talk_in_it_in_the_browser()
+    public async Task Alice_adds_bob_by_his_contact_link_makes_a_room_invites_him_and_they_talk_in_it_in_the_browser()
     {
         var chromium = FindChromium();
         await using var network = new LoopbackNetwork();
@@ -162,6 +162,31 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         var alicePage = await OpenAsync(browser, aliceApi.WebUiAddress, "alice", problems);
         var bobPage = await OpenAsync(browser, bobApi.WebUiAddress, "bob", problems);
         await Expect(alicePage.Locator("#me-handle")).ToHaveTextAsync(aliceNode.Chat!.Handle.ToString());
+
+        // Bob shows his contact link and its QR code; alice pastes it into the search field. An altered link is a loud
+        // warning and sends nothing; the real one sends a request, with the safety number checked.
+        await bobPage.Locator("#my-link").ClickAsync();
+        await Expect(bobPage.Locator("#link-dialog")).ToBeVisibleAsync();
+        await Expect(bobPage.Locator("#link-qr svg")).ToHaveAttributeAsync("viewBox", new System.Text.RegularExpressions.Regex("^0 0 ([0-9]+) \\1$"));
+        await Expect(bobPage.Locator("#link-qr svg path")).ToHaveAttributeAsync("d", new System.Text.RegularExpressions.Regex("^M"));
+        var link = await bobPage.Locator("#my-link-text").TextContentAsync() ?? "";
+        Assert.StartsWith($"parley://contact/v1/bob/{bob.Split('#')[1]}?sn=", link, StringComparison.Ordinal);
+        await Expect(bobPage.Locator("#my-fingerprint")).ToHaveTextAsync(string.Join(' ', link[^30..].Chunk(5).Select(c => new string(c))));
+        await ScreenshotAsync(bobPage, "webui-contact-link-bob.png");
+        await bobPage.Locator("#link-close").ClickAsync();
+        await alicePage.Locator("#find-input").FillAsync(link[..^1] + (link[^1] == '0' ? '1' : '0'));
+        await alicePage.Locator("#find-input").PressAsync("Enter");
+        await Expect(alicePage.Locator("#find-results li.warning")).ToContainTextAsync("WARNING: the safety number in this link does not match");
+        await Expect(alicePage.Locator($"#contacts li[data-handle='{bob}']")).ToHaveCountAsync(0);
+        // The browser logs the refusal (409) it was meant to get; that one is no fault of the page.
+        Assert.StartsWith("alice: console error: Failed to load resource: the server responded with a status of 409", Assert.Single(problems), StringComparison.Ordinal);
+        problems.Clear();
+        await alicePage.Locator("#find-input").FillAsync(link);
+        await alicePage.Locator("#find-input").PressAsync("Enter");
+        await Expect(alicePage.Locator("#find-results li.added")).ToContainTextAsync($"The safety number matches: {bob}");
+        await Expect(alicePage.Locator("#peer")).ToHaveTextAsync(bob);
+        await Expect(bobPage.Locator($"#requests li[data-handle='{aliceNode.Chat.Handle}']")).ToContainTextAsync("asks to talk");
+        await ScreenshotAsync(alicePage, "webui-contact-link-added-alice.png");
 
         // Alice creates a room (the name is asked in a prompt) and invites bob from the members dialog.
         alicePage.Dialog += async (_, dialog) => await dialog.AcceptAsync("book club");
