@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Parley.Chat.Channels;
 using Parley.Chat.Directory;
 using Parley.Chat.Identity;
 using Parley.Chat.Mailbox;
@@ -304,7 +305,7 @@ public sealed class ParleyNode : IAsyncDisposable
     }
 
     private ChatDependencies ChatDependencies(SqliteChatStore store, DeviceCertificate device) =>
-        new(store, Host, Directory, Mailbox, device, _options.Time, _options.Crypto, _options.Chat, _loggerFactory);
+        new(store, new ChatStreams(Host, _options.Chat, _options.Time, _loggerFactory), Directory, Mailbox, device, _options.Time, _options.Crypto, _options.Chat, _loggerFactory);
 
     private async Task<SqliteChatStore> OpenChatStoreAsync(CancellationToken cancellationToken)
     {

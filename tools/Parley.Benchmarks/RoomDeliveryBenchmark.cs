@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Parley.Chat.Channels;
 using Parley.Chat.Directory;
 using Parley.Chat.Mailbox;
 using Parley.Chat.Messaging;
@@ -182,7 +183,7 @@ internal static class RoomDeliveryBenchmark
         var chat = (await ChatClient.OpenAsync(
             new ChatDependencies(
                 store,
-                host,
+                new ChatStreams(host, options, TimeProvider.System),
                 new DirectoryClient(node, TimeProvider.System, directory),
                 new MailboxClient(host, host, node, TimeProvider.System, mailboxOptions, localService: service),
                 account.CertifyDevice(deviceKey.PublicKey, DateTimeOffset.UtcNow),

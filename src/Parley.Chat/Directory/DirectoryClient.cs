@@ -18,7 +18,7 @@ namespace Parley.Chat.Directory;
 /// uses ConfigureAwait(false), so it runs under the simulator's single-threaded context too. Publishing on a schedule
 /// (<see cref="DirectoryOptions.PresenceRepublish"/> and the like) is the caller's job.
 /// </summary>
-public sealed class DirectoryClient
+public sealed class DirectoryClient : IUserDirectory
 {
     private readonly KademliaNode _dht;
     private readonly TimeProvider _time;

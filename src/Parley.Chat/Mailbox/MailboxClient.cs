@@ -16,7 +16,7 @@ namespace Parley.Chat.Mailbox;
 /// so a mailbox node cannot link a deposit to the sender's device) and owner operations for our own account. Never
 /// uses ConfigureAwait(false): it calls <see cref="KademliaNode"/>, which may run under a simulator's single-threaded context.
 /// </summary>
-public sealed class MailboxClient
+public sealed class MailboxClient : IMailboxes
 {
     // A hostile node cannot keep a fetch going forever with tiny pages.
     private const int MaxPagesPerNode = 64;

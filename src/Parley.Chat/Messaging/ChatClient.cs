@@ -1,26 +1,31 @@
-using System.Collections.Concurrent;
-using System.Security.Cryptography;
-using System.Text;
-using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Parley.Chat.Crypto;
+using Parley.Chat.Channels;
+using Parley.Chat.Contacts;
+using Parley.Chat.Conversations;
+using Parley.Chat.Delivery;
 using Parley.Chat.Directory;
+using Parley.Chat.Groups;
 using Parley.Chat.Identity;
+using Parley.Chat.Inbound;
 using Parley.Chat.Mailbox;
-using Parley.Chat.Protos;
+using Parley.Chat.Publishing;
+using Parley.Chat.Rooms;
+using Parley.Chat.Rooms.Controls;
+using Parley.Chat.Sessions;
 using Parley.Core.Crypto;
-using Parley.Core.Identity;
-using Parley.Net;
 
 namespace Parley.Chat.Messaging;
 
 /// <summary>What a <see cref="ChatClient"/> works with; the node composes these.</summary>
+/// <param name="Channels">Direct exchange with other devices (<see cref="ChatStreams"/> over the node's host).</param>
+/// <param name="Directory">The user directory (<see cref="DirectoryClient"/> over the DHT).</param>
+/// <param name="Mailbox">The mailboxes (<see cref="MailboxClient"/> over the mailbox protocol).</param>
 public sealed record ChatDependencies(
     IChatStore Store,
-    IPeerNetwork Network,
-    DirectoryClient Directory,
-    MailboxClient Mailbox,
+    IPeerChannels Channels,
+    IUserDirectory Directory,
+    IMailboxes Mailbox,
     DeviceCertificate Device,
     TimeProvider Time,
     ICryptoProvider Crypto,
@@ -28,72 +33,80 @@ public sealed record ChatDependencies(
     ILoggerFactory? LoggerFactory = null);
 
 /// <summary>
-/// One user's end of 1:1 chat (docs/messaging.md): finds people by name, sends end-to-end encrypted messages
-/// directly or through mailboxes, receives, acknowledges and orders them, and keeps the user's directory records
-/// (presence, prekeys, name) alive. Every state change of a step happens in one store transaction.
+/// One user's chat (docs/architecture.md): 1:1 conversations and rooms, end-to-end encrypted, delivered directly or
+/// through mailboxes. A facade: it composes the chat core's parts (contacts, sessions, conversations, outbox,
+/// inbound envelopes, rooms, directory publishing) and runs their background work; each part owns one concern.
 /// </summary>
-public sealed partial class ChatClient : IAsyncDisposable
+public sealed class ChatClient : IAsyncDisposable
 {
     /// <summary>How many messages one history or unread query returns at most.</summary>
-    public const int MaxPageSize = 10_000;
+    public const int MaxPageSize = DirectConversations.MaxPageSize;
 
-    private const int MessageIdLength = 16;
-    private const int EnvelopeIdLength = 16;
-    private const int MailboxTokenLength = 32;
-    private const int SessionIdLength = 8;
-
-    private readonly IChatStore _store;
-    private readonly IPeerNetwork _network;
-    private readonly DirectoryClient _directory;
-    private readonly MailboxClient _mailbox;
-    private readonly TimeProvider _time;
-    private readonly ICryptoProvider _crypto;
-    private readonly ChatOptions _options;
-    private readonly ILogger _logger;
-    private readonly DirectChannels _direct;
-    private readonly byte[] _senderIdentity;
-    private readonly ConcurrentDictionary<PeerId, (Presence? Presence, DateTimeOffset LookedUpAt)> _presence = new();
+    private readonly ChatCore _core;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly SemaphoreSlim _outboxWake = new(0, 1);
-    private readonly SemaphoreSlim _outboxPass = new(1, 1);
     private readonly List<Task> _loops = [];
-    private readonly string _name;
     private bool _started;
 
     private ChatClient(Account account, string name, ChatDependencies dependencies)
     {
-        Account = account;
-        _name = name;
-        _store = dependencies.Store;
-        _network = dependencies.Network;
-        _directory = dependencies.Directory;
-        _mailbox = dependencies.Mailbox;
         Device = dependencies.Device;
-        _time = dependencies.Time;
-        _crypto = dependencies.Crypto;
-        _options = dependencies.Options;
-        _logger = (dependencies.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ChatClient>();
-        _direct = new DirectChannels(_network, _options, _logger);
-        _senderIdentity = account.IdentityDhCertificate.ToBytes();
+        _core = new ChatCore(account, name, dependencies);
+        _core.Context.Events.Sender = this;
     }
 
-    public Account Account { get; }
+    /// <summary>The parts, for the chat core's unit tests.</summary>
+    internal ChatCore Core => _core;
+
+    public Account Account => _core.Context.Account;
 
     public DeviceCertificate Device { get; }
 
-    public Handle Handle => new(_name, Account.Tag);
+    public Handle Handle => _core.Context.Handle;
 
     /// <summary>The most recent mailbox fetch, for status displays; null before the first.</summary>
-    public MailboxPass? LastMailboxPass { get; private set; }
+    public MailboxPass? LastMailboxPass => _core.Fetcher.LastPass;
 
     /// <summary>An incoming message was stored (including contact requests and messages waiting with one).</summary>
-    public event EventHandler<MessageEventArgs>? MessageReceived;
+    public event EventHandler<MessageEventArgs>? MessageReceived
+    {
+        add => _core.Context.Events.MessageReceived += value;
+        remove => _core.Context.Events.MessageReceived -= value;
+    }
 
     /// <summary>One of our messages changed delivery state.</summary>
-    public event EventHandler<MessageEventArgs>? MessageStateChanged;
+    public event EventHandler<MessageEventArgs>? MessageStateChanged
+    {
+        add => _core.Context.Events.MessageStateChanged += value;
+        remove => _core.Context.Events.MessageStateChanged -= value;
+    }
 
     /// <summary>A contact appeared or changed state.</summary>
-    public event EventHandler<ContactEventArgs>? ContactChanged;
+    public event EventHandler<ContactEventArgs>? ContactChanged
+    {
+        add => _core.Context.Events.ContactChanged += value;
+        remove => _core.Context.Events.ContactChanged -= value;
+    }
+
+    /// <summary>A room was created or joined, or its membership changed.</summary>
+    public event EventHandler<GroupEventArgs>? GroupChanged
+    {
+        add => _core.Context.Events.GroupChanged += value;
+        remove => _core.Context.Events.GroupChanged -= value;
+    }
+
+    /// <summary>A room message arrived (also from a history offer or a fetch of missing messages).</summary>
+    public event EventHandler<GroupMessageEventArgs>? GroupMessageReceived
+    {
+        add => _core.Context.Events.GroupMessageReceived += value;
+        remove => _core.Context.Events.GroupMessageReceived -= value;
+    }
+
+    /// <summary>One of our room messages reached one more member (stored in its mailbox, or delivered).</summary>
+    public event EventHandler<GroupMessageEventArgs>? GroupMessageChanged
+    {
+        add => _core.Context.Events.GroupMessageChanged += value;
+        remove => _core.Context.Events.GroupMessageChanged -= value;
+    }
 
     /// <summary>Creates the user's account in an empty store; the name is claimed in the directory by <see cref="StartAsync"/>.</summary>
     /// <exception cref="ChatException">The store already holds an account, or the name is not valid.</exception>
@@ -146,7 +159,7 @@ public sealed partial class ChatClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// Serves incoming chat streams, publishes presence, prekeys and the name claim, fetches the mailbox, and (unless
+    /// Serves incoming envelopes, publishes presence, prekeys and the name claim, fetches the mailbox, and (unless
     /// <see cref="ChatOptions.RunBackgroundTasks"/> is off) starts the outbox, polling and republishing loops.
     /// Directory and mailbox failures (a network with no peers yet) are logged and retried by the loops, not thrown.
     /// </summary>
@@ -157,187 +170,135 @@ public sealed partial class ChatClient : IAsyncDisposable
             throw new InvalidOperationException("already started");
         }
         _started = true;
-        _network.SetStreamHandler(ChatOptions.ChatProtocolId, ServeChatStreamAsync);
+        _core.Channels.Serve(async (envelope, ct) => (await _core.Receiver.ReceiveAsync(envelope, ct)).ToResponse());
         var report = await RunMaintenanceOnceAsync(force: true, cancellationToken);
         var fetched = await FetchMailboxAsync(cancellationToken);
         report = report with { MailboxEnvelopes = fetched.Processed, MailboxNodesAnswered = fetched.NodesAnswered };
-        if (_options.RunBackgroundTasks)
+        if (_core.Context.Options.RunBackgroundTasks)
         {
-            _loops.Add(OutboxLoopAsync(_stopping.Token));
-            _loops.Add(PeriodicAsync(_options.MailboxPollInterval, FetchMailboxAsync, _stopping.Token));
-            _loops.Add(PeriodicAsync(_options.AddressCheckInterval, ct => RunMaintenanceOnceAsync(force: false, ct), _stopping.Token));
+            _loops.Add(_core.Outbox.RunAsync(FlushOutboxAsync, _stopping.Token));
+            _loops.Add(PeriodicAsync(_core.Context.Options.MailboxPollInterval, FetchMailboxAsync, _stopping.Token));
+            _loops.Add(PeriodicAsync(_core.Context.Options.AddressCheckInterval, ct => RunMaintenanceOnceAsync(force: false, ct), _stopping.Token));
         }
-        WakeOutbox();
+        _core.Outbox.Wake();
         return report;
     }
 
     /// <summary>Finds users by "name" (every claimant) or "name#tag" (exactly that one).</summary>
-    public Task<IReadOnlyList<HandleMatch>> FindAsync(string nameOrHandle, CancellationToken cancellationToken)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(nameOrHandle);
-        return _directory.FindAsync(nameOrHandle.Trim(), cancellationToken);
-    }
+    public Task<IReadOnlyList<HandleMatch>> FindAsync(string nameOrHandle, CancellationToken cancellationToken) =>
+        _core.Contacts.FindInDirectoryAsync(nameOrHandle, cancellationToken);
 
     public Task<IReadOnlyList<ContactRecord>> GetContactsAsync(CancellationToken cancellationToken) =>
-        _store.ReadAsync(r => r.GetContacts(), cancellationToken);
+        _core.Context.Store.ReadAsync(r => r.GetContacts(), cancellationToken);
 
     /// <summary>A contact by handle ("bob#tag"), unique name among contacts ("bob") or account id.</summary>
     /// <exception cref="ChatException">No such contact, or the name fits several.</exception>
-    public async Task<ContactRecord> GetContactAsync(string who, CancellationToken cancellationToken) =>
-        await _store.ReadAsync(r => FindContact(r, who), cancellationToken) ?? throw new ChatException($"'{who}' is not among your contacts or requests");
+    public Task<ContactRecord> GetContactAsync(string who, CancellationToken cancellationToken) => _core.Contacts.GetAsync(who, cancellationToken);
 
     /// <summary>The messages of the conversation with a contact, oldest first, in causal order.</summary>
-    public async Task<IReadOnlyList<MessageRecord>> GetHistoryAsync(string who, int limit, CancellationToken cancellationToken)
-    {
-        var contact = await GetContactAsync(who, cancellationToken);
-        return await _store.ReadAsync(r => r.GetMessages(ConversationIds.Direct(Account.Id, contact.Account), Math.Clamp(limit, 1, MaxPageSize)), cancellationToken);
-    }
+    public Task<IReadOnlyList<MessageRecord>> GetHistoryAsync(string who, int limit, CancellationToken cancellationToken) =>
+        _core.Conversations.GetHistoryAsync(who, limit, cancellationToken);
 
     /// <summary>Incoming messages not shown yet, by conversation in causal order, without marking them.</summary>
-    public Task<IReadOnlyList<MessageRecord>> GetUnreadAsync(CancellationToken cancellationToken) =>
-        _store.ReadAsync(r => r.GetUnread(MaxPageSize), cancellationToken);
+    public Task<IReadOnlyList<MessageRecord>> GetUnreadAsync(CancellationToken cancellationToken) => _core.Conversations.GetUnreadAsync(cancellationToken);
 
     /// <summary>Marks messages as seen by the user; accepted contacts get read receipts.</summary>
-    public async Task MarkReadAsync(IReadOnlyList<MessageRecord> messages, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(messages);
-        var receipts = await _store.TransactAsync(tx =>
-        {
-            var bySender = new Dictionary<PeerId, List<byte[]>>();
-            foreach (var message in messages.Where(m => m.Direction == MessageDirection.Incoming))
-            {
-                tx.MarkRead(message.Id);
-                if (tx.GetContact(message.Sender) is { State: ContactState.Accepted })
-                {
-                    (bySender.TryGetValue(message.Sender, out var ids) ? ids : bySender[message.Sender] = []).Add(message.Id);
-                }
-            }
-            foreach (var (sender, ids) in bySender)
-            {
-                QueueControl(tx, tx.GetContact(sender)!, new Content { Receipt = MakeReceipt(Protos.Receipt.Types.Kind.Read, ids) });
-            }
-            return bySender.Count;
-        }, cancellationToken);
-        if (receipts > 0)
-        {
-            WakeOutbox();
-        }
-    }
+    public Task MarkReadAsync(IReadOnlyList<MessageRecord> messages, CancellationToken cancellationToken) => _core.Conversations.MarkReadAsync(messages, cancellationToken);
 
     /// <summary>Signal-style safety number for comparing keys with a contact out of band.</summary>
-    public async Task<string> GetSafetyNumberAsync(string who, CancellationToken cancellationToken)
-    {
-        var contact = await GetContactAsync(who, cancellationToken);
-        return SafetyNumber.Compute(Account.PublicKey.ToProtobuf(), Account.Id.Bytes, contact.AccountKey.ToProtobuf(), contact.Account.Bytes);
-    }
+    public async Task<string> GetSafetyNumberAsync(string who, CancellationToken cancellationToken) =>
+        _core.Contacts.SafetyNumber(await GetContactAsync(who, cancellationToken));
 
     /// <summary>Accepts a contact request: their waiting messages become chat, and they may reach our mailbox without proof of work.</summary>
     public async Task<ContactRecord> AcceptAsync(string who, CancellationToken cancellationToken)
     {
         var contact = await GetContactAsync(who, cancellationToken);
-        if (contact.State == ContactState.Accepted)
-        {
-            return contact;
-        }
-        return await AcceptAsync(contact, cancellationToken);
+        return contact.State == ContactState.Accepted ? contact : await _core.Contacts.AcceptAsync(contact, cancellationToken);
     }
 
     /// <summary>Blocks a contact: nothing more from them is shown or acknowledged, and a waiting request is deleted.</summary>
-    public async Task<ContactRecord> BlockAsync(string who, CancellationToken cancellationToken)
+    public async Task<ContactRecord> BlockAsync(string who, CancellationToken cancellationToken) =>
+        await _core.Contacts.BlockAsync(await GetContactAsync(who, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// Sends <paramref name="text"/> to a contact, or to someone found in the directory by handle ("bob#tag") or by a
+    /// name only one user holds. The message is encrypted and queued in one transaction before this returns; delivery
+    /// goes on in the background (or in <see cref="FlushOutboxAsync"/>), and state changes are raised as events.
+    /// The first message to someone new is a contact request.
+    /// </summary>
+    /// <exception cref="ChatException">The text is empty or too long, the recipient cannot be found or has no keys published, or is blocked.</exception>
+    public Task<MessageRecord> SendAsync(string recipient, string text, CancellationToken cancellationToken) =>
+        _core.Conversations.SendAsync(recipient, text, cancellationToken);
+
+    /// <summary>Runs the room syncs receiving scheduled, then makes one attempt at every envelope due in the outbox; returns how many left it (delivered or given up).</summary>
+    public async Task<int> FlushOutboxAsync(CancellationToken cancellationToken)
     {
-        var contact = await GetContactAsync(who, cancellationToken);
-        var blocked = contact with { State = ContactState.Blocked, OurMailboxToken = null };
-        await _store.TransactAsync(tx =>
-        {
-            tx.PutContact(blocked);
-            if (contact.State == ContactState.Pending)
-            {
-                tx.DeleteMessages(ConversationIds.Direct(Account.Id, contact.Account));
-            }
-            foreach (var item in tx.GetOutbox(DateTimeOffset.MaxValue, int.MaxValue).Where(i => i.Recipient == contact.Account))
-            {
-                tx.DeleteOutbox(item.EnvelopeId);
-            }
-            return true;
-        }, cancellationToken);
-        await PublishMailboxPolicyAsync(cancellationToken);
-        RaiseContactChanged(blocked);
-        return blocked;
+        await _core.Rooms.SyncScheduledAsync(cancellationToken);
+        return await _core.Outbox.FlushAsync(cancellationToken);
     }
 
-    /// <summary>Fetches the mailbox, processes every envelope in it, acknowledges what arrived and deletes it from the mailbox nodes.</summary>
-    public async Task<MailboxPass> FetchMailboxAsync(CancellationToken cancellationToken)
+    /// <summary>Envelopes still in the outbox (undelivered messages and receipts); with <paramref name="unsentOnly"/>, only those no node holds yet.</summary>
+    public Task<int> CountOutboxAsync(CancellationToken cancellationToken, bool unsentOnly = false) => _core.Outbox.CountAsync(unsentOnly, cancellationToken);
+
+    /// <summary>Fetches the mailbox, processes every envelope in it, acknowledges what arrived and deletes it from the mailbox.</summary>
+    public Task<MailboxPass> FetchMailboxAsync(CancellationToken cancellationToken) => _core.Fetcher.FetchAsync(cancellationToken);
+
+    /// <summary>
+    /// Keeps the user's directory records and mailbox state current (presence, prekeys, one-time prekeys, the name
+    /// claim, the mailbox policy) and forgets old seen-envelope ids. <paramref name="force"/> publishes everything now, as on start.
+    /// </summary>
+    public async Task<StartReport> RunMaintenanceOnceAsync(bool force, CancellationToken cancellationToken)
     {
-        MailboxFetchResult fetched;
-        try
-        {
-            fetched = await _mailbox.FetchAsync(Account.SigningKey, cancellationToken);
-        }
-        catch (Exception e) when (e is IOException or TimeoutException)
-        {
-            _logger.LogInformation("mailbox fetch failed: {Reason}", e.Message);
-            LastMailboxPass = new MailboxPass(0, 0, 0);
-            return LastMailboxPass;
-        }
-        var processed = 0;
-        var acknowledgements = new Dictionary<PeerId, List<byte[]>>();
-        foreach (var item in fetched.Envelopes)
-        {
-            Envelope envelope;
-            try
-            {
-                envelope = Envelope.Parser.ParseFrom(SealedBox.Open(_crypto, IdentityKeyPair, item.Envelope));
-            }
-            catch (Exception e) when (e is SealedBoxException or FormatException or InvalidProtocolBufferException)
-            {
-                _logger.LogInformation("dropping a mailbox envelope that is not for us: {Reason}", e.Message);
-                continue;
-            }
-            if (!envelope.EnvelopeId.Span.SequenceEqual(item.EnvelopeId))
-            {
-                _logger.LogInformation("dropping a mailbox envelope whose id does not match its sealed contents");
-                continue;
-            }
-            var outcome = await ReceiveAsync(envelope, cancellationToken);
-            if (outcome.Status == ReceiveStatus.Accepted)
-            {
-                processed++;
-            }
-            if (outcome.Acknowledge is { } acknowledge)
-            {
-                (acknowledgements.TryGetValue(acknowledge.Sender, out var ids) ? ids : acknowledgements[acknowledge.Sender] = []).Add(acknowledge.MessageId);
-            }
-        }
-        if (acknowledgements.Count > 0)
-        {
-            await _store.TransactAsync(tx =>
-            {
-                foreach (var (sender, ids) in acknowledgements)
-                {
-                    if (tx.GetContact(sender) is { State: not ContactState.Blocked } contact)
-                    {
-                        QueueControl(tx, contact, new Content { Receipt = MakeReceipt(Protos.Receipt.Types.Kind.Delivered, ids) });
-                    }
-                }
-                return true;
-            }, cancellationToken);
-            WakeOutbox();
-        }
-        if (fetched.Envelopes.Count > 0)
-        {
-            // Everything fetched was handled (stored, a duplicate, or refused for good): the mailbox need not keep it.
-            try
-            {
-                await _mailbox.DeleteAsync(Account.SigningKey, fetched.Envelopes.Select(e => e.EnvelopeId).ToList(), cancellationToken);
-            }
-            catch (Exception e) when (e is IOException or TimeoutException)
-            {
-                _logger.LogInformation("mailbox delete failed; the envelopes come again and are dropped as duplicates: {Reason}", e.Message);
-            }
-        }
-        LastMailboxPass = new MailboxPass(processed, fetched.NodesAnswered, fetched.NodesAsked);
-        return LastMailboxPass;
+        var report = await _core.Publisher.PublishDueAsync(force, cancellationToken);
+        await _core.Receiver.ForgetOldEnvelopesAsync(cancellationToken);
+        return report;
     }
+
+    public Task<GroupInfo> CreateGroupAsync(string name, bool historyEnabled, CancellationToken cancellationToken) => _core.Rooms.CreateAsync(name, historyEnabled, cancellationToken);
+
+    public Task<IReadOnlyList<GroupInfo>> GetGroupsAsync(CancellationToken cancellationToken) => _core.Rooms.ListAsync(cancellationToken);
+
+    /// <summary>A room by name (unique among the user's rooms), id (base32, or its first characters) or invite link.</summary>
+    public Task<GroupInfo> GetGroupAsync(string room, CancellationToken cancellationToken) => _core.Rooms.GetAsync(room, cancellationToken);
+
+    /// <summary>An admin invites someone (a contact or a handle found in the directory); they join with <see cref="JoinGroupAsync"/>.</summary>
+    public Task<GroupInfo> InviteToGroupAsync(string room, string who, CancellationToken cancellationToken) => _core.Rooms.InviteAsync(room, who, cancellationToken);
+
+    /// <summary>
+    /// Joins a room: accepts an invitation to it, or with an invite link (<c>parley://join/…</c>) asks the admin the link
+    /// names to let us in (admins approve or deny; a welcome follows approval).
+    /// </summary>
+    public Task<GroupInfo> JoinGroupAsync(string roomOrLink, CancellationToken cancellationToken) => _core.Rooms.JoinAsync(roomOrLink, cancellationToken);
+
+    public Task<GroupInfo> ApproveAsync(string room, string who, CancellationToken cancellationToken) => _core.Rooms.DecideRequestAsync(room, who, approve: true, cancellationToken);
+
+    public Task<GroupInfo> DenyAsync(string room, string who, CancellationToken cancellationToken) => _core.Rooms.DecideRequestAsync(room, who, approve: false, cancellationToken);
+
+    /// <summary>An admin removes a member; every remaining member then rotates its sender key.</summary>
+    public Task<GroupInfo> KickAsync(string room, string who, CancellationToken cancellationToken) =>
+        _core.Rooms.ChangeMemberAsync(room, who, m => MembershipChange.Remove(m.Account), includeTarget: true, cancellationToken);
+
+    public Task<GroupInfo> PromoteAsync(string room, string who, CancellationToken cancellationToken) =>
+        _core.Rooms.ChangeMemberAsync(room, who, m => MembershipChange.Promote(m.Account), includeTarget: false, cancellationToken);
+
+    public Task<GroupInfo> DemoteAsync(string room, string who, CancellationToken cancellationToken) =>
+        _core.Rooms.ChangeMemberAsync(room, who, m => MembershipChange.Demote(m.Account), includeTarget: false, cancellationToken);
+
+    public Task<GroupInfo> LeaveGroupAsync(string room, CancellationToken cancellationToken) => _core.Rooms.LeaveAsync(room, cancellationToken);
+
+    public Task<GroupInfo> RenameGroupAsync(string room, string name, CancellationToken cancellationToken) =>
+        _core.Rooms.ChangeRoomAsync(room, MembershipChange.Rename(name.Trim()), cancellationToken);
+
+    public Task<GroupInfo> SetGroupHistoryAsync(string room, bool enabled, CancellationToken cancellationToken) =>
+        _core.Rooms.ChangeRoomAsync(room, MembershipChange.SetHistory(enabled), cancellationToken);
+
+    /// <summary>Encrypts a message once for the room and queues a copy for every other member.</summary>
+    public Task<GroupMessageRecord> SendToGroupAsync(string room, string text, CancellationToken cancellationToken) => _core.Rooms.SendAsync(room, text, cancellationToken);
+
+    /// <summary>The room's messages in the order every member shows them, and the gaps where messages are still missing.</summary>
+    public Task<GroupHistory> GetGroupHistoryAsync(string room, int limit, CancellationToken cancellationToken) => _core.Rooms.GetHistoryAsync(room, limit, cancellationToken);
+
+    public Task MarkGroupReadAsync(string room, CancellationToken cancellationToken) => _core.Rooms.MarkReadAsync(room, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
@@ -345,7 +306,7 @@ public sealed partial class ChatClient : IAsyncDisposable
         {
             return;
         }
-        _stopping.Cancel();
+        await _stopping.CancelAsync();
         foreach (var loop in _loops)
         {
             try
@@ -359,89 +320,33 @@ public sealed partial class ChatClient : IAsyncDisposable
         }
         if (_started)
         {
-            _network.RemoveStreamHandler(ChatOptions.ChatProtocolId);
-            if (_options.PublishPresence)
+            _core.Channels.StopServing();
+            if (_core.Context.Options.PublishPresence)
             {
-                await PublishOfflineAsync();
+                await _core.Publisher.PublishOfflineAsync();
             }
         }
-        await _direct.DisposeAsync();
+        await _core.Channels.DisposeAsync();
         _stopping.Dispose();
-        _outboxWake.Dispose();
-        _outboxPass.Dispose();
+        _core.Outbox.Dispose();
+        _core.RoomCache.Dispose();
     }
-
-    private X25519KeyPair IdentityKeyPair => new(Account.IdentityDhPrivateKey, Account.IdentityDhPublicKey);
-
-    /// <summary>The contact <paramref name="who"/> names (a handle, an account id, or a name only one contact has); reads only the candidates, since sending to a known contact is the hot path.</summary>
-    private static ContactRecord? FindContact(IChatReader reader, string who)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(who);
-        who = who.Trim();
-        if (Handle.TryParse(who, out var handle))
-        {
-            return reader.GetContactsNamed(handle.Name).FirstOrDefault(c => c.Handle == handle);
-        }
-        if (PeerId.TryParse(who, out var id))
-        {
-            return reader.GetContact(id);
-        }
-        var named = reader.GetContactsNamed(who);
-        return named.Count switch
-        {
-            0 => null,
-            1 => named[0],
-            _ => throw new ChatException($"several contacts are called {who}: {string.Join(", ", named.Select(c => c.Handle))}; say which"),
-        };
-    }
-
-    private static Receipt MakeReceipt(Receipt.Types.Kind kind, IEnumerable<byte[]> messageIds)
-    {
-        var receipt = new Receipt { Kind = kind };
-        receipt.MessageIds.AddRange(messageIds.Select(ByteString.CopyFrom));
-        return receipt;
-    }
-
-    private byte[] RandomBytes(int length)
-    {
-        var bytes = new byte[length];
-        _crypto.RandomBytes(bytes);
-        return bytes;
-    }
-
-    private static byte[] SessionIdOf(ReadOnlySpan<byte> ephemeralKey) => SHA256.HashData(ephemeralKey)[..SessionIdLength];
-
-    private static int Utf8Length(string text) => Encoding.UTF8.GetByteCount(text);
 
     private async Task PeriodicAsync<T>(TimeSpan interval, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken)
     {
         while (true)
         {
-            await Task.Delay(interval, _time, cancellationToken);
+            await Task.Delay(interval, _core.Context.Time, cancellationToken);
             try
             {
                 await work(cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                _logger.LogWarning(e, "background chat task failed; it runs again in {Interval}", interval);
+                ChatLog.BackgroundTaskFailed(_core.Context.Logger, e, interval);
             }
         }
     }
-
-    private void Raise<T>(EventHandler<T>? handler, T args)
-    {
-        try
-        {
-            handler?.Invoke(this, args);
-        }
-        catch (Exception e)
-        {
-            _logger.LogError(e, "a chat event handler failed");
-        }
-    }
-
-    private void RaiseContactChanged(ContactRecord contact) => Raise(ContactChanged, new ContactEventArgs(contact));
 }
 
 /// <summary>What <see cref="ChatClient.StartAsync"/> achieved on the network.</summary>

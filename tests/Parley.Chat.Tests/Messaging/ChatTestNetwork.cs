@@ -126,7 +126,7 @@ public sealed class ChatUser : IAsyncDisposable
         var mailbox = new MailboxClient(_host, _host, _dht, TimeProvider.System, ChatTestNetwork.Mailbox, localService: service);
         var account = await Store.ReadAsync(r => r.GetAccount(), CancellationToken.None);
         var device = Parley.Chat.Identity.Account.FromSecrets(account!.AccountSeed, account.IdentityDhPrivateKey).CertifyDevice(_deviceKey.PublicKey, DateTimeOffset.UtcNow);
-        Chat = (await ChatClient.OpenAsync(new ChatDependencies(Store, _host, directory, mailbox, device, TimeProvider.System, DefaultCryptoProvider.Instance, _options), CancellationToken.None))!;
+        Chat = (await ChatClient.OpenAsync(new ChatDependencies(Store, new Channels.ChatStreams(_host, _options, TimeProvider.System), directory, mailbox, device, TimeProvider.System, DefaultCryptoProvider.Instance, _options), CancellationToken.None))!;
         Chat.MessageReceived += (_, e) =>
         {
             lock (Received)

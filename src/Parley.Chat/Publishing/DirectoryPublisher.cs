@@ -1,15 +1,21 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using Microsoft.Extensions.Logging;
+using Parley.Chat.Channels;
 using Parley.Chat.Crypto;
 using Parley.Chat.Directory;
 using Parley.Chat.Identity;
 using Parley.Chat.Mailbox;
+using Parley.Chat.Messaging;
 using Parley.Core.Multiformats;
 
-namespace Parley.Chat.Messaging;
+namespace Parley.Chat.Publishing;
 
-public sealed partial class ChatClient
+/// <summary>
+/// Keeps our account findable and reachable (docs/directory.md): presence (when the addresses change or it is due),
+/// the signed prekey (rotated weekly) and its bundle, one-time prekeys at the mailboxes, the name claim, and the
+/// mailbox policy (which senders' tokens need no stamp). Linked devices publish their certificates here too.
+/// </summary>
+internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory directory, IMailboxes mailboxes, IPeerChannels channels)
 {
     private const string NextPrekeyIdSetting = "next-prekey-id";
     private const string UploadedOneTimeThroughSetting = "one-time-prekeys-uploaded-through";
@@ -21,27 +27,18 @@ public sealed partial class ChatClient
     private DateTimeOffset _presencePublishedAt = DateTimeOffset.MinValue;
     private DateTimeOffset _policyPublishedAt = DateTimeOffset.MinValue;
 
-    /// <summary>
-    /// Keeps the user's directory records and mailbox state current: presence (when addresses changed or it is due),
-    /// the signed prekey (rotated weekly) and its bundle, one-time prekeys at the mailbox nodes, the name claim, and the
-    /// mailbox policy. <paramref name="force"/> publishes everything now, as on start.
-    /// </summary>
-    public async Task<StartReport> RunMaintenanceOnceAsync(bool force, CancellationToken cancellationToken)
+    /// <summary>Publishes what is due; <paramref name="force"/> publishes everything now, as on start.</summary>
+    public async Task<StartReport> PublishDueAsync(bool force, CancellationToken cancellationToken)
     {
         var presence = await Attempt("presence", () => PublishPresenceIfDueAsync(force, cancellationToken));
         var prekeys = await Attempt("prekeys", () => PublishPrekeysIfDueAsync(force, cancellationToken));
         await Attempt("one-time prekeys", () => ReplenishOneTimePrekeysAsync(cancellationToken));
         var name = await Attempt("name", () => RenewNameIfDueAsync(force, cancellationToken));
         // Mailbox nodes forget a policy 30 days after it was last sent, and new mailbox nodes need it too.
-        if (force || _time.GetUtcNow() - _policyPublishedAt >= _options.RenewInterval)
+        if (force || context.Now - _policyPublishedAt >= context.Options.RenewInterval)
         {
             await Attempt("mailbox policy", () => PublishMailboxPolicyAsync(cancellationToken));
         }
-        await _store.TransactAsync(tx =>
-        {
-            tx.ForgetSeenEnvelopes(_time.GetUtcNow() - _options.OutboxLifetime - TimeSpan.FromDays(1));
-            return true;
-        }, cancellationToken);
         return new StartReport(presence, prekeys, name, 0, 0);
     }
 
@@ -53,20 +50,20 @@ public sealed partial class ChatClient
         }
         catch (Exception e) when (e is IOException or TimeoutException or Dht.Records.RecordValidationException)
         {
-            _logger.LogWarning("could not publish {What}: {Reason}", what, e.Message);
+            ChatLog.PublishFailed(context.Logger, what, e.Message);
             return 0;
         }
     }
 
     private async Task<int> PublishPresenceIfDueAsync(bool force, CancellationToken cancellationToken)
     {
-        var addresses = _network.ListenAddresses;
-        var now = _time.GetUtcNow();
-        if (!_options.PublishPresence)
+        var addresses = channels.ListenAddresses;
+        var now = context.Now;
+        if (!context.Options.PublishPresence)
         {
             return 0;
         }
-        if (!force && addresses.SequenceEqual(_publishedAddresses) && now - _presencePublishedAt < _options.PresenceRepublishInterval)
+        if (!force && addresses.SequenceEqual(_publishedAddresses) && now - _presencePublishedAt < context.Options.PresenceRepublishInterval)
         {
             return 0;
         }
@@ -78,67 +75,67 @@ public sealed partial class ChatClient
 
     private async Task<int> PublishPresenceAsync(IReadOnlyList<Multiaddr> addresses, CancellationToken cancellationToken)
     {
-        var devices = (await _store.ReadAsync(r => r.GetDeviceCertificates(), cancellationToken)).Select(b => DeviceCertificate.Parse(b)).ToList();
-        return await _directory.PublishPresenceAsync(Account, devices, [new DeviceAddresses(_network.LocalPeerId, addresses)], cancellationToken);
+        var devices = (await context.Store.ReadAsync(r => r.GetDeviceCertificates(), cancellationToken)).Select(b => DeviceCertificate.Parse(b)).ToList();
+        return await directory.PublishPresenceAsync(context.Account, devices, [new DeviceAddresses(channels.LocalDevice, addresses)], cancellationToken);
     }
 
     /// <summary>Tells the directory we are gone, so senders use the mailbox at once instead of dialling a dead address.</summary>
-    private async Task PublishOfflineAsync()
+    public async Task PublishOfflineAsync()
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3), context.Time);
         try
         {
             await PublishPresenceAsync([], timeout.Token);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
         {
-            _logger.LogDebug("could not publish offline presence: {Reason}", e.Message);
+            ChatLog.OfflinePresenceFailed(context.Logger, e.Message);
         }
     }
 
     private async Task<int> PublishPrekeysIfDueAsync(bool force, CancellationToken cancellationToken)
     {
-        var now = _time.GetUtcNow();
-        var (current, rotated) = await _store.TransactAsync(tx =>
+        var now = context.Now;
+        var (current, rotated) = await context.Store.TransactAsync(tx =>
         {
             var signed = tx.GetPrekeys(oneTime: false);
             var newest = signed.MaxBy(p => p.CreatedAt);
-            var rotate = newest is null || now - newest.CreatedAt >= _options.SignedPrekeyRotation;
+            var rotate = newest is null || now - newest.CreatedAt >= context.Options.SignedPrekeyRotation;
             if (rotate)
             {
-                var pair = X25519KeyPair.Generate(_crypto);
+                var pair = X25519KeyPair.Generate(context.Crypto);
                 newest = new PrekeyRecord(NextPrekeyId(tx), OneTime: false, pair.PrivateKey, pair.PublicKey, now);
                 tx.PutPrekey(newest);
             }
             // Messages may still arrive for a retired prekey for a while; after the grace period they cannot.
-            foreach (var old in signed.Where(p => p.Id != newest!.Id && now - p.CreatedAt > _options.SignedPrekeyRotation + _options.SignedPrekeyGrace))
+            foreach (var old in signed.Where(p => p.Id != newest!.Id && now - p.CreatedAt > context.Options.SignedPrekeyRotation + context.Options.SignedPrekeyGrace))
             {
                 tx.DeletePrekey(old.Id, oneTime: false);
             }
             return (newest!, rotate);
         }, cancellationToken);
-        var published = await _store.ReadAsync(r => r.GetSetting(PrekeysPublishedSetting), cancellationToken);
-        if (!force && !rotated && published is not null && now - FromSetting(published) < _options.RenewInterval)
+        var published = await context.Store.ReadAsync(r => r.GetSetting(PrekeysPublishedSetting), cancellationToken);
+        if (!force && !rotated && published is not null && now - FromSetting(published) < context.Options.RenewInterval)
         {
             return 0;
         }
-        var stored = await _directory.PublishPrekeysAsync(Account, current.Id, current.PublicKey, cancellationToken);
+        var stored = await directory.PublishPrekeysAsync(context.Account, current.Id, current.PublicKey, cancellationToken);
         await SaveTimeSettingAsync(PrekeysPublishedSetting, now, cancellationToken);
         return stored;
     }
 
     private async Task<int> ReplenishOneTimePrekeysAsync(CancellationToken cancellationToken)
     {
-        var now = _time.GetUtcNow();
-        var pending = await _store.TransactAsync(tx =>
+        var now = context.Now;
+        var pending = await context.Store.TransactAsync(tx =>
         {
             var existing = tx.GetPrekeys(oneTime: true);
             var uploadedThrough = tx.GetSetting(UploadedOneTimeThroughSetting) is { } through ? BinaryPrimitives.ReadUInt32BigEndian(through) : 0u;
-            if (existing.Count < _options.OneTimePrekeyBatch / 2)
+            if (existing.Count < context.Options.OneTimePrekeyBatch / 2)
             {
-                for (var i = existing.Count; i < _options.OneTimePrekeyBatch; i++)
+                for (var i = existing.Count; i < context.Options.OneTimePrekeyBatch; i++)
                 {
-                    var pair = X25519KeyPair.Generate(_crypto);
+                    var pair = X25519KeyPair.Generate(context.Crypto);
                     tx.PutPrekey(new PrekeyRecord(NextPrekeyId(tx), OneTime: true, pair.PrivateKey, pair.PublicKey, now));
                 }
                 existing = tx.GetPrekeys(oneTime: true);
@@ -149,13 +146,13 @@ public sealed partial class ChatClient
         {
             return 0;
         }
-        var signed = pending.Select(p => SignedOneTimePrekey.Create(Account.SigningKey, p.Id, p.PublicKey)).ToList();
-        var nodes = await _mailbox.UploadOneTimePrekeysAsync(Account.SigningKey, signed, cancellationToken);
+        var signed = pending.Select(p => SignedOneTimePrekey.Create(context.Account.SigningKey, p.Id, p.PublicKey)).ToList();
+        var nodes = await mailboxes.UploadOneTimePrekeysAsync(context.Account.SigningKey, signed, cancellationToken);
         if (nodes > 0)
         {
             var through = new byte[4];
             BinaryPrimitives.WriteUInt32BigEndian(through, pending.Max(p => p.Id));
-            await _store.TransactAsync(tx =>
+            await context.Store.TransactAsync(tx =>
             {
                 tx.PutSetting(UploadedOneTimeThroughSetting, through);
                 return true;
@@ -166,21 +163,21 @@ public sealed partial class ChatClient
 
     private async Task<int> RenewNameIfDueAsync(bool force, CancellationToken cancellationToken)
     {
-        var now = _time.GetUtcNow();
-        var (record, renewed) = await _store.ReadAsync(r => (r.GetAccount()!, r.GetSetting(NameRenewedSetting)), cancellationToken);
-        if (!force && renewed is not null && now - FromSetting(renewed) < _options.RenewInterval)
+        var now = context.Now;
+        var (record, renewed) = await context.Store.ReadAsync(r => (r.GetAccount()!, r.GetSetting(NameRenewedSetting)), cancellationToken);
+        if (!force && renewed is not null && now - FromSetting(renewed) < context.Options.RenewInterval)
         {
             return 0;
         }
         NameClaimResult result;
         if (record.NameProofOfWork is { } work)
         {
-            result = await _directory.RenewNameAsync(Account, record.Name, work, cancellationToken);
+            result = await directory.RenewNameAsync(context.Account, record.Name, work, cancellationToken);
         }
         else
         {
-            result = await _directory.ClaimNameAsync(Account, record.Name, cancellationToken);
-            await _store.TransactAsync(tx =>
+            result = await directory.ClaimNameAsync(context.Account, record.Name, cancellationToken);
+            await context.Store.TransactAsync(tx =>
             {
                 tx.PutAccount(record with { NameProofOfWork = result.ProofOfWork });
                 return true;
@@ -191,16 +188,16 @@ public sealed partial class ChatClient
     }
 
     /// <summary>Tells our mailbox nodes which tokens (held by the contacts we accepted or asked) may deposit without proof of work.</summary>
-    private async Task<int> PublishMailboxPolicyAsync(CancellationToken cancellationToken)
+    public async Task<int> PublishMailboxPolicyAsync(CancellationToken cancellationToken)
     {
-        var (hashes, sequence) = await _store.TransactAsync(tx =>
+        var (hashes, sequence) = await context.Store.TransactAsync(tx =>
         {
             var tokens = tx.GetContacts()
                 .Where(c => c.State is ContactState.Accepted or ContactState.Requested or ContactState.GroupPeer && c.OurMailboxToken is not null)
                 .Select(c => SHA256.HashData(c.OurMailboxToken!))
                 .ToList();
             var previous = tx.GetSetting(PolicySequenceSetting) is { } bytes ? BinaryPrimitives.ReadUInt64BigEndian(bytes) : 0;
-            var next = Math.Max(previous + 1, (ulong)_time.GetUtcNow().ToUnixTimeMilliseconds());
+            var next = Math.Max(previous + 1, (ulong)context.Now.ToUnixTimeMilliseconds());
             var encoded = new byte[8];
             BinaryPrimitives.WriteUInt64BigEndian(encoded, next);
             tx.PutSetting(PolicySequenceSetting, encoded);
@@ -208,16 +205,16 @@ public sealed partial class ChatClient
         }, cancellationToken);
         try
         {
-            var stored = await _mailbox.SetPolicyAsync(Account.SigningKey, sequence, hashes, cancellationToken);
+            var stored = await mailboxes.SetPolicyAsync(context.Account.SigningKey, sequence, hashes, cancellationToken);
             if (stored > 0)
             {
-                _policyPublishedAt = _time.GetUtcNow();
+                _policyPublishedAt = context.Now;
             }
             return stored;
         }
         catch (IOException e)
         {
-            _logger.LogWarning("could not update the mailbox policy (retried on the next start): {Reason}", e.Message);
+            ChatLog.PolicyUpdateFailed(context.Logger, e.Message);
             return 0;
         }
     }
@@ -235,7 +232,7 @@ public sealed partial class ChatClient
     {
         var encoded = new byte[8];
         BinaryPrimitives.WriteInt64BigEndian(encoded, time.ToUnixTimeMilliseconds());
-        await _store.TransactAsync(tx =>
+        await context.Store.TransactAsync(tx =>
         {
             tx.PutSetting(name, encoded);
             return true;

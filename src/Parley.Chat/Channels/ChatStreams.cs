@@ -1,30 +1,60 @@
 using System.Collections.Concurrent;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
 using Parley.Net;
 
-namespace Parley.Chat.Messaging;
+namespace Parley.Chat.Channels;
 
 /// <summary>
-/// The sending side of <c>/parley/chat/1.0.0</c>: one stream per recipient device, kept open while it is used, on which
-/// requests are pipelined (written without waiting) and answered in order. A broken stream fails every request waiting
-/// on it; the next send opens a new one.
+/// <see cref="IPeerChannels"/> over libp2p streams of <c>/parley/chat/1.0.0</c>. Sending: one stream per recipient
+/// device, kept open while it is used, on which requests are pipelined (written without waiting) and answered in order;
+/// a broken stream fails every request waiting on it, and the next send opens a new one. Serving: each request on an
+/// inbound stream is answered, in order, once the handler has stored it.
 /// </summary>
-internal sealed class DirectChannels : IAsyncDisposable
+public sealed class ChatStreams : IPeerChannels
 {
     private readonly IPeerNetwork _network;
     private readonly ChatOptions _options;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<PeerId, Lazy<Task<Channel>>> _channels = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private EnvelopeHandler? _handler;
 
-    public DirectChannels(IPeerNetwork network, ChatOptions options, ILogger logger)
+    public ChatStreams(IPeerNetwork network, ChatOptions options, TimeProvider time, ILoggerFactory? loggerFactory = null)
     {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
         _network = network;
         _options = options;
-        _logger = logger;
+        _time = time;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ChatStreams>();
+    }
+
+    public PeerId LocalDevice => _network.LocalPeerId;
+
+    public IReadOnlyList<Multiaddr> ListenAddresses => _network.ListenAddresses;
+
+    public void Serve(EnvelopeHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        _handler = handler;
+        _network.SetStreamHandler(ChatOptions.ChatProtocolId, ServeStreamAsync);
+    }
+
+    public void StopServing()
+    {
+        if (_handler is not null)
+        {
+            _network.RemoveStreamHandler(ChatOptions.ChatProtocolId);
+            _handler = null;
+        }
     }
 
     /// <summary>Sends one envelope to <paramref name="device"/> and waits for its answer.</summary>
@@ -32,8 +62,8 @@ internal sealed class DirectChannels : IAsyncDisposable
     /// <exception cref="OperationCanceledException">No answer within <see cref="ChatOptions.DirectTimeout"/>, or cancelled.</exception>
     public async Task<ChatResponse> SendAsync(PeerId device, IReadOnlyList<Multiaddr> addresses, Envelope envelope, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.DirectTimeout);
+        using var deadline = new CancellationTokenSource(_options.DirectTimeout, _time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         // A stream the other side closed for idleness is replaced once; a second failure is the device's.
         for (var attempt = 0; ; attempt++)
         {
@@ -69,6 +99,12 @@ internal sealed class DirectChannels : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+        StopServing();
+        await _stopping.CancelAsync();
         foreach (var entry in _channels.Values.ToList())
         {
             if (entry.IsValueCreated && entry.Value.IsCompletedSuccessfully)
@@ -77,13 +113,58 @@ internal sealed class DirectChannels : IAsyncDisposable
             }
         }
         _channels.Clear();
+        _stopping.Dispose();
+    }
+
+    /// <summary>Serves one inbound stream: each request is answered, in order, once it is stored.</summary>
+    private async Task ServeStreamAsync(PeerStream stream, CancellationToken cancellationToken)
+    {
+        while (_handler is { } handler)
+        {
+            byte[]? bytes;
+            using (var idleTimer = new CancellationTokenSource(_options.StreamIdleTimeout, _time))
+            using (var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token, idleTimer.Token))
+            {
+                try
+                {
+                    bytes = await LengthPrefixed.ReadMessageAsync(stream, _options.MaxEnvelopeBytes + 1024, idle.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                catch (InvalidDataException e)
+                {
+                    ChatLog.ClosingChatStream(_logger, stream.RemotePeer, e.Message);
+                    stream.Reset();
+                    return;
+                }
+            }
+            if (bytes is null)
+            {
+                return;
+            }
+            ChatResponse response;
+            try
+            {
+                var request = ChatRequest.Parser.ParseFrom(bytes);
+                response = request.Envelope is null
+                    ? new ChatResponse { Status = ChatResponse.Types.Status.Refused, Reason = "request without an envelope" }
+                    : await handler(request.Envelope, cancellationToken);
+            }
+            catch (InvalidProtocolBufferException e)
+            {
+                response = new ChatResponse { Status = ChatResponse.Types.Status.Refused, Reason = $"malformed request: {e.Message}" };
+            }
+            await LengthPrefixed.WriteMessageAsync(stream, response.ToByteArray(), cancellationToken);
+        }
     }
 
     private async Task<Channel> OpenAsync(PeerId device, IReadOnlyList<Multiaddr> addresses)
     {
         _network.PeerStore.AddAddresses(device, addresses);
         // Not the caller's token: the stream outlives the send that opened it; the dial has its own timeout.
-        using var dial = new CancellationTokenSource(_options.DirectTimeout);
+        using var dial = new CancellationTokenSource(_options.DirectTimeout, _time);
         var stream = await _network.OpenStreamAsync(device, [ChatOptions.ChatProtocolId], dial.Token);
         return new Channel(stream, _options, _logger);
     }
@@ -177,7 +258,7 @@ internal sealed class DirectChannels : IAsyncDisposable
             catch (Exception e) when (e is IOException or InvalidDataException or InvalidProtocolBufferException or OperationCanceledException or ObjectDisposedException)
             {
                 failure = e is OperationCanceledException ? new ObjectDisposedException("chat stream closed") : new IOException(e.Message, e);
-                _logger.LogDebug("chat stream to {Peer} ended: {Reason}", _stream.RemotePeer, e.Message);
+                ChatLog.ChatStreamEnded(_logger, _stream.RemotePeer, e.Message);
             }
             _closed.Cancel();
             while (_waiting.TryDequeue(out var waiter))

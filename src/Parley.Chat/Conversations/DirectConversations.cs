@@ -1,0 +1,121 @@
+using Google.Protobuf;
+using Parley.Chat.Contacts;
+using Parley.Chat.Delivery;
+using Parley.Chat.Inbound;
+using Parley.Chat.Messaging;
+using Parley.Chat.Protos;
+using Parley.Chat.Sessions;
+using Parley.Core.Identity;
+
+namespace Parley.Chat.Conversations;
+
+/// <summary>
+/// 1:1 conversations (docs/messaging.md): sending a message (the first to someone new is a contact request), its
+/// causal order (Lamport clock and parents), reading a conversation and marking it read (read receipts to accepted
+/// contacts). A message is encrypted and queued in one transaction; delivery is the outbox's.
+/// </summary>
+internal sealed class DirectConversations(ChatContext context, ContactBook contacts, PairwiseSessions sessions, Outbox outbox)
+{
+    /// <summary>How many messages one history or unread query returns at most.</summary>
+    public const int MaxPageSize = 10_000;
+
+    /// <exception cref="ChatException">The text is empty or too long, the recipient cannot be found or has no keys published, or is blocked.</exception>
+    public async Task<MessageRecord> SendAsync(string recipient, string text, CancellationToken cancellationToken)
+    {
+        context.CheckOutgoingText(text);
+        // One read for the usual case: a known contact with a session.
+        var (known, hasSession) = await context.Store.ReadAsync(r =>
+        {
+            var found = ContactBook.Find(r, recipient);
+            return (found, found is not null && r.HasSession(found.Account));
+        }, cancellationToken);
+        var contact = known ?? await contacts.DiscoverAsync(recipient, cancellationToken);
+        contact = contact.State switch
+        {
+            ContactState.Blocked => throw new ChatException($"you blocked {contact.Handle}; they cannot be written to"),
+            // Answering a request accepts it, as in other messengers.
+            ContactState.Pending => await contacts.AcceptAsync(contact, cancellationToken),
+            ContactState.GroupPeer => await contacts.AskAsync(contact, cancellationToken),
+            _ => contact,
+        };
+        var setup = hasSession ? null : await sessions.PrepareAsync(contact, cancellationToken);
+        var sent = await context.Store.TransactAsync(tx => Compose(tx, contact, text, setup), cancellationToken);
+        outbox.Wake();
+        return sent;
+    }
+
+    /// <summary>The messages of the conversation with a contact, oldest first, in causal order.</summary>
+    public async Task<IReadOnlyList<MessageRecord>> GetHistoryAsync(string who, int limit, CancellationToken cancellationToken)
+    {
+        var contact = await contacts.GetAsync(who, cancellationToken);
+        return await context.Store.ReadAsync(r => r.GetMessages(ConversationIds.Direct(context.Account.Id, contact.Account), Math.Clamp(limit, 1, MaxPageSize)), cancellationToken);
+    }
+
+    /// <summary>Incoming messages not shown yet, by conversation in causal order, without marking them.</summary>
+    public Task<IReadOnlyList<MessageRecord>> GetUnreadAsync(CancellationToken cancellationToken) =>
+        context.Store.ReadAsync(r => r.GetUnread(MaxPageSize), cancellationToken);
+
+    /// <summary>Marks messages as seen by the user; accepted contacts get read receipts.</summary>
+    public async Task MarkReadAsync(IReadOnlyList<MessageRecord> messages, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var receipts = await context.Store.TransactAsync(tx =>
+        {
+            var bySender = new Dictionary<PeerId, List<byte[]>>();
+            foreach (var message in messages.Where(m => m.Direction == MessageDirection.Incoming))
+            {
+                tx.MarkRead(message.Id);
+                if (tx.GetContact(message.Sender) is { State: ContactState.Accepted })
+                {
+                    (bySender.TryGetValue(message.Sender, out var ids) ? ids : bySender[message.Sender] = []).Add(message.Id);
+                }
+            }
+            foreach (var (sender, ids) in bySender)
+            {
+                sessions.QueueControl(tx, tx.GetContact(sender)!, Receipts.Make(Protos.Receipt.Types.Kind.Read, ids));
+            }
+            return bySender.Count;
+        }, cancellationToken);
+        if (receipts > 0)
+        {
+            outbox.Wake();
+        }
+    }
+
+    private static string RequestSentSetting(PeerId contact) => $"request-sent/{contact}";
+
+    /// <summary>Stores our message on the conversation's clock and queues it encrypted; the first to a contact we ask is the request.</summary>
+    private MessageRecord Compose(IChatTransaction tx, ContactRecord contact, string text, SessionSetup? setup)
+    {
+        var conversation = ConversationIds.Direct(context.Account.Id, contact.Account);
+        var (lamport, heads) = tx.GetConversationClock(conversation);
+        var now = context.Now;
+        var content = new Content
+        {
+            MessageId = ByteString.CopyFrom(context.RandomBytes(ChatContext.MessageIdLength)),
+            ConversationId = ByteString.CopyFrom(conversation),
+            Lamport = lamport + 1,
+            SentUnixMs = now.ToUnixTimeMilliseconds(),
+        };
+        content.Parents.AddRange(heads.Select(ByteString.CopyFrom));
+        // Only a contact we are asking may still need its request: only then is its current state read again.
+        var current = contact.State == ContactState.Requested ? tx.GetContact(contact.Account) ?? contact : contact;
+        var isRequest = current.State == ContactState.Requested && tx.GetSetting(RequestSentSetting(current.Account)) is null;
+        if (isRequest)
+        {
+            content.ContactRequest = new ContactRequest { SenderName = context.Name, Text = text, MailboxToken = ByteString.CopyFrom(current.OurMailboxToken) };
+            tx.PutSetting(RequestSentSetting(current.Account), [1]);
+        }
+        else
+        {
+            content.Text = new Text { Body = text };
+        }
+        var message = new MessageRecord(
+            content.MessageId.ToByteArray(), conversation, context.Account.Id, MessageDirection.Outgoing, content.Lamport, heads, text,
+            DeliveryState.Queued, 0, now, now, isRequest, Unread: false);
+        tx.InsertMessage(message);
+        tx.AdvanceConversation(conversation, current.Account, content.Lamport, message.Id);
+        sessions.Queue(tx, current, content, message.Id, setup);
+        return message;
+    }
+}

@@ -1,0 +1,85 @@
+using System.Collections.Concurrent;
+using Parley.Chat.Channels;
+using Parley.Chat.Directory;
+using Parley.Chat.Messaging;
+using Parley.Chat.Protos;
+using Parley.Core.Identity;
+using Parley.Net;
+
+namespace Parley.Chat.Delivery;
+
+/// <summary>
+/// Delivery straight to the recipient's online devices: their presence from the directory (cached; a failed delivery
+/// drops it), then every envelope offered on the peer channel to each device until one takes it. A relayed address in
+/// the presence is dialled the same way, so NAT-aware delivery (direct, then relay) is a matter of the addresses and
+/// of the channel below, not of this class.
+/// </summary>
+internal sealed class DirectRoute(ChatContext context, IUserDirectory directory, IPeerChannels channels)
+{
+    private readonly ConcurrentDictionary<PeerId, (Presence? Presence, DateTimeOffset LookedUpAt)> _presence = new();
+
+    /// <summary>
+    /// Offers every envelope to the recipient's online devices, pipelined on one channel per device (so a batch costs
+    /// about one round trip, not one per envelope); an answer stays null when no device took the envelope.
+    /// </summary>
+    public async Task<ChatResponse?[]> SendAsync(PeerId recipient, IReadOnlyList<OutboxItem> items, CancellationToken cancellationToken)
+    {
+        var responses = new ChatResponse?[items.Count];
+        var presence = await LookUpPresenceAsync(recipient, cancellationToken);
+        if (presence is null)
+        {
+            return responses;
+        }
+        foreach (var device in presence.Addresses.Where(a => a.Addresses.Count > 0))
+        {
+            var pending = Enumerable.Range(0, items.Count).Where(i => responses[i] is null).ToList();
+            if (pending.Count == 0)
+            {
+                break;
+            }
+            var answers = await Task.WhenAll(pending.Select(i => TrySendAsync(device, Envelope.Parser.ParseFrom(items[i].Envelope), cancellationToken)));
+            for (var k = 0; k < pending.Count; k++)
+            {
+                responses[pending[k]] = answers[k];
+            }
+        }
+        return responses;
+    }
+
+    /// <summary>A delivery to <paramref name="recipient"/> failed: look their presence up again next time.</summary>
+    public void Forget(PeerId recipient) => _presence.TryRemove(recipient, out _);
+
+    private async Task<ChatResponse?> TrySendAsync(DeviceAddresses device, Envelope envelope, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await channels.SendAsync(device.Device, device.Addresses, envelope, cancellationToken);
+        }
+        catch (Exception e) when (e is PeerConnectionException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            ChatLog.DirectDeliveryFailed(context.Logger, device.Device, e.Message);
+            return null;
+        }
+    }
+
+    private async Task<Presence?> LookUpPresenceAsync(PeerId account, CancellationToken cancellationToken)
+    {
+        var now = context.Now;
+        if (_presence.TryGetValue(account, out var cached)
+            && now - cached.LookedUpAt < (cached.Presence is null ? context.Options.AbsentPresenceCacheTime : context.Options.PresenceCacheTime))
+        {
+            return cached.Presence;
+        }
+        Presence? presence = null;
+        try
+        {
+            presence = await directory.GetPresenceAsync(account, cancellationToken);
+        }
+        catch (IOException e)
+        {
+            ChatLog.PresenceLookupFailed(context.Logger, account, e.Message);
+        }
+        _presence[account] = (presence, now);
+        return presence;
+    }
+}

@@ -1,0 +1,39 @@
+using Parley.Chat.Crypto;
+using Parley.Chat.Mailbox;
+using Parley.Chat.Messaging;
+
+namespace Parley.Chat.Delivery;
+
+/// <summary>
+/// Delivery to an offline recipient: the envelope sealed to their identity key and deposited in their mailbox, with
+/// the token they gave us or, before they accepted us, a proof-of-work stamp. Linked devices would deposit one
+/// envelope per device here.
+/// </summary>
+internal sealed class MailboxRoute(ChatContext context, IMailboxes mailboxes)
+{
+    /// <summary>How many mailbox places took the envelope; a failure of the network counts as none.</summary>
+    public async Task<DepositResult> DepositAsync(ContactRecord contact, OutboxItem item, CancellationToken cancellationToken)
+    {
+        DepositResult result;
+        try
+        {
+            var sealedEnvelope = SealedBox.Seal(context.Crypto, contact.IdentityDhKey, item.Envelope);
+            DepositAuthorization authorization = contact.TheirMailboxToken is { } token ? new DepositAuthorization.Token(token) : new DepositAuthorization.Stamp();
+            result = await mailboxes.DepositAsync(contact.AccountKey, item.EnvelopeId, sealedEnvelope, authorization, cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or TimeoutException)
+        {
+            ChatLog.DepositFailed(context.Logger, e.Message);
+            result = new DepositResult(0, 0, [e.Message]);
+        }
+        if (result.Stored == 0)
+        {
+            ChatLog.NoMailboxTookEnvelope(context.Logger, result.Attempted, string.Join("; ", result.Refusals.Take(3)));
+        }
+        else if (result.Refusals.Count > 0)
+        {
+            ChatLog.MailboxRefusals(context.Logger, contact.Account, string.Join("; ", result.Refusals));
+        }
+        return result;
+    }
+}

@@ -1,0 +1,35 @@
+using Parley.Chat.Identity;
+using Parley.Core.Identity;
+
+namespace Parley.Chat.Directory;
+
+/// <summary>
+/// What the chat core needs of the user directory: who holds a name, where an account's devices are, and the keys to
+/// start a session with it; and publishing the same for our own account. <see cref="DirectoryClient"/> does it over
+/// the DHT; tests use an in-memory directory (Parley.Testing).
+/// </summary>
+public interface IUserDirectory
+{
+    /// <summary>"name#tag": that account or nothing; "name": every current claimant, first come first.</summary>
+    /// <exception cref="FormatException">Neither a valid name nor a valid handle.</exception>
+    Task<IReadOnlyList<HandleMatch>> FindAsync(string nameOrHandle, CancellationToken cancellationToken);
+
+    /// <summary>The current presence of <paramref name="account"/>, or null when none is found.</summary>
+    Task<Presence?> GetPresenceAsync(PeerId account, CancellationToken cancellationToken);
+
+    /// <summary>The current prekey bundle of <paramref name="account"/>, or null when none is found.</summary>
+    Task<PrekeyBundle?> GetPrekeysAsync(PeerId account, CancellationToken cancellationToken);
+
+    /// <summary>Publishes where the account's devices are (no addresses: offline); returns how many places stored it.</summary>
+    Task<int> PublishPresenceAsync(Account account, IReadOnlyList<DeviceCertificate> devices, IReadOnlyList<DeviceAddresses> addresses, CancellationToken cancellationToken);
+
+    /// <summary>Publishes the account's prekey bundle; returns how many places stored it.</summary>
+    Task<int> PublishPrekeysAsync(Account account, uint signedPrekeyId, byte[] signedPrekeyPublic, CancellationToken cancellationToken);
+
+    /// <summary>Claims a name for the account, solving its stamp once.</summary>
+    /// <exception cref="NameUnavailableException">The name already has the most claimants a name may have.</exception>
+    Task<NameClaimResult> ClaimNameAsync(Account account, string name, CancellationToken cancellationToken);
+
+    /// <summary>Renews the account's claim with the stamp kept from <see cref="ClaimNameAsync"/>.</summary>
+    Task<NameClaimResult> RenewNameAsync(Account account, string name, ulong proofOfWork, CancellationToken cancellationToken);
+}

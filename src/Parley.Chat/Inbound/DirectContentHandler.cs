@@ -1,0 +1,144 @@
+using Parley.Chat.Identity;
+using Parley.Chat.Messaging;
+using Parley.Chat.Protos;
+using Parley.Core.Identity;
+
+namespace Parley.Chat.Inbound;
+
+/// <summary>
+/// Stores what a decrypted 1:1 content says, inside the receive transaction: a text or contact request, an accept,
+/// a receipt. One method per kind of content; new kinds (edits, deletes, reactions, replies, file manifests) are new
+/// methods here and new cases of <see cref="Content"/>.
+/// </summary>
+internal sealed class DirectContentHandler(ChatContext context)
+{
+    private const int MaxParents = 16;
+    private const int MaxReceiptIds = 1024;
+    private const int MaxNameLength = 64;
+
+    /// <summary>A text, or a contact request carrying one. Events to raise after the commit go in <paramref name="events"/>.</summary>
+    public ReceiveOutcome ApplyText(IChatTransaction tx, Content content, IdentityDhCertificate sender, ContactRecord? contact, DateTimeOffset now, List<Action> events)
+    {
+        var senderId = sender.Account.ToPeerId();
+        var request = content.ContactRequest;
+        var text = request?.Text ?? content.Text.Body;
+        CheckMessage(content, text, senderId);
+        var known = contact;
+        if (contact is null)
+        {
+            contact = new ContactRecord(senderId, sender.Account, sender.DhKey, ClaimedName(request?.SenderName), ContactState.Pending, null, null, now);
+        }
+        else if (contact.State == ContactState.Requested)
+        {
+            // They wrote back to our request: that is their acceptance.
+            contact = contact with { State = ContactState.Accepted };
+        }
+        else if (contact.State == ContactState.GroupPeer)
+        {
+            // Sharing a room is not being a contact: a room peer's first 1:1 message is a request.
+            contact = contact with { State = ContactState.Pending };
+        }
+        if (request is { MailboxToken.Length: ChatContext.MailboxTokenLength } && !request.MailboxToken.Span.SequenceEqual(contact.TheirMailboxToken))
+        {
+            contact = contact with { TheirMailboxToken = request.MailboxToken.ToByteArray() };
+        }
+        if (!ReferenceEquals(contact, known))
+        {
+            tx.PutContact(contact);
+        }
+        var message = new MessageRecord(
+            content.MessageId.ToByteArray(), content.ConversationId.ToByteArray(), senderId, MessageDirection.Incoming, content.Lamport,
+            content.Parents.Select(p => p.ToByteArray()).ToList(), text, DeliveryState.Received, 0,
+            DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(content.SentUnixMs, 0, 253_402_300_799_999)), now, request is not null, Unread: true);
+        if (tx.InsertMessage(message))
+        {
+            tx.AdvanceConversation(message.ConversationId, senderId, message.Lamport, message.Id);
+            var stored = contact;
+            events.Add(() => context.Events.OnMessageReceived(message, stored));
+            if (request is not null)
+            {
+                events.Add(() => context.Events.OnContactChanged(stored));
+            }
+        }
+        return new ReceiveOutcome(ReceiveStatus.Accepted, Acknowledge: (senderId, message.Id));
+    }
+
+    /// <summary>They accepted our request, or gave us a new mailbox token.</summary>
+    public ReceiveOutcome ApplyAccept(IChatTransaction tx, ContactAccept accept, ContactRecord? contact, List<Action> events)
+    {
+        if (contact is not null && accept.MailboxToken.Length == ChatContext.MailboxTokenLength)
+        {
+            var accepted = contact with
+            {
+                State = contact.State == ContactState.Requested ? ContactState.Accepted : contact.State,
+                TheirMailboxToken = accept.MailboxToken.ToByteArray(),
+            };
+            tx.PutContact(accepted);
+            events.Add(() => context.Events.OnContactChanged(accepted));
+        }
+        return new ReceiveOutcome(ReceiveStatus.Accepted);
+    }
+
+    /// <summary>Our messages reached the sender's device, or were read: they move forward, never back, and leave the outbox.</summary>
+    public ReceiveOutcome ApplyReceipt(IChatTransaction tx, Protos.Receipt receipt, PeerId senderId, ContactRecord? contact, List<Action> events)
+    {
+        var conversation = ConversationIds.Direct(context.Account.Id, senderId);
+        var state = receipt.Kind == Protos.Receipt.Types.Kind.Read ? DeliveryState.Read : DeliveryState.Delivered;
+        foreach (var id in receipt.MessageIds.Take(MaxReceiptIds))
+        {
+            if (tx.GetMessage(id.ToByteArray()) is { Direction: MessageDirection.Outgoing } mine && mine.State < state &&
+                conversation.AsSpan().SequenceEqual(mine.ConversationId))
+            {
+                tx.UpdateMessageState(mine.Id, state, mine.StoredCount);
+                tx.DeleteOutboxForMessage(mine.Id);
+                var updated = mine with { State = state };
+                if (contact is not null)
+                {
+                    events.Add(() => context.Events.OnMessageStateChanged(updated, contact));
+                }
+            }
+        }
+        return new ReceiveOutcome(ReceiveStatus.Accepted);
+    }
+
+    private void CheckMessage(Content content, string text, PeerId sender)
+    {
+        if (content.MessageId.Length != ChatContext.MessageIdLength)
+        {
+            throw new EnvelopeRefusedException("message id is not 16 bytes");
+        }
+        if (!content.ConversationId.Span.SequenceEqual(ConversationIds.Direct(context.Account.Id, sender)))
+        {
+            throw new EnvelopeRefusedException("the message names a conversation other than ours with its sender");
+        }
+        if (content.Parents.Count > MaxParents || content.Parents.Any(p => p.Length != ChatContext.MessageIdLength))
+        {
+            throw new EnvelopeRefusedException("malformed parent ids");
+        }
+        if (ChatContext.Utf8Length(text) > context.Options.MaxTextBytes)
+        {
+            throw new EnvelopeRefusedException("text longer than the limit");
+        }
+        if (content.Lamport == 0 || content.Lamport > long.MaxValue)
+        {
+            throw new EnvelopeRefusedException("Lamport clock out of range");
+        }
+    }
+
+    /// <summary>The name a requester gives; only a valid one is kept (the tag, from their key, is what identifies them).</summary>
+    private static string ClaimedName(string? name)
+    {
+        if (name is null || name.Length > MaxNameLength)
+        {
+            return "unknown";
+        }
+        try
+        {
+            return Handle.NormalizeName(name);
+        }
+        catch (FormatException)
+        {
+            return "unknown";
+        }
+    }
+}

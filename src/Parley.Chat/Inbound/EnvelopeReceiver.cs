@@ -1,0 +1,164 @@
+using Parley.Chat.Delivery;
+using Parley.Chat.Groups;
+using Parley.Chat.Identity;
+using Parley.Chat.Messaging;
+using Parley.Chat.Protos;
+using Parley.Chat.Rooms;
+using Parley.Chat.Rooms.Controls;
+using Parley.Chat.Sessions;
+
+namespace Parley.Chat.Inbound;
+
+/// <summary>
+/// Every inbound envelope, whether it came directly or from the mailbox: dropped when seen before, decrypted on its
+/// session, checked and stored in one transaction, then its events raised. A refused envelope changes nothing (not
+/// even the seen-list, so a forged copy cannot shadow the real one). Only a room control takes the rooms' lock.
+/// </summary>
+internal sealed class EnvelopeReceiver(
+    ChatContext context,
+    PairwiseSessions sessions,
+    DirectContentHandler direct,
+    RoomControls roomControls,
+    RoomMessages roomMessages,
+    RoomCache rooms,
+    RoomEngine roomEngine,
+    Outbox outbox)
+{
+    public async Task<ReceiveOutcome> ReceiveAsync(Envelope envelope, CancellationToken cancellationToken)
+    {
+        var outcome = envelope.GroupMessage.Length > 0
+            ? await roomMessages.ReceiveAsync(envelope, cancellationToken)
+            : await ReceivePairwiseAsync(envelope, cancellationToken);
+        if (outcome.Status == ReceiveStatus.Refused)
+        {
+            ChatLog.EnvelopeRefused(context.Logger, Convert.ToHexStringLower(envelope.EnvelopeId.Span), outcome.Reason ?? "");
+        }
+        else if (outcome.Status == ReceiveStatus.Accepted)
+        {
+            // Receiving may have queued something: an answer to a room control, a fetch, a sender key.
+            outbox.Wake();
+        }
+        return outcome;
+    }
+
+    /// <summary>Forgets seen-envelope ids old enough that no mailbox still holds their envelopes.</summary>
+    public Task ForgetOldEnvelopesAsync(CancellationToken cancellationToken) =>
+        context.Store.TransactAsync(tx =>
+        {
+            tx.ForgetSeenEnvelopes(context.Now - context.Options.OutboxLifetime - TimeSpan.FromDays(1));
+            return true;
+        }, cancellationToken);
+
+    private async Task<ReceiveOutcome> ReceivePairwiseAsync(Envelope envelope, CancellationToken cancellationToken)
+    {
+        IdentityDhCertificate sender;
+        try
+        {
+            CheckShape(envelope);
+            sender = IdentityDhCertificate.Parse(envelope.SenderIdentity.Span);
+        }
+        catch (Exception e) when (e is FormatException or InvalidDataException or System.Security.Cryptography.CryptographicException)
+        {
+            return new ReceiveOutcome(ReceiveStatus.Refused, $"bad sender identity or envelope: {e.Message}");
+        }
+        if (sender.Account.ToPeerId() == context.Account.Id)
+        {
+            return new ReceiveOutcome(ReceiveStatus.Refused, "an envelope claiming to be from ourselves");
+        }
+        var now = context.Now;
+        var events = new List<Action>();
+        var followUps = new HashSet<Id256>();
+        ReceiveOutcome outcome;
+        try
+        {
+            try
+            {
+                outcome = await context.Store.TransactAsync(tx => Apply(tx, envelope, sender, now, events, followUps, roomsLocked: false), cancellationToken);
+            }
+            catch (RoomLockNeededException)
+            {
+                // A room control: it changes rooms held in memory, so it is received again (its transaction rolled
+                // back, the ratchet included) under the rooms' lock. Plain 1:1 messages never wait for rooms.
+                events.Clear();
+                outcome = await rooms.LockedAsync(
+                    () => context.Store.TransactAsync(tx => Apply(tx, envelope, sender, now, events, followUps, roomsLocked: true), cancellationToken),
+                    cancellationToken);
+            }
+        }
+        catch (EnvelopeRefusedException e)
+        {
+            return new ReceiveOutcome(ReceiveStatus.Refused, e.Message);
+        }
+        foreach (var raise in events)
+        {
+            raise();
+        }
+        if (followUps.Count > 0)
+        {
+            roomEngine.ScheduleSync(followUps);
+        }
+        return outcome;
+    }
+
+    private ReceiveOutcome Apply(IChatTransaction tx, Envelope envelope, IdentityDhCertificate sender, DateTimeOffset now, List<Action> events, HashSet<Id256> followUps, bool roomsLocked)
+    {
+        // Recorded first; a refusal rolls it back with everything else.
+        if (!tx.MarkEnvelopeSeen(envelope.EnvelopeId.ToByteArray(), now))
+        {
+            return new ReceiveOutcome(ReceiveStatus.Duplicate);
+        }
+        var senderId = sender.Account.ToPeerId();
+        var contact = tx.GetContact(senderId);
+        if (contact is { State: ContactState.Blocked })
+        {
+            return new ReceiveOutcome(ReceiveStatus.Dropped);
+        }
+        if (contact is not null && !contact.IdentityDhKey.AsSpan().SequenceEqual(sender.DhKey))
+        {
+            throw new EnvelopeRefusedException("the sender's identity key differs from the one known for them");
+        }
+        var content = sessions.Decrypt(tx, envelope, sender, now);
+        switch (content.BodyCase)
+        {
+            case Content.BodyOneofCase.Group:
+                if (!roomsLocked)
+                {
+                    throw new RoomLockNeededException();
+                }
+                if (contact is null)
+                {
+                    contact = new ContactRecord(senderId, sender.Account, sender.DhKey, "unknown", ContactState.GroupPeer, null, context.RandomBytes(ChatContext.MailboxTokenLength), now);
+                    tx.PutContact(contact);
+                }
+                roomControls.Apply(tx, content.Group, contact, now, events, followUps);
+                return new ReceiveOutcome(ReceiveStatus.Accepted);
+            case Content.BodyOneofCase.Text or Content.BodyOneofCase.ContactRequest:
+                return direct.ApplyText(tx, content, sender, contact, now, events);
+            case Content.BodyOneofCase.ContactAccept:
+                return direct.ApplyAccept(tx, content.ContactAccept, contact, events);
+            case Content.BodyOneofCase.Receipt:
+                return direct.ApplyReceipt(tx, content.Receipt, senderId, contact, events);
+            default:
+                throw new EnvelopeRefusedException($"content of unknown kind {content.BodyCase}");
+        }
+    }
+
+    private static void CheckShape(Envelope envelope)
+    {
+        if (envelope.EnvelopeId.Length != ChatContext.EnvelopeIdLength)
+        {
+            throw new InvalidDataException("envelope id is not 16 bytes");
+        }
+        if (envelope.SessionId.Length != ChatContext.SessionIdLength)
+        {
+            throw new InvalidDataException("session id is not 8 bytes");
+        }
+        if (envelope.Prekey is { } prekey && prekey.EphemeralKey.Length != 32)
+        {
+            throw new InvalidDataException("ephemeral key is not 32 bytes");
+        }
+    }
+
+    /// <summary>Rolls a receive transaction back so that it runs again under the rooms' lock.</summary>
+    private sealed class RoomLockNeededException : Exception;
+}

@@ -1,0 +1,80 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Parley.Chat.Channels;
+using Parley.Chat.Contacts;
+using Parley.Chat.Conversations;
+using Parley.Chat.Delivery;
+using Parley.Chat.Identity;
+using Parley.Chat.Inbound;
+using Parley.Chat.Publishing;
+using Parley.Chat.Rooms;
+using Parley.Chat.Rooms.Controls;
+using Parley.Chat.Sessions;
+
+namespace Parley.Chat.Messaging;
+
+/// <summary>The chat core's parts, composed once per user: each owns one concern and knows only those below it.</summary>
+internal sealed class ChatCore
+{
+    public ChatCore(Account account, string name, ChatDependencies dependencies)
+    {
+        var logger = (dependencies.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ChatClient>();
+        Context = new ChatContext(account, name, dependencies.Store, dependencies.Time, dependencies.Crypto, dependencies.Options, logger);
+        Channels = dependencies.Channels;
+        var directory = dependencies.Directory;
+        var mailboxes = dependencies.Mailbox;
+        Outbox = new Outbox(Context, new DirectRoute(Context, directory, Channels), new MailboxRoute(Context, mailboxes));
+        Sessions = new PairwiseSessions(Context, directory, mailboxes, Outbox);
+        Publisher = new DirectoryPublisher(Context, directory, mailboxes, Channels);
+        Contacts = new ContactBook(Context, directory, Sessions, Outbox, Publisher);
+        Conversations = new DirectConversations(Context, Contacts, Sessions, Outbox);
+        RoomCache = new RoomCache(Context);
+        var messenger = new RoomMessenger(Context, Sessions, Outbox);
+        var membership = new RoomMembership(Context, RoomCache, messenger);
+        RoomMessages = new RoomMessages(Context, RoomCache, messenger);
+        var history = new HistoryOffers(Context, RoomCache, messenger);
+        Rooms = new RoomEngine(Context, RoomCache, membership, messenger, RoomMessages, history, Contacts, Outbox);
+        RoomControls = new RoomControls(Context, RoomCache,
+        [
+            new WelcomeHandler(RoomCache, membership, Context.Events),
+            new EntriesHandler(RoomCache, membership, messenger, Context),
+            new EntriesRequestHandler(messenger),
+            new DistributionHandler(RoomMessages, Context),
+            new HeadsRequestHandler(messenger, account.PublicKey),
+            new HeadsHandler(membership),
+            new JoinRequestHandler(RoomCache, messenger, Context),
+            new HistoryHandler(history),
+            new FetchHandler(RoomMessages),
+            new MessagesHandler(RoomMessages),
+        ]);
+        Receiver = new EnvelopeReceiver(Context, Sessions, new DirectContentHandler(Context), RoomControls, RoomMessages, RoomCache, Rooms, Outbox);
+        Fetcher = new MailboxFetcher(Context, mailboxes, Receiver, Sessions, Outbox);
+        Outbox.RoomCopiesCounted = Rooms.RaiseCopiesCountedAsync;
+    }
+
+    public ChatContext Context { get; }
+
+    public IPeerChannels Channels { get; }
+
+    public Outbox Outbox { get; }
+
+    public PairwiseSessions Sessions { get; }
+
+    public DirectoryPublisher Publisher { get; }
+
+    public ContactBook Contacts { get; }
+
+    public DirectConversations Conversations { get; }
+
+    public RoomCache RoomCache { get; }
+
+    public RoomMessages RoomMessages { get; }
+
+    public RoomEngine Rooms { get; }
+
+    public RoomControls RoomControls { get; }
+
+    public EnvelopeReceiver Receiver { get; }
+
+    public MailboxFetcher Fetcher { get; }
+}

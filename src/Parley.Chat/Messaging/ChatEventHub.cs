@@ -1,0 +1,47 @@
+namespace Parley.Chat.Messaging;
+
+/// <summary>
+/// The chat core's events, raised by whichever part made the change and shown to callers as <see cref="ChatClient"/>'s
+/// events. Raised after the change is committed; a failing handler is logged, not thrown.
+/// </summary>
+internal sealed class ChatEventHub(Microsoft.Extensions.Logging.ILogger logger)
+{
+    /// <summary>The object handlers see as the sender: the facade.</summary>
+    public object Sender { get; set; } = logger;
+
+    public EventHandler<MessageEventArgs>? MessageReceived { get; set; }
+
+    public EventHandler<MessageEventArgs>? MessageStateChanged { get; set; }
+
+    public EventHandler<ContactEventArgs>? ContactChanged { get; set; }
+
+    public EventHandler<GroupEventArgs>? GroupChanged { get; set; }
+
+    public EventHandler<GroupMessageEventArgs>? GroupMessageReceived { get; set; }
+
+    public EventHandler<GroupMessageEventArgs>? GroupMessageChanged { get; set; }
+
+    public void OnMessageReceived(MessageRecord message, ContactRecord contact) => Raise(MessageReceived, new MessageEventArgs(message, contact));
+
+    public void OnMessageStateChanged(MessageRecord message, ContactRecord contact) => Raise(MessageStateChanged, new MessageEventArgs(message, contact));
+
+    public void OnContactChanged(ContactRecord contact) => Raise(ContactChanged, new ContactEventArgs(contact));
+
+    public void OnGroupChanged(GroupInfo group) => Raise(GroupChanged, new GroupEventArgs(group));
+
+    public void OnGroupMessageReceived(GroupMessageRecord message, GroupInfo group) => Raise(GroupMessageReceived, new GroupMessageEventArgs(message, group));
+
+    public void OnGroupMessageChanged(GroupMessageRecord message, GroupInfo group) => Raise(GroupMessageChanged, new GroupMessageEventArgs(message, group));
+
+    private void Raise<T>(EventHandler<T>? handler, T args)
+    {
+        try
+        {
+            handler?.Invoke(Sender, args);
+        }
+        catch (Exception e)
+        {
+            ChatLog.EventHandlerFailed(logger, e);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using Google.Protobuf;
+using Parley.Chat.Groups;
+using Parley.Chat.Protos;
+using Parley.Core.Identity;
+
+namespace Parley.Chat.Rooms.Controls;
+
+/// <summary>Membership entries a member sent: added to the log; an admin passes them on; missing parents are asked for.</summary>
+internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership, RoomMessenger messenger, Messaging.ChatContext context) : IRoomControlHandler
+{
+    public GroupControl.KindOneofCase Kind => GroupControl.KindOneofCase.Entries;
+
+    public bool Handle(RoomControlInput input)
+    {
+        if (input.Room is not { HasLog: true } room)
+        {
+            return false;
+        }
+        var tx = input.Tx;
+        var me = context.Account.PublicKey;
+        var accepted = membership.AddEntries(tx, room, input.Control.Entries.Entries);
+        if (accepted.Count > 0)
+        {
+            // Admins pass on what they learn: an author only knows the members it knew, and a member who joined
+            // meanwhile would otherwise never hear of the entry.
+            if (room.Log.State.IsAdmin(me))
+            {
+                messenger.Broadcast(tx, room, accepted, room.Log.State.Members.Select(m => m.Account).Where(a => !a.Equals(input.Sender.AccountKey)), null);
+                // Someone who just came in knows the log only as its welcome had it: joins that crossed theirs never
+                // reached them. They get the whole log once.
+                foreach (var newcomer in accepted.Select(RoomMembership.NewMember).OfType<PublicKey>().Where(a => !a.Equals(me) && room.Log.State.IsMember(a)).Distinct())
+                {
+                    messenger.Broadcast(tx, room, room.Log.Entries.Select(e => e.Entry), [newcomer], null);
+                }
+            }
+            input.FollowUps.Add(input.Id);
+            var info = rooms.Info(room);
+            input.Events.Add(() => context.Events.OnGroupChanged(info));
+        }
+        if (room.Log.MissingParents.Count > 0)
+        {
+            var missing = new GroupEntryIds();
+            missing.Ids.AddRange(room.Log.MissingParents.Take(MembershipEntry.MaxParents).Select(p => ByteString.CopyFrom(p.Span)));
+            messenger.SendControl(tx, input.Id, input.Sender.AccountKey, new GroupControl { EntriesRequest = missing }, null);
+        }
+        return true;
+    }
+}

@@ -1,0 +1,33 @@
+using Google.Protobuf;
+using Parley.Chat.Groups;
+using Parley.Chat.Messaging;
+using Parley.Core.Multiformats;
+
+namespace Parley.Chat.Rooms;
+
+/// <summary>One room as held in memory: its record, membership log, sender keys and timeline.</summary>
+internal sealed class Room(GroupRecord record, MembershipLog log, GroupSession session, GroupTimeline timeline)
+{
+    public GroupRecord Record { get; set; } = record;
+
+    public MembershipLog Log { get; } = log;
+
+    public GroupSession Session { get; } = session;
+
+    public GroupTimeline Timeline { get; } = timeline;
+
+    /// <summary>Entries this member appended that the next save stores.</summary>
+    public List<MembershipEntry> PendingEntries { get; } = [];
+
+    public Id256 Id => Log.GroupId;
+
+    /// <summary>False for a room we asked to join and have not been let into yet: no entries, so no state.</summary>
+    public bool HasLog => Log.Count > 0;
+
+    /// <summary>Sender keys that came before the welcome that lets us read them; handled once it arrives.</summary>
+    public List<(ContactRecord From, ByteString Distribution)> EarlyDistributions { get; } = [];
+
+    public string IdText => Base32.Encode(Id.Span);
+
+    public (int LogCount, GroupInfo Info)? CachedInfo { get; set; }
+}

@@ -1,0 +1,182 @@
+using Google.Protobuf;
+using Parley.Chat.Groups;
+using Parley.Chat.Messaging;
+using Parley.Chat.Protos;
+using Parley.Chat.Sessions;
+using Parley.Core.Identity;
+
+namespace Parley.Chat.Rooms;
+
+/// <summary>
+/// A room's membership as this member changes and follows it: appending our own signed entries, adding entries others
+/// sent (our status follows: invited, member, removed), taking a welcome, signing a join request, and keeping our
+/// sender keys in line with the members (a new chain after a removal, sent to whoever lacks it).
+/// </summary>
+internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomMessenger messenger)
+{
+    private PublicKey Me => context.Account.PublicKey;
+
+    /// <summary>Signs and appends our own entry; the next save stores it.</summary>
+    /// <exception cref="ChatException">The log does not allow it (not an admin, not a member…).</exception>
+    public MembershipEntry Append(Room room, MembershipChange change)
+    {
+        try
+        {
+            var entry = room.Log.Append(context.Account.SigningKey, change, context.Now.ToUnixTimeMilliseconds());
+            room.PendingEntries.Add(entry);
+            return entry;
+        }
+        catch (MembershipException e)
+        {
+            throw new ChatException(e.Message, e);
+        }
+    }
+
+    /// <exception cref="ChatException">We are not an admin of the room.</exception>
+    public static void RequireAdmin(Room room, PublicKey me)
+    {
+        if (!room.HasLog)
+        {
+            throw new ChatException("you are waiting to be let into that room");
+        }
+        if (!room.Log.State.IsAdmin(me))
+        {
+            throw new ChatException($"only an admin of {room.Log.State.Name} can do that");
+        }
+    }
+
+    /// <summary>The account an entry lets in, if it does.</summary>
+    public static PublicKey? NewMember(MembershipEntry entry) => entry.Kind switch
+    {
+        MembershipKind.Join => entry.Author,
+        MembershipKind.Approve => entry.Target,
+        _ => null,
+    };
+
+    /// <summary>Adds entries to the room's log and returns those newly accepted. Our own status follows the log (removed, left).</summary>
+    public List<MembershipEntry> AddEntries(IChatTransaction tx, Room room, IEnumerable<ByteString> entries)
+    {
+        var changed = new List<MembershipEntry>();
+        foreach (var bytes in entries.Take(MembershipLog.MaxPendingEntries))
+        {
+            var result = room.Log.Add(bytes.Span);
+            switch (result.Status)
+            {
+                case AddStatus.Accepted:
+                    RoomCache.StoreEntries(tx, room, result.Accepted);
+                    changed.AddRange(result.Accepted);
+                    break;
+                case AddStatus.Pending:
+                    // Kept so a restart still has it; its parents may come in a later message.
+                    var pending = MembershipEntry.Parse(bytes.Span, context.Crypto);
+                    tx.AddGroupEntry(room.Id.Span.ToArray(), pending.Id.Span.ToArray(), pending.ToBytes());
+                    break;
+                case AddStatus.Rejected:
+                    ChatLog.EntryRefused(context.Logger, result.ToString());
+                    break;
+            }
+        }
+        var state = room.Log.State;
+        if (room.Record.Status == GroupStatus.Member && !state.IsMember(Me) && state.Departures.ContainsKey(Me))
+        {
+            room.Record = room.Record with { Status = GroupStatus.Removed };
+        }
+        else if (room.Record.Status == GroupStatus.Invited && state.IsMember(Me))
+        {
+            room.Record = room.Record with { Status = GroupStatus.Member };
+        }
+        return changed;
+    }
+
+    /// <summary>Takes a welcome: the room's log as the admin has it. Returns the room when it changed, else null.</summary>
+    public Room? Welcome(IChatTransaction tx, Id256 id, Room? room, GroupWelcome welcome)
+    {
+        if (room is { Record.Status: GroupStatus.Member })
+        {
+            return AddEntries(tx, room, welcome.Entries).Count > 0 ? room : null;
+        }
+        if (welcome.LinkKey.Length == 0 || welcome.Entries.Count == 0)
+        {
+            return null;
+        }
+        var log = new MembershipLog(context.Crypto, id, welcome.LinkKey.Span);
+        var accepted = new List<MembershipEntry>();
+        foreach (var bytes in welcome.Entries.Take(MembershipLog.MaxPendingEntries))
+        {
+            accepted.AddRange(log.Add(bytes.Span).Accepted);
+        }
+        var state = log.State;
+        var status = state.IsMember(Me) ? GroupStatus.Member
+            : state.Invitations.Any(i => i.Account.Equals(Me)) ? GroupStatus.Invited
+            : (GroupStatus?)null;
+        if (status is null)
+        {
+            ChatLog.WelcomeIgnored(context.Logger);
+            return null;
+        }
+        var adminHandle = string.IsNullOrEmpty(welcome.AdminHandle) ? room?.Record.AdminHandle ?? "" : welcome.AdminHandle;
+        var fresh = new Room(
+            new GroupRecord(id.Span.ToArray(), welcome.LinkKey.ToByteArray(), adminHandle, status.Value, null, context.Now),
+            log,
+            room?.Session ?? new GroupSession(context.Crypto, Me, id),
+            room?.Timeline ?? new GroupTimeline(id));
+        rooms.Put(fresh);
+        foreach (var (from, distribution) in room?.EarlyDistributions ?? [])
+        {
+            try
+            {
+                if (fresh.Session.ReceiveDistribution(from.AccountKey, distribution.Span, state).Chain is { } chain)
+                {
+                    fresh.Timeline.ExpectChain(chain);
+                }
+            }
+            catch (GroupMessageException e)
+            {
+                ChatLog.SenderKeyRefused(context.Logger, e.Message);
+            }
+        }
+        RoomCache.Save(tx, fresh, accepted);
+        return fresh;
+    }
+
+    /// <summary>Signs our request to join on the heads the admin gave, and sends it to that admin.</summary>
+    public void SignRequest(IChatTransaction tx, Room room, ContactRecord admin, GroupHeads heads, DateTimeOffset now)
+    {
+        try
+        {
+            var link = new GroupInviteLink(room.Id, room.Record.LinkKey, room.Record.AdminHandle);
+            var parents = heads.Heads.Select(h => Id256.FromBytes(h.Span)).ToList();
+            var entry = MembershipEntry.SignRequest(context.Crypto, context.Account.SigningKey, link, context.Handle.ToString(), parents, heads.NextLamport, now.ToUnixTimeMilliseconds());
+            messenger.SendControl(tx, room.Id, admin.AccountKey, new GroupControl { Request = ByteString.CopyFrom(entry.ToBytes()) }, null);
+        }
+        catch (Exception e) when (e is FormatException or MembershipException)
+        {
+            ChatLog.JoinRequestUnsigned(context.Logger, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Brings our sender keys in line with the room (a new chain after a removal) and queues our chain for every member
+    /// that lacks it, at the iteration of the next message we send; false when some member could not be reached yet
+    /// (no pairwise session: the next sync tries again).
+    /// </summary>
+    public bool DistributeKeys(IChatTransaction tx, Room room, IReadOnlyDictionary<PeerId, SessionSetup?>? setups)
+    {
+        var update = room.Session.Update(room.Log.State);
+        foreach (var chain in update.Installed)
+        {
+            room.Timeline.ExpectChain(chain);
+        }
+        var complete = true;
+        foreach (var outgoing in update.Outgoing)
+        {
+            if (!messenger.SendControl(tx, room.Id, outgoing.Recipient, new GroupControl { Distribution = ByteString.CopyFrom(outgoing.Payload) }, setups))
+            {
+                room.Session.DistributionNotSent(outgoing.Recipient);
+                complete = false;
+            }
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(outgoing.Payload);
+        }
+        return complete;
+    }
+}

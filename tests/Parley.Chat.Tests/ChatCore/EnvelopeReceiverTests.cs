@@ -1,0 +1,101 @@
+using Google.Protobuf;
+using Parley.Chat.Inbound;
+using Parley.Chat.Messaging;
+using Parley.Chat.Protos;
+
+namespace Parley.Chat.Tests.ChatCore;
+
+public sealed class EnvelopeReceiverTests : IAsyncLifetime
+{
+    private readonly FakeChatWorld _world = new();
+    private FakeChatUser _alice = null!;
+    private FakeChatUser _bob = null!;
+
+    public async Task InitializeAsync()
+    {
+        _alice = await _world.AddUserAsync("alice");
+        _bob = await _world.AddUserAsync("bob");
+    }
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    [Fact]
+    public async Task An_envelope_is_stored_once_and_a_second_copy_is_a_duplicate()
+    {
+        var envelope = await QueueFromAliceAsync("once");
+
+        var first = await _bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
+        var second = await _bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
+
+        Assert.Equal(ReceiveStatus.Accepted, first.Status);
+        Assert.NotNull(first.Acknowledge);
+        Assert.Equal(ReceiveStatus.Duplicate, second.Status);
+        Assert.Single(_bob.Received);
+    }
+
+    [Fact]
+    public async Task A_refused_envelope_changes_nothing_so_the_real_one_still_arrives()
+    {
+        var envelope = await QueueFromAliceAsync("real");
+        var forged = envelope.Clone();
+        forged.Ratchet = ByteString.CopyFrom(new byte[envelope.Ratchet.Length]);
+
+        var refused = await _bob.Core.Receiver.ReceiveAsync(forged, CancellationToken.None);
+        var real = await _bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
+
+        Assert.Equal(ReceiveStatus.Refused, refused.Status);
+        Assert.Equal(ChatResponse.Types.Status.Refused, refused.ToResponse().Status);
+        Assert.Equal(ReceiveStatus.Accepted, real.Status);
+        Assert.Equal("real", Assert.Single(_bob.Received).Text);
+    }
+
+    [Fact]
+    public async Task A_blocked_sender_is_dropped_and_told_no_more_than_a_refusal()
+    {
+        await _alice.Chat.SendAsync(_bob.HandleText, "first", CancellationToken.None);
+        await _alice.FlushAsync();
+        await _bob.Chat.BlockAsync("alice", CancellationToken.None);
+        var envelope = await QueueFromAliceAsync("second");
+
+        var outcome = await _bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
+
+        Assert.Equal(ReceiveStatus.Dropped, outcome.Status);
+        Assert.Equal("not accepted", outcome.ToResponse().Reason);
+    }
+
+    [Fact]
+    public async Task A_1to1_message_is_received_while_a_room_operation_holds_the_rooms_lock()
+    {
+        var envelope = await QueueFromAliceAsync("not waiting for rooms");
+        var release = new TaskCompletionSource();
+        var holding = new TaskCompletionSource();
+        var roomWork = _bob.Core.RoomCache.LockedAsync(
+            async () =>
+            {
+                holding.SetResult();
+                await release.Task;
+                return true;
+            },
+            CancellationToken.None);
+        await holding.Task;
+
+        var outcome = await _bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(ReceiveStatus.Accepted, outcome.Status);
+        release.SetResult();
+        await roomWork;
+    }
+
+    /// <summary>The envelope alice's outbox holds for bob, taken out so the test hands it over itself.</summary>
+    private async Task<Envelope> QueueFromAliceAsync(string text)
+    {
+        await _alice.Chat.SendAsync(_bob.HandleText, text, CancellationToken.None);
+        var item = (await _alice.Store.ReadAsync(r => r.GetOutbox(DateTimeOffset.MaxValue, 100), CancellationToken.None))[^1];
+        await _alice.Store.TransactAsync(tx =>
+        {
+            tx.DeleteOutbox(item.EnvelopeId);
+            return true;
+        }, CancellationToken.None);
+        return Envelope.Parser.ParseFrom(item.Envelope);
+    }
+}

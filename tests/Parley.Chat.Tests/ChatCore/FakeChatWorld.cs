@@ -1,0 +1,115 @@
+using Parley.Chat.Messaging;
+using Parley.Core.Crypto;
+using Parley.Core.Identity;
+using Parley.Testing;
+using Parley.Testing.Chat;
+
+namespace Parley.Chat.Tests.ChatCore;
+
+/// <summary>
+/// Chat users on the in-memory fakes (directory, mailboxes, peer channels, chat store): the chat core runs as in
+/// production, without a socket, a DHT or a database. Background loops are off and time is manual: tests drive the
+/// outbox, the mailbox and the clock.
+/// </summary>
+public sealed class FakeChatWorld : IAsyncDisposable
+{
+    public static readonly ChatOptions Options = new() { RunBackgroundTasks = false };
+
+    private readonly List<FakeChatUser> _users = [];
+
+    public ManualTimeProvider Time { get; } = new(DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000));
+
+    public InMemoryDirectory Directory { get; }
+
+    public InMemoryMailboxes Mailboxes { get; }
+
+    public PeerChannelHub Hub { get; } = new();
+
+    public FakeChatWorld()
+    {
+        Directory = new InMemoryDirectory(Time);
+        Mailboxes = new InMemoryMailboxes(Time);
+    }
+
+    /// <summary>A new user called <paramref name="name"/>, online (serving, its records published).</summary>
+    public async Task<FakeChatUser> AddUserAsync(string name, ChatOptions? options = null)
+    {
+        var store = new InMemoryChatStore();
+        await ChatClient.CreateAccountAsync(store, name, DefaultCryptoProvider.Instance, Time, CancellationToken.None);
+        var user = new FakeChatUser(this, store, IdentityKey.Generate(), options ?? Options);
+        await user.ComeOnlineAsync();
+        _users.Add(user);
+        return user;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var user in _users)
+        {
+            await user.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>A user of <see cref="FakeChatWorld"/> whose device can go offline and come back.</summary>
+public sealed class FakeChatUser : IAsyncDisposable
+{
+    private readonly FakeChatWorld _world;
+    private readonly IdentityKey _deviceKey;
+    private readonly ChatOptions _options;
+
+    internal FakeChatUser(FakeChatWorld world, InMemoryChatStore store, IdentityKey deviceKey, ChatOptions options)
+    {
+        _world = world;
+        Store = store;
+        _deviceKey = deviceKey;
+        _options = options;
+    }
+
+    public InMemoryChatStore Store { get; }
+
+    public ChatClient Chat { get; private set; } = null!;
+
+    public string HandleText => Chat.Handle.ToString();
+
+    public bool IsOnline { get; private set; }
+
+    public List<MessageRecord> Received { get; } = [];
+
+    public List<MessageRecord> StateChanges { get; } = [];
+
+    internal Parley.Chat.Messaging.ChatCore Core => Chat.Core;
+
+    public async Task ComeOnlineAsync()
+    {
+        var account = await Store.ReadAsync(r => r.GetAccount(), CancellationToken.None);
+        var device = Parley.Chat.Identity.Account.FromSecrets(account!.AccountSeed, account.IdentityDhPrivateKey).CertifyDevice(_deviceKey.PublicKey, _world.Time.GetUtcNow());
+        var dependencies = new ChatDependencies(
+            Store, _world.Hub.Connect(_deviceKey.PeerId), _world.Directory, _world.Mailboxes, device, _world.Time, DefaultCryptoProvider.Instance, _options);
+        Chat = (await ChatClient.OpenAsync(dependencies, CancellationToken.None))!;
+        Chat.MessageReceived += (_, e) => Received.Add(e.Message);
+        Chat.MessageStateChanged += (_, e) => StateChanges.Add(e.Message);
+        await Chat.StartAsync(CancellationToken.None);
+        IsOnline = true;
+    }
+
+    /// <summary>Goes offline the way a clean shutdown does: presence withdrawn, nothing served.</summary>
+    public async Task GoOfflineAsync()
+    {
+        await Chat.DisposeAsync();
+        IsOnline = false;
+    }
+
+    public Task<IReadOnlyList<MessageRecord>> HistoryWithAsync(FakeChatUser other) =>
+        Chat.GetHistoryAsync(other.HandleText, ChatClient.MaxPageSize, CancellationToken.None);
+
+    public Task<int> FlushAsync() => Chat.FlushOutboxAsync(CancellationToken.None);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (IsOnline)
+        {
+            await GoOfflineAsync();
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using Parley.Chat.Messaging;
+
+namespace Parley.Chat.Tests.ChatCore;
+
+public sealed class RoomEngineTests : IAsyncLifetime
+{
+    private readonly FakeChatWorld _world = new();
+    private readonly List<FakeChatUser> _users = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    [Fact]
+    public async Task Invited_members_join_send_and_read_each_other_and_a_removed_member_reads_nothing_new()
+    {
+        var (alice, bob, carol) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"));
+        var room = await alice.Core.Rooms.CreateAsync("book club", historyEnabled: false, CancellationToken.None);
+        foreach (var invitee in new[] { bob, carol })
+        {
+            await alice.Core.Rooms.InviteAsync(room.IdText, invitee.HandleText, CancellationToken.None);
+        }
+        await SettleAsync();
+        foreach (var invitee in new[] { bob, carol })
+        {
+            Assert.Equal(GroupStatus.Invited, (await invitee.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Status);
+            await invitee.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+        }
+        await SettleAsync();
+
+        foreach (var user in _users)
+        {
+            await user.Core.Rooms.SendAsync(room.IdText, $"hi from {user.Chat.Handle.Name}", CancellationToken.None);
+            await SettleAsync();
+        }
+        var reference = await TextsAsync(alice, room.IdText);
+        Assert.Equal(3, reference.Count);
+        Assert.All(_users, u => Assert.Equal(3, u.Chat.GetGroupAsync(room.IdText, CancellationToken.None).Result.Members.Count));
+        foreach (var user in _users)
+        {
+            Assert.Equal(reference, await TextsAsync(user, room.IdText));
+        }
+
+        await alice.Core.Rooms.ChangeMemberAsync(room.IdText, carol.HandleText, m => Parley.Chat.Groups.MembershipChange.Remove(m.Account), includeTarget: true, CancellationToken.None);
+        await SettleAsync();
+        await bob.Core.Rooms.SendAsync(room.IdText, "carol is gone", CancellationToken.None);
+        await SettleAsync();
+
+        Assert.Equal(GroupStatus.Removed, (await carol.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Status);
+        Assert.Contains("carol is gone", await TextsAsync(alice, room.IdText));
+        Assert.DoesNotContain("carol is gone", await TextsAsync(carol, room.IdText));
+        await Assert.ThrowsAsync<ChatException>(() => carol.Core.Rooms.SendAsync(room.IdText, "still here?", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Someone_with_the_link_asks_an_admin_approves_and_the_history_follows()
+    {
+        var (alice, dave) = (await AddAsync("alice"), await AddAsync("dave"));
+        var room = await alice.Core.Rooms.CreateAsync("archive", historyEnabled: true, CancellationToken.None);
+        await alice.Core.Rooms.SendAsync(room.IdText, "before dave", CancellationToken.None);
+
+        var asked = await dave.Core.Rooms.JoinAsync(room.InviteLink!, CancellationToken.None);
+        Assert.Equal(GroupStatus.Requested, asked.Status);
+        await SettleAsync();
+        Assert.Equal(dave.Chat.Handle, Assert.Single((await alice.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Requests).Handle);
+
+        await alice.Core.Rooms.DecideRequestAsync(room.IdText, dave.HandleText, approve: true, CancellationToken.None);
+        await SettleAsync();
+
+        var joined = await dave.Chat.GetGroupAsync(room.IdText, CancellationToken.None);
+        Assert.Equal(GroupStatus.Member, joined.Status);
+        Assert.Equal(["before dave"], await TextsAsync(dave, room.IdText));
+        Assert.True((await dave.Chat.GetGroupHistoryAsync(room.IdText, 10, CancellationToken.None)).Messages.Single().FromHistory);
+    }
+
+    [Fact]
+    public async Task Only_an_admin_changes_the_room_and_a_failed_change_leaves_it_as_it_was()
+    {
+        var (alice, bob) = (await AddAsync("alice"), await AddAsync("bob"));
+        var room = await alice.Core.Rooms.CreateAsync("rules", historyEnabled: false, CancellationToken.None);
+        await alice.Core.Rooms.InviteAsync(room.IdText, bob.HandleText, CancellationToken.None);
+        await SettleAsync();
+        await bob.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+        await SettleAsync();
+
+        await Assert.ThrowsAsync<ChatException>(() => bob.Core.Rooms.ChangeRoomAsync(room.IdText, Parley.Chat.Groups.MembershipChange.Rename("mine"), CancellationToken.None));
+        await Assert.ThrowsAsync<ChatException>(() => alice.Core.Rooms.InviteAsync(room.IdText, bob.HandleText, CancellationToken.None));
+
+        Assert.Equal("rules", (await bob.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Name);
+        Assert.Equal(2, (await alice.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Members.Count);
+        await alice.Core.Rooms.ChangeRoomAsync(room.IdText, Parley.Chat.Groups.MembershipChange.Rename("our rules"), CancellationToken.None);
+        await SettleAsync();
+        Assert.Equal("our rules", (await bob.Chat.GetGroupAsync("our rules", CancellationToken.None)).Name);
+    }
+
+    private async Task<FakeChatUser> AddAsync(string name)
+    {
+        var user = await _world.AddUserAsync(name);
+        _users.Add(user);
+        return user;
+    }
+
+    private static async Task<List<string>> TextsAsync(FakeChatUser user, string room) =>
+        (await user.Chat.GetGroupHistoryAsync(room, 1000, CancellationToken.None)).Messages.Select(m => m.Text).ToList();
+
+    /// <summary>Runs outbox passes on every user until nothing is left to send.</summary>
+    private async Task SettleAsync()
+    {
+        for (var round = 0; round < 12; round++)
+        {
+            foreach (var user in _users)
+            {
+                await user.FlushAsync();
+            }
+            var queued = 0;
+            foreach (var user in _users)
+            {
+                queued += await user.Chat.CountOutboxAsync(CancellationToken.None);
+            }
+            if (queued == 0)
+            {
+                return;
+            }
+        }
+    }
+}
