@@ -126,7 +126,7 @@ public sealed class ParleyNode : IAsyncDisposable
         {
             var deviceKey = folder is null ? IdentityKey.Generate(options.Crypto) : await folder.LoadOrCreateNodeKeyAsync(cancellationToken);
             IMailboxStore mailboxStore = folder is null
-                ? new InMemoryMailboxStore(options.Mailbox, options.Time)
+                ? new EphemeralMailboxStore(options.Mailbox, options.Time)
                 : await SqliteMailboxStore.OpenAsync(folder.MailboxDatabase, options.Mailbox, options.Time, cancellationToken);
             if (mailboxStore is IAsyncDisposable disposableStore)
             {

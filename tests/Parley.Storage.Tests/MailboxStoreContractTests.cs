@@ -298,9 +298,9 @@ public abstract class MailboxStoreContractTests : IAsyncLifetime
     }
 }
 
-public sealed class InMemoryMailboxStoreTests : MailboxStoreContractTests
+public sealed class EphemeralMailboxStoreTests : MailboxStoreContractTests
 {
-    protected override Task<IMailboxStore> CreateAsync(MailboxOptions options) => Task.FromResult<IMailboxStore>(new InMemoryMailboxStore(options, Time));
+    protected override Task<IMailboxStore> CreateAsync(MailboxOptions options) => Task.FromResult<IMailboxStore>(new EphemeralMailboxStore(options, Time));
 }
 
 public sealed class SqliteMailboxStoreTests : MailboxStoreContractTests

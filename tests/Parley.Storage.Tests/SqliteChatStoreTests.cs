@@ -68,29 +68,6 @@ public sealed class SqliteChatStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Contacts_are_found_by_name_whatever_its_case_and_only_those()
-    {
-        var (bob1, bob2, carol) = (IdentityKey.Generate(), IdentityKey.Generate(), IdentityKey.Generate());
-        await using var store = await OpenAsync(null);
-        await store.TransactAsync(tx =>
-        {
-            foreach (var (key, name) in new[] { (bob1, "bob"), (bob2, "bob"), (carol, "carol") })
-            {
-                tx.PutContact(new ContactRecord(key.PeerId, key.PublicKey, [7], name, ContactState.Accepted, null, null, DateTimeOffset.UnixEpoch));
-            }
-            return true;
-        }, CancellationToken.None);
-
-        await store.ReadAsync(r =>
-        {
-            Assert.Equal(new[] { bob1.PeerId, bob2.PeerId }.Select(p => p.ToString()).Order(), r.GetContactsNamed("BoB").Select(c => c.Account.ToString()).Order());
-            Assert.Equal(carol.PeerId, Assert.Single(r.GetContactsNamed("carol")).Account);
-            Assert.Empty(r.GetContactsNamed("bo"));
-            return true;
-        }, CancellationToken.None);
-    }
-
-    [Fact]
     public async Task Secrets_never_reach_the_file_in_the_clear()
     {
         var secret = Enumerable.Repeat((byte)0xA5, 32).ToArray();
@@ -124,52 +101,6 @@ public sealed class SqliteChatStoreTests : IDisposable
         await using (await OpenAsync("battery staple"))
         {
         }
-    }
-
-    [Fact]
-    public async Task A_conversation_keeps_its_clock_and_the_ids_of_its_latest_messages()
-    {
-        await using var store = await OpenAsync(null);
-        var conversation = new byte[32];
-        // Zero bytes inside ids must survive being joined in SQL.
-        byte[] Id(byte n) => [.. Enumerable.Repeat(n, 8), 0, 0, .. Enumerable.Repeat(n, 6)];
-        await store.TransactAsync(tx =>
-        {
-            tx.AdvanceConversation(conversation, null, 1, Id(1));
-            tx.AdvanceConversation(conversation, null, 2, Id(2));
-            tx.AdvanceConversation(conversation, null, 2, Id(3));
-            tx.AdvanceConversation(conversation, null, 1, Id(4));
-            return true;
-        }, CancellationToken.None);
-        var (lamport, heads) = await store.ReadAsync(r => r.GetConversationClock(conversation), CancellationToken.None);
-        Assert.Equal(2UL, lamport);
-        Assert.Equal([Id(2), Id(3)], heads);
-        Assert.Equal((0UL, 0), await store.ReadAsync(r => (r.GetConversationClock(new byte[32].Select(_ => (byte)9).ToArray()).Lamport, r.GetConversationClock([9]).Heads.Count), CancellationToken.None));
-    }
-
-    [Fact]
-    public async Task An_envelope_id_is_seen_once_unless_its_transaction_rolls_back()
-    {
-        await using var store = await OpenAsync(null);
-        Assert.True(await store.TransactAsync(tx => tx.MarkEnvelopeSeen([1], DateTimeOffset.UnixEpoch), CancellationToken.None));
-        Assert.False(await store.TransactAsync(tx => tx.MarkEnvelopeSeen([1], DateTimeOffset.UnixEpoch), CancellationToken.None));
-        await Assert.ThrowsAsync<InvalidOperationException>(() => store.TransactAsync<bool>(tx =>
-        {
-            tx.MarkEnvelopeSeen([2], DateTimeOffset.UnixEpoch);
-            throw new InvalidOperationException("refused");
-        }, CancellationToken.None));
-        Assert.True(await store.TransactAsync(tx => tx.MarkEnvelopeSeen([2], DateTimeOffset.UnixEpoch), CancellationToken.None));
-    }
-
-    [Fact]
-    public async Task A_message_id_is_stored_once()
-    {
-        await using var store = await OpenAsync(null);
-        var peer = IdentityKey.Generate().PeerId;
-        var message = new MessageRecord(new byte[16], new byte[32], peer, MessageDirection.Incoming, 1, [], "x", DeliveryState.Received, 0, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, false, true);
-        Assert.True(await store.TransactAsync(tx => tx.InsertMessage(message), CancellationToken.None));
-        Assert.False(await store.TransactAsync(tx => tx.InsertMessage(message with { Text = "y" }), CancellationToken.None));
-        Assert.Equal("x", (await store.ReadAsync(r => r.GetMessage(new byte[16]), CancellationToken.None))!.Text);
     }
 
     private Task<SqliteChatStore> OpenAsync(string? passphrase) =>

@@ -166,7 +166,7 @@ internal static class RoomDeliveryBenchmark
 
     private static MailboxService StartMailbox(InMemoryHost host, KademliaNode node, MailboxOptions options)
     {
-        var service = new MailboxService(host, node, new InMemoryMailboxStore(options, TimeProvider.System), TimeProvider.System, options);
+        var service = new MailboxService(host, node, new EphemeralMailboxStore(options, TimeProvider.System), TimeProvider.System, options);
         service.Start();
         return service;
     }

@@ -9,13 +9,13 @@ using Parley.Testing;
 namespace Parley.Chat.Tests.Mailbox;
 
 /// <summary>One DHT node with its mailbox service and store.</summary>
-public sealed class MailboxNode(InMemoryHost host, KademliaNode dht, InMemoryMailboxStore store, MailboxService service)
+public sealed class MailboxNode(InMemoryHost host, KademliaNode dht, EphemeralMailboxStore store, MailboxService service)
 {
     public InMemoryHost Host { get; } = host;
 
     public KademliaNode Dht { get; } = dht;
 
-    public InMemoryMailboxStore Store { get; } = store;
+    public EphemeralMailboxStore Store { get; } = store;
 
     public MailboxService Service { get; set; } = service;
 
@@ -55,7 +55,7 @@ public sealed class MailboxTestNetwork : IAsyncDisposable
     {
         await _dht.AddNodeAsync(DhtTestNetwork.DefaultOptions);
         var (host, dht) = _dht.Nodes[^1];
-        var store = new InMemoryMailboxStore(Options, TimeProvider.System);
+        var store = new EphemeralMailboxStore(Options, TimeProvider.System);
         var node = new MailboxNode(host, dht, store, StartService(host, dht, store));
         Nodes.Add(node);
         return node;

@@ -61,7 +61,7 @@ public sealed class ChatTestNetwork : IAsyncDisposable
 
     internal MailboxService StartMailbox(InMemoryHost host, KademliaNode node)
     {
-        var service = new MailboxService(host, node, new InMemoryMailboxStore(Mailbox, TimeProvider.System), TimeProvider.System, Mailbox);
+        var service = new MailboxService(host, node, new EphemeralMailboxStore(Mailbox, TimeProvider.System), TimeProvider.System, Mailbox);
         service.Start();
         _services.Add(service);
         return service;

@@ -1,7 +1,10 @@
 namespace Parley.Chat.Mailbox;
 
-/// <summary>A mailbox store in memory, for tests and the simulator. One lock makes every operation atomic.</summary>
-public sealed class InMemoryMailboxStore : IMailboxStore
+/// <summary>
+/// The mailbox store of a node without a data folder (a throwaway node, the simulator, tests): held in memory and lost
+/// when the process ends. One lock makes every operation atomic. A node with a data folder uses SqliteMailboxStore.
+/// </summary>
+public sealed class EphemeralMailboxStore : IMailboxStore
 {
     private readonly object _gate = new();
     private readonly Dictionary<string, Box> _boxes = [];
@@ -10,7 +13,7 @@ public sealed class InMemoryMailboxStore : IMailboxStore
     private long _nextSequence;
     private long _storeBytes;
 
-    public InMemoryMailboxStore(MailboxOptions? options = null, TimeProvider? time = null)
+    public EphemeralMailboxStore(MailboxOptions? options = null, TimeProvider? time = null)
     {
         _options = options ?? new MailboxOptions();
         _time = time ?? TimeProvider.System;

@@ -1,0 +1,345 @@
+using Parley.Chat.Messaging;
+using Parley.Core.Identity;
+using Parley.Testing.Chat;
+
+namespace Parley.Storage.Tests;
+
+/// <summary>What every <see cref="IChatStore"/> must do; run against the in-memory and the SQLite store.</summary>
+public abstract class ChatStoreContractTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+
+    protected IChatStore Store { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Store = await CreateAsync();
+
+    public virtual async Task DisposeAsync()
+    {
+        if (Store is IAsyncDisposable disposable)
+        {
+            await disposable.DisposeAsync();
+        }
+    }
+
+    protected abstract Task<IChatStore> CreateAsync();
+
+    [Fact]
+    public async Task Everything_written_in_a_transaction_reads_back()
+    {
+        var contactKey = IdentityKey.Generate();
+        var conversation = new byte[32];
+        var messageId = Enumerable.Range(0, 16).Select(i => (byte)i).ToArray();
+        var parent = Enumerable.Repeat((byte)9, 16).ToArray();
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutAccount(new AccountRecord([1, 2, 3], [4, 5, 6], "alice", 42, Now));
+            tx.PutContact(new ContactRecord(contactKey.PeerId, contactKey.PublicKey, [7, 7], "bob", ContactState.Accepted, [8], null, Now));
+            tx.PutSession(new SessionRecord(contactKey.PeerId, [1, 1, 1, 1, 1, 1, 1, 1], [9, 9, 9], new PendingPrekey(new byte[32], 5, 6), Now, Now));
+            tx.PutPrekey(new PrekeyRecord(5, OneTime: false, [10], [11], Now));
+            tx.InsertMessage(new MessageRecord(messageId, conversation, contactKey.PeerId, MessageDirection.Incoming, 3, [parent], "hi", DeliveryState.Received, 0, Now, Now, false, true));
+            tx.AdvanceConversation(conversation, contactKey.PeerId, 3, messageId);
+            tx.PutOutbox(new OutboxItem([1], contactKey.PeerId, messageId, [2, 2], OutboxStage.Stored, 1, Now, Now));
+            tx.PutDevice([1], [2], Now);
+            tx.PutSetting("x", [1]);
+            return true;
+        }, CancellationToken.None);
+
+        await Store.ReadAsync(r =>
+        {
+            var account = r.GetAccount()!;
+            Assert.Equal([1, 2, 3], account.AccountSeed);
+            Assert.Equal(42UL, account.NameProofOfWork);
+            var contact = r.GetContact(contactKey.PeerId)!;
+            Assert.Equal("bob", contact.Name);
+            Assert.Equal(contactKey.PublicKey, contact.AccountKey);
+            Assert.Equal([8], contact.TheirMailboxToken);
+            var session = Assert.Single(r.GetSessions(contactKey.PeerId));
+            Assert.Equal([9, 9, 9], session.State);
+            Assert.Equal(6u, session.Prekey!.OneTimePrekeyId);
+            Assert.True(r.HasSession(contactKey.PeerId));
+            Assert.Equal([10], r.GetPrekey(5, oneTime: false)!.PrivateKey);
+            Assert.Null(r.GetPrekey(5, oneTime: true));
+            var message = Assert.Single(r.GetMessages(conversation, 10));
+            Assert.Equal(parent, Assert.Single(message.Parents));
+            Assert.Equal(Now, message.SentAt);
+            Assert.True(message.Unread);
+            var (lamport, heads) = r.GetConversationClock(conversation);
+            Assert.Equal(3UL, lamport);
+            Assert.Equal(messageId, Assert.Single(heads));
+            Assert.Equal(OutboxStage.Stored, Assert.Single(r.GetOutbox(Now, 10)).Stage);
+            Assert.Equal([[2]], r.GetDeviceCertificates());
+            Assert.Equal([1], r.GetSetting("x"));
+            Assert.Null(r.GetSetting("y"));
+            return true;
+        }, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_transaction_that_throws_leaves_nothing_behind()
+    {
+        var peer = IdentityKey.Generate();
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Store.TransactAsync<bool>(tx =>
+        {
+            tx.PutSetting("x", [1]);
+            tx.PutContact(new ContactRecord(peer.PeerId, peer.PublicKey, [7], "bob", ContactState.Accepted, null, null, Now));
+            tx.PutOutbox(new OutboxItem([1], peer.PeerId, null, [2], OutboxStage.Sending, 0, Now, Now));
+            throw new InvalidOperationException("refused");
+        }, CancellationToken.None));
+
+        await Store.ReadAsync(r =>
+        {
+            Assert.Null(r.GetSetting("x"));
+            Assert.Null(r.GetContact(peer.PeerId));
+            Assert.Equal(0, r.CountOutbox());
+            return true;
+        }, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Contacts_are_found_by_name_whatever_its_case_and_only_those()
+    {
+        var (bob1, bob2, carol) = (IdentityKey.Generate(), IdentityKey.Generate(), IdentityKey.Generate());
+        await Store.TransactAsync(tx =>
+        {
+            foreach (var (key, name) in new[] { (bob1, "bob"), (bob2, "bob"), (carol, "carol") })
+            {
+                tx.PutContact(new ContactRecord(key.PeerId, key.PublicKey, [7], name, ContactState.Accepted, null, null, DateTimeOffset.UnixEpoch));
+            }
+            return true;
+        }, CancellationToken.None);
+
+        await Store.ReadAsync(r =>
+        {
+            Assert.Equal(new[] { bob1.PeerId, bob2.PeerId }.Select(p => p.ToString()).Order(), r.GetContactsNamed("BoB").Select(c => c.Account.ToString()).Order());
+            Assert.Equal(carol.PeerId, Assert.Single(r.GetContactsNamed("carol")).Account);
+            Assert.Empty(r.GetContactsNamed("bo"));
+            Assert.Equal(["bob", "bob", "carol"], r.GetContacts().Select(c => c.Name));
+            return true;
+        }, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_conversation_keeps_its_clock_and_the_ids_of_its_latest_messages()
+    {
+        var conversation = new byte[32];
+        // Zero bytes inside ids must survive being joined in SQL.
+        byte[] Id(byte n) => [.. Enumerable.Repeat(n, 8), 0, 0, .. Enumerable.Repeat(n, 6)];
+        await Store.TransactAsync(tx =>
+        {
+            tx.AdvanceConversation(conversation, null, 1, Id(1));
+            tx.AdvanceConversation(conversation, null, 2, Id(2));
+            tx.AdvanceConversation(conversation, null, 2, Id(3));
+            tx.AdvanceConversation(conversation, null, 1, Id(4));
+            return true;
+        }, CancellationToken.None);
+        var (lamport, heads) = await Store.ReadAsync(r => r.GetConversationClock(conversation), CancellationToken.None);
+        Assert.Equal(2UL, lamport);
+        Assert.Equal([Id(2), Id(3)], heads);
+        Assert.Equal((0UL, 0), await Store.ReadAsync(r => (r.GetConversationClock(new byte[32].Select(_ => (byte)9).ToArray()).Lamport, r.GetConversationClock([9]).Heads.Count), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task An_envelope_id_is_seen_once_unless_its_transaction_rolls_back_or_it_is_forgotten()
+    {
+        Assert.True(await Store.TransactAsync(tx => tx.MarkEnvelopeSeen([1], DateTimeOffset.UnixEpoch), CancellationToken.None));
+        Assert.False(await Store.TransactAsync(tx => tx.MarkEnvelopeSeen([1], DateTimeOffset.UnixEpoch), CancellationToken.None));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Store.TransactAsync<bool>(tx =>
+        {
+            tx.MarkEnvelopeSeen([2], DateTimeOffset.UnixEpoch);
+            throw new InvalidOperationException("refused");
+        }, CancellationToken.None));
+        Assert.True(await Store.TransactAsync(tx => tx.MarkEnvelopeSeen([2], DateTimeOffset.UnixEpoch), CancellationToken.None));
+
+        await Store.TransactAsync(tx =>
+        {
+            tx.MarkEnvelopeSeen([3], Now);
+            tx.ForgetSeenEnvelopes(DateTimeOffset.UnixEpoch.AddDays(1));
+            return true;
+        }, CancellationToken.None);
+        Assert.True(await Store.TransactAsync(tx => tx.MarkEnvelopeSeen([1], DateTimeOffset.UnixEpoch), CancellationToken.None));
+        Assert.False(await Store.TransactAsync(tx => tx.MarkEnvelopeSeen([3], Now), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_message_id_is_stored_once()
+    {
+        var peer = IdentityKey.Generate().PeerId;
+        var message = new MessageRecord(new byte[16], new byte[32], peer, MessageDirection.Incoming, 1, [], "x", DeliveryState.Received, 0, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, false, true);
+        Assert.True(await Store.TransactAsync(tx => tx.InsertMessage(message), CancellationToken.None));
+        Assert.False(await Store.TransactAsync(tx => tx.InsertMessage(message with { Text = "y" }), CancellationToken.None));
+        Assert.Equal("x", (await Store.ReadAsync(r => r.GetMessage(new byte[16]), CancellationToken.None))!.Text);
+    }
+
+    [Fact]
+    public async Task Messages_come_in_display_order_and_a_state_only_moves_forward()
+    {
+        var (a, b) = (IdentityKey.Generate().PeerId, IdentityKey.Generate().PeerId);
+        var conversation = new byte[32];
+        MessageRecord Message(byte id, PeerId sender, ulong lamport, bool unread) =>
+            new(Enumerable.Repeat(id, 16).ToArray(), conversation, sender, MessageDirection.Outgoing, lamport, [], $"m{id}", DeliveryState.Queued, 0, Now, Now, false, unread);
+        await Store.TransactAsync(tx =>
+        {
+            tx.InsertMessage(Message(3, a, 2, unread: true));
+            tx.InsertMessage(Message(1, a, 1, unread: false));
+            tx.InsertMessage(Message(2, b, 1, unread: true));
+            return true;
+        }, CancellationToken.None);
+        var first = string.CompareOrdinal(a.ToString(), b.ToString()) < 0 ? "m1" : "m2";
+        var second = first == "m1" ? "m2" : "m1";
+
+        Assert.Equal([first, second, "m3"], (await Store.ReadAsync(r => r.GetMessages(conversation, 10), CancellationToken.None)).Select(m => m.Text));
+        Assert.Equal([second, "m3"], (await Store.ReadAsync(r => r.GetMessages(conversation, 2), CancellationToken.None)).Select(m => m.Text));
+        Assert.Equal(["m2", "m3"], (await Store.ReadAsync(r => r.GetUnread(10), CancellationToken.None)).Select(m => m.Text).Order());
+
+        var id = Enumerable.Repeat((byte)3, 16).ToArray();
+        Assert.Equal(DeliveryState.Delivered, (await Store.TransactAsync(tx => tx.AdvanceMessageState(id, DeliveryState.Delivered), CancellationToken.None))!.State);
+        Assert.Null(await Store.TransactAsync(tx => tx.AdvanceMessageState(id, DeliveryState.Stored), CancellationToken.None));
+        await Store.TransactAsync(tx =>
+        {
+            tx.MarkRead(id);
+            tx.UpdateMessageState(id, DeliveryState.Read, 4);
+            return true;
+        }, CancellationToken.None);
+        var read = (await Store.ReadAsync(r => r.GetMessage(id), CancellationToken.None))!;
+        Assert.Equal((DeliveryState.Read, 4, false), (read.State, read.StoredCount, read.Unread));
+
+        await Store.TransactAsync(tx =>
+        {
+            tx.DeleteMessages(conversation);
+            return true;
+        }, CancellationToken.None);
+        Assert.Empty(await Store.ReadAsync(r => r.GetMessages(conversation, 10), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_outbox_gives_what_is_due_oldest_first_and_forgets_a_message_s_envelopes_together()
+    {
+        var peer = IdentityKey.Generate().PeerId;
+        var message = new byte[16];
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutOutbox(new OutboxItem([1], peer, message, [1], OutboxStage.Sending, 0, Now.AddSeconds(2), Now));
+            tx.PutOutbox(new OutboxItem([2], peer, null, [2], OutboxStage.Stored, 0, Now.AddSeconds(1), Now));
+            tx.PutOutbox(new OutboxItem([3], peer, message, [3], OutboxStage.Sending, 0, Now.AddHours(1), Now));
+            return true;
+        }, CancellationToken.None);
+
+        Assert.Equal([[2], [1]], (await Store.ReadAsync(r => r.GetOutbox(Now.AddMinutes(1), 10), CancellationToken.None)).Select(i => i.EnvelopeId));
+        Assert.Equal([[2]], (await Store.ReadAsync(r => r.GetOutbox(Now.AddMinutes(1), 1), CancellationToken.None)).Select(i => i.EnvelopeId));
+        Assert.Equal((3, 2), await Store.ReadAsync(r => (r.CountOutbox(), r.CountOutbox(OutboxStage.Sending)), CancellationToken.None));
+
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutOutbox(tx.GetOutboxItem([2])! with { Attempts = 5 });
+            tx.DeleteOutboxForMessage(message);
+            return true;
+        }, CancellationToken.None);
+        var left = Assert.Single(await Store.ReadAsync(r => r.GetOutbox(DateTimeOffset.MaxValue, 10), CancellationToken.None));
+        Assert.Equal(5, left.Attempts);
+        await Store.TransactAsync(tx =>
+        {
+            tx.DeleteOutbox([2]);
+            return true;
+        }, CancellationToken.None);
+        Assert.Null(await Store.ReadAsync(r => r.GetOutboxItem([2]), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Sessions_come_last_heard_first_and_prekeys_oldest_first()
+    {
+        var peer = IdentityKey.Generate().PeerId;
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutSession(new SessionRecord(peer, [1], [1], null, Now, Now));
+            tx.PutSession(new SessionRecord(peer, [2], [2], null, Now.AddSeconds(5), Now));
+            tx.PutSession(new SessionRecord(peer, [3], [3], null, DateTimeOffset.UnixEpoch, Now.AddSeconds(9)));
+            tx.PutPrekey(new PrekeyRecord(2, OneTime: true, [2], [2], Now.AddSeconds(1)));
+            tx.PutPrekey(new PrekeyRecord(1, OneTime: true, [1], [1], Now.AddSeconds(2)));
+            return true;
+        }, CancellationToken.None);
+
+        Assert.Equal([[2], [1], [3]], (await Store.ReadAsync(r => r.GetSessions(peer), CancellationToken.None)).Select(s => s.SessionId));
+        Assert.Equal([2u, 1u], (await Store.ReadAsync(r => r.GetPrekeys(oneTime: true), CancellationToken.None)).Select(p => p.Id));
+
+        await Store.TransactAsync(tx =>
+        {
+            tx.DeleteSession(peer, [2]);
+            tx.DeletePrekey(2, oneTime: true);
+            return true;
+        }, CancellationToken.None);
+        Assert.Equal([[1], [3]], (await Store.ReadAsync(r => r.GetSessions(peer), CancellationToken.None)).Select(s => s.SessionId));
+        Assert.Null(await Store.ReadAsync(r => r.GetSession(peer, [2]), CancellationToken.None));
+        Assert.Equal([1u], (await Store.ReadAsync(r => r.GetPrekeys(oneTime: true), CancellationToken.None)).Select(p => p.Id));
+    }
+
+    [Fact]
+    public async Task A_room_keeps_its_entries_once_in_order_its_messages_in_display_order_and_its_waiting_ciphertexts_capped()
+    {
+        var group = Enumerable.Repeat((byte)7, 32).ToArray();
+        var sender = IdentityKey.Generate().PublicKey;
+        GroupMessageRecord Message(byte id, ulong lamport, uint iteration) => new(
+            Enumerable.Repeat(id, 32).ToArray(), group, sender, [1], 1, iteration, lamport, [id], [id], $"g{id}", Now, Now, true, 2, 0, 0, true, false);
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutGroup(new GroupRecord(group, [1], "alice#abcd", GroupStatus.Member, [5], Now));
+            tx.AddGroupEntry(group, [2], [20]);
+            tx.AddGroupEntry(group, [1], [10]);
+            tx.AddGroupEntry(group, [2], [21]);
+            tx.InsertGroupMessage(Message(2, 2, 1));
+            tx.InsertGroupMessage(Message(1, 1, 0));
+            tx.InsertGroupMessage(Message(3, 3, 5));
+            for (var i = 0; i < 4; i++)
+            {
+                tx.AddGroupPending(group, [(byte)i], Now, maxPerGroup: 3);
+            }
+            return true;
+        }, CancellationToken.None);
+
+        await Store.ReadAsync(r =>
+        {
+            Assert.Equal(GroupStatus.Member, Assert.Single(r.GetGroups()).Status);
+            Assert.Equal([5], r.GetGroup(group)!.Session);
+            Assert.Equal([[20], [10]], r.GetGroupEntries(group));
+            Assert.Equal(["g1", "g2", "g3"], r.GetGroupMessages(group, 10).Select(m => m.Text));
+            Assert.Equal(["g1", "g2"], r.GetGroupMessagesOfChain(group, sender, [1], 1, 0, 1).Select(m => m.Text));
+            Assert.Equal([[1], [2], [3]], r.GetGroupPending(group).Select(p => p.Ciphertext));
+            return true;
+        }, CancellationToken.None);
+
+        var messageId = Enumerable.Repeat((byte)1, 32).ToArray();
+        await Store.TransactAsync(tx =>
+        {
+            Assert.False(tx.InsertGroupMessage(Message(1, 9, 9)));
+            for (var i = 0; i < 3; i++)
+            {
+                tx.CountGroupCopy(messageId, delivered: true);
+            }
+            tx.CountGroupCopy(messageId, delivered: false);
+            tx.MarkGroupRead(group);
+            tx.DeleteGroupPending(tx.GetGroupPending(group)[0].Id);
+            return true;
+        }, CancellationToken.None);
+        var counted = (await Store.ReadAsync(r => r.GetGroupMessage(messageId), CancellationToken.None))!;
+        Assert.Equal((2, 1, false), (counted.Delivered, counted.Stored, counted.Unread));
+        Assert.Equal(2, (await Store.ReadAsync(r => r.GetGroupPending(group), CancellationToken.None)).Count);
+    }
+}
+
+public sealed class InMemoryChatStoreContractTests : ChatStoreContractTests
+{
+    protected override Task<IChatStore> CreateAsync() => Task.FromResult<IChatStore>(new InMemoryChatStore());
+}
+
+public sealed class SqliteChatStoreContractTests : ChatStoreContractTests
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("parley-chatstore-contract-").FullName;
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    protected override async Task<IChatStore> CreateAsync() =>
+        await SqliteChatStore.OpenAsync(Path.Combine(_folder, SqliteChatStore.FileName), null, Core.Crypto.DefaultCryptoProvider.Instance, Durability.ProcessCrash, CancellationToken.None);
+}
