@@ -80,18 +80,19 @@ internal static class DhtCommands
 
     private static async Task<int> PutAsync(ParleyNode node, IdentityKey signer, string keyText, string valueText, TimeSpan ttl, CancellationToken cancellationToken)
     {
-        var key = DhtKeys.RecordKey(keyText, signer.PeerId);
         var value = File.Exists(valueText) ? await File.ReadAllBytesAsync(valueText, cancellationToken) : Encoding.UTF8.GetBytes(valueText);
         var now = DateTimeOffset.UtcNow;
-        var record = SignedRecord.Create(signer, key, value, (ulong)now.ToUnixTimeMilliseconds(), now + ttl);
+        RecordKey key;
         PutValueResult result;
         try
         {
-            result = await node.Dht.PutValueAsync(Encoding.UTF8.GetBytes(key), record, cancellationToken);
+            key = DhtKeys.RecordKeyOf(keyText, signer.PeerId);
+            var record = SignedRecord.Create(signer, key, value, (ulong)now.ToUnixTimeMilliseconds(), now + ttl);
+            result = await node.Dht.PutValueAsync(key, record, cancellationToken);
         }
         catch (RecordValidationException e)
         {
-            return GlobalOptions.Fail($"cannot store {key}: {e.Message}");
+            return GlobalOptions.Fail($"cannot store {keyText}: {e.Message}");
         }
         Console.WriteLine($"stored {key} at {result.Stored} of {result.Attempted} closest peers");
         return result.Stored > 0 ? 0 : GlobalOptions.Fail("no peer accepted the record");
@@ -99,13 +100,22 @@ internal static class DhtCommands
 
     private static async Task<int> GetAsync(ParleyNode node, string keyText, CancellationToken cancellationToken)
     {
-        var result = await node.Dht.GetValueAsync(Encoding.UTF8.GetBytes(keyText), cancellationToken);
+        RecordKey key;
+        try
+        {
+            key = RecordKey.Parse(keyText);
+        }
+        catch (RecordValidationException e)
+        {
+            return GlobalOptions.Fail($"not a record key: {e.Message}");
+        }
+        var result = await node.Dht.GetValueAsync(key, cancellationToken);
         if (result.Value is null)
         {
             return GlobalOptions.Fail($"no record found for {keyText}");
         }
-        var value = keyText.StartsWith($"/{ParleyRecords.KeyValueNamespace}/", StringComparison.Ordinal)
-            ? new SignedRecordValidator(TimeProvider.System).Open(keyText, result.Value).Value.ToArray()
+        var value = key.Namespace == ParleyRecords.UserRecordsNamespace
+            ? new SignedRecordValidator(TimeProvider.System).Open(key, result.Value).Value.ToArray()
             : result.Value;
         using var stdout = Console.OpenStandardOutput();
         await stdout.WriteAsync(value, cancellationToken);

@@ -8,9 +8,10 @@ namespace Parley.Cli;
 /// <summary>How the `parley dht` commands turn what the user typed into DHT keys.</summary>
 internal static class DhtKeys
 {
-    /// <summary>A full record key ("/namespace/…") is used as it is; a bare name becomes the signer's own key-value record.</summary>
-    public static string RecordKey(string text, PeerId signer) =>
-        text.StartsWith('/') ? text : ParleyRecords.KeyValueKey(signer, text);
+    /// <summary>A full record key ("/namespace/…") is used as it is; a bare name becomes the signer's own user record.</summary>
+    /// <exception cref="Dht.Records.RecordValidationException">A full key that is not of the form "/namespace/…".</exception>
+    public static Dht.Records.RecordKey RecordKeyOf(string text, PeerId signer) =>
+        text.StartsWith('/') ? Dht.Records.RecordKey.Parse(text) : ParleyRecords.UserRecordKey(signer, text);
 
     /// <summary>
     /// Provider keys are multihashes, as in every libp2p DHT: a CID (base32 "b…") or base58 multihash ("Qm…") gives

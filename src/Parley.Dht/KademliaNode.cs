@@ -150,11 +150,12 @@ public sealed class KademliaNode : IAsyncDisposable
 
     /// <summary>Validates and stores the record here and at the k closest peers to its key.</summary>
     /// <exception cref="RecordValidationException">The record is not valid for its namespace.</exception>
-    public async Task<PutValueResult> PutValueAsync(byte[] key, byte[] value, CancellationToken cancellationToken)
+    public async Task<PutValueResult> PutValueAsync(RecordKey recordKey, byte[] value, CancellationToken cancellationToken)
     {
-        CheckKey(key);
+        ArgumentNullException.ThrowIfNull(recordKey);
         ArgumentNullException.ThrowIfNull(value);
-        _validators.Validate(key, value);
+        _validators.Validate(recordKey, value);
+        var key = recordKey.ToArray();
         // From nobody: our own records do not count against the per-peer limit meant for others.
         Records.Put(key, value, from: null);
         _originated.TrackRecord(key, value);
@@ -162,7 +163,7 @@ public sealed class KademliaNode : IAsyncDisposable
     }
 
     /// <summary>The best valid record for <paramref name="key"/> among this node and the peers closest to it.</summary>
-    public Task<GetValueResult> GetValueAsync(byte[] key, CancellationToken cancellationToken) =>
+    public Task<GetValueResult> GetValueAsync(RecordKey key, CancellationToken cancellationToken) =>
         GetValueAsync(key, _options.GetQuorum, cancellationToken);
 
     /// <summary>
@@ -170,10 +171,11 @@ public sealed class KademliaNode : IAsyncDisposable
     /// the merge of every valid copy seen, folded into the one its selector ranks first. The lookup stops early once
     /// <paramref name="quorum"/> valid copies are in. Peers whose copy lacks something of the result are sent the result.
     /// </summary>
-    public async Task<GetValueResult> GetValueAsync(byte[] key, int quorum, CancellationToken cancellationToken)
+    public async Task<GetValueResult> GetValueAsync(RecordKey recordKey, int quorum, CancellationToken cancellationToken)
     {
-        CheckKey(key);
+        ArgumentNullException.ThrowIfNull(recordKey);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(quorum);
+        var key = recordKey.ToArray();
         var candidates = new List<(byte[] Value, PeerId? From)>();
         if (Records.Get(key) is { } local)
         {
@@ -187,7 +189,7 @@ public sealed class KademliaNode : IAsyncDisposable
                 var value = record.Value.ToByteArray();
                 try
                 {
-                    _validators.Validate(key, value);
+                    _validators.Validate(recordKey, value);
                     candidates.Add((value, from));
                     valid++;
                 }
@@ -202,17 +204,17 @@ public sealed class KademliaNode : IAsyncDisposable
         {
             return new GetValueResult(null, 0, run.Hops, run.Elapsed);
         }
-        var best = candidates[_validators.Select(key, candidates.Select(c => c.Value).ToList())].Value;
-        var merging = _validators.IsMerging(key);
+        var best = candidates[_validators.Select(recordKey, candidates.Select(c => c.Value).ToList())].Value;
+        var merging = _validators.IsMerging(recordKey);
         if (merging)
         {
             // Fold the others into the copy the selector ranks first, so the order it holds is kept.
             var first = best;
-            best = candidates.Where(c => !ReferenceEquals(c.Value, first)).Aggregate(first, (merged, c) => _validators.Merge(key, merged, c.Value));
+            best = candidates.Where(c => !ReferenceEquals(c.Value, first)).Aggregate(first, (merged, c) => _validators.Merge(recordKey, merged, c.Value));
         }
         // A copy is stale when it differs from the result and, for a merging namespace, lacks something of it.
         var stale = candidates
-            .Where(c => c.From is not null && !c.Value.AsSpan().SequenceEqual(best) && (!merging || !_validators.Merge(key, c.Value, best).AsSpan().SequenceEqual(c.Value)))
+            .Where(c => c.From is not null && !c.Value.AsSpan().SequenceEqual(best) && (!merging || !_validators.Merge(recordKey, c.Value, best).AsSpan().SequenceEqual(c.Value)))
             .Select(c => c.From!)
             .Distinct()
             .ToList();
@@ -277,7 +279,7 @@ public sealed class KademliaNode : IAsyncDisposable
             {
                 try
                 {
-                    _validators.Validate(item.Key, item.Value);
+                    _validators.Validate(RecordKey.Parse(item.Key), item.Value);
                 }
                 catch (RecordValidationException)
                 {

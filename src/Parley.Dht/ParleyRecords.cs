@@ -4,28 +4,34 @@ using Parley.Dht.Records;
 namespace Parley.Dht;
 
 /// <summary>
-/// Parley's record namespaces. A namespace is a key's first path segment, as in libp2p ("/pk/…", "/ipns/…"):
-/// Parley's are "/parley-kv/&lt;owner peer id&gt;/&lt;name&gt;" (owner-signed key-value records, used by the CLI and
-/// tests) and, from the standard DHT, "/pk/…". The chat layer adds "/parley/…" (presence, prekeys, name claims) with
-/// Parley.Chat.Directory.ChatRecords.Register.
+/// The record namespaces of the DHT layer. A namespace is a key's first path segment, as in libp2p ("/pk/…",
+/// "/ipns/…"). Two are Parley's own, and easy to mix up:
+/// <list type="bullet">
+/// <item>"/parley-kv/&lt;owner peer id&gt;/&lt;name&gt;": <b>user records</b>, owner-signed key-value records anyone may
+/// publish (the CLI's <c>dht put</c>, tests); <see cref="UserRecordsNamespace"/>.</item>
+/// <item>"/parley/…": the <b>directory</b> of the chat layer (presence, prekeys, name claims), registered by
+/// Parley.Chat.Directory.ChatRecords.Register.</item>
+/// </list>
+/// And from the standard DHT, "/pk/&lt;peer id&gt;" (public keys).
 /// </summary>
 public static class ParleyRecords
 {
-    public const string KeyValueNamespace = "parley-kv";
+    /// <summary>Owner-signed user records; not the chat directory ("parley").</summary>
+    public const string UserRecordsNamespace = "parley-kv";
 
     public static RecordValidatorRegistry CreateValidators(TimeProvider time)
     {
         var registry = new RecordValidatorRegistry();
-        registry.Register(KeyValueNamespace, new SignedRecordValidator(time));
-        registry.Register("pk", new PublicKeyValidator());
+        registry.Register(UserRecordsNamespace, new SignedRecordValidator(time));
+        registry.Register(PublicKeyValidator.Namespace, new PublicKeyValidator());
         return registry;
     }
 
-    /// <summary>The key of <paramref name="owner"/>'s key-value record called <paramref name="name"/>.</summary>
-    public static string KeyValueKey(PeerId owner, string name)
+    /// <summary>The key of <paramref name="owner"/>'s user record called <paramref name="name"/>.</summary>
+    public static RecordKey UserRecordKey(PeerId owner, string name)
     {
         ArgumentNullException.ThrowIfNull(owner);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return $"/{KeyValueNamespace}/{owner}/{name}";
+        return RecordKey.Create(UserRecordsNamespace, $"{owner}/{name}");
     }
 }

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Parley.Core.Identity;
@@ -51,11 +50,11 @@ public sealed class DhtInteropTests(ITestOutputHelper output) : IAsyncLifetime
         var owner = IdentityKey.Generate();
 
         // Parley put -> js get
-        var parleyKey = ParleyRecords.KeyValueKey(owner.PeerId, "written-by-parley");
+        var parleyKey = ParleyRecords.UserRecordKey(owner.PeerId, "written-by-parley");
         var parleyValue = SignedRecord.Create(owner, parleyKey, "hello from Parley"u8.ToArray(), 1, DateTimeOffset.UtcNow.AddHours(1));
-        var put = await _parley[0].Node.PutValueAsync(Encoding.UTF8.GetBytes(parleyKey), parleyValue, ct);
+        var put = await _parley[0].Node.PutValueAsync(parleyKey, parleyValue, ct);
         Assert.True(put.Stored > 0, $"Parley PUT_VALUE stored at {put.Stored} of {put.Attempted} peers");
-        var got = await _js[3].CommandAsync("dht-get", new { key = parleyKey, timeoutMs = 20_000 }, JsCommandTimeout, ct);
+        var got = await _js[3].CommandAsync("dht-get", new { key = parleyKey.Text, timeoutMs = 20_000 }, JsCommandTimeout, ct);
         Assert.Equal(Hex(parleyValue), got.GetProperty("valueHex").GetString());
         // The record reached js over GET_VALUE responses from Parley nodes, not only from js peers' stores.
         var servedByParley = got.GetProperty("responses").EnumerateArray()
@@ -64,12 +63,12 @@ public sealed class DhtInteropTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(servedByParley.Count > 0, $"no Parley node returned the record to js: {got}");
 
         // js put -> Parley get (the value is a Parley-signed record: Parley nodes validate what they store)
-        var jsKey = ParleyRecords.KeyValueKey(owner.PeerId, "written-by-js");
+        var jsKey = ParleyRecords.UserRecordKey(owner.PeerId, "written-by-js");
         var jsValue = SignedRecord.Create(owner, jsKey, "hello from js"u8.ToArray(), 7, DateTimeOffset.UtcNow.AddHours(1));
-        var jsPut = await _js[1].CommandAsync("dht-put", new { key = jsKey, valueHex = Hex(jsValue), timeoutMs = 20_000 }, JsCommandTimeout, ct);
+        var jsPut = await _js[1].CommandAsync("dht-put", new { key = jsKey.Text, valueHex = Hex(jsValue), timeoutMs = 20_000 }, JsCommandTimeout, ct);
         var storedAt = Strings(jsPut, "storedAt");
         Assert.True(storedAt.Any(IsParley), $"js PUT_VALUE was acknowledged by no Parley node: {jsPut}");
-        var parleyGot = await _parley[4].Node.GetValueAsync(Encoding.UTF8.GetBytes(jsKey), ct);
+        var parleyGot = await _parley[4].Node.GetValueAsync(jsKey, ct);
         Assert.NotNull(parleyGot.Value);
         Assert.Equal(jsValue, parleyGot.Value);
 

@@ -33,7 +33,7 @@ public sealed record SimulationReport(
 public sealed class DhtSimulation(SimulationConfig config)
 {
     private readonly Random _random = new(config.Seed);
-    private readonly List<(string Key, byte[] Value)> _records = [];
+    private readonly List<(RecordKey Key, byte[] Value)> _records = [];
     private readonly List<LookupSample> _samples = [];
     private SimWorld _world = null!;
     private DhtOptions _options = null!;
@@ -157,11 +157,11 @@ public sealed class DhtSimulation(SimulationConfig config)
             var seed = new byte[32];
             _random.NextBytes(seed);
             var owner = IdentityKey.FromSeed(seed);
-            var key = ParleyRecords.KeyValueKey(owner.PeerId, $"record-{i}");
+            var key = ParleyRecords.UserRecordKey(owner.PeerId, $"record-{i}");
             var value = SignedRecord.Create(owner, key, Encoding.UTF8.GetBytes($"value {i}"), 1, expires);
             _records.Add((key, value));
             var publisher = _world.Online[_random.Next(_world.Online.Count)];
-            puts.Add(publisher.Dht.PutValueAsync(Encoding.UTF8.GetBytes(key), value, CancellationToken.None));
+            puts.Add(publisher.Dht.PutValueAsync(key, value, CancellationToken.None));
         }
         await Task.WhenAll(puts);
     }
@@ -223,7 +223,7 @@ public sealed class DhtSimulation(SimulationConfig config)
         var at = Elapsed();
         var searcher = _world.Online[_random.Next(_world.Online.Count)];
         var (key, value) = _records[_random.Next(_records.Count)];
-        var result = await searcher.Dht.GetValueAsync(Encoding.UTF8.GetBytes(key), CancellationToken.None);
+        var result = await searcher.Dht.GetValueAsync(key, CancellationToken.None);
         var success = result.Value is not null && result.Value.AsSpan().SequenceEqual(value);
         _samples.Add(new LookupSample(at, success, result.Elapsed, result.Hops));
     }
@@ -237,7 +237,7 @@ public sealed class DhtSimulation(SimulationConfig config)
         var found = await Task.WhenAll(_records.Select(async record =>
         {
             var searcher = _world.Online[_random.Next(_world.Online.Count)];
-            var result = await searcher.Dht.GetValueAsync(Encoding.UTF8.GetBytes(record.Key), CancellationToken.None);
+            var result = await searcher.Dht.GetValueAsync(record.Key, CancellationToken.None);
             return result.Value is not null;
         }));
         return found.Count(f => f) / (double)found.Length;

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Text;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -158,28 +157,28 @@ public sealed class DirectoryClient : IUserDirectory
         return value is null ? null : Open(key, value, _validator.OpenPrekeys);
     }
 
-    private async Task<int> PublishSignedAsync(Account account, string key, IMessage payload, TimeSpan lifetime, CancellationToken cancellationToken)
+    private async Task<int> PublishSignedAsync(Account account, RecordKey key, IMessage payload, TimeSpan lifetime, CancellationToken cancellationToken)
     {
         var value = SignedRecord.Create(account.SigningKey, key, payload.ToByteArray(), NextSequence(), _time.GetUtcNow() + lifetime);
-        var put = await _dht.PutValueAsync(Encoding.UTF8.GetBytes(key), value, cancellationToken);
+        var put = await _dht.PutValueAsync(key, value, cancellationToken);
         return put.Stored;
     }
 
-    private async Task<byte[]?> GetAsync(string key, CancellationToken cancellationToken) =>
-        (await _dht.GetValueAsync(Encoding.UTF8.GetBytes(key), cancellationToken)).Value;
+    private async Task<byte[]?> GetAsync(RecordKey key, CancellationToken cancellationToken) =>
+        (await _dht.GetValueAsync(key, cancellationToken)).Value;
 
     /// <summary>The unexpired claims of <paramref name="name"/>, first come first.</summary>
     private async Task<IReadOnlyList<NameClaim>> ReadClaimsAsync(string name, CancellationToken cancellationToken)
     {
         var key = DirectoryKeys.Name(name);
-        var result = await _dht.GetValueAsync(Encoding.UTF8.GetBytes(key), Options.NameLookupQuorum, cancellationToken);
+        var result = await _dht.GetValueAsync(key, Options.NameLookupQuorum, cancellationToken);
         return result.Value is null ? [] : Open(key, result.Value, _validator.OpenNameClaims) ?? [];
     }
 
     private async Task<NameClaimResult> PublishClaimAsync(Account account, string name, ulong stamp, CancellationToken cancellationToken)
     {
         var claim = NameClaim.Create(account.SigningKey, name, NextSequence(), _time.GetUtcNow() + Options.NameClaimLifetime, stamp);
-        var put = await _dht.PutValueAsync(Encoding.UTF8.GetBytes(DirectoryKeys.Name(name)), NameClaim.EncodeSet([claim]), cancellationToken);
+        var put = await _dht.PutValueAsync(DirectoryKeys.Name(name), NameClaim.EncodeSet([claim]), cancellationToken);
         return new NameClaimResult(claim.Handle, stamp, put.Stored, put.Attempted);
     }
 
@@ -216,7 +215,7 @@ public sealed class DirectoryClient : IUserDirectory
     }
 
     /// <summary>A record the DHT found valid may expire before it is opened here; that reads as not found.</summary>
-    private T? Open<T>(string key, byte[] value, Func<string, ReadOnlySpan<byte>, T> open)
+    private T? Open<T>(RecordKey key, byte[] value, Func<RecordKey, ReadOnlySpan<byte>, T> open)
         where T : class
     {
         try

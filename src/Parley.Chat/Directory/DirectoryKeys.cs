@@ -1,5 +1,6 @@
 using Parley.Chat.Identity;
 using Parley.Core.Identity;
+using Parley.Dht.Records;
 
 namespace Parley.Chat.Directory;
 
@@ -11,20 +12,20 @@ public static class DirectoryKeys
     public const string NameKind = "name";
 
     /// <summary>"/parley/presence/&lt;account id&gt;"</summary>
-    public static string Presence(PeerId account)
+    public static RecordKey Presence(PeerId account)
     {
         ArgumentNullException.ThrowIfNull(account);
-        return $"/{ChatRecords.Namespace}/{PresenceKind}/{account}";
+        return RecordKey.Create(ChatRecords.Namespace, $"{PresenceKind}/{account}");
     }
 
     /// <summary>"/parley/prekeys/&lt;account id&gt;"</summary>
-    public static string Prekeys(PeerId account)
+    public static RecordKey Prekeys(PeerId account)
     {
         ArgumentNullException.ThrowIfNull(account);
-        return $"/{ChatRecords.Namespace}/{PrekeysKind}/{account}";
+        return RecordKey.Create(ChatRecords.Namespace, $"{PrekeysKind}/{account}");
     }
 
     /// <summary>"/parley/name/&lt;name&gt;"; the name is normalized (a normalized name is unchanged).</summary>
     /// <exception cref="FormatException">Not a valid name.</exception>
-    public static string Name(string normalizedName) => $"/{ChatRecords.Namespace}/{NameKind}/{Handle.NormalizeName(normalizedName)}";
+    public static RecordKey Name(string normalizedName) => RecordKey.Create(ChatRecords.Namespace, $"{NameKind}/{Handle.NormalizeName(normalizedName)}");
 }

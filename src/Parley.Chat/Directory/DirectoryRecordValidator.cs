@@ -25,7 +25,7 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
     /// <summary>A claim's framing inside the set: field tag and a length of up to two varint bytes.</summary>
     private const int ClaimFraming = 3;
 
-    private static readonly string Prefix = $"/{ChatRecords.Namespace}/";
+    private static readonly byte[] NameKindPrefix = System.Text.Encoding.ASCII.GetBytes(DirectoryKeys.NameKind + "/");
 
     private readonly TimeProvider _time;
     private readonly SignedRecordValidator _signed;
@@ -43,7 +43,7 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
     /// <summary>Largest name claim set accepted.</summary>
     public int MaxClaimSetBytes => Options.MaxClaimsPerName * (MaxClaimBytes + ClaimFraming);
 
-    public void Validate(string key, ReadOnlySpan<byte> value)
+    public void Validate(RecordKey key, ReadOnlySpan<byte> value)
     {
         var (kind, subject) = ParseKey(key);
         switch (kind)
@@ -62,15 +62,15 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
 
     /// <summary>Validates a presence record and returns its contents.</summary>
     /// <exception cref="RecordValidationException">The key or record is invalid.</exception>
-    public Presence OpenPresence(string key, ReadOnlySpan<byte> value) => OpenPresence(key, SubjectOf(key, DirectoryKeys.PresenceKind), value);
+    public Presence OpenPresence(RecordKey key, ReadOnlySpan<byte> value) => OpenPresence(key, SubjectOf(key, DirectoryKeys.PresenceKind), value);
 
     /// <summary>Validates a prekey record and returns its contents.</summary>
     /// <exception cref="RecordValidationException">The key or record is invalid.</exception>
-    public PrekeyBundle OpenPrekeys(string key, ReadOnlySpan<byte> value) => OpenPrekeys(key, SubjectOf(key, DirectoryKeys.PrekeysKind), value);
+    public PrekeyBundle OpenPrekeys(RecordKey key, ReadOnlySpan<byte> value) => OpenPrekeys(key, SubjectOf(key, DirectoryKeys.PrekeysKind), value);
 
     /// <summary>Validates a name claim set and returns its unexpired claims in first-come order.</summary>
     /// <exception cref="RecordValidationException">The key or claim set is invalid.</exception>
-    public IReadOnlyList<NameClaim> OpenNameClaims(string key, ReadOnlySpan<byte> value)
+    public IReadOnlyList<NameClaim> OpenNameClaims(RecordKey key, ReadOnlySpan<byte> value)
     {
         var now = _time.GetUtcNow();
         return ReadClaimSet(SubjectOf(key, DirectoryKeys.NameKind), value).Where(c => c.ExpiresAt > now).ToList();
@@ -82,7 +82,7 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
     /// that missed a claim and got it later lists it later), then the one with most unexpired claims, then the greatest bytes.
     /// A get folds the other copies into this one, so readers see the first-come order most storing nodes hold.
     /// </summary>
-    public int Select(string key, IReadOnlyList<byte[]> values)
+    public int Select(RecordKey key, IReadOnlyList<byte[]> values)
     {
         ArgumentNullException.ThrowIfNull(values);
         if (!IsNameKey(key))
@@ -111,7 +111,7 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
     /// of the same account when that one is newer, then the incoming claims of new accounts in their order while fewer
     /// than <see cref="DirectoryOptions.MaxClaimsPerName"/> are held; the rest are refused. Other records: the newer.
     /// </summary>
-    public byte[] Merge(string key, byte[] existing, byte[] incoming)
+    public byte[] Merge(RecordKey key, byte[] existing, byte[] incoming)
     {
         ArgumentNullException.ThrowIfNull(existing);
         ArgumentNullException.ThrowIfNull(incoming);
@@ -142,27 +142,28 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
         return bytes.AsSpan().SequenceEqual(existing) ? existing : bytes;
     }
 
-    private static bool IsNameKey(string key) =>
-        key.StartsWith(Prefix, StringComparison.Ordinal) && key.AsSpan(Prefix.Length).StartsWith(DirectoryKeys.NameKind + "/", StringComparison.Ordinal);
+    private static bool IsNameKey(RecordKey key) =>
+        key.Namespace == ChatRecords.Namespace && key.Path.StartsWith(NameKindPrefix);
 
     /// <summary>"/parley/&lt;kind&gt;/&lt;subject&gt;" with a known kind.</summary>
-    private static (string Kind, string Subject) ParseKey(string key)
+    private static (string Kind, string Subject) ParseKey(RecordKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var kindEnd = key.StartsWith(Prefix, StringComparison.Ordinal) ? key.IndexOf('/', Prefix.Length) : -1;
-        if (kindEnd <= Prefix.Length || kindEnd == key.Length - 1)
+        var path = key.Namespace == ChatRecords.Namespace && key.Text is not null ? key.PathText : "";
+        var kindEnd = path.IndexOf('/', StringComparison.Ordinal);
+        if (kindEnd <= 0 || kindEnd == path.Length - 1)
         {
             throw new RecordValidationException("key is not of the form /parley/<kind>/<subject>");
         }
-        var kind = key[Prefix.Length..kindEnd];
+        var kind = path[..kindEnd];
         if (kind is not (DirectoryKeys.PresenceKind or DirectoryKeys.PrekeysKind or DirectoryKeys.NameKind))
         {
             throw new RecordValidationException("key names no known kind of parley record (presence, prekeys, name)");
         }
-        return (kind, key[(kindEnd + 1)..]);
+        return (kind, path[(kindEnd + 1)..]);
     }
 
-    private static string SubjectOf(string key, string expectedKind)
+    private static string SubjectOf(RecordKey key, string expectedKind)
     {
         var (kind, subject) = ParseKey(key);
         if (kind != expectedKind)
@@ -172,7 +173,7 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
         return subject;
     }
 
-    private Presence OpenPresence(string key, string subject, ReadOnlySpan<byte> value)
+    private Presence OpenPresence(RecordKey key, string subject, ReadOnlySpan<byte> value)
     {
         var record = _signed.Open(key, SignedRecordValidator.ParseOwnerId(subject), value);
         var message = ParsePayload(PresenceMessage.Parser, record.Value, "Presence");
@@ -239,7 +240,7 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
         return new Presence(record.OwnerKey, devices, addresses, record.Sequence, record.ExpiresAt);
     }
 
-    private PrekeyBundle OpenPrekeys(string key, string subject, ReadOnlySpan<byte> value)
+    private PrekeyBundle OpenPrekeys(RecordKey key, string subject, ReadOnlySpan<byte> value)
     {
         var record = _signed.Open(key, SignedRecordValidator.ParseOwnerId(subject), value);
         var message = ParsePayload(PrekeyBundleMessage.Parser, record.Value, "PrekeyBundle");

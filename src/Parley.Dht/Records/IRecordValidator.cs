@@ -8,23 +8,10 @@ public interface IRecordValidator
 {
     /// <summary>Checks <paramref name="value"/> as the record stored under <paramref name="key"/>.</summary>
     /// <exception cref="RecordValidationException">The record is invalid; the message says why.</exception>
-    void Validate(string key, ReadOnlySpan<byte> value);
+    void Validate(RecordKey key, ReadOnlySpan<byte> value);
 
     /// <summary>The index of the best of <paramref name="values"/>, all of which are valid; ties go to the lowest index.</summary>
-    int Select(string key, IReadOnlyList<byte[]> values);
-}
-
-/// <summary>
-/// A validator whose keys carry binary data after the namespace (as "/pk/&lt;peer id bytes&gt;" does), which a string
-/// decoded from UTF-8 cannot hold losslessly. <see cref="RecordValidatorRegistry"/> hands such a validator the key bytes.
-/// </summary>
-public interface IBinaryKeyRecordValidator : IRecordValidator
-{
-    /// <inheritdoc cref="IRecordValidator.Validate(string, ReadOnlySpan{byte})"/>
-    void Validate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
-
-    /// <inheritdoc cref="IRecordValidator.Select(string, IReadOnlyList{byte[]})"/>
-    int Select(ReadOnlySpan<byte> key, IReadOnlyList<byte[]> values);
+    int Select(RecordKey key, IReadOnlyList<byte[]> values);
 }
 
 /// <summary>
@@ -38,5 +25,5 @@ public interface IMergingRecordValidator : IRecordValidator
     /// The record that combines <paramref name="existing"/> (held) with <paramref name="incoming"/> (arrived), both valid;
     /// the result must be valid too. Returning bytes equal to <paramref name="existing"/> means the incoming record adds nothing.
     /// </summary>
-    byte[] Merge(string key, byte[] existing, byte[] incoming);
+    byte[] Merge(RecordKey key, byte[] existing, byte[] incoming);
 }

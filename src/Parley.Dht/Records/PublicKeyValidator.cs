@@ -1,4 +1,3 @@
-using System.Text;
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
 
@@ -10,7 +9,7 @@ namespace Parley.Dht.Records;
 /// (identity multihash of keys up to 42 bytes, SHA-256 otherwise), so keys of every type libp2p uses are accepted,
 /// not only the Ed25519 keys Parley can verify signatures with.
 /// </summary>
-public sealed class PublicKeyValidator : IBinaryKeyRecordValidator
+public sealed class PublicKeyValidator : IRecordValidator
 {
     public const string Namespace = "pk";
 
@@ -20,17 +19,10 @@ public sealed class PublicKeyValidator : IBinaryKeyRecordValidator
     /// <summary>Longest key protobuf inlined into a peer id (libp2p peer-id spec).</summary>
     private const int MaxInlineKeyLength = 42;
 
-    private static readonly byte[] Prefix = "/pk/"u8.ToArray();
-
-    public void Validate(string key, ReadOnlySpan<byte> value)
+    public void Validate(RecordKey key, ReadOnlySpan<byte> value)
     {
         ArgumentNullException.ThrowIfNull(key);
-        Validate(Encoding.UTF8.GetBytes(key), value);
-    }
-
-    public void Validate(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
-    {
-        if (!key.StartsWith(Prefix))
+        if (key.Namespace != Namespace)
         {
             throw new RecordValidationException("public key record key does not start with /pk/");
         }
@@ -41,7 +33,7 @@ public sealed class PublicKeyValidator : IBinaryKeyRecordValidator
         PeerId peer;
         try
         {
-            peer = PeerId.FromBytes(key[Prefix.Length..]);
+            peer = PeerId.FromBytes(key.Path);
         }
         catch (FormatException e)
         {
@@ -55,7 +47,5 @@ public sealed class PublicKeyValidator : IBinaryKeyRecordValidator
     }
 
     /// <summary>Every valid value for a key is the same key, so the first is as good as any.</summary>
-    public int Select(string key, IReadOnlyList<byte[]> values) => 0;
-
-    public int Select(ReadOnlySpan<byte> key, IReadOnlyList<byte[]> values) => 0;
+    public int Select(RecordKey key, IReadOnlyList<byte[]> values) => 0;
 }

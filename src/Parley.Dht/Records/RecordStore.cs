@@ -114,9 +114,11 @@ public sealed class RecordStore
                 return PutOutcome.Rejected(overLimit);
             }
         }
+        RecordKey recordKey;
         try
         {
-            _validators.Validate(key, value);
+            recordKey = RecordKey.Parse(key);
+            _validators.Validate(recordKey, value);
         }
         catch (RecordValidationException e)
         {
@@ -131,11 +133,11 @@ public sealed class RecordStore
                 {
                     RemoveLocked(existing);
                 }
-                else if (_validators.IsMerging(key))
+                else if (_validators.IsMerging(recordKey))
                 {
                     if (IsValid(existing))
                     {
-                        var merged = _validators.Merge(key, existing.Value, value);
+                        var merged = _validators.Merge(recordKey, existing.Value, value);
                         if (merged.AsSpan().SequenceEqual(existing.Value))
                         {
                             // Nothing new, but someone still publishes it: like a re-put, that keeps it alive.
@@ -145,7 +147,7 @@ public sealed class RecordStore
                         value = merged;
                     }
                 }
-                else if (_validators.Select(key, [value, existing.Value]) != 0 && IsValid(existing))
+                else if (_validators.Select(recordKey, [value, existing.Value]) != 0 && IsValid(existing))
                 {
                     return PutOutcome.KeptExisting;
                 }
@@ -267,7 +269,7 @@ public sealed class RecordStore
     {
         try
         {
-            _validators.Validate(record.Key, record.Value);
+            _validators.Validate(RecordKey.Parse(record.Key), record.Value);
             return true;
         }
         catch (RecordValidationException)

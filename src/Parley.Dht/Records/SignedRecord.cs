@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 using Google.Protobuf;
 using Parley.Core.Identity;
 using SignedRecordProto = Parley.Dht.Protos.SignedRecordEnvelope;
@@ -14,7 +13,7 @@ namespace Parley.Dht.Records;
 /// signature is Ed25519 by <c>public_key</c> over this byte string, every length and number big-endian:
 /// <code>
 /// "parley-signed-record:"          21 ASCII bytes (domain separation from every other Parley signature)
-/// uint32 length of key, key        the DHT key, UTF-8
+/// uint32 length of key, key        the DHT key's bytes (RecordKey.Bytes)
 /// uint64 sequence
 /// int64  expires_unix_ms
 /// uint32 length of value, value    the payload
@@ -26,7 +25,7 @@ public sealed class SignedRecord
 {
     private static readonly byte[] Domain = "parley-signed-record:"u8.ToArray();
 
-    internal SignedRecord(string key, PublicKey owner, ulong sequence, DateTimeOffset expiresAt, byte[] value)
+    internal SignedRecord(RecordKey key, PublicKey owner, ulong sequence, DateTimeOffset expiresAt, byte[] value)
     {
         Key = key;
         OwnerKey = owner;
@@ -36,7 +35,7 @@ public sealed class SignedRecord
         Value = value;
     }
 
-    public string Key { get; }
+    public RecordKey Key { get; }
 
     public PeerId Owner { get; }
 
@@ -49,13 +48,13 @@ public sealed class SignedRecord
     public ReadOnlyMemory<byte> Value { get; }
 
     /// <summary>Signs <paramref name="value"/> as <paramref name="owner"/>'s record under <paramref name="key"/>; returns the bytes to put in the DHT.</summary>
-    public static byte[] Create(IdentityKey owner, string key, byte[] value, ulong sequence, DateTimeOffset expires)
+    public static byte[] Create(IdentityKey owner, RecordKey key, byte[] value, ulong sequence, DateTimeOffset expires)
     {
         ArgumentNullException.ThrowIfNull(owner);
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(value);
         var expiresUnixMs = expires.ToUnixTimeMilliseconds();
-        var signature = owner.Sign(SigningPayload(Encoding.UTF8.GetBytes(key), sequence, expiresUnixMs, value));
+        var signature = owner.Sign(SigningPayload(key.Bytes, sequence, expiresUnixMs, value));
         return new SignedRecordProto
         {
             PublicKey = ByteString.CopyFrom(owner.PublicKey.ToProtobuf()),

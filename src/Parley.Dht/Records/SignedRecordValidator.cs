@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using Google.Protobuf;
 using Parley.Core.Identity;
 using SignedRecordProto = Parley.Dht.Protos.SignedRecordEnvelope;
@@ -49,11 +48,11 @@ public sealed class SignedRecordValidator : IRecordValidator
     /// <summary>How far in the future a record may expire; bounds how long a leaked or stale record can live.</summary>
     public TimeSpan MaxExpiryAhead { get; }
 
-    public void Validate(string key, ReadOnlySpan<byte> value) => Open(key, value);
+    public void Validate(RecordKey key, ReadOnlySpan<byte> value) => Open(key, value);
 
     /// <summary>Validates the record and returns its verified contents.</summary>
     /// <exception cref="RecordValidationException">The record is invalid; the message says why.</exception>
-    public SignedRecord Open(string key, ReadOnlySpan<byte> value)
+    public SignedRecord Open(RecordKey key, ReadOnlySpan<byte> value)
     {
         ArgumentNullException.ThrowIfNull(key);
         CheckSize(value);
@@ -65,7 +64,7 @@ public sealed class SignedRecordValidator : IRecordValidator
     /// name the owner somewhere other than "/&lt;ns&gt;/&lt;owner&gt;/&lt;name&gt;" (the caller has parsed the key).
     /// </summary>
     /// <exception cref="RecordValidationException">The record is invalid; the message says why.</exception>
-    public SignedRecord Open(string key, PeerId owner, ReadOnlySpan<byte> value)
+    public SignedRecord Open(RecordKey key, PeerId owner, ReadOnlySpan<byte> value)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(owner);
@@ -73,7 +72,7 @@ public sealed class SignedRecordValidator : IRecordValidator
         return OpenChecked(key, owner, value);
     }
 
-    public int Select(string key, IReadOnlyList<byte[]> values)
+    public int Select(RecordKey key, IReadOnlyList<byte[]> values)
     {
         ArgumentNullException.ThrowIfNull(values);
         var best = -1;
@@ -110,7 +109,7 @@ public sealed class SignedRecordValidator : IRecordValidator
         }
     }
 
-    private SignedRecord OpenChecked(string key, PeerId owner, ReadOnlySpan<byte> value)
+    private SignedRecord OpenChecked(RecordKey key, PeerId owner, ReadOnlySpan<byte> value)
     {
         var record = Decode(value) ?? throw new RecordValidationException("record is not a well-formed SignedRecord protobuf");
         PublicKey publicKey;
@@ -135,7 +134,7 @@ public sealed class SignedRecordValidator : IRecordValidator
         {
             throw new RecordValidationException($"record expires more than {MaxExpiryAhead.TotalDays:0.##} days ahead");
         }
-        var payload = SignedRecord.SigningPayload(Encoding.UTF8.GetBytes(key), record.Sequence, record.ExpiresUnixMs, record.Value.Span);
+        var payload = SignedRecord.SigningPayload(key.Bytes, record.Sequence, record.ExpiresUnixMs, record.Value.Span);
         // The cache key covers everything the signature vouches for, plus the signature and signer themselves.
         var verification = Convert.ToBase64String(SHA256.HashData([.. payload, .. record.Signature.Span, .. record.PublicKey.Span]));
         if (!_verified.ContainsKey(verification))
@@ -168,15 +167,15 @@ public sealed class SignedRecordValidator : IRecordValidator
     }
 
     /// <summary>The owner from "/&lt;ns&gt;/&lt;owner&gt;/&lt;name&gt;".</summary>
-    private static PeerId ParseOwner(string key)
+    private static PeerId ParseOwner(RecordKey key)
     {
-        var namespaceEnd = key.Length > 1 && key[0] == '/' ? key.IndexOf('/', 1) : -1;
-        var ownerEnd = namespaceEnd > 1 ? key.IndexOf('/', namespaceEnd + 1) : -1;
-        if (ownerEnd <= namespaceEnd + 1 || ownerEnd == key.Length - 1)
+        var path = key.PathText;
+        var ownerEnd = path.IndexOf('/', StringComparison.Ordinal);
+        if (ownerEnd <= 0 || ownerEnd == path.Length - 1)
         {
             throw new RecordValidationException("key is not of the form /<namespace>/<owner peer id>/<name>");
         }
-        return ParseOwnerId(key[(namespaceEnd + 1)..ownerEnd]);
+        return ParseOwnerId(path[..ownerEnd]);
     }
 
     private static SignedRecordProto? Decode(ReadOnlySpan<byte> value)

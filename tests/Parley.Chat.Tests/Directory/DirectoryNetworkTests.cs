@@ -1,4 +1,3 @@
-using System.Text;
 using Parley.Chat.Directory;
 using Parley.Chat.Identity;
 using Parley.Core.Crypto;
@@ -204,7 +203,7 @@ public sealed class DirectoryCheaterTests
 
         Assert.Equal(0, result.Stored);
         Assert.True(result.Attempted > 0);
-        var key = Encoding.UTF8.GetBytes(DirectoryKeys.Name("mallory"));
+        var key = DirectoryKeys.Name("mallory").ToArray();
         Assert.All(network.Nodes.Skip(1), n => Assert.Null(n.Node.Records.Get(key)));
         Assert.Empty(await new DirectoryClient(network.Nodes[10].Node, TimeProvider.System, ChatNetworkFixture.Options).FindAsync("mallory", cts.Token));
     }

@@ -41,11 +41,11 @@ internal sealed class DirectoryTestSupport
 
     public static byte[] Fill(byte value) => Enumerable.Repeat(value, 32).ToArray();
 
-    public static string PresenceKey(Account account) => DirectoryKeys.Presence(account.Id);
+    public static RecordKey PresenceKey(Account account) => DirectoryKeys.Presence(account.Id);
 
-    public static string PrekeysKey(Account account) => DirectoryKeys.Prekeys(account.Id);
+    public static RecordKey PrekeysKey(Account account) => DirectoryKeys.Prekeys(account.Id);
 
-    public static string NameKey(string name) => $"/parley/name/{name}";
+    public static RecordKey NameKey(string name) => RecordKey.Parse($"/parley/name/{name}");
 
     public DeviceCertificate Certify(Account account, IdentityKey device) => account.CertifyDevice(device.PublicKey, Clock.GetUtcNow());
 
@@ -63,7 +63,7 @@ internal sealed class DirectoryTestSupport
     }
 
     /// <summary>A signed record of <paramref name="payload"/> under <paramref name="key"/>, by <paramref name="signer"/> (default: the account), expiring in an hour.</summary>
-    public byte[] Signed(Account account, string key, IMessage payload, ulong sequence = 1, TimeSpan? expiresIn = null, IdentityKey? signer = null) =>
+    public byte[] Signed(Account account, RecordKey key, IMessage payload, ulong sequence = 1, TimeSpan? expiresIn = null, IdentityKey? signer = null) =>
         SignedRecord.Create(signer ?? account.SigningKey, key, payload.ToByteArray(), sequence, Clock.GetUtcNow() + (expiresIn ?? TimeSpan.FromHours(1)));
 
     public byte[] Presence(Account account, ulong sequence = 1, TimeSpan? expiresIn = null) =>
@@ -101,7 +101,14 @@ internal sealed class DirectoryTestSupport
     public IReadOnlyList<PeerId> Claimants(string name, byte[] set) =>
         Validator.OpenNameClaims(NameKey(name), set).Select(c => c.Account.ToPeerId()).ToList();
 
+    /// <summary>A key in text form is parsed as a node would parse it off the wire: a malformed one is refused there.</summary>
     public void AssertRejected(string key, byte[] value, string reasonFragment)
+    {
+        var error = Assert.Throws<RecordValidationException>(() => Validator.Validate(RecordKey.Parse(key), value));
+        Assert.Contains(reasonFragment, error.Reason, StringComparison.Ordinal);
+    }
+
+    public void AssertRejected(RecordKey key, byte[] value, string reasonFragment)
     {
         var error = Assert.Throws<RecordValidationException>(() => Validator.Validate(key, value));
         Assert.Contains(reasonFragment, error.Reason, StringComparison.Ordinal);

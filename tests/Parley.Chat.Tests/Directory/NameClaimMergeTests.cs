@@ -1,4 +1,3 @@
-using System.Text;
 using Parley.Chat.Directory;
 using Parley.Dht;
 using Parley.Dht.Records;
@@ -8,7 +7,7 @@ namespace Parley.Chat.Tests.Directory;
 
 public class NameClaimMergeTests
 {
-    private static readonly string Key = NameKey("alice");
+    private static readonly RecordKey Key = NameKey("alice");
 
     private readonly DirectoryTestSupport _support = new();
 
@@ -142,7 +141,7 @@ public class NameClaimMergeTests
         var registry = ParleyRecords.CreateValidators(_support.Clock);
         ChatRecords.Register(registry, _support.Clock, _support.Options);
         var store = new RecordStore(registry, _support.Clock);
-        var key = Encoding.UTF8.GetBytes(Key);
+        var key = Key.ToArray();
 
         Assert.Equal(PutOutcome.Stored, store.Put(key, Set(_support.Claim(Alice, "alice")), Bob.Id));
         Assert.Equal(PutOutcome.Stored, store.Put(key, Set(_support.Claim(Bob, "alice")), Bob.Id));

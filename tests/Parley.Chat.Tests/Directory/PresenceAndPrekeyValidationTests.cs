@@ -178,9 +178,9 @@ public class PresenceAndPrekeyValidationTests
     [Fact]
     public void Keys_with_more_after_the_account_or_a_non_canonical_id_are_rejected()
     {
-        var extra = PresenceKey(Alice) + "/extra";
+        var extra = Dht.Records.RecordKey.Parse(PresenceKey(Alice).Text + "/extra");
         _support.AssertRejected(extra, _support.Signed(Alice, extra, PresencePayload([])), "base58");
-        var cid = $"/parley/presence/{Alice.Id.ToCidString()}";
+        var cid = Dht.Records.RecordKey.Parse($"/parley/presence/{Alice.Id.ToCidString()}");
         _support.AssertRejected(cid, _support.Signed(Alice, cid, PresencePayload([])), "base58");
     }
 
@@ -240,6 +240,6 @@ public class PresenceAndPrekeyValidationTests
         Assert.Contains("not a prekeys key", error.Reason, StringComparison.Ordinal);
     }
 
-    private byte[] SignedRecordOf(Account account, string key, byte[] payload) =>
+    private byte[] SignedRecordOf(Account account, Dht.Records.RecordKey key, byte[] payload) =>
         Dht.Records.SignedRecord.Create(account.SigningKey, key, payload, 1, _support.Clock.GetUtcNow().AddHours(1));
 }

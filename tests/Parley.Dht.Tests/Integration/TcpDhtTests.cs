@@ -1,4 +1,3 @@
-using System.Text;
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
 using Parley.Dht.Records;
@@ -45,11 +44,11 @@ public sealed class TcpDhtTests : IAsyncLifetime
     {
         using var cts = new CancellationTokenSource(Timeout);
         var owner = IdentityKey.Generate();
-        var key = ParleyRecords.KeyValueKey(owner.PeerId, "tcp");
+        var key = ParleyRecords.UserRecordKey(owner.PeerId, "tcp");
         var record = SignedRecord.Create(owner, key, "over tcp"u8.ToArray(), 1, DateTimeOffset.UtcNow.AddHours(1));
-        var put = await _nodes[4].Node.PutValueAsync(Encoding.UTF8.GetBytes(key), record, cts.Token);
+        var put = await _nodes[4].Node.PutValueAsync(key, record, cts.Token);
         Assert.True(put.Stored >= 15, $"stored at {put.Stored} of {put.Attempted}");
-        var got = await _nodes[27].Node.GetValueAsync(Encoding.UTF8.GetBytes(key), cts.Token);
+        var got = await _nodes[27].Node.GetValueAsync(key, cts.Token);
         Assert.Equal(record, got.Value);
 
         var content = Multihash.Sha256("tcp content"u8).Bytes.ToArray();

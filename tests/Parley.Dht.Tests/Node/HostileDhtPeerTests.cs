@@ -84,7 +84,7 @@ public sealed class HostileDhtPeerTests
         var target = network.Nodes[0];
         var attacker = network.Network.CreateHost();
         var owner = IdentityKey.Generate();
-        var key = ParleyRecords.KeyValueKey(owner.PeerId, "r");
+        var key = ParleyRecords.UserRecordKey(owner.PeerId, "r");
         var wrongSigner = SignedRecord.Create(IdentityKey.Generate(), key, "x"u8.ToArray(), 1, DateTimeOffset.UtcNow.AddHours(1));
         var expired = SignedRecord.Create(owner, key, "x"u8.ToArray(), 1, DateTimeOffset.UtcNow.AddHours(-1));
         var huge = SignedRecord.Create(owner, key, new byte[3 * 1024 * 1024], 1, DateTimeOffset.UtcNow.AddHours(1));
@@ -93,8 +93,8 @@ public sealed class HostileDhtPeerTests
             var put = new Message
             {
                 Type = MessageType.PutValue,
-                Key = ByteString.CopyFromUtf8(key),
-                Record = new Record { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFrom(value) },
+                Key = ByteString.CopyFrom(key.Bytes),
+                Record = new Record { Key = ByteString.CopyFrom(key.Bytes), Value = ByteString.CopyFrom(value) },
             };
             await using var stream = await attacker.OpenStreamAsync(target.Host.LocalPeerId, [DhtOptions.ParleyProtocolId], CancellationToken.None);
             await KadCodec.WriteAsync(stream, put, CancellationToken.None);

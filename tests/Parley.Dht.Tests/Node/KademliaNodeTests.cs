@@ -34,13 +34,13 @@ public sealed class KademliaNodeTests
         await using var network = await DhtTestNetwork.StartAsync(50);
         using var cts = new CancellationTokenSource(Timeout);
         var owner = IdentityKey.Generate();
-        var key = ParleyRecords.KeyValueKey(owner.PeerId, "greeting");
+        var key = ParleyRecords.UserRecordKey(owner.PeerId, "greeting");
         var record = SignedRecord.Create(owner, key, "hello"u8.ToArray(), 1, DateTimeOffset.UtcNow.AddHours(1));
 
-        var put = await network.Nodes[3].Node.PutValueAsync(Encoding.UTF8.GetBytes(key), record, cts.Token);
+        var put = await network.Nodes[3].Node.PutValueAsync(key, record, cts.Token);
         Assert.True(put.Stored >= 15, $"stored at {put.Stored} of {put.Attempted}");
 
-        var got = await network.Nodes[42].Node.GetValueAsync(Encoding.UTF8.GetBytes(key), cts.Token);
+        var got = await network.Nodes[42].Node.GetValueAsync(key, cts.Token);
         Assert.Equal(record, got.Value);
     }
 
@@ -51,11 +51,11 @@ public sealed class KademliaNodeTests
         await using var network = await DhtTestNetwork.StartAsync(40, new DhtOptions { RunMaintenance = false, GetQuorum = 20, MinRequestTimeout = TimeSpan.FromSeconds(3) });
         using var cts = new CancellationTokenSource(Timeout);
         var owner = IdentityKey.Generate();
-        var key = ParleyRecords.KeyValueKey(owner.PeerId, "status");
-        var keyBytes = Encoding.UTF8.GetBytes(key);
+        var key = ParleyRecords.UserRecordKey(owner.PeerId, "status");
+        var keyBytes = key.ToArray();
         var old = SignedRecord.Create(owner, key, "old"u8.ToArray(), 1, DateTimeOffset.UtcNow.AddHours(1));
         var current = SignedRecord.Create(owner, key, "new"u8.ToArray(), 2, DateTimeOffset.UtcNow.AddHours(1));
-        await network.Nodes[1].Node.PutValueAsync(keyBytes, old, cts.Token);
+        await network.Nodes[1].Node.PutValueAsync(key, old, cts.Token);
         // Only some holders learn of the new record directly.
         var holders = network.Nodes.Where(n => n.Node.Records.Get(keyBytes) is not null).Take(5).ToList();
         foreach (var holder in holders)
@@ -64,7 +64,7 @@ public sealed class KademliaNodeTests
         }
 
         var staleBefore = network.Nodes.Count(n => n.Node.Records.Get(keyBytes)?.Value.SequenceEqual(old) == true);
-        var got = await network.Nodes[30].Node.GetValueAsync(keyBytes, cts.Token);
+        var got = await network.Nodes[30].Node.GetValueAsync(key, cts.Token);
         Assert.Equal(current, got.Value);
         var staleAfter = network.Nodes.Count(n => n.Node.Records.Get(keyBytes)?.Value.SequenceEqual(old) == true);
         Assert.True(staleAfter < staleBefore, $"stale copies: {staleBefore} before, {staleAfter} after");
@@ -110,9 +110,9 @@ public sealed class KademliaNodeTests
         await using var network = await DhtTestNetwork.StartAsync(20);
         using var cts = new CancellationTokenSource(Timeout);
         var owner = IdentityKey.Generate();
-        var key = ParleyRecords.KeyValueKey(owner.PeerId, "x");
+        var key = ParleyRecords.UserRecordKey(owner.PeerId, "x");
         var forged = SignedRecord.Create(IdentityKey.Generate(), key, "forged"u8.ToArray(), 1, DateTimeOffset.UtcNow.AddHours(1));
-        await Assert.ThrowsAsync<RecordValidationException>(() => network.Nodes[0].Node.PutValueAsync(Encoding.UTF8.GetBytes(key), forged, cts.Token));
+        await Assert.ThrowsAsync<RecordValidationException>(() => network.Nodes[0].Node.PutValueAsync(key, forged, cts.Token));
         Assert.All(network.Nodes, n => Assert.Equal(0, n.Node.Records.Count));
     }
 }

@@ -1,4 +1,3 @@
-using System.Text;
 using Parley.Dht.Records;
 using Parley.Dht.Tests.Records;
 using Parley.Testing;
@@ -15,25 +14,26 @@ public sealed class MergingRecordNodeTests
     {
         await using var network = await StartAsync(40);
         using var cts = new CancellationTokenSource(Timeout);
-        var key = Encoding.UTF8.GetBytes(UnionValidator.Key("members"));
+        var key = UnionValidator.Key("members");
+        var bytes = key.ToArray();
         await network.Nodes[1].Node.PutValueAsync(key, UnionValidator.Value("ann"), cts.Token);
         // Two groups of holders each hear of a different newcomer.
-        var holders = network.Nodes.Where(n => n.Node.Records.Get(key) is not null).ToList();
+        var holders = network.Nodes.Where(n => n.Node.Records.Get(bytes) is not null).ToList();
         Assert.True(holders.Count >= 15, $"{holders.Count} holders");
         foreach (var holder in holders.Take(4))
         {
-            holder.Node.Records.Put(key, UnionValidator.Value("bo"), network.Nodes[1].Host.LocalPeerId);
+            holder.Node.Records.Put(bytes, UnionValidator.Value("bo"), network.Nodes[1].Host.LocalPeerId);
         }
         foreach (var holder in holders.Skip(4).Take(4))
         {
-            holder.Node.Records.Put(key, UnionValidator.Value("cy"), network.Nodes[1].Host.LocalPeerId);
+            holder.Node.Records.Put(bytes, UnionValidator.Value("cy"), network.Nodes[1].Host.LocalPeerId);
         }
-        var reader = network.Nodes.First(n => n.Node.Records.Get(key) is null).Node;
+        var reader = network.Nodes.First(n => n.Node.Records.Get(bytes) is null).Node;
 
         var got = await reader.GetValueAsync(key, quorum: 20, cts.Token);
 
         Assert.Equal(["ann", "bo", "cy"], UnionValidator.Words(got.Value).Order(StringComparer.Ordinal));
-        var complete = holders.Count(h => UnionValidator.Words(h.Node.Records.Get(key)!.Value).Length == 3);
+        var complete = holders.Count(h => UnionValidator.Words(h.Node.Records.Get(bytes)!.Value).Length == 3);
         Assert.True(complete >= 10, $"{complete} of {holders.Count} holders have the merge");
     }
 
@@ -42,16 +42,17 @@ public sealed class MergingRecordNodeTests
     {
         await using var network = await StartAsync(30, new DhtOptions { RunMaintenance = false, ReplicationInterval = TimeSpan.Zero, MinRequestTimeout = TimeSpan.FromSeconds(3) });
         using var cts = new CancellationTokenSource(Timeout);
-        var key = Encoding.UTF8.GetBytes(UnionValidator.Key("members"));
+        var key = UnionValidator.Key("members");
+        var bytes = key.ToArray();
         await network.Nodes[1].Node.PutValueAsync(key, UnionValidator.Value("ann"), cts.Token);
-        var holders = network.Nodes.Where(n => n.Node.Records.Get(key) is not null).ToList();
+        var holders = network.Nodes.Where(n => n.Node.Records.Get(bytes) is not null).ToList();
         var informed = holders[0];
-        informed.Node.Records.Put(key, UnionValidator.Value("bo"), network.Nodes[2].Host.LocalPeerId);
+        informed.Node.Records.Put(bytes, UnionValidator.Value("bo"), network.Nodes[2].Host.LocalPeerId);
 
         await informed.Node.RunMaintenanceOnceAsync(cts.Token);
 
         var merged = UnionValidator.Value("ann", "bo");
-        var complete = holders.Count(h => h.Node.Records.Get(key)!.Value.SequenceEqual(merged));
+        var complete = holders.Count(h => h.Node.Records.Get(bytes)!.Value.SequenceEqual(merged));
         Assert.True(complete >= 10, $"{complete} of {holders.Count} holders have the merge");
     }
 
@@ -60,7 +61,7 @@ public sealed class MergingRecordNodeTests
     {
         await using var network = await StartAsync(2);
 
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => network.Nodes[0].Node.GetValueAsync([1], quorum: 0, CancellationToken.None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => network.Nodes[0].Node.GetValueAsync(UnionValidator.Key("x"), quorum: 0, CancellationToken.None));
     }
 
     private static Task<DhtTestNetwork> StartAsync(int count, DhtOptions? options = null) =>

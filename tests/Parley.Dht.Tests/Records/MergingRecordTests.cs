@@ -6,7 +6,7 @@ namespace Parley.Dht.Tests.Records;
 public class MergingRecordTests
 {
     private readonly RecordTestSupport _support = new();
-    private readonly byte[] _key = Utf8(UnionValidator.Key("friends"));
+    private readonly byte[] _key = UnionValidator.Key("friends").ToArray();
 
     [Fact]
     public void The_store_keeps_the_merge_of_what_it_holds_and_what_arrives()
@@ -58,18 +58,19 @@ public class MergingRecordTests
     public void The_registry_merges_for_merging_namespaces_and_selects_for_the_others()
     {
         var registry = Registry();
-        var signedKey = Utf8(KeyOf(Alice));
+        var signedKey = KeyOf(Alice);
         var older = _support.Signed(Alice, 1);
         var newer = _support.Signed(Alice, 2);
 
-        Assert.True(registry.IsMerging(_key));
+        var key = UnionValidator.Key("friends");
+        Assert.True(registry.IsMerging(key));
         Assert.False(registry.IsMerging(signedKey));
-        Assert.Equal(UnionValidator.Value("ann", "bo"), registry.Merge(_key, UnionValidator.Value("ann"), UnionValidator.Value("bo")));
+        Assert.Equal(UnionValidator.Value("ann", "bo"), registry.Merge(key, UnionValidator.Value("ann"), UnionValidator.Value("bo")));
         Assert.Same(newer, registry.Merge(signedKey, older, newer));
         Assert.Same(newer, registry.Merge(signedKey, newer, older));
         var again = _support.Signed(Alice, 2);
         Assert.Same(again, registry.Merge(signedKey, newer, again));
-        Assert.Throws<RecordValidationException>(() => registry.Merge(Utf8("/unknown/x"), [1], [2]));
+        Assert.Throws<RecordValidationException>(() => registry.Merge(RecordKey.Parse("/unknown/x"), [1], [2]));
     }
 
     private RecordValidatorRegistry Registry()

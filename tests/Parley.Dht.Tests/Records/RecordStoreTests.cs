@@ -13,7 +13,7 @@ public class RecordStoreTests
     public void A_valid_record_is_stored_and_read_back()
     {
         var store = SignedStore();
-        var key = Utf8(KeyOf(Alice));
+        var key = KeyOf(Alice).ToArray();
         var value = _support.Signed(Alice, 1);
 
         Assert.Equal(PutOutcome.Stored, store.Put(key, value, Bob.PeerId));
@@ -33,12 +33,12 @@ public class RecordStoreTests
         var store = SignedStore();
         var forged = SignedRecord.Create(Bob, KeyOf(Alice), Utf8("x"), 1, _support.Clock.GetUtcNow().AddHours(1));
 
-        var outcome = store.Put(Utf8(KeyOf(Alice)), forged, Bob.PeerId);
+        var outcome = store.Put(KeyOf(Alice).ToArray(), forged, Bob.PeerId);
 
         Assert.Equal(PutStatus.Rejected, outcome.Status);
         Assert.Contains("owner", outcome.Reason, StringComparison.Ordinal);
         Assert.Equal(PutStatus.Rejected, store.Put(Utf8("/unknown/x"), [1], Bob.PeerId).Status);
-        Assert.Equal(PutStatus.Rejected, store.Put(Utf8(KeyOf(Alice)), new byte[10 * 1024 * 1024], Bob.PeerId).Status);
+        Assert.Equal(PutStatus.Rejected, store.Put(KeyOf(Alice).ToArray(), new byte[10 * 1024 * 1024], Bob.PeerId).Status);
         Assert.Equal(0, store.Count);
         Assert.Equal(0, store.TotalBytes);
     }
@@ -47,7 +47,7 @@ public class RecordStoreTests
     public void The_better_record_is_kept_whichever_arrives_first()
     {
         var store = SignedStore();
-        var key = Utf8(KeyOf(Alice));
+        var key = KeyOf(Alice).ToArray();
         var older = _support.Signed(Alice, 1, "old");
         var newer = _support.Signed(Alice, 2, "new");
 
@@ -64,7 +64,7 @@ public class RecordStoreTests
     public void Re_putting_the_same_record_refreshes_its_receipt_time()
     {
         var store = SignedStore();
-        var key = Utf8(KeyOf(Alice));
+        var key = KeyOf(Alice).ToArray();
         var value = _support.Signed(Alice, 1, expiresIn: TimeSpan.FromDays(7));
         store.Put(key, value, null);
 
@@ -79,7 +79,7 @@ public class RecordStoreTests
     public void A_stored_record_that_has_become_invalid_gives_way_to_a_worse_valid_one()
     {
         var store = SignedStore();
-        var key = Utf8(KeyOf(Alice));
+        var key = KeyOf(Alice).ToArray();
         store.Put(key, _support.Signed(Alice, 9, expiresIn: TimeSpan.FromHours(1)), null);
         _support.Clock.Advance(TimeSpan.FromHours(1));
 
@@ -93,7 +93,7 @@ public class RecordStoreTests
     public void Records_older_than_the_age_limit_are_dropped_on_read()
     {
         var store = SignedStore();
-        var key = Utf8(KeyOf(Alice));
+        var key = KeyOf(Alice).ToArray();
         store.Put(key, _support.Signed(Alice, 1, expiresIn: TimeSpan.FromDays(7)), null);
 
         _support.Clock.Advance(TimeSpan.FromHours(48) - TimeSpan.FromTicks(1));
@@ -110,7 +110,7 @@ public class RecordStoreTests
     public void Signed_records_past_their_own_expiry_are_dropped_on_read()
     {
         var store = SignedStore();
-        var key = Utf8(KeyOf(Alice));
+        var key = KeyOf(Alice).ToArray();
         store.Put(key, _support.Signed(Alice, 1, expiresIn: TimeSpan.FromMinutes(5)), null);
 
         _support.Clock.Advance(TimeSpan.FromMinutes(5));
@@ -123,19 +123,19 @@ public class RecordStoreTests
     public void RemoveExpired_drops_old_and_no_longer_valid_records_and_All_omits_old_ones()
     {
         var store = SignedStore();
-        store.Put(Utf8(KeyOf(Alice, "a")), _support.Signed(Alice, 1, expiresIn: TimeSpan.FromHours(1), name: "a"), null);
+        store.Put(KeyOf(Alice, "a").ToArray(), _support.Signed(Alice, 1, expiresIn: TimeSpan.FromHours(1), name: "a"), null);
         _support.Clock.Advance(TimeSpan.FromHours(24));
-        store.Put(Utf8(KeyOf(Alice, "b")), _support.Signed(Alice, 1, expiresIn: TimeSpan.FromDays(7), name: "b"), null);
-        store.Put(Utf8(KeyOf(Alice, "c")), _support.Signed(Alice, 1, expiresIn: TimeSpan.FromDays(7), name: "c"), null);
+        store.Put(KeyOf(Alice, "b").ToArray(), _support.Signed(Alice, 1, expiresIn: TimeSpan.FromDays(7), name: "b"), null);
+        store.Put(KeyOf(Alice, "c").ToArray(), _support.Signed(Alice, 1, expiresIn: TimeSpan.FromDays(7), name: "c"), null);
         _support.Clock.Advance(TimeSpan.FromHours(24));
-        store.Put(Utf8(KeyOf(Alice, "d")), _support.Signed(Alice, 1, expiresIn: TimeSpan.FromDays(7), name: "d"), null);
+        store.Put(KeyOf(Alice, "d").ToArray(), _support.Signed(Alice, 1, expiresIn: TimeSpan.FromDays(7), name: "d"), null);
         _support.Clock.Advance(TimeSpan.FromHours(24));
 
         Assert.Single(store.All()); // b and c are 48 h old, a is old and expired; d is 24 h old
         Assert.Equal(3, store.RemoveExpired());
 
         Assert.Equal(1, store.Count);
-        Assert.NotNull(store.Get(Utf8(KeyOf(Alice, "d"))));
+        Assert.NotNull(store.Get(KeyOf(Alice, "d").ToArray()));
     }
 
     [Fact]
@@ -261,7 +261,7 @@ public class RecordStoreTests
 
         public int Validations => _validations;
 
-        public void Validate(string key, ReadOnlySpan<byte> value)
+        public void Validate(RecordKey key, ReadOnlySpan<byte> value)
         {
             Interlocked.Increment(ref _validations);
             if (value.IsEmpty)
@@ -270,7 +270,7 @@ public class RecordStoreTests
             }
         }
 
-        public int Select(string key, IReadOnlyList<byte[]> values)
+        public int Select(RecordKey key, IReadOnlyList<byte[]> values)
         {
             var best = 0;
             for (var i = 1; i < values.Count; i++)

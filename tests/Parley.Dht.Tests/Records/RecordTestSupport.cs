@@ -17,7 +17,7 @@ internal sealed class RecordTestSupport
 
     public static IdentityKey Identity(byte seed) => IdentityKey.FromSeed(Enumerable.Repeat(seed, 32).ToArray());
 
-    public static string KeyOf(IdentityKey owner, string name = "presence") => $"/parley/{owner.PeerId}/{name}";
+    public static RecordKey KeyOf(IdentityKey owner, string name = "presence") => RecordKey.Parse($"/parley/{owner.PeerId}/{name}");
 
     public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
 

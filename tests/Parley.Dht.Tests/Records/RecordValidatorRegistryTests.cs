@@ -13,12 +13,12 @@ public class RecordValidatorRegistryTests
     public void Records_go_to_the_validator_of_the_first_path_segment()
     {
         var registry = _support.Registry();
-        var key = Utf8(KeyOf(Alice));
+        var key = KeyOf(Alice);
 
         registry.Validate(key, _support.Signed(Alice, 1));
 
         Assert.True(registry.IsKnownNamespace(key));
-        Assert.True(registry.IsKnownNamespace(Utf8("/pk/anything")));
+        Assert.True(registry.IsKnownNamespace(RecordKey.Parse("/pk/anything")));
         Assert.Equal(1, registry.Select(key, [_support.Signed(Alice, 1), _support.Signed(Alice, 2)]));
     }
 
@@ -32,11 +32,15 @@ public class RecordValidatorRegistryTests
     {
         var registry = _support.Registry();
 
-        var error = Assert.Throws<RecordValidationException>(() => registry.Validate(Utf8(key), _support.Signed(Alice, 1)));
+        // A malformed key is refused where it is parsed, before any validator; a well-formed one of no namespace we know by the registry.
+        var error = Assert.Throws<RecordValidationException>(() => registry.Validate(RecordKey.Parse(Utf8(key)), _support.Signed(Alice, 1)));
 
         Assert.Contains(key == "/ipns/abc" ? "no validator" : "form", error.Reason, StringComparison.Ordinal);
-        Assert.False(registry.IsKnownNamespace(Utf8(key)));
-        Assert.Throws<RecordValidationException>(() => registry.Select(Utf8(key), [[1]]));
+        if (RecordKey.TryParse(Utf8(key), out var parsed, out _))
+        {
+            Assert.False(registry.IsKnownNamespace(parsed));
+            Assert.Throws<RecordValidationException>(() => registry.Select(parsed, [[1]]));
+        }
     }
 
     [Fact]
@@ -45,7 +49,7 @@ public class RecordValidatorRegistryTests
         var registry = _support.Registry();
         byte[] key = [.. Utf8("/parley/"), 0xff, 0xfe, .. Utf8("/x")];
 
-        var error = Assert.Throws<RecordValidationException>(() => registry.Validate(key, _support.Signed(Alice, 1)));
+        var error = Assert.Throws<RecordValidationException>(() => registry.Validate(RecordKey.Parse(key), _support.Signed(Alice, 1)));
 
         Assert.Contains("UTF-8", error.Reason, StringComparison.Ordinal);
     }
@@ -54,9 +58,9 @@ public class RecordValidatorRegistryTests
     public void Over_long_keys_are_rejected()
     {
         var registry = _support.Registry();
-        var key = Utf8("/parley/" + new string('a', RecordValidatorRegistry.MaxKeyLength));
+        var key = Utf8("/parley/" + new string('a', RecordKey.MaxLength));
 
-        var error = Assert.Throws<RecordValidationException>(() => registry.Validate(key, [1]));
+        var error = Assert.Throws<RecordValidationException>(() => registry.Validate(RecordKey.Parse(key), [1]));
 
         Assert.Contains("limit", error.Reason, StringComparison.Ordinal);
     }
@@ -74,14 +78,14 @@ public class RecordValidatorRegistryTests
     [Fact]
     public void Select_needs_something_to_select_from()
     {
-        Assert.Throws<ArgumentException>(() => _support.Registry().Select(Utf8(KeyOf(Alice)), []));
+        Assert.Throws<ArgumentException>(() => _support.Registry().Select(KeyOf(Alice), []));
     }
 
     [Fact]
     public void A_public_key_record_is_accepted_under_its_binary_peer_id()
     {
         var registry = _support.Registry();
-        byte[] key = [.. Utf8("/pk/"), .. Alice.PeerId.Bytes];
+        var key = RecordKey.Create(PublicKeyValidator.Namespace, Alice.PeerId.Bytes);
 
         registry.Validate(key, Alice.PublicKey.ToProtobuf());
 
@@ -94,7 +98,7 @@ public class RecordValidatorRegistryTests
         // An RSA-sized key protobuf: over 42 bytes, so its peer id is sha2-256 of it (Parley cannot parse RSA, nor needs to).
         byte[] rsaLikeKey = [0x08, 0x00, 0x12, 0x80, 0x01, .. Enumerable.Range(0, 128).Select(i => (byte)i)];
         byte[] peerId = [0x12, 0x20, .. SHA256.HashData(rsaLikeKey)];
-        byte[] key = [.. Utf8("/pk/"), .. peerId];
+        var key = RecordKey.Create(PublicKeyValidator.Namespace, peerId);
         var registry = _support.Registry();
 
         registry.Validate(key, rsaLikeKey);
@@ -108,23 +112,23 @@ public class RecordValidatorRegistryTests
     public void A_public_key_record_is_rejected_for_another_peer_or_a_garbage_id()
     {
         var registry = _support.Registry();
-        byte[] key = [.. Utf8("/pk/"), .. Alice.PeerId.Bytes];
+        var key = RecordKey.Create(PublicKeyValidator.Namespace, Alice.PeerId.Bytes);
 
         Assert.Contains("does not match",
             Assert.Throws<RecordValidationException>(() => registry.Validate(key, Bob.PublicKey.ToProtobuf())).Reason, StringComparison.Ordinal);
         Assert.Contains("peer id",
-            Assert.Throws<RecordValidationException>(() => registry.Validate([.. Utf8("/pk/"), 0xff, 0x01], Alice.PublicKey.ToProtobuf())).Reason, StringComparison.Ordinal);
+            Assert.Throws<RecordValidationException>(() => registry.Validate(RecordKey.Create(PublicKeyValidator.Namespace, [0xff, 0x01]), Alice.PublicKey.ToProtobuf())).Reason, StringComparison.Ordinal);
         Assert.Contains("limit",
             Assert.Throws<RecordValidationException>(() => registry.Validate(key, new byte[10 * 1024 * 1024])).Reason, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void The_public_key_validator_reads_string_keys_as_UTF8()
+    public void The_public_key_validator_takes_the_binary_peer_id_not_its_text()
     {
         var sha256Id = PeerId.FromBytes([0x12, 0x20, .. new byte[32]]);
 
-        // A string key cannot carry arbitrary binary ids; the registry uses the byte overload for those.
-        Assert.Throws<RecordValidationException>(() => new PublicKeyValidator().Validate("/pk/" + sha256Id, Alice.PublicKey.ToProtobuf()));
-        Assert.Throws<RecordValidationException>(() => new PublicKeyValidator().Validate("/ipns/x", Alice.PublicKey.ToProtobuf()));
+        // "/pk/" is followed by the peer id's bytes; its base58 text there names no peer.
+        Assert.Throws<RecordValidationException>(() => new PublicKeyValidator().Validate(RecordKey.Parse("/pk/" + sha256Id), Alice.PublicKey.ToProtobuf()));
+        Assert.Throws<RecordValidationException>(() => new PublicKeyValidator().Validate(RecordKey.Parse("/ipns/x"), Alice.PublicKey.ToProtobuf()));
     }
 }

@@ -31,7 +31,7 @@ public class SignedRecordValidatorTests
         var key = KeyOf(Alice);
         var expires = _support.Clock.GetUtcNow() + TimeSpan.FromHours(1);
         var value = SignedRecordProto.Parser.ParseFrom(SignedRecord.Create(Alice, key, [0xaa, 0xbb], 0x0102030405060708, expires));
-        var keyBytes = Utf8(key);
+        var keyBytes = key.ToArray();
         var expected = new List<byte>(Utf8("parley-signed-record:"));
         expected.AddRange(BigEndian32(keyBytes.Length));
         expected.AddRange(keyBytes);
@@ -158,7 +158,7 @@ public class SignedRecordValidatorTests
     [Fact]
     public void A_key_naming_the_owner_in_a_non_canonical_form_is_rejected()
     {
-        var cidKey = $"/parley/{Alice.PeerId.ToCidString()}/presence";
+        var cidKey = RecordKey.Parse($"/parley/{Alice.PeerId.ToCidString()}/presence");
         var value = SignedRecord.Create(Alice, cidKey, Utf8("x"), 1, _support.Clock.GetUtcNow().AddHours(1));
 
         AssertRejected(cidKey, value, "base58");
@@ -174,7 +174,7 @@ public class SignedRecordValidatorTests
     [Fact]
     public void An_owner_given_by_the_caller_is_checked_whatever_the_key_shape()
     {
-        var key = $"/parley/presence/{Alice.PeerId}";
+        var key = RecordKey.Parse($"/parley/presence/{Alice.PeerId}");
         var value = SignedRecord.Create(Alice, key, Utf8("x"), 1, _support.Clock.GetUtcNow().AddHours(1));
 
         Assert.Equal(Alice.PeerId, _support.Validator.Open(key, Alice.PeerId, value).Owner);
@@ -234,7 +234,14 @@ public class SignedRecordValidatorTests
         Assert.Equal(1, _support.Validator.Select(KeyOf(Alice), [[0xff, 0xff], _support.Signed(Alice, 0)]));
     }
 
+    /// <summary>A key in text form is parsed as a node would parse it off the wire: a malformed one is refused there.</summary>
     private void AssertRejected(string key, byte[] value, string reasonFragment)
+    {
+        var error = Assert.Throws<RecordValidationException>(() => _support.Validator.Validate(RecordKey.Parse(key), value));
+        Assert.Contains(reasonFragment, error.Reason, StringComparison.Ordinal);
+    }
+
+    private void AssertRejected(RecordKey key, byte[] value, string reasonFragment)
     {
         var error = Assert.Throws<RecordValidationException>(() => _support.Validator.Validate(key, value));
         Assert.Contains(reasonFragment, error.Reason, StringComparison.Ordinal);

@@ -11,13 +11,13 @@ internal sealed class UnionValidator : IMergingRecordValidator
 {
     public const string Namespace = "set";
 
-    public static string Key(string name) => $"/{Namespace}/{name}";
+    public static RecordKey Key(string name) => RecordKey.Create(Namespace, name);
 
     public static byte[] Value(params string[] words) => Encoding.UTF8.GetBytes(string.Join(',', words));
 
     public static string[] Words(ReadOnlySpan<byte> value) => Encoding.UTF8.GetString(value).Split(',');
 
-    public void Validate(string key, ReadOnlySpan<byte> value)
+    public void Validate(RecordKey key, ReadOnlySpan<byte> value)
     {
         var words = Words(value);
         if (words.Any(w => w.Length == 0 || !w.All(char.IsAsciiLetterLower)))
@@ -31,7 +31,7 @@ internal sealed class UnionValidator : IMergingRecordValidator
     }
 
     /// <summary>The longest list, ties to the greatest bytes.</summary>
-    public int Select(string key, IReadOnlyList<byte[]> values)
+    public int Select(RecordKey key, IReadOnlyList<byte[]> values)
     {
         var best = 0;
         for (var i = 1; i < values.Count; i++)
@@ -45,7 +45,7 @@ internal sealed class UnionValidator : IMergingRecordValidator
         return best;
     }
 
-    public byte[] Merge(string key, byte[] existing, byte[] incoming)
+    public byte[] Merge(RecordKey key, byte[] existing, byte[] incoming)
     {
         var held = Words(existing);
         var added = Words(incoming).Where(w => !held.Contains(w, StringComparer.Ordinal)).ToArray();
