@@ -26,6 +26,9 @@ public sealed class YamuxOptions
     /// <summary>When set, a ping is sent at this interval and the session closes if it is not answered within the interval.</summary>
     public TimeSpan? KeepAliveInterval { get; init; }
 
+    /// <summary>What the session reads time from: keepalive and close timers, ping round trips, activity, window tuning.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     internal void Validate()
     {
         if (InitialStreamWindowSize < DefaultStreamWindowSize)

@@ -35,6 +35,7 @@ public sealed class YamuxSession : IAsyncDisposable
     private readonly Stream _transport;
     private readonly bool _isClient;
     private readonly YamuxOptions _options;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
     private readonly Lock _streamsLock = new();
@@ -69,7 +70,7 @@ public sealed class YamuxSession : IAsyncDisposable
     private Task _flushLoop = Task.CompletedTask;
     private Task _keepAliveLoop = Task.CompletedTask;
     private Task _roundTripProbe = Task.CompletedTask;
-    private long _lastActivityTicks = DateTime.UtcNow.Ticks;
+    private long _lastActivityTicks;
     private long _discardedFrameCount;
 
     public YamuxSession(Stream transport, bool isClient, YamuxOptions? options = null, ILogger? logger = null)
@@ -77,6 +78,8 @@ public sealed class YamuxSession : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(transport);
         _options = options ?? new YamuxOptions();
         _options.Validate();
+        _time = _options.Time;
+        _lastActivityTicks = _time.GetUtcNow().UtcTicks;
         _transport = transport;
         _isClient = isClient;
         _logger = logger ?? NullLogger.Instance;
@@ -97,6 +100,9 @@ public sealed class YamuxSession : IAsyncDisposable
     }
 
     public bool IsClosed => Volatile.Read(ref _closeReason) is not null;
+
+    /// <summary>The session's clock (<see cref="YamuxOptions.Time"/>).</summary>
+    internal TimeProvider Time => _time;
 
     /// <summary>Completes when the session has ended, for whatever reason; never faults.</summary>
     public Task Completion => _completion.Task;
@@ -208,7 +214,7 @@ public sealed class YamuxSession : IAsyncDisposable
     public async Task<TimeSpan> PingAsync(CancellationToken cancellationToken)
     {
         var id = unchecked((uint)Interlocked.Increment(ref _nextPingId));
-        var pending = new PendingPing(Stopwatch.GetTimestamp());
+        var pending = new PendingPing(_time.GetTimestamp());
         lock (_pingsLock)
         {
             if (_pingsClosed)
@@ -430,7 +436,7 @@ public sealed class YamuxSession : IAsyncDisposable
         }
     }
 
-    private void Touch() => Volatile.Write(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
+    private void Touch() => Volatile.Write(ref _lastActivityTicks, _time.GetUtcNow().UtcTicks);
 
     private async Task ReadLoopAsync()
     {
@@ -661,7 +667,7 @@ public sealed class YamuxSession : IAsyncDisposable
             return;
         }
 
-        var roundTrip = Stopwatch.GetElapsedTime(pending.StartTimestamp);
+        var roundTrip = _time.GetElapsedTime(pending.StartTimestamp);
         Volatile.Write(ref _roundTripTicks, Math.Max(1, roundTrip.Ticks));
         pending.Reply.TrySetResult(roundTrip);
     }
@@ -732,11 +738,11 @@ public sealed class YamuxSession : IAsyncDisposable
     {
         try
         {
-            using var timer = new PeriodicTimer(interval);
+            using var timer = new PeriodicTimer(interval, _time);
             while (await timer.WaitForNextTickAsync(_shutdownToken).ConfigureAwait(false))
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdownToken);
-                timeout.CancelAfter(interval);
+                using var deadline = new CancellationTokenSource(interval, _time);
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdownToken, deadline.Token);
                 try
                 {
                     await PingAsync(timeout.Token).ConfigureAwait(false);
@@ -835,7 +841,7 @@ public sealed class YamuxSession : IAsyncDisposable
     /// </summary>
     private async Task TryFlushFinalFramesAsync(YamuxGoAwayCode? goAway)
     {
-        using var timeout = new CancellationTokenSource(CloseTimeout);
+        using var timeout = new CancellationTokenSource(CloseTimeout, _time);
         try
         {
             await _writeLock.WaitAsync(timeout.Token).ConfigureAwait(false);

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace Parley.Net.Yamux;
@@ -18,7 +17,7 @@ public sealed class YamuxStream : Stream
     private int _receiveWindow = YamuxOptions.DefaultStreamWindowSize;
     private int _receiveCredit = YamuxOptions.DefaultStreamWindowSize;
     private int _unacknowledged;
-    private long _windowEpochStart = Stopwatch.GetTimestamp();
+    private long _windowEpochStart;
 
     private long _sendWindow = YamuxOptions.DefaultStreamWindowSize;
 
@@ -34,6 +33,7 @@ public sealed class YamuxStream : Stream
     internal YamuxStream(YamuxSession session, uint id, bool isInbound)
     {
         _session = session;
+        _windowEpochStart = session.Time.GetTimestamp();
         Id = id;
         IsInbound = isInbound;
     }
@@ -264,7 +264,7 @@ public sealed class YamuxStream : Stream
             var delta = Math.Max(0, _session.InitialStreamWindowSize - _receiveWindow);
             _receiveWindow += delta;
             _receiveCredit += delta;
-            _windowEpochStart = Stopwatch.GetTimestamp();
+            _windowEpochStart = _session.Time.GetTimestamp();
             return delta;
         }
     }
@@ -485,10 +485,10 @@ public sealed class YamuxStream : Stream
             return 0;
         }
 
-        var now = Stopwatch.GetTimestamp();
+        var now = _session.Time.GetTimestamp();
         var roundTrip = _session.RoundTripTime;
         if (!_disposed && roundTrip > TimeSpan.Zero && _receiveWindow < _session.MaxStreamWindowSize
-            && Stopwatch.GetElapsedTime(_windowEpochStart, now) < roundTrip * 4)
+            && _session.Time.GetElapsedTime(_windowEpochStart, now) < roundTrip * 4)
         {
             var grown = (int)Math.Min((long)_receiveWindow * 2, _session.MaxStreamWindowSize);
             _unacknowledged += grown - _receiveWindow;

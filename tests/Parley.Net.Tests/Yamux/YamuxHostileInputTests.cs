@@ -161,6 +161,25 @@ public sealed class YamuxHostileInputTests
     }
 
     [Fact]
+    public async Task KeepAlive_RunsOnTheSessionClock()
+    {
+        // An hour-long interval on a manual clock: the session closes only as that clock passes ping and deadline.
+        var clock = new ManualTimeProvider();
+        var start = clock.GetUtcNow();
+        await using var fixture = RawPeerFixture.Start(options: new YamuxOptions { KeepAliveInterval = TimeSpan.FromHours(1), Time = clock });
+
+        for (var step = 0; step < 1_000 && !fixture.Session.IsClosed; step++)
+        {
+            clock.Advance(TimeSpan.FromMinutes(10));
+            await Task.Delay(5);
+        }
+
+        await fixture.Session.Completion.Within();
+        Assert.IsType<TimeoutException>(fixture.Session.CloseReason);
+        Assert.True(clock.GetUtcNow() - start >= TimeSpan.FromHours(2), $"closed after {clock.GetUtcNow() - start} of session time");
+    }
+
+    [Fact]
     public void InvalidOptions_AreRejected()
     {
         var (a, _) = InMemoryDuplexStream.CreatePair();
