@@ -95,7 +95,7 @@ public sealed class MailboxClient : IMailboxes
             }
         }
         var refusals = answers.Where(a => a.Refusal is not null).Select(a => a.Refusal!).ToList();
-        _logger.LogDebug("deposit stored at {Stored} of {Attempted} mailbox nodes", peers.Count - refusals.Count, peers.Count);
+        MailboxLog.DepositStored(_logger, peers.Count - refusals.Count, peers.Count);
         return new DepositResult(peers.Count - refusals.Count, peers.Count, refusals);
     }
 
@@ -314,14 +314,14 @@ public sealed class MailboxClient : IMailboxes
             var answer = await ExchangeAsync(network, peer, request, cancellationToken);
             if (answer.Error.Length > 0)
             {
-                _logger.LogDebug("{Peer} refused a {Kind} request: {Reason}", peer.Peer, request.KindCase, answer.Error);
+                MailboxLog.RequestRefusedBy(_logger, peer.Peer, request.KindCase.ToString(), answer.Error);
                 return null;
             }
             return answer;
         }
         catch (IOException e)
         {
-            _logger.LogDebug("{Kind} request to {Peer} failed: {Reason}", request.KindCase, peer.Peer, e.Message);
+            MailboxLog.RequestFailed(_logger, request.KindCase.ToString(), peer.Peer, e.Message);
             return null;
         }
     }

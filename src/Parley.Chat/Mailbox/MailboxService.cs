@@ -141,7 +141,7 @@ public sealed class MailboxService : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {
-            _logger.LogDebug("mailbox request from {Peer} not read: {Reason}", stream.RemotePeer, e.Message);
+            MailboxLog.RequestNotRead(_logger, stream.RemotePeer, e.Message);
             return;
         }
         if (request is null)
@@ -155,12 +155,12 @@ public sealed class MailboxService : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            _logger.LogDebug("a {Kind} request from {Peer} ran out of time", request.KindCase, stream.RemotePeer);
+            MailboxLog.RequestTimedOut(_logger, request.KindCase.ToString(), stream.RemotePeer);
             return;
         }
         if (response.Error.Length > 0)
         {
-            _logger.LogDebug("refused a {Kind} request from {Peer}: {Reason}", request.KindCase, stream.RemotePeer, response.Error);
+            MailboxLog.RequestRefused(_logger, request.KindCase.ToString(), stream.RemotePeer, response.Error);
         }
         await AnswerAsync(stream, response, linked.Token);
     }
@@ -173,7 +173,7 @@ public sealed class MailboxService : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {
-            _logger.LogDebug("mailbox response to {Peer} not sent: {Reason}", stream.RemotePeer, e.Message);
+            MailboxLog.ResponseNotSent(_logger, stream.RemotePeer, e.Message);
         }
     }
 
