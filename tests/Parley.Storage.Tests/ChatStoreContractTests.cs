@@ -8,6 +8,9 @@ namespace Parley.Storage.Tests;
 public abstract class ChatStoreContractTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+    private static readonly byte[] Conversation = new byte[32];
+    private static readonly byte[] MessageId = Enumerable.Range(0, 16).Select(i => (byte)i).ToArray();
+    private static readonly byte[] Parent = Enumerable.Repeat((byte)9, 16).ToArray();
 
     protected IChatStore Store { get; private set; } = null!;
 
@@ -27,51 +30,54 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
     public async Task Everything_written_in_a_transaction_reads_back()
     {
         var contactKey = IdentityKey.Generate();
-        var conversation = new byte[32];
-        var messageId = Enumerable.Range(0, 16).Select(i => (byte)i).ToArray();
-        var parent = Enumerable.Repeat((byte)9, 16).ToArray();
-        await Store.TransactAsync(tx =>
-        {
-            tx.PutAccount(new AccountRecord([1, 2, 3], [4, 5, 6], "alice", 42, Now));
-            tx.PutContact(new ContactRecord(contactKey.PeerId, contactKey.PublicKey, [7, 7], "bob", ContactState.Accepted, [8], null, Now));
-            tx.PutSession(new SessionRecord(contactKey.PeerId, [1, 1, 1, 1, 1, 1, 1, 1], [9, 9, 9], new PendingPrekey(new byte[32], 5, 6), Now, Now));
-            tx.PutPrekey(new PrekeyRecord(5, OneTime: false, [10], [11], Now));
-            tx.InsertMessage(new MessageRecord(messageId, conversation, contactKey.PeerId, MessageDirection.Incoming, 3, [parent], "hi", DeliveryState.Received, 0, Now, Now, false, true));
-            tx.AdvanceConversation(conversation, contactKey.PeerId, 3, messageId);
-            tx.PutOutbox(new OutboxItem([1], contactKey.PeerId, messageId, [2, 2], OutboxStage.Stored, 1, Now, Now));
-            tx.PutDevice([1], [2], Now);
-            tx.PutSetting("x", [1]);
-            return true;
-        }, CancellationToken.None);
+        await Store.TransactAsync(tx => WriteOneOfEach(tx, contactKey), CancellationToken.None);
+        await Store.ReadAsync(r => AssertOneOfEach(r, contactKey), CancellationToken.None);
+    }
 
-        await Store.ReadAsync(r =>
-        {
-            var account = r.GetAccount()!;
-            Assert.Equal([1, 2, 3], account.AccountSeed);
-            Assert.Equal(42UL, account.NameProofOfWork);
-            var contact = r.GetContact(contactKey.PeerId)!;
-            Assert.Equal("bob", contact.Name);
-            Assert.Equal(contactKey.PublicKey, contact.AccountKey);
-            Assert.Equal([8], contact.TheirMailboxToken);
-            var session = Assert.Single(r.GetSessions(contactKey.PeerId));
-            Assert.Equal([9, 9, 9], session.State);
-            Assert.Equal(6u, session.Prekey!.OneTimePrekeyId);
-            Assert.True(r.HasSession(contactKey.PeerId));
-            Assert.Equal([10], r.GetPrekey(5, oneTime: false)!.PrivateKey);
-            Assert.Null(r.GetPrekey(5, oneTime: true));
-            var message = Assert.Single(r.GetMessages(conversation, 10));
-            Assert.Equal(parent, Assert.Single(message.Parents));
-            Assert.Equal(Now, message.SentAt);
-            Assert.True(message.Unread);
-            var (lamport, heads) = r.GetConversationClock(conversation);
-            Assert.Equal(3UL, lamport);
-            Assert.Equal(messageId, Assert.Single(heads));
-            Assert.Equal(OutboxStage.Stored, Assert.Single(r.GetOutbox(Now, 10)).Stage);
-            Assert.Equal([[2]], r.GetDeviceCertificates());
-            Assert.Equal([1], r.GetSetting("x"));
-            Assert.Null(r.GetSetting("y"));
-            return true;
-        }, CancellationToken.None);
+    /// <summary>Writes a row of every kind: account, contact, session, prekey, message and its conversation, outbox, device, setting.</summary>
+    protected static bool WriteOneOfEach(IChatTransaction tx, IdentityKey contactKey)
+    {
+        tx.PutAccount(new AccountRecord([1, 2, 3], [4, 5, 6], "alice", 42, Now));
+        tx.PutContact(new ContactRecord(contactKey.PeerId, contactKey.PublicKey, [7, 7], "bob", ContactState.Accepted, [8], null, Now));
+        tx.PutSession(new SessionRecord(contactKey.PeerId, [1, 1, 1, 1, 1, 1, 1, 1], [9, 9, 9], new PendingPrekey(new byte[32], 5, 6), Now, Now));
+        tx.PutPrekey(new PrekeyRecord(5, OneTime: false, [10], [11], Now));
+        tx.InsertMessage(new MessageRecord(MessageId, Conversation, contactKey.PeerId, MessageDirection.Incoming, 3, [Parent], "hi", DeliveryState.Received, 0, Now, Now, false, true));
+        tx.AdvanceConversation(Conversation, contactKey.PeerId, 3, MessageId);
+        tx.PutOutbox(new OutboxItem([1], contactKey.PeerId, MessageId, [2, 2], OutboxStage.Stored, 1, Now, Now));
+        tx.PutDevice([1], [2], Now);
+        tx.MarkEnvelopeSeen([3], Now);
+        tx.PutSetting("x", [1]);
+        return true;
+    }
+
+    /// <summary>Checks that what <see cref="WriteOneOfEach"/> wrote reads back as it was.</summary>
+    protected static bool AssertOneOfEach(IChatReader r, IdentityKey contactKey)
+    {
+        var account = r.GetAccount()!;
+        Assert.Equal([1, 2, 3], account.AccountSeed);
+        Assert.Equal(42UL, account.NameProofOfWork);
+        var contact = r.GetContact(contactKey.PeerId)!;
+        Assert.Equal("bob", contact.Name);
+        Assert.Equal(contactKey.PublicKey, contact.AccountKey);
+        Assert.Equal([8], contact.TheirMailboxToken);
+        var session = Assert.Single(r.GetSessions(contactKey.PeerId));
+        Assert.Equal([9, 9, 9], session.State);
+        Assert.Equal(6u, session.Prekey!.OneTimePrekeyId);
+        Assert.True(r.HasSession(contactKey.PeerId));
+        Assert.Equal([10], r.GetPrekey(5, oneTime: false)!.PrivateKey);
+        Assert.Null(r.GetPrekey(5, oneTime: true));
+        var message = Assert.Single(r.GetMessages(Conversation, 10));
+        Assert.Equal(Parent, Assert.Single(message.Parents));
+        Assert.Equal(Now, message.SentAt);
+        Assert.True(message.Unread);
+        var (lamport, heads) = r.GetConversationClock(Conversation);
+        Assert.Equal(3UL, lamport);
+        Assert.Equal(MessageId, Assert.Single(heads));
+        Assert.Equal(OutboxStage.Stored, Assert.Single(r.GetOutbox(Now, 10)).Stage);
+        Assert.Equal([[2]], r.GetDeviceCertificates());
+        Assert.Equal([1], r.GetSetting("x"));
+        Assert.Null(r.GetSetting("y"));
+        return true;
     }
 
     [Fact]
@@ -334,12 +340,28 @@ public sealed class SqliteChatStoreContractTests : ChatStoreContractTests
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("parley-chatstore-contract-").FullName;
 
+    private string DatabasePath => Path.Combine(_folder, SqliteChatStore.FileName);
+
     public override async Task DisposeAsync()
     {
         await base.DisposeAsync();
         Directory.Delete(_folder, recursive: true);
     }
 
-    protected override async Task<IChatStore> CreateAsync() =>
-        await SqliteChatStore.OpenAsync(Path.Combine(_folder, SqliteChatStore.FileName), null, Core.Crypto.DefaultCryptoProvider.Instance, Durability.ProcessCrash, CancellationToken.None);
+    [Fact]
+    public async Task Everything_written_in_a_transaction_reads_back_after_reopening()
+    {
+        var contactKey = IdentityKey.Generate();
+        await Store.TransactAsync(tx => WriteOneOfEach(tx, contactKey), CancellationToken.None);
+        await ((SqliteChatStore)Store).DisposeAsync();
+
+        await using var reopened = await OpenAsync();
+        await reopened.ReadAsync(r => AssertOneOfEach(r, contactKey), CancellationToken.None);
+        Assert.Equal("ok", await reopened.CheckIntegrityAsync(CancellationToken.None));
+    }
+
+    protected override async Task<IChatStore> CreateAsync() => await OpenAsync();
+
+    private Task<SqliteChatStore> OpenAsync() =>
+        SqliteChatStore.OpenAsync(DatabasePath, null, Core.Crypto.DefaultCryptoProvider.Instance, Durability.ProcessCrash, CancellationToken.None);
 }

@@ -5,32 +5,20 @@ using Parley.Chat.Protos;
 
 namespace Parley.Chat.Tests.ChatCore;
 
-public sealed class EnvelopeReceiverTests : IAsyncLifetime
+public sealed class EnvelopeReceiverTests : AliceAndBobTest
 {
-    private readonly FakeChatWorld _world = new();
-    private FakeChatUser _alice = null!;
-    private FakeChatUser _bob = null!;
-
-    public async Task InitializeAsync()
-    {
-        _alice = await _world.AddUserAsync("alice");
-        _bob = await _world.AddUserAsync("bob");
-    }
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
-
     [Fact]
     public async Task An_envelope_is_stored_once_and_a_second_copy_is_a_duplicate()
     {
         var envelope = await QueueFromAliceAsync("once");
 
-        var first = await _bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
-        var second = await _bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
+        var first = await Bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
+        var second = await Bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
 
         Assert.Equal(ReceiveStatus.Accepted, first.Status);
         Assert.NotNull(first.Acknowledge);
         Assert.Equal(ReceiveStatus.Duplicate, second.Status);
-        Assert.Single(_bob.Received);
+        Assert.Single(Bob.Received);
     }
 
     [Fact]
@@ -40,24 +28,24 @@ public sealed class EnvelopeReceiverTests : IAsyncLifetime
         var forged = envelope.Clone();
         forged.Ratchet = ByteString.CopyFrom(new byte[envelope.Ratchet.Length]);
 
-        var refused = await _bob.Core.Receiver.ReceiveAsync(forged, CancellationToken.None);
-        var real = await _bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
+        var refused = await Bob.Core.Receiver.ReceiveAsync(forged, CancellationToken.None);
+        var real = await Bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
 
         Assert.Equal(ReceiveStatus.Refused, refused.Status);
         Assert.Equal(ChatResponse.Types.Status.Refused, refused.ToResponse().Status);
         Assert.Equal(ReceiveStatus.Accepted, real.Status);
-        Assert.Equal("real", Assert.Single(_bob.Received).Text);
+        Assert.Equal("real", Assert.Single(Bob.Received).Text);
     }
 
     [Fact]
     public async Task A_blocked_sender_is_dropped_and_told_no_more_than_a_refusal()
     {
-        await _alice.Chat.SendAsync(_bob.HandleText, "first", CancellationToken.None);
-        await _alice.FlushAsync();
-        await _bob.Chat.BlockAsync("alice", CancellationToken.None);
+        await Alice.Chat.SendAsync(Bob.HandleText, "first", CancellationToken.None);
+        await Alice.FlushAsync();
+        await Bob.Chat.BlockAsync("alice", CancellationToken.None);
         var envelope = await QueueFromAliceAsync("second");
 
-        var outcome = await _bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
+        var outcome = await Bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
 
         Assert.Equal(ReceiveStatus.Dropped, outcome.Status);
         Assert.Equal("not accepted", outcome.ToResponse().Reason);
@@ -69,7 +57,7 @@ public sealed class EnvelopeReceiverTests : IAsyncLifetime
         var envelope = await QueueFromAliceAsync("not waiting for rooms");
         var release = new TaskCompletionSource();
         var holding = new TaskCompletionSource();
-        var roomWork = _bob.Core.RoomCache.LockedAsync(
+        var roomWork = Bob.Core.RoomCache.LockedAsync(
             async () =>
             {
                 holding.SetResult();
@@ -79,7 +67,7 @@ public sealed class EnvelopeReceiverTests : IAsyncLifetime
             CancellationToken.None);
         await holding.Task;
 
-        var outcome = await _bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var outcome = await Bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(ReceiveStatus.Accepted, outcome.Status);
         release.SetResult();
@@ -89,9 +77,9 @@ public sealed class EnvelopeReceiverTests : IAsyncLifetime
     /// <summary>The envelope alice's outbox holds for bob, taken out so the test hands it over itself.</summary>
     private async Task<Envelope> QueueFromAliceAsync(string text)
     {
-        await _alice.Chat.SendAsync(_bob.HandleText, text, CancellationToken.None);
-        var item = (await _alice.Store.ReadAsync(r => r.GetOutbox(DateTimeOffset.MaxValue, 100), CancellationToken.None))[^1];
-        await _alice.Store.TransactAsync(tx =>
+        await Alice.Chat.SendAsync(Bob.HandleText, text, CancellationToken.None);
+        var item = (await Alice.Store.ReadAsync(r => r.GetOutbox(DateTimeOffset.MaxValue, 100), CancellationToken.None))[^1];
+        await Alice.Store.TransactAsync(tx =>
         {
             tx.DeleteOutbox(item.EnvelopeId);
             return true;

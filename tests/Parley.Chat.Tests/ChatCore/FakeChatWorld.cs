@@ -51,6 +51,33 @@ public sealed class FakeChatWorld : IAsyncDisposable
     }
 }
 
+/// <summary>A test with alice and bob online in a <see cref="FakeChatWorld"/>.</summary>
+public abstract class AliceAndBobTest : IAsyncLifetime
+{
+    protected FakeChatWorld World { get; } = new();
+
+    protected FakeChatUser Alice { get; private set; } = null!;
+
+    protected FakeChatUser Bob { get; private set; } = null!;
+
+    public virtual async Task InitializeAsync()
+    {
+        Alice = await World.AddUserAsync("alice");
+        Bob = await World.AddUserAsync("bob");
+    }
+
+    public async Task DisposeAsync() => await World.DisposeAsync();
+
+    /// <summary>Alice writes, bob accepts: accepted contacts with a session, each holding the other's mailbox token.</summary>
+    protected async Task MakeContactsAsync()
+    {
+        await Alice.Chat.SendAsync(Bob.HandleText, "hello", CancellationToken.None);
+        await Alice.FlushAsync();
+        await Bob.Chat.AcceptAsync("alice", CancellationToken.None);
+        await Bob.FlushAsync();
+    }
+}
+
 /// <summary>A user of <see cref="FakeChatWorld"/> whose device can go offline and come back.</summary>
 public sealed class FakeChatUser : IAsyncDisposable
 {

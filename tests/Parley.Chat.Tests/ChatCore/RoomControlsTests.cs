@@ -4,31 +4,19 @@ using Parley.Chat.Protos;
 
 namespace Parley.Chat.Tests.ChatCore;
 
-public sealed class RoomControlsTests : IAsyncLifetime
+public sealed class RoomControlsTests : AliceAndBobTest
 {
-    private readonly FakeChatWorld _world = new();
-    private FakeChatUser _alice = null!;
-    private FakeChatUser _bob = null!;
-
-    public async Task InitializeAsync()
-    {
-        _alice = await _world.AddUserAsync("alice");
-        _bob = await _world.AddUserAsync("bob");
-    }
-
-    public async Task DisposeAsync() => await _world.DisposeAsync();
-
     [Fact]
     public async Task A_control_without_a_room_id_is_refused_and_rolls_everything_back()
     {
         var contact = await BobAsContactAsync();
-        await Assert.ThrowsAsync<EnvelopeRefusedException>(() => _alice.Store.TransactAsync(tx =>
+        await Assert.ThrowsAsync<EnvelopeRefusedException>(() => Alice.Store.TransactAsync(tx =>
         {
             tx.PutSetting("marker", [1]);
             Apply(tx, new GroupControl { HeadsRequest = true }, contact);
             return true;
         }, CancellationToken.None));
-        Assert.Null(await _alice.Store.ReadAsync(r => r.GetSetting("marker"), CancellationToken.None));
+        Assert.Null(await Alice.Store.ReadAsync(r => r.GetSetting("marker"), CancellationToken.None));
     }
 
     [Fact]
@@ -36,31 +24,31 @@ public sealed class RoomControlsTests : IAsyncLifetime
     {
         var contact = await BobAsContactAsync();
         var unknownRoom = new GroupControl { GroupId = ByteString.CopyFrom(new byte[32]), HeadsRequest = true };
-        await _alice.Store.TransactAsync(tx =>
+        await Alice.Store.TransactAsync(tx =>
         {
             Apply(tx, unknownRoom, contact);
             return true;
         }, CancellationToken.None);
 
         // A room we are in but where we are not admin: a heads request is not ours to answer.
-        var room = await _bob.Core.Rooms.CreateAsync("bob's", historyEnabled: false, CancellationToken.None);
-        await _bob.Core.Rooms.InviteAsync(room.IdText, _alice.HandleText, CancellationToken.None);
-        await _bob.FlushAsync();
-        await _alice.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
-        var queued = await _alice.Chat.CountOutboxAsync(CancellationToken.None);
-        await _alice.Core.RoomCache.LockedAsync(
-            () => _alice.Store.TransactAsync(tx =>
+        var room = await Bob.Core.Rooms.CreateAsync("bob's", historyEnabled: false, CancellationToken.None);
+        await Bob.Core.Rooms.InviteAsync(room.IdText, Alice.HandleText, CancellationToken.None);
+        await Bob.FlushAsync();
+        await Alice.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+        var queued = await Alice.Chat.CountOutboxAsync(CancellationToken.None);
+        await Alice.Core.RoomCache.LockedAsync(
+            () => Alice.Store.TransactAsync(tx =>
             {
                 Apply(tx, new GroupControl { GroupId = ByteString.CopyFrom(room.Id.Span), HeadsRequest = true }, contact);
                 return true;
             }, CancellationToken.None),
             CancellationToken.None);
 
-        Assert.Equal(queued, await _alice.Chat.CountOutboxAsync(CancellationToken.None));
+        Assert.Equal(queued, await Alice.Chat.CountOutboxAsync(CancellationToken.None));
     }
 
     private void Apply(IChatTransaction tx, GroupControl control, ContactRecord sender) =>
-        _alice.Core.RoomControls.Apply(tx, control, sender, _world.Time.GetUtcNow(), [], []);
+        Alice.Core.RoomControls.Apply(tx, control, sender, World.Time.GetUtcNow(), [], []);
 
-    private Task<ContactRecord> BobAsContactAsync() => _alice.Core.Contacts.DiscoverAsync(_bob.HandleText, CancellationToken.None);
+    private Task<ContactRecord> BobAsContactAsync() => Alice.Core.Contacts.DiscoverAsync(Bob.HandleText, CancellationToken.None);
 }
