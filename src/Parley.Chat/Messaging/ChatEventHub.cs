@@ -6,8 +6,8 @@ namespace Parley.Chat.Messaging;
 /// </summary>
 internal sealed class ChatEventHub(Microsoft.Extensions.Logging.ILogger logger)
 {
-    /// <summary>The object handlers see as the sender: the facade.</summary>
-    public object Sender { get; set; } = logger;
+    /// <summary>The object handlers see as the sender: the facade, once it is built.</summary>
+    public object? Sender { get; set; }
 
     public EventHandler<MessageEventArgs>? MessageReceived { get; set; }
 

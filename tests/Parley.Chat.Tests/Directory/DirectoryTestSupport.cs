@@ -80,6 +80,23 @@ internal sealed class DirectoryTestSupport
     public static ulong Stamp(Account account, string name) =>
         Stamps.GetOrAdd($"{account.Id}/{name}", _ => ProofOfWork.Solve(NameClaim.Challenge(name, account.PublicKey), Difficulty, CancellationToken.None));
 
+    /// <summary>
+    /// A stamp that solves <paramref name="solver"/>'s challenge for <paramref name="name"/> and not the one of
+    /// <paramref name="claimant"/> for <paramref name="claimedName"/> (at this low difficulty one stamp in 256 solves both).
+    /// </summary>
+    public static ulong StampOnlyFor(Account solver, string name, Account claimant, string claimedName)
+    {
+        var other = NameClaim.Challenge(claimedName, claimant.PublicKey);
+        while (true)
+        {
+            var stamp = ProofOfWork.Solve(NameClaim.Challenge(name, solver.PublicKey), Difficulty, CancellationToken.None);
+            if (!ProofOfWork.Verify(other, stamp, Difficulty))
+            {
+                return stamp;
+            }
+        }
+    }
+
     /// <summary>A nonce that does not solve the challenge at <see cref="Difficulty"/>.</summary>
     public static ulong BadStamp(Account account, string name)
     {

@@ -45,8 +45,8 @@ public class NameClaimValidationTests
     [Fact]
     public void A_stamp_is_bound_to_its_name_and_account()
     {
-        var stolen = _support.Claim(Mallory, "alice", stamp: Stamp(Alice, "alice"));
-        var moved = _support.Claim(Alice, "alice", stamp: Stamp(Alice, "bob"));
+        var stolen = _support.Claim(Mallory, "alice", stamp: StampOnlyFor(Alice, "alice", Mallory, "alice"));
+        var moved = _support.Claim(Alice, "alice", stamp: StampOnlyFor(Alice, "bob", Alice, "alice"));
 
         _support.AssertRejected(NameKey("alice"), Set(stolen), "proof of work");
         _support.AssertRejected(NameKey("alice"), Set(moved), "proof of work");
