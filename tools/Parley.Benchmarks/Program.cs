@@ -42,6 +42,12 @@ if (command is "all" or "memory")
     results["idleNodeRssMB"] = rssMb is null ? null : Math.Round(rssMb.Value, 1);
     Console.WriteLine($"idle node resident memory: {Format(rssMb)} MB (goal: under 60 MB)");
 }
+if (command is "all" or "crypto")
+{
+    var crypto = CryptoBenchmark.Run((int)ReadOption(args, "--iterations", 20_000));
+    results["crypto"] = crypto;
+    Console.WriteLine(CryptoBenchmark.Describe(crypto));
+}
 if (command is "all" or "ratchet")
 {
     var ratchet = RatchetBenchmark.Run((int)ReadOption(args, "--messages", 50_000));
