@@ -6,7 +6,7 @@ namespace Parley.Storage;
 
 /// <summary>
 /// The data key that encrypts secrets at rest (account and prekey private keys, ratchet states). It is kept in the
-/// database wrapped under the user's passphrase (scrypt + ChaCha20-Poly1305), or, for a user who chose no passphrase,
+/// database wrapped under the user's passphrase (Argon2id + ChaCha20-Poly1305; scrypt before), or, for a user who chose no passphrase,
 /// as it is, so that the file's protection is then the folder's owner-only permissions.
 /// Each secret is sealed as nonce (12 bytes) ‖ ChaCha20-Poly1305 ciphertext and tag.
 /// </summary>
@@ -21,12 +21,17 @@ public sealed class KeyVault : IDisposable
     private readonly byte[] _dataKey;
     private readonly IAead _aead;
 
-    private KeyVault(ICryptoProvider crypto, byte[] dataKey)
+    private KeyVault(ICryptoProvider crypto, byte[] dataKey, bool needsRewrap = false)
     {
         _crypto = crypto;
         _dataKey = dataKey;
         _aead = crypto.CreateChaCha20Poly1305(dataKey);
+        NeedsRewrap = needsRewrap;
     }
+
+    /// <summary>The stored key was wrapped with an older KDF or a lower cost: store <see cref="Export"/> again with the
+    /// same passphrase (opening it once is the only moment the passphrase and the old wrapping are both at hand).</summary>
+    public bool NeedsRewrap { get; }
 
     /// <summary>A new vault with a fresh random data key.</summary>
     public static KeyVault Create(ICryptoProvider crypto)
@@ -54,7 +59,7 @@ public sealed class KeyVault : IDisposable
             case PassphraseScheme:
                 try
                 {
-                    return new KeyVault(crypto, PassphraseProtection.Unprotect(crypto, passphrase!, storedKey));
+                    return new KeyVault(crypto, PassphraseProtection.Unprotect(crypto, passphrase!, storedKey), !PassphraseProtection.IsCurrent(storedKey));
                 }
                 catch (FormatException e)
                 {

@@ -97,10 +97,10 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(crypto);
         var database = await SqliteDatabase.OpenAsync(path, Schema, durability, cancellationToken);
+        KeyVault? vault = null;
         try
         {
             var stored = await database.ReadAsync(c => c.Query(null, "SELECT scheme, data_key FROM keyring", r => (Scheme: r.GetString(0), Key: (byte[])r.GetValue(1))), cancellationToken);
-            KeyVault vault;
             if (stored.Count == 0)
             {
                 vault = KeyVault.Create(crypto);
@@ -110,11 +110,17 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             else
             {
                 vault = KeyVault.Unlock(crypto, stored[0].Scheme, stored[0].Key, passphrase);
+                if (vault.NeedsRewrap)
+                {
+                    var (scheme, key) = vault.Export(passphrase);
+                    await database.WriteAsync((c, t) => c.Execute(t, "UPDATE keyring SET scheme = $s, data_key = $k WHERE id = 1", ("$s", scheme), ("$k", key)), cancellationToken);
+                }
             }
             return new SqliteChatStore(database, vault);
         }
         catch
         {
+            vault?.Dispose();
             await database.DisposeAsync();
             throw;
         }

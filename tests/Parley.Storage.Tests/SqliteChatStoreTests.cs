@@ -50,6 +50,56 @@ public sealed class SqliteChatStoreTests : IDisposable
         }
     }
 
+    /// <summary>A data key wrapped with scrypt (before Argon2id) opens, and is rewrapped with Argon2id on that first unlock.</summary>
+    [Fact]
+    public async Task A_scrypt_wrapped_key_is_rewrapped_on_first_unlock()
+    {
+        // The chat tests' known-answer vector: scrypt (log2 N 10, r 8, p 1) over a 32-byte secret, used as the data key.
+        const string passphrase = "correct horse battery staple \u00e9";
+        const string scryptWrapped = "504c504b010a08010ad104939adf3b4ad7b31b809ac960770a252a6679fa6c4a9d00dc43a39eb4f23d66a91e7959924d1907fd31ac11f5937da484e8993d3fa2ca8796b3c403ea1da987952e04cefd6ecfb07472";
+        await using (await OpenAsync(passphrase))
+        {
+        }
+        await WriteKeyringAsync(Convert.FromHexString(scryptWrapped));
+
+        await using (var store = await OpenAsync(passphrase))
+        {
+            await store.TransactAsync(tx =>
+            {
+                tx.PutSetting("x", [1]);
+                tx.PutAccount(new AccountRecord([1, 2, 3], [4, 5, 6], "alice", null, DateTimeOffset.UnixEpoch));
+                return true;
+            }, CancellationToken.None);
+        }
+        var rewrapped = await ReadKeyringAsync();
+        Assert.Equal(PassphraseProtection.Version, rewrapped[4]);
+        Assert.True(PassphraseProtection.IsCurrent(rewrapped));
+        await Assert.ThrowsAsync<WrongPassphraseException>(() => OpenAsync("wrong"));
+        await using (var store = await OpenAsync(passphrase))
+        {
+            Assert.Equal([1, 2, 3], (await store.ReadAsync(r => r.GetAccount(), CancellationToken.None))!.AccountSeed);
+        }
+    }
+
+    private async Task WriteKeyringAsync(byte[] storedKey)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DatabasePath};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE keyring SET data_key = $k WHERE id = 1";
+        command.Parameters.AddWithValue("$k", storedKey);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
+
+    private async Task<byte[]> ReadKeyringAsync()
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DatabasePath};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT data_key FROM keyring WHERE id = 1";
+        return (byte[])(await command.ExecuteScalarAsync())!;
+    }
+
     private Task<SqliteChatStore> OpenAsync(string? passphrase) =>
         SqliteChatStore.OpenAsync(DatabasePath, passphrase, _crypto, Durability.ProcessCrash, CancellationToken.None);
 }

@@ -1,19 +1,49 @@
 using System.Numerics;
 using System.Security.Cryptography;
 using System.Text;
-using Org.BouncyCastle.Crypto.Generators;
+using NSec.Cryptography;
 using Parley.Core.Crypto;
 
 namespace Parley.Chat.Crypto;
 
-/// <summary>scrypt's cost: N (a power of two), r and p. Bounded so that a crafted file cannot demand gigabytes.</summary>
+/// <summary>Argon2id's cost: memory (a power of two, in KiB) and passes, one lane (libsodium's only choice).
+/// Bounded so that a crafted file cannot demand gigabytes or hours.</summary>
+public sealed record Argon2Cost
+{
+    public const int MinLogMemoryKib = 3;
+    public const int MaxLogMemoryKib = 18;
+    public const int MaxPasses = 10;
+
+    public Argon2Cost(int memoryKib, int passes)
+    {
+        if (memoryKib < 1 << MinLogMemoryKib || !BitOperations.IsPow2(memoryKib) || BitOperations.Log2((uint)memoryKib) > MaxLogMemoryKib)
+        {
+            throw new ArgumentOutOfRangeException(nameof(memoryKib), memoryKib, $"memory must be a power of two from 2^{MinLogMemoryKib} to 2^{MaxLogMemoryKib} KiB");
+        }
+        ArgumentOutOfRangeException.ThrowIfLessThan(passes, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(passes, MaxPasses);
+        MemoryKib = memoryKib;
+        Passes = passes;
+    }
+
+    /// <summary>64 MiB and 3 passes (RFC 9106's second recommendation with libsodium's single lane); see
+    /// docs/benchmarks.md for the measured time.</summary>
+    public static Argon2Cost Default { get; } = new(1 << 16, 3);
+
+    public int MemoryKib { get; }
+
+    public int Passes { get; }
+}
+
+/// <summary>scrypt's cost in version 1 data, which is still read (and then rewrapped, see
+/// <see cref="PassphraseProtection.IsCurrent"/>). Bounded so that a crafted file cannot demand gigabytes.</summary>
 public sealed record ScryptCost
 {
     public const int MaxLogN = 20;
     public const int MaxR = 32;
     public const int MaxP = 16;
 
-    /// <summary>scrypt needs 128 · N · r bytes; 256 MiB allows 8 times the default.</summary>
+    /// <summary>scrypt needs 128 · N · r bytes; 256 MiB allowed 8 times version 1's default.</summary>
     public const long MaxMemoryBytes = 256L * 1024 * 1024;
 
     public ScryptCost(int n, int r, int p)
@@ -35,9 +65,6 @@ public sealed record ScryptCost
         P = p;
     }
 
-    /// <summary>N = 2^15, r = 8, p = 1: 32 MiB; see docs/ratchet.md for the measured time.</summary>
-    public static ScryptCost Default { get; } = new(1 << 15, 8, 1);
-
     public int N { get; }
 
     public int R { get; }
@@ -46,15 +73,17 @@ public sealed record ScryptCost
 }
 
 /// <summary>
-/// Secrets at rest under a passphrase: key = scrypt(UTF-8 passphrase, salt, N, r, p) → 32 bytes, then
-/// ChaCha20-Poly1305. Output (self-describing):
+/// Secrets at rest under a passphrase: key = Argon2id(UTF-8 passphrase, salt, memory, passes, one lane) → 32 bytes,
+/// then ChaCha20-Poly1305. Output (self-describing):
 /// <code>
-/// "PLPK"            4 ASCII bytes
-/// version           1 byte, 1
-/// log2 N, r, p      1 byte each
-/// salt              16 random bytes
-/// nonce             12 random bytes
-/// ciphertext ‖ tag  secret length + 16
+/// "PLPK"              4 ASCII bytes
+/// version             1 byte, 2 (1: the same with scrypt, log2 N, r, p in the next three bytes; read, never written)
+/// log2 memory (KiB)   1 byte
+/// passes              1 byte
+/// lanes               1 byte, 1
+/// salt                16 random bytes
+/// nonce               12 random bytes
+/// ciphertext ‖ tag    secret length + 16
 /// </code>
 /// The 36 bytes before the ciphertext are the AEAD's associated data, so the cost cannot be altered unnoticed.
 /// The passphrase is not Unicode-normalised (the process runs with invariant globalization, which has no
@@ -62,7 +91,8 @@ public sealed record ScryptCost
 /// </summary>
 public static class PassphraseProtection
 {
-    public const byte Version = 1;
+    public const byte Version = 2;
+    public const byte ScryptVersion = 1;
     public const int SaltSize = 16;
     public const int HeaderSize = 4 + 4 + SaltSize + IAead.NonceSize;
     public const int Overhead = HeaderSize + IAead.TagSize;
@@ -70,17 +100,17 @@ public static class PassphraseProtection
     private const int KeySize = 32;
     private static readonly byte[] Magic = "PLPK"u8.ToArray();
 
-    public static byte[] Protect(ICryptoProvider crypto, string passphrase, ReadOnlySpan<byte> secret, ScryptCost? cost = null)
+    public static byte[] Protect(ICryptoProvider crypto, string passphrase, ReadOnlySpan<byte> secret, Argon2Cost? cost = null)
     {
         ArgumentNullException.ThrowIfNull(crypto);
         ArgumentNullException.ThrowIfNull(passphrase);
-        cost ??= ScryptCost.Default;
+        cost ??= Argon2Cost.Default;
         var output = new byte[Overhead + secret.Length];
         Magic.CopyTo(output, 0);
         output[4] = Version;
-        output[5] = (byte)BitOperations.Log2((uint)cost.N);
-        output[6] = (byte)cost.R;
-        output[7] = (byte)cost.P;
+        output[5] = (byte)BitOperations.Log2((uint)cost.MemoryKib);
+        output[6] = (byte)cost.Passes;
+        output[7] = 1;
         var salt = output.AsSpan(8, SaltSize);
         var nonce = output.AsSpan(8 + SaltSize, IAead.NonceSize);
         crypto.RandomBytes(salt);
@@ -93,6 +123,12 @@ public static class PassphraseProtection
         CryptographicOperations.ZeroMemory(key);
         return output;
     }
+
+    /// <summary>Whether <paramref name="protectedBytes"/> (already opened once) use the current version and at least the
+    /// default cost; if not, the caller should protect the secret again.</summary>
+    public static bool IsCurrent(ReadOnlySpan<byte> protectedBytes) =>
+        protectedBytes.Length >= Overhead && protectedBytes[4] == Version
+        && 1 << protectedBytes[5] >= Argon2Cost.Default.MemoryKib && protectedBytes[6] >= Argon2Cost.Default.Passes;
 
     /// <exception cref="FormatException">Not bytes written by <see cref="Protect"/> (or a cost out of bounds).</exception>
     /// <exception cref="WrongPassphraseException">The passphrase is wrong or the bytes were altered.</exception>
@@ -108,20 +144,13 @@ public static class PassphraseProtection
         {
             throw new FormatException("not passphrase-protected data (no PLPK prefix)");
         }
-        if (protectedBytes[4] != Version)
+        var salt = protectedBytes.Slice(8, SaltSize);
+        var key = protectedBytes[4] switch
         {
-            throw new FormatException($"unknown passphrase protection version {protectedBytes[4]}");
-        }
-        ScryptCost cost;
-        try
-        {
-            cost = new ScryptCost(protectedBytes[5] is >= 1 and <= ScryptCost.MaxLogN ? 1 << protectedBytes[5] : 0, protectedBytes[6], protectedBytes[7]);
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw new FormatException($"the scrypt cost (log2 N {protectedBytes[5]}, r {protectedBytes[6]}, p {protectedBytes[7]}) is out of bounds", e);
-        }
-        var key = DeriveKey(passphrase, protectedBytes.Slice(8, SaltSize), cost);
+            Version => DeriveKey(passphrase, salt, ReadArgon2Cost(protectedBytes)),
+            ScryptVersion => DeriveScryptKey(passphrase, salt, ReadScryptCost(protectedBytes)),
+            _ => throw new FormatException($"unknown passphrase protection version {protectedBytes[4]}"),
+        };
         var secret = new byte[protectedBytes.Length - Overhead];
         bool authentic;
         using (var aead = crypto.CreateChaCha20Poly1305(key))
@@ -137,12 +166,54 @@ public static class PassphraseProtection
         return secret;
     }
 
-    private static byte[] DeriveKey(string passphrase, ReadOnlySpan<byte> salt, ScryptCost cost)
+    private static Argon2Cost ReadArgon2Cost(ReadOnlySpan<byte> header)
+    {
+        try
+        {
+            if (header[7] != 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(header), header[7], "libsodium's Argon2id has one lane");
+            }
+            return new Argon2Cost(header[5] is >= Argon2Cost.MinLogMemoryKib and <= Argon2Cost.MaxLogMemoryKib ? 1 << header[5] : 0, header[6]);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new FormatException($"the Argon2id cost (log2 memory {header[5]} KiB, passes {header[6]}, lanes {header[7]}) is out of bounds", e);
+        }
+    }
+
+    private static ScryptCost ReadScryptCost(ReadOnlySpan<byte> header)
+    {
+        try
+        {
+            return new ScryptCost(header[5] is >= 1 and <= ScryptCost.MaxLogN ? 1 << header[5] : 0, header[6], header[7]);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new FormatException($"the scrypt cost (log2 N {header[5]}, r {header[6]}, p {header[7]}) is out of bounds", e);
+        }
+    }
+
+    private static byte[] DeriveKey(string passphrase, ReadOnlySpan<byte> salt, Argon2Cost cost)
+    {
+        var algorithm = PasswordBasedKeyDerivationAlgorithm.Argon2id(new Argon2Parameters { DegreeOfParallelism = 1, MemorySize = cost.MemoryKib, NumberOfPasses = cost.Passes });
+        var passphraseBytes = Encoding.UTF8.GetBytes(passphrase);
+        try
+        {
+            return algorithm.DeriveBytes(passphraseBytes, salt, KeySize);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(passphraseBytes);
+        }
+    }
+
+    private static byte[] DeriveScryptKey(string passphrase, ReadOnlySpan<byte> salt, ScryptCost cost)
     {
         var passphraseBytes = Encoding.UTF8.GetBytes(passphrase);
         try
         {
-            return SCrypt.Generate(passphraseBytes, salt.ToArray(), cost.N, cost.R, cost.P, KeySize);
+            return ScryptKdf.DeriveKey(passphraseBytes, salt, cost.N, cost.R, cost.P, KeySize);
         }
         finally
         {

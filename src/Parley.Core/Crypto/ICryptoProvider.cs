@@ -1,7 +1,7 @@
 namespace Parley.Core.Crypto;
 
 /// <summary>
-/// Every primitive Parley uses, behind one seam: .NET's AEAD, hashes and HKDF, BouncyCastle's curves.
+/// Every primitive Parley uses, behind one seam: .NET's AEAD, hashes and HKDF, NSec's (libsodium) curves.
 /// Keys are plain byte arrays (32-byte X25519 scalars/points, 32-byte Ed25519 seeds/public keys).
 /// </summary>
 public interface ICryptoProvider

@@ -175,12 +175,15 @@ internal sealed class HandshakeState : IDisposable
 
     private int WriteEphemeral(Span<byte> destination)
     {
+        byte[] ephemeralPublic;
         if (_ephemeralPrivate is null)
         {
-            var (privateKey, _) = _crypto.GenerateX25519KeyPair();
-            _ephemeralPrivate = privateKey;
+            (_ephemeralPrivate, ephemeralPublic) = _crypto.GenerateX25519KeyPair();
         }
-        var ephemeralPublic = _crypto.X25519PublicKey(_ephemeralPrivate);
+        else
+        {
+            ephemeralPublic = _crypto.X25519PublicKey(_ephemeralPrivate);
+        }
         ephemeralPublic.CopyTo(destination);
         _symmetric.MixHash(ephemeralPublic);
         return DhLength;

@@ -6,7 +6,7 @@ namespace Parley.Chat.Tests.Crypto;
 public class PassphraseProtectionTests
 {
     private static readonly Parley.Core.Crypto.DefaultCryptoProvider Crypto = SessionPair.Crypto;
-    private static readonly ScryptCost Cheap = new(1 << 4, 1, 1);
+    private static readonly Argon2Cost Cheap = new(1 << 3, 1);
 
     [Theory]
     [InlineData(0)]
@@ -21,7 +21,7 @@ public class PassphraseProtectionTests
 
         Assert.Equal(length + PassphraseProtection.Overhead, protectedBytes.Length);
         Assert.Equal("PLPK"u8.ToArray(), protectedBytes[..4]);
-        Assert.Equal(new byte[] { 1, 4, 1, 1 }, protectedBytes[4..8]);
+        Assert.Equal(new byte[] { 2, 3, 1, 1 }, protectedBytes[4..8]);
         Assert.Equal(secret, PassphraseProtection.Unprotect(Crypto, "pass phrase ✓", protectedBytes));
     }
 
@@ -32,9 +32,10 @@ public class PassphraseProtectionTests
         var protectedBytes = PassphraseProtection.Protect(Crypto, "default", [1, 2, 3]);
         stopwatch.Stop();
 
-        Assert.Equal(new byte[] { 1, 15, 8, 1 }, protectedBytes[4..8]);
+        Assert.Equal(new byte[] { 2, 16, 3, 1 }, protectedBytes[4..8]);
         Assert.Equal([1, 2, 3], PassphraseProtection.Unprotect(Crypto, "default", protectedBytes));
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(30), $"scrypt at the default cost took {stopwatch.Elapsed}");
+        Assert.True(PassphraseProtection.IsCurrent(protectedBytes));
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(30), $"Argon2id at the default cost took {stopwatch.Elapsed}");
     }
 
     [Fact]
@@ -89,14 +90,15 @@ public class PassphraseProtectionTests
     /// <summary>Costs a file could name to exhaust memory or time are refused before any work is done.</summary>
     [Theory]
     [InlineData(5, 0)]
-    [InlineData(5, 21)]
-    [InlineData(5, 31)]
+    [InlineData(5, 2)]
+    [InlineData(5, 19)]
     [InlineData(5, 255)]
     [InlineData(6, 0)]
-    [InlineData(6, 33)]
+    [InlineData(6, 11)]
     [InlineData(7, 0)]
-    [InlineData(7, 17)]
-    [InlineData(4, 2)]
+    [InlineData(7, 2)]
+    [InlineData(4, 3)]
+    [InlineData(4, 0)]
     [InlineData(0, (byte)'X')]
     public void Header_out_of_bounds_is_a_format_exception(int index, int value)
     {
@@ -109,12 +111,37 @@ public class PassphraseProtectionTests
     [Fact]
     public void Memory_hungry_cost_is_a_format_exception()
     {
-        // log2 N = 20 and r = 8: 1 GiB of scrypt memory, above the 256 MiB bound.
+        // 2^20 KiB: 1 GiB of Argon2id memory, above the 256 MiB bound; and version 1's scrypt at log2 N = 20, r = 8.
         var protectedBytes = PassphraseProtection.Protect(Crypto, "x", [1], Cheap);
         protectedBytes[5] = 20;
-        protectedBytes[6] = 8;
-
         Assert.Throws<FormatException>(() => PassphraseProtection.Unprotect(Crypto, "x", protectedBytes));
+
+        protectedBytes[4] = PassphraseProtection.ScryptVersion;
+        protectedBytes[6] = 8;
+        protectedBytes[7] = 1;
+        Assert.Throws<FormatException>(() => PassphraseProtection.Unprotect(Crypto, "x", protectedBytes));
+    }
+
+    [Fact]
+    public void Older_or_cheaper_wrapping_is_not_current()
+    {
+        Assert.False(PassphraseProtection.IsCurrent(PassphraseProtection.Protect(Crypto, "x", [1], Cheap)));
+        Assert.False(PassphraseProtection.IsCurrent(PassphraseProtection.Protect(Crypto, "x", [1], new Argon2Cost(Argon2Cost.Default.MemoryKib, 1))));
+        var scrypt = Convert.FromHexString(RatchetVectorTests.ScryptProtected);
+        Assert.False(PassphraseProtection.IsCurrent(scrypt));
+        Assert.False(PassphraseProtection.IsCurrent([]));
+    }
+
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(4, 1)]
+    [InlineData(12, 1)]
+    [InlineData(1 << 19, 1)]
+    [InlineData(1024, 0)]
+    [InlineData(1024, 11)]
+    public void Argon2_cost_is_bounded(int memoryKib, int passes)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Argon2Cost(memoryKib, passes));
     }
 
     [Theory]
@@ -126,7 +153,7 @@ public class PassphraseProtectionTests
     [InlineData(1024, 8, 0)]
     [InlineData(1024, 8, 17)]
     [InlineData(1 << 20, 8, 1)]
-    public void Cost_is_bounded(int n, int r, int p)
+    public void Scrypt_cost_is_bounded(int n, int r, int p)
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new ScryptCost(n, r, p));
     }

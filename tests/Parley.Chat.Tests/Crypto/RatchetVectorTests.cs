@@ -11,6 +11,9 @@ namespace Parley.Chat.Tests.Crypto;
 /// </summary>
 public class RatchetVectorTests
 {
+    /// <summary>The vectors' scrypt (version 1) protected bytes, for tests that need old data without the file.</summary>
+    internal const string ScryptProtected = "504c504b010a08010ad104939adf3b4ad7b31b809ac960770a252a6679fa6c4a9d00dc43a39eb4f23d66a91e7959924d1907fd31ac11f5937da484e8993d3fa2ca8796b3c403ea1da987952e04cefd6ecfb07472";
+
     private static readonly JsonElement Vectors = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "TestData", "vectors", "ratchet-vectors.json"))).RootElement;
     private static readonly DefaultCryptoProvider Crypto = DefaultCryptoProvider.Instance;
 
@@ -133,12 +136,22 @@ public class RatchetVectorTests
         Assert.Equal(Hex(vector, "plaintext"), SealedBox.Open(Crypto, recipient, Hex(vector, "sealed")));
     }
 
+    /// <summary>Version 1 (scrypt) data is no longer written but must still open: databases from before Argon2id.</summary>
     [Fact]
-    public void Passphrase_protection_matches_the_independent_implementation()
+    public void Scrypt_passphrase_protection_of_the_independent_implementation_still_opens()
     {
         var vector = Vectors.GetProperty("passphrase");
+
+        Assert.Equal(ScryptProtected, vector.GetProperty("protected").GetString());
+        Assert.Equal(Hex(vector, "secret"), PassphraseProtection.Unprotect(Crypto, vector.GetProperty("passphrase").GetString()!, Hex(vector, "protected")));
+    }
+
+    [Fact]
+    public void Argon2id_passphrase_protection_matches_the_independent_implementation()
+    {
+        var vector = Vectors.GetProperty("passphraseArgon2id");
         var passphrase = vector.GetProperty("passphrase").GetString()!;
-        var cost = new ScryptCost(1 << vector.GetProperty("logN").GetInt32(), vector.GetProperty("r").GetInt32(), vector.GetProperty("p").GetInt32());
+        var cost = new Argon2Cost(vector.GetProperty("memoryKib").GetInt32(), vector.GetProperty("passes").GetInt32());
         var crypto = new FixedKeyCryptoProvider([], [Hex(vector, "salt"), Hex(vector, "nonce")]);
 
         var protectedBytes = PassphraseProtection.Protect(crypto, passphrase, Hex(vector, "secret"), cost);
