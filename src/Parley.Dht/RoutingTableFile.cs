@@ -1,12 +1,13 @@
 using System.Text.Json;
 using Parley.Core.Identity;
+using Parley.Core.IO;
 using Parley.Core.Multiformats;
 
 namespace Parley.Dht;
 
 /// <summary>
 /// The routing table saved in the data folder, so a restarted node rejoins through the peers it knew instead of
-/// needing a bootstrap address. Written to a temporary file and renamed, so a crash never leaves half a file.
+/// needing a bootstrap address. Written to a temporary file and renamed, so a crash never leaves half a file; 0600.
 /// </summary>
 public static class RoutingTableFile
 {
@@ -19,13 +20,7 @@ public static class RoutingTableFile
     {
         ArgumentNullException.ThrowIfNull(peers);
         var entries = peers.Select(p => new Entry(p.Peer.ToString(), p.Addresses.Select(a => a.ToString()).ToList())).ToList();
-        var temporary = path + ".tmp";
-        await using (var stream = File.Create(temporary))
-        {
-            await JsonSerializer.SerializeAsync(stream, entries, cancellationToken: cancellationToken);
-            await stream.FlushAsync(cancellationToken);
-        }
-        File.Move(temporary, path, overwrite: true);
+        await OwnerOnly.WriteAtomicallyAsync(path, (stream, ct) => JsonSerializer.SerializeAsync(stream, entries, cancellationToken: ct), overwrite: true, cancellationToken);
     }
 
     /// <summary>The saved peers; an absent file is an empty list, and unreadable entries are skipped.</summary>

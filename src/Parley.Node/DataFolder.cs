@@ -1,4 +1,5 @@
 using Parley.Core.Identity;
+using Parley.Core.IO;
 
 namespace Parley.Node;
 
@@ -23,10 +24,15 @@ public sealed class DataFolder(string path)
     /// <exception cref="IOException">Another process holds it; the message says so.</exception>
     public IDisposable Lock()
     {
-        CreateOwnerOnlyDirectory(Path);
+        OwnerOnly.CreateDirectory(Path);
+        var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None, BufferSize = 1, Options = FileOptions.DeleteOnClose };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = OwnerOnly.FileMode;
+        }
         try
         {
-            return new FileStream(System.IO.Path.Combine(Path, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+            return new FileStream(System.IO.Path.Combine(Path, LockFile), options);
         }
         catch (IOException e)
         {
@@ -42,6 +48,7 @@ public sealed class DataFolder(string path)
         var file = System.IO.Path.Combine(Path, NodeKeyFile);
         if (File.Exists(file))
         {
+            OwnerOnly.RestrictFile(file);
             var bytes = await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);
             try
             {
@@ -52,34 +59,10 @@ public sealed class DataFolder(string path)
                 throw new InvalidDataException($"{file} is not a valid node key ({e.Message}); move it away to create a new identity", e);
             }
         }
-        CreateOwnerOnlyDirectory(Path);
+        OwnerOnly.CreateDirectory(Path);
         var key = IdentityKey.Generate();
-        // Write to a temporary file and rename, so a crash never leaves a half-written key behind.
-        var temporary = file + ".tmp";
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-        await using (var stream = new FileStream(temporary, options))
-        {
-            await stream.WriteAsync(key.ToPrivateKeyProtobuf(), cancellationToken).ConfigureAwait(false);
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, file, overwrite: false);
+        // Never overwrite: a key that appeared meanwhile is another process's identity.
+        await OwnerOnly.WriteAtomicallyAsync(file, (stream, ct) => stream.WriteAsync(key.ToPrivateKeyProtobuf(), ct).AsTask(), overwrite: false, cancellationToken).ConfigureAwait(false);
         return key;
-    }
-
-    private static void CreateOwnerOnlyDirectory(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(path);
-        }
-        else
-        {
-            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
     }
 }

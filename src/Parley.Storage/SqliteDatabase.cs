@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Parley.Core.IO;
 
 namespace Parley.Storage;
 
@@ -40,11 +41,7 @@ public sealed class SqliteDatabase : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(migrations);
-        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
-        if (directory is not null)
-        {
-            Directory.CreateDirectory(directory);
-        }
+        CreateOwnerOnly(path);
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         try
         {
@@ -68,6 +65,29 @@ public sealed class SqliteDatabase : IAsyncDisposable
         {
             await connection.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The folder, the file and its -wal and -shm companions are the owner's only. SQLite creates the companions with
+    /// the mode of the database file (and sets it past the umask), so a database file created here as 0600 keeps all
+    /// three 0600; files from before are narrowed.
+    /// </summary>
+    private static void CreateOwnerOnly(string path)
+    {
+        var fullPath = System.IO.Path.GetFullPath(path);
+        if (System.IO.Path.GetDirectoryName(fullPath) is { } directory)
+        {
+            OwnerOnly.CreateDirectory(directory);
+        }
+        if (!File.Exists(fullPath))
+        {
+            // An empty file is a new database to SQLite.
+            using var created = new FileStream(fullPath, OwnerOnly.CreateOptions());
+        }
+        foreach (var file in new[] { fullPath, fullPath + "-wal", fullPath + "-shm" })
+        {
+            OwnerOnly.RestrictFile(file);
         }
     }
 

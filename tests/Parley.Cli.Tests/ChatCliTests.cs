@@ -146,6 +146,43 @@ public sealed partial class ChatCliTests(ChatNetwork network)
         Assert.Equal(["me: hello dave, directly   [delivered]", $"{daveHandle}: hi erin"], Lines(await network.RunOkAsync(erin, "history", "dave")).Select(l => l.Replace("[read]", "[delivered]", StringComparison.Ordinal)));
     }
 
+    /// <summary>An existing world-writable folder and a umask of 000: everything Parley writes is still 0600 and every
+    /// folder 0700, while the node runs (databases with their -wal and -shm files, keys, API files) and after it stops
+    /// (the saved routing table).</summary>
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Every_file_is_the_owners_only_whatever_the_umask()
+    {
+        var frank = network.Folder("frank");
+        Directory.CreateDirectory(frank);
+        File.SetUnixFileMode(frank, (UnixFileMode)0b111_111_111);
+        await using (var init = ParleyProcess.StartWithUmask("000", network.Command(frank, "init", "--name", "frank")))
+        {
+            Assert.True(await init.WaitForExitAsync(ChatNetwork.Timeout) == 0, init.Describe());
+        }
+        await using (var node = await network.StartNodeAsync(frank, umask: "000"))
+        {
+            var running = OwnerOnlyViolations(frank);
+            Assert.True(running.Count == 0, string.Join('\n', running));
+            Assert.All(new[] { "node.key", "parley.db", "parley.db-wal", "parley.db-shm", "mailbox.db", "api-token", "api-port" }, name => Assert.True(File.Exists(Path.Combine(frank, name)), $"{name} is missing"));
+            Assert.Equal(0, await node.TerminateAsync(ChatNetwork.Timeout));
+        }
+        Assert.True(File.Exists(Path.Combine(frank, "routing-table.json")), "the routing table is saved on exit");
+        var stopped = OwnerOnlyViolations(frank);
+        Assert.True(stopped.Count == 0, string.Join('\n', stopped));
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static List<string> OwnerOnlyViolations(string folder)
+    {
+        const UnixFileMode file = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        const UnixFileMode directory = file | UnixFileMode.UserExecute;
+        return new DirectoryInfo(folder).EnumerateFileSystemInfos("*", SearchOption.AllDirectories).Prepend(new DirectoryInfo(folder))
+            .Where(entry => entry.UnixFileMode != (entry is DirectoryInfo ? directory : file))
+            .Select(entry => $"{entry.FullName} is {Convert.ToString((int)entry.UnixFileMode, 8)}")
+            .ToList();
+    }
+
     [Fact]
     public async Task Commands_without_an_identity_or_a_network_fail_clearly()
     {

@@ -103,9 +103,9 @@ public sealed class ChatNetwork : IAsyncLifetime
     }
 
     /// <summary>Starts `parley node` on a user's data folder and waits until its local API answers.</summary>
-    public async Task<ParleyProcess> StartNodeAsync(string data)
+    public async Task<ParleyProcess> StartNodeAsync(string data, string? umask = null)
     {
-        var node = ParleyProcess.Start(["--data", data, "--name-difficulty", NameDifficulty, .. BootstrapArguments(), "node", "--listen", Loopback]);
+        var node = ParleyProcess.StartWithUmask(umask, ["--data", data, "--name-difficulty", NameDifficulty, .. BootstrapArguments(), "node", "--listen", Loopback]);
         try
         {
             await WaitForApiAsync(node);

@@ -74,12 +74,23 @@ public sealed class ParleyProcess : IAsyncDisposable
     /// <summary>The command, its output so far and its stderr, for assertion messages.</summary>
     public string Describe() => $"`parley {_commandLine}`\n--- stdout ---\n{Stdout}--- stderr ---\n{Stderr}";
 
-    public static ParleyProcess Start(params string[] arguments)
+    public static ParleyProcess Start(params string[] arguments) => StartWithUmask(null, arguments);
+
+    /// <summary>Starts it under a umask of its own (octal, such as "000"), through the shell, which sets it and then
+    /// becomes the process (exec), so killing it kills parley.</summary>
+    public static ParleyProcess StartWithUmask(string? umask, params string[] arguments)
     {
         // Through env, so that Ctrl-C (SIGINT) reaches parley as it does from a terminal, even when the test runner was
         // started with SIGINT ignored (a background job of a non-interactive shell), which children inherit.
         var start = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         start.ArgumentList.Add("--default-signal=INT");
+        if (umask is not null)
+        {
+            start.ArgumentList.Add("/bin/sh");
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add($"umask {umask} && exec \"$@\"");
+            start.ArgumentList.Add("sh");
+        }
         start.ArgumentList.Add("dotnet");
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "parley.dll"));
         foreach (var argument in arguments)

@@ -16,6 +16,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Parley.Chat.Messaging;
+using Parley.Core.IO;
 
 namespace Parley.Node.Api;
 
@@ -123,20 +124,8 @@ public sealed class LocalApi : IAsyncDisposable
         await WriteOwnerOnlyAsync(Path.Combine(_folder, PortFile), Port.ToString(System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
     }
 
-    private static async Task WriteOwnerOnlyAsync(string path, string text, CancellationToken cancellationToken)
-    {
-        var temporary = path + ".tmp";
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-        await using (var stream = new FileStream(temporary, options))
-        {
-            await stream.WriteAsync(Encoding.UTF8.GetBytes(text), cancellationToken);
-        }
-        File.Move(temporary, path, overwrite: true);
-    }
+    private static Task WriteOwnerOnlyAsync(string path, string text, CancellationToken cancellationToken) =>
+        OwnerOnly.WriteAtomicallyAsync(path, (stream, ct) => stream.WriteAsync(Encoding.UTF8.GetBytes(text), ct).AsTask(), overwrite: true, cancellationToken);
 
     private static async Task RefuseBadRequestsAsync(HttpContext context, RequestDelegate next)
     {
