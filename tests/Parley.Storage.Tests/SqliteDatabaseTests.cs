@@ -71,6 +71,28 @@ public sealed class SqliteDatabaseTests : IDisposable
         Assert.IsType<SqliteException>(error.InnerException);
     }
 
+    /// <summary>SQLite's max_page_count gives the same SQLITE_FULL a full disk does, without filling one.</summary>
+    [Fact]
+    public async Task A_full_disk_is_reported_as_a_full_disk_and_keeps_what_was_written()
+    {
+        await using var database = await FullDatabaseAsync(DatabasePath);
+
+        var error = await Assert.ThrowsAsync<StorageException>(() => database.WriteAsync((c, t) => c.Execute(t, "INSERT INTO items (name) VALUES ($n)", ("$n", new string('x', 1 << 20))), CancellationToken.None));
+
+        Assert.True(error.IsDiskFull);
+        Assert.Equal($"the disk holding {DatabasePath} is full; nothing was written", error.Message);
+        Assert.Equal(["kept"], await database.ReadAsync(c => c.Query(null, "SELECT name FROM items", r => r.GetString(0)), CancellationToken.None));
+    }
+
+    /// <summary>A database with one row that cannot grow any more, as on a full disk.</summary>
+    public static async Task<SqliteDatabase> FullDatabaseAsync(string path)
+    {
+        var database = await SqliteDatabase.OpenAsync(path, Schema, Durability.ProcessCrash, CancellationToken.None);
+        await database.WriteAsync((c, t) => c.Execute(t, "INSERT INTO items (name) VALUES ('kept')"), CancellationToken.None);
+        await database.ReadAsync(c => c.Execute(null, "PRAGMA max_page_count = " + c.Scalar(null, "PRAGMA page_count")), CancellationToken.None);
+        return database;
+    }
+
     [Fact]
     public async Task Use_after_dispose_is_an_error_not_a_crash()
     {

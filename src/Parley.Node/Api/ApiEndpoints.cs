@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Parley.Chat.Messaging;
+using Parley.Storage;
 
 namespace Parley.Node.Api;
 
@@ -107,9 +108,26 @@ internal static class ApiEndpoints
             // ArgumentException, FormatException: a blank or malformed name, handle or account id.
             return Results.Json(new ErrorDto(e.Message), statusCode: StatusCodes.Status400BadRequest);
         }
+        catch (IOException e) when (StorageFailure(e) is { } storage)
+        {
+            // A storage failure is an IOException too; it must not be reported as the network's.
+            return Results.Json(new ErrorDto(storage.Message), statusCode: storage.IsDiskFull ? StatusCodes.Status507InsufficientStorage : StatusCodes.Status500InternalServerError);
+        }
         catch (IOException e)
         {
             return Results.Json(new ErrorDto($"the network did not answer: {e.Message}"), statusCode: StatusCodes.Status503ServiceUnavailable);
         }
+    }
+
+    private static StorageException? StorageFailure(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is StorageException storage)
+            {
+                return storage;
+            }
+        }
+        return null;
     }
 }

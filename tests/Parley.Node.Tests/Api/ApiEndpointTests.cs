@@ -3,7 +3,9 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Parley.Chat.Messaging;
+using Microsoft.AspNetCore.Http;
 using Parley.Node.Api;
+using Parley.Storage;
 
 namespace Parley.Node.Tests.Api;
 
@@ -32,6 +34,34 @@ public sealed class ApiEndpointTests(ApiNetwork network)
         Assert.Null(blank.Account);
         Assert.Equal(network.Blank.Node.PeerId.ToString(), blank.Device);
         Assert.NotEmpty(blank.Addresses);
+    }
+
+    /// <summary>A full disk (SQLite's SQLITE_FULL, here from max_page_count) is an IOException like the network's
+    /// failures, and was once reported as "the network did not answer: the disk … is full".</summary>
+    [Fact]
+    public async Task A_full_disk_is_reported_as_a_full_disk()
+    {
+        var folder = Directory.CreateTempSubdirectory("parley-full-disk-");
+        try
+        {
+            var path = Path.Combine(folder.FullName, "full.db");
+            await using var database = await SqliteDatabase.OpenAsync(path, [new Migration(1, "CREATE TABLE t (v BLOB)")], Durability.ProcessCrash, CancellationToken.None);
+            await database.ReadAsync(c => c.Execute(null, "PRAGMA max_page_count = " + c.Scalar(null, "PRAGMA page_count")), CancellationToken.None);
+
+            var result = await ApiEndpoints.WithChat(network["alice"].Node, async _ =>
+            {
+                await database.WriteAsync((c, t) => c.Execute(t, "INSERT INTO t (v) VALUES ($v)", ("$v", new byte[1 << 20])), CancellationToken.None);
+                return Results.Ok();
+            });
+
+            Assert.Equal(StatusCodes.Status507InsufficientStorage, Assert.IsAssignableFrom<IStatusCodeHttpResult>(result).StatusCode);
+            var error = Assert.IsType<ErrorDto>(Assert.IsAssignableFrom<IValueHttpResult>(result).Value).Error;
+            Assert.Equal($"the disk holding {path} is full; nothing was written", error);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
     }
 
     [Fact]
