@@ -138,7 +138,7 @@ public static class NoiseSecurity
         return message;
     }
 
-    private static RemoteIdentity VerifyPayload(byte[] encodedPayload, ReadOnlySpan<byte> remoteStaticKey, PeerId? expectedRemote, ICryptoProvider crypto)
+    internal static RemoteIdentity VerifyPayload(byte[] encodedPayload, ReadOnlySpan<byte> remoteStaticKey, PeerId? expectedRemote, ICryptoProvider crypto)
     {
         NoiseHandshakePayload payload;
         try
@@ -189,5 +189,5 @@ public static class NoiseSecurity
         return message;
     }
 
-    private sealed record RemoteIdentity(PublicKey Key, IReadOnlyList<string> StreamMuxers);
+    internal sealed record RemoteIdentity(PublicKey Key, IReadOnlyList<string> StreamMuxers);
 }
