@@ -21,6 +21,10 @@ public interface IPeerNetwork : IAsyncDisposable
     /// <summary>What this node has learned about other peers: addresses, protocols, agent versions.</summary>
     PeerStore PeerStore { get; }
 
+    /// <summary>Where the DHT and chat layers mark the peers whose connections matter (routing-table peers, contacts,
+    /// relays in use), so the connection manager keeps them.</summary>
+    Resources.IPeerProtection Protection { get; }
+
     /// <summary>Protocols with a registered handler.</summary>
     IReadOnlyCollection<string> Protocols { get; }
 

@@ -12,8 +12,10 @@ public sealed class PeerStream : Stream
     private readonly Stream _inner;
     private readonly Func<CancellationToken, Task> _closeWrite;
     private readonly Action _reset;
+    private Action? _released;
 
-    public PeerStream(Stream inner, string protocol, PeerId remotePeer, Multiaddr? remoteAddress, Func<CancellationToken, Task> closeWrite, Action reset)
+    /// <param name="released">Called once when the stream is disposed: what it held of the host's limits is freed.</param>
+    public PeerStream(Stream inner, string protocol, PeerId remotePeer, Multiaddr? remoteAddress, Func<CancellationToken, Task> closeWrite, Action reset, Action? released = null)
     {
         ArgumentNullException.ThrowIfNull(inner);
         _inner = inner;
@@ -22,6 +24,7 @@ public sealed class PeerStream : Stream
         RemoteAddress = remoteAddress;
         _closeWrite = closeWrite;
         _reset = reset;
+        _released = released;
     }
 
     public string Protocol { get; }
@@ -77,6 +80,7 @@ public sealed class PeerStream : Stream
     public override async ValueTask DisposeAsync()
     {
         await _inner.DisposeAsync().ConfigureAwait(false);
+        Interlocked.Exchange(ref _released, null)?.Invoke();
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -85,6 +89,7 @@ public sealed class PeerStream : Stream
         if (disposing)
         {
             _inner.Dispose();
+            Interlocked.Exchange(ref _released, null)?.Invoke();
         }
         base.Dispose(disposing);
     }

@@ -37,6 +37,11 @@ public sealed class InMemoryHost : IPeerNetwork
 
     public PeerStore PeerStore { get; } = new();
 
+    /// <summary>Kept, so tests can see what the layers above protect; nothing is trimmed in memory.</summary>
+    public Parley.Net.Resources.PeerTags Protection { get; } = new();
+
+    Parley.Net.Resources.IPeerProtection IPeerNetwork.Protection => Protection;
+
     public IReadOnlyCollection<string> Protocols => _handlers.Keys.ToList();
 
     public IReadOnlyCollection<PeerId> ConnectedPeers => _connected.Keys.ToList();

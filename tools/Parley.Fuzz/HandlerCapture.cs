@@ -28,6 +28,8 @@ internal sealed class HandlerCapture(IPeerNetwork inner) : IPeerNetwork
 
     public PeerStore PeerStore => inner.PeerStore;
 
+    public Net.Resources.IPeerProtection Protection => inner.Protection;
+
     public IReadOnlyCollection<string> Protocols => inner.Protocols;
 
     public IReadOnlyCollection<PeerId> ConnectedPeers => inner.ConnectedPeers;

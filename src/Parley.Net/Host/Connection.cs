@@ -1,11 +1,12 @@
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
+using Parley.Net.Resources;
 using Parley.Net.Yamux;
 
 namespace Parley.Net.Host;
 
-/// <summary>One upgraded (TCP + Noise + yamux) connection to a peer.</summary>
-internal sealed class Connection(YamuxSession session, PeerId remotePeer, Multiaddr remoteAddress, bool isInbound) : IAsyncDisposable
+/// <summary>One upgraded (TCP + Noise + yamux) connection to a peer, with its share of the host's limits.</summary>
+internal sealed class Connection(YamuxSession session, PeerId remotePeer, Multiaddr remoteAddress, bool isInbound, ConnectionLease lease) : IAsyncDisposable
 {
     public YamuxSession Session { get; } = session;
 
@@ -15,6 +16,10 @@ internal sealed class Connection(YamuxSession session, PeerId remotePeer, Multia
     public Multiaddr RemoteAddress { get; } = remoteAddress;
 
     public bool IsInbound { get; } = isInbound;
+
+    public ConnectionLease Lease { get; } = lease;
+
+    public DateTimeOffset OpenedAt { get; } = DateTimeOffset.UtcNow;
 
     public bool IsOpen => !Session.IsClosed;
 

@@ -1,5 +1,6 @@
 using Parley.Core.Multiformats;
 using Parley.Net.Noise;
+using Parley.Net.Resources;
 using Parley.Net.Yamux;
 
 namespace Parley.Net.Host;
@@ -11,14 +12,9 @@ public sealed class HostOptions
 
     public string AgentVersion { get; init; } = "parley/" + (typeof(HostOptions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
 
-    /// <summary>Connections of all kinds; inbound ones beyond this are closed at once, dials fail.</summary>
-    public int MaxConnections { get; init; } = 1024;
-
-    /// <summary>Inbound connections still in their handshake; more are dropped before any work is done for them.</summary>
-    public int MaxPendingHandshakes { get; init; } = 64;
-
-    /// <summary>Pending handshakes from one IP address, so that one source cannot fill every handshake slot.</summary>
-    public int MaxPendingHandshakesPerAddress { get; init; } = 8;
+    /// <summary>Connections, pending handshakes, streams and buffered memory, by direction, source, peer and protocol;
+    /// the connection manager's watermarks.</summary>
+    public ResourceLimits Limits { get; init; } = new();
 
     /// <summary>Covers multistream, Noise and muxer negotiation of a new connection.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);

@@ -10,6 +10,7 @@ using Parley.Core.Multiformats;
 using Parley.Net.Multistream;
 using Parley.Net.Noise;
 using Parley.Net.Protocols;
+using Parley.Net.Resources;
 using Parley.Net.Transport;
 using Parley.Net.Yamux;
 
@@ -32,13 +33,11 @@ public sealed class Libp2pHost : IPeerNetwork
     // Keyed by address (with /p2p), not by peer: a dial to a peer's stale address must not stand in for a dial to its
     // current one made at the same time (a restarted node's old address from the routing table, its new one from presence).
     private readonly ConcurrentDictionary<Multiaddr, Task<Connection>> _pendingDials = new();
-    private readonly SemaphoreSlim _pendingHandshakes;
-    private readonly ConcurrentDictionary<IPAddress, int> _pendingByAddress = new();
+    private readonly ResourceManager _resources;
     private readonly List<Socket> _listeners = [];
     private readonly List<Task> _backgroundTasks = [];
     private ImmutableDictionary<string, StreamHandler> _handlers = ImmutableDictionary<string, StreamHandler>.Empty;
     private IReadOnlyList<Multiaddr> _listenAddresses = [];
-    private int _connectionCount;
     private int _started;
     private int _disposed;
 
@@ -50,7 +49,7 @@ public sealed class Libp2pHost : IPeerNetwork
         _crypto = crypto ?? DefaultCryptoProvider.Instance;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<Libp2pHost>();
-        _pendingHandshakes = new SemaphoreSlim(_options.MaxPendingHandshakes);
+        _resources = new ResourceManager(_options.Limits);
         SetStreamHandler(PingProtocol.ProtocolId, PingProtocol.HandleAsync);
         Identify = new IdentifyService(this, identity, _options.AgentVersion, _options.IdentifyTimeout, _loggerFactory.CreateLogger<IdentifyService>());
     }
@@ -76,7 +75,15 @@ public sealed class Libp2pHost : IPeerNetwork
     public IReadOnlyCollection<PeerId> ConnectedPeers => _connections.Where(c => c.Value.Any(x => x.IsOpen)).Select(c => c.Key).ToList();
 
     /// <summary>Open connections right now, inbound and outbound.</summary>
-    public int ConnectionCount => Volatile.Read(ref _connectionCount);
+    public int ConnectionCount => _connections.Values.Sum(list => list.Count);
+
+    /// <summary>What the host holds and what it refused, by <see cref="ResourceLimits"/>.</summary>
+    public ResourceUsage ResourceUsage => _resources.Usage;
+
+    /// <summary>Protections and tags that decide which connections the connection manager trims.</summary>
+    public PeerTags Protection { get; } = new();
+
+    IPeerProtection IPeerNetwork.Protection => Protection;
 
     /// <summary>Binds every listen address and starts accepting.</summary>
     /// <exception cref="SocketException">An address could not be bound (in use, not local).</exception>
@@ -136,6 +143,10 @@ public sealed class Libp2pHost : IPeerNetwork
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentNullException.ThrowIfNull(protocols);
         var connection = FindOpenConnection(peer) ?? await DialKnownAddressesAsync(peer, cancellationToken).ConfigureAwait(false);
+        if (!connection.Lease.TryOpenStream(inbound: false))
+        {
+            throw new PeerConnectionException($"cannot open a stream to {peer}: the limit of streams we open is reached");
+        }
         YamuxStream stream;
         try
         {
@@ -143,6 +154,7 @@ public sealed class Libp2pHost : IPeerNetwork
         }
         catch (IOException e)
         {
+            connection.Lease.CloseStream(inbound: false);
             throw new PeerConnectionException($"cannot open a stream to {peer}: {e.Message}", e);
         }
         try
@@ -150,12 +162,13 @@ public sealed class Libp2pHost : IPeerNetwork
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_options.StreamNegotiationTimeout);
             var protocol = await MultistreamSelect.SelectAsync(stream, protocols, timeout.Token).ConfigureAwait(false);
-            return WrapStream(stream, protocol, connection);
+            return WrapStream(stream, protocol, connection, () => connection.Lease.CloseStream(inbound: false));
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {
             stream.Reset();
             await stream.DisposeAsync().ConfigureAwait(false);
+            connection.Lease.CloseStream(inbound: false);
             if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
                 throw;
@@ -205,7 +218,6 @@ public sealed class Libp2pHost : IPeerNetwork
         }
         Identify.Dispose();
         _shutdown.Dispose();
-        _pendingHandshakes.Dispose();
     }
 
     private Connection? FindOpenConnection(PeerId peer) =>
@@ -270,12 +282,9 @@ public sealed class Libp2pHost : IPeerNetwork
     /// <summary>Runs on the host's own lifetime, not the caller's, because concurrent callers share the dial.</summary>
     private async Task<Connection> DialAsync(Multiaddr address, PeerId? expected)
     {
-        if (Interlocked.Increment(ref _connectionCount) > _options.MaxConnections)
-        {
-            Interlocked.Decrement(ref _connectionCount);
-            throw new PeerConnectionException($"connection limit of {_options.MaxConnections} reached");
-        }
-        var registered = false;
+        // Outbound connections have their own budget: peers filling the inbound side cannot block our dials.
+        using var dial = _resources.TryBeginOutbound()
+            ?? throw new PeerConnectionException($"the limit of {_options.Limits.MaxOutboundConnections} outbound connections is reached");
         Socket? socket = null;
         try
         {
@@ -283,9 +292,8 @@ public sealed class Libp2pHost : IPeerNetwork
             timeout.CancelAfter(_options.DialTimeout);
             socket = await TcpTransport.DialAsync(address, timeout.Token).ConfigureAwait(false);
             var remote = Multiaddr.FromEndPoint((IPEndPoint)socket.RemoteEndPoint!);
-            var connection = await UpgradeAsync(new NetworkStream(socket, ownsSocket: true), isInbound: false, expected, remote).ConfigureAwait(false);
+            var connection = await UpgradeAsync(new NetworkStream(socket, ownsSocket: true), isInbound: false, expected, remote, dial.Complete, CancellationToken.None).ConfigureAwait(false);
             socket = null;
-            registered = true;
             Register(connection);
             return connection;
         }
@@ -300,16 +308,14 @@ public sealed class Libp2pHost : IPeerNetwork
         finally
         {
             socket?.Dispose();
-            if (!registered)
-            {
-                Interlocked.Decrement(ref _connectionCount);
-            }
         }
     }
 
-    private async Task<Connection> UpgradeAsync(NetworkStream raw, bool isInbound, PeerId? expected, Multiaddr remoteAddress)
+    /// <param name="admit">Asked once the remote proved who it is: its connection's lease, or null if a limit refuses it.</param>
+    /// <param name="abandon">Fires when the handshake must stop early (its slot went to another).</param>
+    private async Task<Connection> UpgradeAsync(NetworkStream raw, bool isInbound, PeerId? expected, Multiaddr remoteAddress, Func<PeerId, ConnectionLease?> admit, CancellationToken abandon)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token, abandon);
         timeout.CancelAfter(_options.HandshakeTimeout);
         SecureChannel? channel = null;
         try
@@ -330,15 +336,22 @@ public sealed class Libp2pHost : IPeerNetwork
         catch (OperationCanceledException e) when (!_shutdown.IsCancellationRequested)
         {
             await DisposeUpgradeAsync(raw, channel).ConfigureAwait(false);
-            throw new PeerConnectionException($"handshake with {remoteAddress} timed out", e);
+            throw new PeerConnectionException(abandon.IsCancellationRequested
+                ? $"handshake with {remoteAddress} gave its slot to a connection from a less busy source"
+                : $"handshake with {remoteAddress} timed out", e);
         }
         catch
         {
             await DisposeUpgradeAsync(raw, channel).ConfigureAwait(false);
             throw;
         }
-        var session = new YamuxSession(channel.Stream, isClient: !isInbound, _options.Yamux, _loggerFactory.CreateLogger<YamuxSession>());
-        return new Connection(session, channel.RemotePeer, remoteAddress.WithPeerId(channel.RemotePeer), isInbound);
+        if (admit(channel.RemotePeer) is not { } lease)
+        {
+            await DisposeUpgradeAsync(raw, channel).ConfigureAwait(false);
+            throw new PeerConnectionException($"connection with {channel.RemotePeer} at {remoteAddress} refused: a connection limit is reached");
+        }
+        var session = new YamuxSession(channel.Stream, isClient: !isInbound, _options.Yamux, _loggerFactory.CreateLogger<YamuxSession>(), lease);
+        return new Connection(session, channel.RemotePeer, remoteAddress.WithPeerId(channel.RemotePeer), isInbound, lease);
     }
 
     private static async Task DisposeUpgradeAsync(NetworkStream raw, SecureChannel? channel)
@@ -392,6 +405,12 @@ public sealed class Libp2pHost : IPeerNetwork
             while (true)
             {
                 var stream = await connection.Session.AcceptStreamAsync(_shutdown.Token).ConfigureAwait(false);
+                if (!connection.Lease.TryOpenStream(inbound: true))
+                {
+                    stream.Reset();
+                    await stream.DisposeAsync().ConfigureAwait(false);
+                    continue;
+                }
                 _ = ServeStreamAsync(connection, stream);
             }
         }
@@ -408,7 +427,7 @@ public sealed class Libp2pHost : IPeerNetwork
 
     private void Unregister(Connection connection)
     {
-        Interlocked.Decrement(ref _connectionCount);
+        connection.Lease.Dispose();
         var peer = connection.RemotePeer;
         var lastGone = false;
         while (_connections.TryGetValue(peer, out var list))
@@ -451,9 +470,22 @@ public sealed class Libp2pHost : IPeerNetwork
             _logger.LogDebug("stream from {Peer} not negotiated: {Reason}", connection.RemotePeer, e.Message);
             stream.Reset();
             await stream.DisposeAsync().ConfigureAwait(false);
+            connection.Lease.CloseStream(inbound: true);
             return;
         }
-        var peerStream = WrapStream(stream, protocol, connection);
+        if (!connection.Lease.TryOpenProtocolStream(protocol))
+        {
+            _logger.LogDebug("stream of {Protocol} from {Peer} refused: the protocol's stream limit is reached", protocol, connection.RemotePeer);
+            stream.Reset();
+            await stream.DisposeAsync().ConfigureAwait(false);
+            connection.Lease.CloseStream(inbound: true);
+            return;
+        }
+        var peerStream = WrapStream(stream, protocol, connection, () =>
+        {
+            connection.Lease.CloseProtocolStream(protocol);
+            connection.Lease.CloseStream(inbound: true);
+        });
         try
         {
             await handler(peerStream, _shutdown.Token).ConfigureAwait(false);
@@ -470,8 +502,8 @@ public sealed class Libp2pHost : IPeerNetwork
         }
     }
 
-    private static PeerStream WrapStream(YamuxStream stream, string protocol, Connection connection) =>
-        new(stream, protocol, connection.RemotePeer, connection.RemoteAddress, stream.CloseWriteAsync, stream.Reset);
+    private static PeerStream WrapStream(YamuxStream stream, string protocol, Connection connection, Action released) =>
+        new(stream, protocol, connection.RemotePeer, connection.RemoteAddress, stream.CloseWriteAsync, stream.Reset, released);
 
     private async Task AcceptLoopAsync(Socket listener)
     {
@@ -499,37 +531,18 @@ public sealed class Libp2pHost : IPeerNetwork
     {
         var remoteEndPoint = (IPEndPoint)socket.RemoteEndPoint!;
         var remote = Multiaddr.FromEndPoint(remoteEndPoint);
-        if (_pendingByAddress.AddOrUpdate(remoteEndPoint.Address, 1, (_, n) => n + 1) > _options.MaxPendingHandshakesPerAddress)
+        // Refused before any work is done for it: too many from its address or subnet, or no handshake slot.
+        using var pending = _resources.TryBeginInbound(remoteEndPoint.Address);
+        if (pending is null)
         {
-            ReleasePendingFrom(remoteEndPoint.Address);
-            _logger.LogInformation("refused {Remote}: {Limit} handshakes from that address already pending", remote, _options.MaxPendingHandshakesPerAddress);
+            _logger.LogDebug("refused {Remote}: a limit on inbound connections or pending handshakes is reached", remote);
             socket.Dispose();
             return;
         }
-        if (!_pendingHandshakes.Wait(0))
-        {
-            ReleasePendingFrom(remoteEndPoint.Address);
-            _logger.LogInformation("refused {Remote}: {Limit} handshakes already pending", remote, _options.MaxPendingHandshakes);
-            socket.Dispose();
-            return;
-        }
-        var counted = false;
-        var registered = false;
         try
         {
-            if (Interlocked.Increment(ref _connectionCount) > _options.MaxConnections)
-            {
-                Interlocked.Decrement(ref _connectionCount);
-                _logger.LogInformation("refused {Remote}: connection limit {Limit} reached", remote, _options.MaxConnections);
-                socket.Dispose();
-                return;
-            }
-            counted = true;
             socket.NoDelay = true;
-            var connection = await UpgradeAsync(new NetworkStream(socket, ownsSocket: true), isInbound: true, null, remote).ConfigureAwait(false);
-            registered = true;
-            _pendingHandshakes.Release();
-            ReleasePendingFrom(remoteEndPoint.Address);
+            var connection = await UpgradeAsync(new NetworkStream(socket, ownsSocket: true), isInbound: true, null, remote, pending.Complete, pending.Displaced).ConfigureAwait(false);
             Register(connection);
         }
         catch (Exception e) when (e is IOException or NoiseHandshakeException or SocketException or OperationCanceledException or InvalidDataException)
@@ -537,50 +550,45 @@ public sealed class Libp2pHost : IPeerNetwork
             _logger.LogInformation("inbound connection from {Remote} failed its handshake: {Reason}", remote, e.Message);
             socket.Dispose();
         }
-        finally
-        {
-            if (!registered)
-            {
-                _pendingHandshakes.Release();
-                ReleasePendingFrom(remoteEndPoint.Address);
-                if (counted)
-                {
-                    Interlocked.Decrement(ref _connectionCount);
-                }
-            }
-        }
     }
 
-    private void ReleasePendingFrom(IPAddress address)
-    {
-        if (_pendingByAddress.AddOrUpdate(address, 0, (_, n) => n - 1) <= 0)
-        {
-            _pendingByAddress.TryRemove(new KeyValuePair<IPAddress, int>(address, 0));
-        }
-    }
-
+    /// <summary>Closes idle connections, and trims the least useful ones when there are more than the high watermark.</summary>
     private async Task IdleSweepLoopAsync()
     {
-        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(100).Ticks, _options.IdleTimeout.Ticks / 4));
+        var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(100).Ticks, TimeSpan.FromSeconds(10).Ticks));
         using var timer = new PeriodicTimer(period);
         try
         {
             while (await timer.WaitForNextTickAsync(_shutdown.Token).ConfigureAwait(false))
             {
                 var now = DateTimeOffset.UtcNow;
-                foreach (var connection in _connections.Values.SelectMany(c => c))
+                var open = _connections.Values.SelectMany(c => c).Where(c => c.IsOpen).ToList();
+                foreach (var connection in open)
                 {
-                    if (connection.IsOpen && connection.Session.ActiveStreamCount == 0 && now - connection.Session.LastActivity > _options.IdleTimeout)
+                    if (connection.Session.ActiveStreamCount == 0 && now - connection.Session.LastActivity > _options.IdleTimeout)
                     {
                         _logger.LogDebug("closing idle connection to {Peer}", connection.RemotePeer);
                         await connection.DisposeAsync().ConfigureAwait(false);
                     }
                 }
+                await TrimAsync(open.Where(c => c.IsOpen).ToList(), now).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
         {
             // Shutdown.
+        }
+    }
+
+    private async Task TrimAsync(List<Connection> open, DateTimeOffset now)
+    {
+        var candidates = open.Select(c => new TrimCandidate(c, c.RemotePeer, c.OpenedAt, c.Session.ActiveStreamCount, c.Session.LastActivity)).ToList();
+        foreach (var chosen in ConnectionTrimmer.Choose(candidates, Protection, _options.Limits, now))
+        {
+            var connection = (Connection)chosen.Connection;
+            _logger.LogDebug("trimming the connection to {Peer}: {Count} connections are over the high watermark", connection.RemotePeer, open.Count);
+            _resources.Count(Refusal.Trimmed);
+            await connection.DisposeAsync().ConfigureAwait(false);
         }
     }
 

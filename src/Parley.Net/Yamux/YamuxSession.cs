@@ -73,9 +73,10 @@ public sealed class YamuxSession : IAsyncDisposable
     private long _lastActivityTicks;
     private long _discardedFrameCount;
 
-    public YamuxSession(Stream transport, bool isClient, YamuxOptions? options = null, ILogger? logger = null)
+    public YamuxSession(Stream transport, bool isClient, YamuxOptions? options = null, ILogger? logger = null, IStreamMemory? memory = null)
     {
         ArgumentNullException.ThrowIfNull(transport);
+        Memory = memory ?? UnlimitedStreamMemory.Instance;
         _options = options ?? new YamuxOptions();
         _options.Validate();
         _time = _options.Time;
@@ -118,6 +119,8 @@ public sealed class YamuxSession : IAsyncDisposable
 
     internal int MaxStreamWindowSize => _options.MaxStreamWindowSize;
 
+    internal IStreamMemory Memory { get; }
+
     /// <summary>Latest measured ping round trip, zero until one completed.</summary>
     internal TimeSpan RoundTripTime => TimeSpan.FromTicks(Volatile.Read(ref _roundTripTicks));
 
@@ -144,6 +147,7 @@ public sealed class YamuxSession : IAsyncDisposable
     /// <summary>Opens a stream; its SYN is queued, so data can be written at once without waiting for the ACK.</summary>
     /// <exception cref="YamuxSessionClosedException">The session is closed or a GoAway was sent or received.</exception>
     /// <exception cref="InvalidOperationException">MaxOutboundStreams streams are already open.</exception>
+    /// <exception cref="IOException">The memory budget (<see cref="IStreamMemory"/>) has no room for the stream's window.</exception>
     public Task<YamuxStream> OpenStreamAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -171,6 +175,11 @@ public sealed class YamuxSession : IAsyncDisposable
             }
 
             stream = new YamuxStream(this, (uint)_nextStreamId, isInbound: false);
+            if (!stream.TryReserveInitialWindow())
+            {
+                throw new IOException($"No memory left to buffer a new stream's {_options.InitialStreamWindowSize}-byte window.");
+            }
+
             _nextStreamId += 2;
             _streams.Add(stream.Id, stream);
             _outboundCount++;
@@ -384,6 +393,8 @@ public sealed class YamuxSession : IAsyncDisposable
 
             drained = (_localGoAway || _remoteGoAway) && _streams.Count == 0;
         }
+
+        stream.ReleaseWindow();
 
         if (drained)
         {
@@ -620,14 +631,14 @@ public sealed class YamuxSession : IAsyncDisposable
                 throw new YamuxProtocolException($"The remote opened stream {id} twice.");
             }
 
-            if (_localGoAway || _inboundCount >= _options.MaxInboundStreams)
+            stream = new YamuxStream(this, id, isInbound: true);
+            if (_localGoAway || _inboundCount >= _options.MaxInboundStreams || !stream.TryReserveInitialWindow())
             {
                 _logger.LogDebug("Refusing inbound yamux stream {StreamId} ({InboundCount} open, going away: {GoingAway})", id, _inboundCount, _localGoAway);
                 EnqueueControlFrame(new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Rst, id, 0));
                 return null;
             }
 
-            stream = new YamuxStream(this, id, isInbound: true);
             _streams.Add(id, stream);
             _inboundCount++;
         }
@@ -792,6 +803,7 @@ public sealed class YamuxSession : IAsyncDisposable
 
             foreach (var stream in streams)
             {
+                stream.ReleaseWindow();
                 stream.OnSessionClosed();
             }
 

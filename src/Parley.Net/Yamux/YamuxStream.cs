@@ -16,6 +16,8 @@ public sealed class YamuxStream : Stream
     // Receive-side flow control. Invariant: _receiveCredit + buffered + _unacknowledged == _receiveWindow.
     private int _receiveWindow = YamuxOptions.DefaultStreamWindowSize;
     private int _receiveCredit = YamuxOptions.DefaultStreamWindowSize;
+    // What this stream holds of the session's memory budget: its receive window, until it is released.
+    private int _reservedWindow;
     private int _unacknowledged;
     private long _windowEpochStart;
 
@@ -256,6 +258,33 @@ public sealed class YamuxStream : Stream
 
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    /// <summary>Reserves the window this stream will grant (<see cref="GrowWindowToInitialSize"/>) from the session's
+    /// memory budget; false if the budget has no room, and then the stream must not be used.</summary>
+    internal bool TryReserveInitialWindow()
+    {
+        if (!_session.Memory.TryReserve(_session.InitialStreamWindowSize))
+        {
+            return false;
+        }
+        _reservedWindow = _session.InitialStreamWindowSize;
+        return true;
+    }
+
+    /// <summary>Gives the reserved window back to the budget, once.</summary>
+    internal void ReleaseWindow()
+    {
+        int reserved;
+        lock (_lock)
+        {
+            reserved = _reservedWindow;
+            _reservedWindow = 0;
+        }
+        if (reserved > 0)
+        {
+            _session.Memory.Release(reserved);
+        }
+    }
+
     /// <summary>Initial window growth beyond the protocol's 256 KiB, announced with our SYN or ACK.</summary>
     internal int GrowWindowToInitialSize()
     {
@@ -491,8 +520,13 @@ public sealed class YamuxStream : Stream
             && _session.Time.GetElapsedTime(_windowEpochStart, now) < roundTrip * 4)
         {
             var grown = (int)Math.Min((long)_receiveWindow * 2, _session.MaxStreamWindowSize);
-            _unacknowledged += grown - _receiveWindow;
-            _receiveWindow = grown;
+            // A window grows only within the memory budget; the stream keeps working at its current size otherwise.
+            if (_reservedWindow > 0 && _session.Memory.TryReserve(grown - _receiveWindow))
+            {
+                _reservedWindow += grown - _receiveWindow;
+                _unacknowledged += grown - _receiveWindow;
+                _receiveWindow = grown;
+            }
         }
 
         _windowEpochStart = now;

@@ -19,9 +19,7 @@ public sealed class HostFixture : IAsyncDisposable
         {
             ListenAddresses = [Multiaddr.Parse("/ip4/127.0.0.1/tcp/0")],
             AgentVersion = options.AgentVersion,
-            MaxConnections = options.MaxConnections,
-            MaxPendingHandshakes = options.MaxPendingHandshakes,
-            MaxPendingHandshakesPerAddress = options.MaxPendingHandshakesPerAddress,
+            Limits = options.Limits,
             HandshakeTimeout = options.HandshakeTimeout,
             DialTimeout = options.DialTimeout,
             StreamNegotiationTimeout = options.StreamNegotiationTimeout,
