@@ -47,6 +47,30 @@ internal static class ChatCommands
             return 0;
         });
 
+        yield return Build(options, "status", "Print the node's peers, connections, streams and what its limits refused", [], network: false, async (api, _, json, running, ct) =>
+        {
+            var status = await api.StatusAsync(ct);
+            if (json)
+            {
+                GlobalOptions.PrintJson(status);
+                return 0;
+            }
+            Console.WriteLine($"{status.Handle ?? "(no identity yet)"}\ndevice      {status.Device}\npeers       {status.Peers} in the routing table");
+            Console.WriteLine($"mailboxes   {status.MailboxNodesAnswered} of {status.MailboxNodesAsked} answered\noutbox      {status.Outbox}");
+            if (!running)
+            {
+                Console.WriteLine("(no node is running on this folder: the figures below are of a node started just for this command)");
+            }
+            if (status.Resources is { } r)
+            {
+                Console.WriteLine($"connections {r.InboundConnections} in, {r.OutboundConnections} out, {r.PendingHandshakes} handshakes pending");
+                Console.WriteLine($"streams     {r.InboundStreams} in, {r.OutboundStreams} out, {r.BufferedBytes / 1024} KiB of windows granted");
+                var refused = r.Refusals.Where(x => x.Value > 0).Select(x => $"{x.Key} {x.Value}").ToList();
+                Console.WriteLine($"refused     {(refused.Count == 0 ? "nothing" : string.Join(", ", refused))}");
+            }
+            return 0;
+        });
+
         var query = new Argument<string>("name") { Description = "A name (lists every user holding it) or a handle name#tag (exactly that user)" };
         yield return Build(options, "find", "Find users by name or handle", [query], network: true, async (api, p, json, _, ct) =>
         {

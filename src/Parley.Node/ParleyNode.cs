@@ -144,6 +144,8 @@ public sealed class ParleyNode : IAsyncDisposable
             ChatRecords.Register(validators, options.Time, options.Directory);
             var dhtOptions = options.Dht ?? new DhtOptions { ProtocolId = options.DhtProtocol };
             var dht = new KademliaNode(new NetworkDhtMessenger(host, dhtOptions.ProtocolId, logger: loggerFactory.CreateLogger<NetworkDhtMessenger>()), validators, dhtOptions, options.Time, loggerFactory);
+            // The connection manager keeps the routing table's peers: the DHT works through them.
+            host.Protection.AddProtector(peer => dht.RoutingTable.Find(peer) is not null);
             var node = new ParleyNode(options, loggerFactory, folder, folderLock, deviceKey, host, depositHost, dht, mailboxStore);
             dht.Start();
             node.MailboxService.Start();

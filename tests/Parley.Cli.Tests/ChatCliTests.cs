@@ -120,6 +120,9 @@ public sealed partial class ChatCliTests(ChatNetwork network)
         var (lockedExit, _, lockedErr) = await ParleyProcess.RunAsync(ChatNetwork.Timeout, network.Command(dave, "init", "--name", "dave2"));
         Assert.True(lockedExit != 0 && lockedErr.Contains("another parley process is using", StringComparison.Ordinal), lockedErr);
         Assert.Equal(daveHandle, Lines(await network.RunOkAsync(dave, "whoami"))[0]);
+        var status = await network.RunOkAsync(dave, "status");
+        Assert.Matches("connections [0-9]+ in, [0-9]+ out", status);
+        Assert.Contains("refused ", status, StringComparison.Ordinal);
 
         // erin's one-shot send goes through her node, which delivers straight to dave's node.
         var sent = DeliveredLine().Match(await network.RunOkAsync(erin, "send", daveHandle, "hello dave, directly"));

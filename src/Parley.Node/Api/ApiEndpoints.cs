@@ -90,7 +90,8 @@ internal static class ApiEndpoints
             node.Host.ListenAddresses.Select(a => a.WithPeerId(node.PeerId).ToString()).ToList(),
             pass?.NodesAnswered ?? 0,
             pass?.NodesAsked ?? 0,
-            chat is null ? 0 : await chat.CountOutboxAsync(cancellationToken));
+            chat is null ? 0 : await chat.CountOutboxAsync(cancellationToken),
+            ResourcesDto.From(node.Host.ResourceUsage));
     }
 
     internal static async Task<IResult> WithChat(ParleyNode node, Func<ChatClient, Task<IResult>> action)

@@ -11,7 +11,28 @@ public sealed record StatusDto(
     IReadOnlyList<string> Addresses,
     int MailboxNodesAnswered,
     int MailboxNodesAsked,
-    int Outbox);
+    int Outbox,
+    ResourcesDto? Resources = null);
+
+/// <summary>What the node's host holds and what its limits refused since it started (docs/architecture.md, Limits).</summary>
+public sealed record ResourcesDto(
+    int InboundConnections,
+    int OutboundConnections,
+    int PendingHandshakes,
+    int InboundStreams,
+    int OutboundStreams,
+    long BufferedBytes,
+    IReadOnlyDictionary<string, long> Refusals)
+{
+    public static ResourcesDto From(Parley.Net.Resources.ResourceUsage usage) => new(
+        usage.InboundConnections,
+        usage.OutboundConnections,
+        usage.PendingHandshakes,
+        usage.InboundStreams,
+        usage.OutboundStreams,
+        usage.BufferedBytes,
+        usage.Refusals.ToDictionary(r => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(r.Key.ToString()), r => r.Value));
+}
 
 public sealed record ContactDto(string Handle, string Account, string State)
 {

@@ -28,6 +28,9 @@ public sealed class ApiEndpointTests(ApiNetwork network)
         Assert.Contains(status.Addresses, a => a.EndsWith($"/p2p/{alice.Node.PeerId}", StringComparison.Ordinal));
         Assert.True(status.MailboxNodesAsked > 0, "alice has fetched her mailbox");
         Assert.True(status.Outbox >= 0);
+        Assert.NotNull(status.Resources);
+        Assert.True(status.Resources.InboundConnections + status.Resources.OutboundConnections > 0, "alice has connections");
+        Assert.Contains("connectionsPerAddress", status.Resources.Refusals.Keys);
 
         var blank = await network.Blank.GetAsync<StatusDto>("/api/status");
         Assert.Null(blank.Handle);
