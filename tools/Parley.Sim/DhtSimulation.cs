@@ -37,6 +37,8 @@ public sealed class DhtSimulation(SimulationConfig config)
     private readonly List<LookupSample> _samples = [];
     private SimWorld _world = null!;
     private DhtOptions _options = null!;
+    private SybilBehaviour? _sybils;
+    private (RecordKey Key, byte[] Value) _target;
     private int _nextIndex;
     private int _departed;
     private Stopwatch _wall = new();
@@ -65,10 +67,22 @@ public sealed class DhtSimulation(SimulationConfig config)
         var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
         double recordsAtEnd = 0;
         TimeSpan measuredStart = default;
+        var sybilCount = (int)(config.Nodes * config.SybilFraction);
+        if (sybilCount > 0)
+        {
+            _target = CreateRecord("target");
+            _sybils = new SybilBehaviour(_target.Key.ToArray(), config.K);
+        }
         var result = scheduler.Run(async () =>
         {
-            await JoinAllAsync();
-            Progress(wall, $"{config.Nodes} nodes joined");
+            await JoinAllAsync(config.Nodes - sybilCount);
+            Progress(wall, $"{config.Nodes - sybilCount} nodes joined");
+            if (sybilCount > 0)
+            {
+                await JoinSybilsAsync(sybilCount);
+                Progress(wall, $"{sybilCount} Sybils from {config.SybilNetworks} /16 networks joined");
+                await _world.Online.First(n => n.Sybil is null).Dht.PutValueAsync(_target.Key, _target.Value, CancellationToken.None);
+            }
             await PublishRecordsAsync();
             Progress(wall, $"{config.Records} records published");
             measuredStart = Elapsed();
@@ -113,13 +127,13 @@ public sealed class DhtSimulation(SimulationConfig config)
         Console.Error.WriteLine($"[{wall.Elapsed:mm\\:ss} wall, {Elapsed():d\\.hh\\:mm\\:ss} virtual, {_world.Messages:N0} messages] {what}");
 
     /// <summary>Nodes join a few at a time, each through three random members already in, as users arriving would.</summary>
-    private async Task JoinAllAsync()
+    private async Task JoinAllAsync(int count)
     {
         const int concurrentJoins = 50;
         var first = AddNode();
         first.Dht.Start();
         var pending = new List<Task>();
-        for (var i = 1; i < config.Nodes; i++)
+        for (var i = 1; i < count; i++)
         {
             pending.Add(JoinNewNodeAsync());
             if (pending.Count == concurrentJoins)
@@ -131,10 +145,10 @@ public sealed class DhtSimulation(SimulationConfig config)
         await Task.WhenAll(pending);
     }
 
-    private async Task JoinNewNodeAsync()
+    private async Task JoinNewNodeAsync(SimNode? node = null)
     {
         var contacts = Enumerable.Range(0, 3).Select(_ => _world.Online[_random.Next(_world.Online.Count)]).Distinct().Select(n => new DhtPeer(n.Peer, n.Addresses)).ToList();
-        var node = AddNode();
+        node ??= AddNode();
         node.Dht.Start();
         await node.Dht.BootstrapAsync(contacts, CancellationToken.None);
     }
@@ -143,9 +157,49 @@ public sealed class DhtSimulation(SimulationConfig config)
     {
         var seed = new byte[32];
         _random.NextBytes(seed);
-        var node = new SimNode(_world, _nextIndex++, IdentityKey.FromSeed(seed), _options, new Random(_random.Next()));
+        // In the Sybil scenario honest nodes are spread over the IPv4 space (first octets 1 to 99 but 10 and 45).
+        var address = _sybils is null ? null : new System.Net.IPAddress([(byte)_random.Next(46, 100), (byte)_random.Next(256), (byte)_random.Next(256), (byte)_random.Next(1, 255)]);
+        var node = new SimNode(_world, _nextIndex++, IdentityKey.FromSeed(seed), _options, new Random(_random.Next()), address);
         _world.Add(node);
         return node;
+    }
+
+    /// <summary>
+    /// The attackers: identities ground until each is closer to the target key than honest nodes are likely to be
+    /// (two bits past log2 of the network's size), on addresses in a handful of /16 networks (45.16.0.0/16, 45.32…),
+    /// joining through honest members like anyone.
+    /// </summary>
+    private async Task JoinSybilsAsync(int count)
+    {
+        var prefixBits = (int)Math.Ceiling(Math.Log2(config.Nodes)) + 2;
+        var grinder = new Random(_random.Next());
+        var sybils = new List<SimNode>();
+        for (var i = 0; i < count; i++)
+        {
+            var network = (byte)(16 * (1 + (i % config.SybilNetworks)));
+            var address = new System.Net.IPAddress([45, network, (byte)_random.Next(256), (byte)_random.Next(1, 255)]);
+            var sybil = new SimNode(_world, _nextIndex++, _sybils!.Grind(grinder, prefixBits), _options, new Random(_random.Next()), address, _sybils);
+            _sybils.Add(sybil);
+            sybils.Add(sybil);
+        }
+        foreach (var batch in sybils.Chunk(50))
+        {
+            await Task.WhenAll(batch.Select(sybil =>
+            {
+                var join = JoinNewNodeAsync(sybil);
+                _world.Add(sybil);
+                return join;
+            }));
+        }
+    }
+
+    private (RecordKey Key, byte[] Value) CreateRecord(string name)
+    {
+        var seed = new byte[32];
+        _random.NextBytes(seed);
+        var owner = IdentityKey.FromSeed(seed);
+        var key = ParleyRecords.UserRecordKey(owner.PeerId, name);
+        return (key, SignedRecord.Create(owner, key, Encoding.UTF8.GetBytes($"value of {name}"), 1, _world.Time.GetUtcNow() + TimeSpan.FromDays(6)));
     }
 
     private async Task PublishRecordsAsync()
@@ -221,8 +275,14 @@ public sealed class DhtSimulation(SimulationConfig config)
     private async Task LookupAsync()
     {
         var at = Elapsed();
-        var searcher = _world.Online[_random.Next(_world.Online.Count)];
-        var (key, value) = _records[_random.Next(_records.Count)];
+        SimNode searcher;
+        do
+        {
+            searcher = _world.Online[_random.Next(_world.Online.Count)];
+        }
+        while (searcher.Sybil is not null);
+        // In the Sybil scenario every measured lookup is an honest node looking for the key under attack.
+        var (key, value) = _sybils is null ? _records[_random.Next(_records.Count)] : _target;
         var result = await searcher.Dht.GetValueAsync(key, CancellationToken.None);
         var success = result.Value is not null && result.Value.AsSpan().SequenceEqual(value);
         _samples.Add(new LookupSample(at, success, result.Elapsed, result.Hops));

@@ -6,6 +6,7 @@ using Parley.Testing.Simulation;
 // Runs the real DHT code on a simulated network and prints what it measured. Flags:
 //   --nodes N --k K --alpha A --d D --churn FRACTION_PER_HOUR --fail FRACTION --loss P --partition-minutes M
 //   --hours H --lookups N --records N --refresh-minutes M --seed S --out DIR
+//   --sybil FRACTION --sybil-networks N (the eclipse scenario: lookups are honest nodes asking for the attacked key)
 var config = new SimulationConfig
 {
     Nodes = Int("--nodes", 1000),
@@ -21,6 +22,8 @@ var config = new SimulationConfig
     Records = Int("--records", 100),
     RefreshInterval = TimeSpan.FromMinutes(Double("--refresh-minutes", 120)),
     Seed = Int("--seed", 1),
+    SybilFraction = Double("--sybil", 0),
+    SybilNetworks = Int("--sybil-networks", 4),
     OutputDirectory = Text("--out"),
 };
 Console.Error.WriteLine($"simulating {config.Nodes} nodes, k={config.K}, alpha={config.Alpha}, d={config.DisjointPaths}, churn {config.ChurnPerHour:0.##}/h, fail {config.FailAtOnce:P0}, loss {config.LossRate:P1}, {config.Duration.TotalHours:0.##} h");
@@ -36,6 +39,8 @@ var summary = new
     failAtOnce = config.FailAtOnce,
     lossRate = config.LossRate,
     partitionMinutes = config.Partition.TotalMinutes,
+    sybilFraction = config.SybilFraction,
+    sybilNetworks = config.SybilNetworks,
     virtualHours = Math.Round(report.VirtualDuration.TotalHours, 2),
     lookups = report.Lookups.Count,
     lookupSuccessRate = Math.Round(report.SuccessRate, 4),

@@ -9,13 +9,14 @@ namespace Parley.Sim;
 /// <summary>One simulated node: an identity, an address label, and the real <see cref="KademliaNode"/>.</summary>
 internal sealed class SimNode
 {
-    public SimNode(SimWorld world, int index, IdentityKey identity, DhtOptions options, Random random)
+    /// <param name="address">A made-up public address (nothing is ever sent to it), for scenarios where the routing
+    /// table's IP-diversity rules matter; otherwise a DNS label keeps them out of the way.</param>
+    public SimNode(SimWorld world, int index, IdentityKey identity, DhtOptions options, Random random, System.Net.IPAddress? address = null, SybilBehaviour? sybil = null)
     {
         Index = index;
         Peer = identity.PeerId;
-        // A label only: nothing is ever sent to it. DNS names keep the IP-diversity rules out of the way of a
-        // simulation where every node would otherwise need a made-up public IP.
-        Addresses = [Multiaddr.Parse($"/dns4/node{index}.sim/tcp/4001")];
+        Sybil = sybil;
+        Addresses = [address is null ? Multiaddr.Parse($"/dns4/node{index}.sim/tcp/4001") : Multiaddr.Parse($"/ip4/{address}/tcp/4001")];
         Messenger = new SimMessenger(world, this);
         Dht = new KademliaNode(Messenger, world.Validators, options, world.Time, random: random);
     }
@@ -29,6 +30,9 @@ internal sealed class SimNode
     public SimMessenger Messenger { get; }
 
     public KademliaNode Dht { get; }
+
+    /// <summary>Set on the attackers of the Sybil scenario.</summary>
+    public SybilBehaviour? Sybil { get; }
 
     public bool IsOnline { get; set; } = true;
 }

@@ -47,6 +47,16 @@ public sealed record SimulationConfig
 
     public int Seed { get; init; } = 1;
 
+    /// <summary>
+    /// The Sybil scenario when above zero: this fraction of the nodes come from <see cref="SybilNetworks"/> IPv4 /16
+    /// networks, with identities ground to be the closest to one target key; they answer every request about that key
+    /// with one another only and drop what is stored under it. Every node then has a public IPv4 address, so the
+    /// routing table's subnet limits apply, and the measured lookups are honest nodes looking up the target key.
+    /// </summary>
+    public double SybilFraction { get; init; }
+
+    public int SybilNetworks { get; init; } = 4;
+
     /// <summary>Where CSV and SVG files go; null writes none.</summary>
     public string? OutputDirectory { get; init; }
 }
