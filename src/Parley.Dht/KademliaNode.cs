@@ -387,6 +387,8 @@ public sealed class KademliaNode : IAsyncDisposable
             Alpha = _options.Alpha,
             DisjointPaths = _options.DisjointPaths,
             LocalPeer = LocalPeer,
+            SubnetsOf = peer => SubnetGroups.Of(run.AddressesOf(peer), RoutingTable.Options.DiversityExempt),
+            MaxPerSubnet = RoutingTable.Options.MaxPerSubnetPerBucket,
         });
         using var deadline = new CancellationTokenSource(_options.LookupTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);

@@ -26,6 +26,8 @@ public sealed class ClosestPeersLookup
     private readonly int _maxCloserPeers;
     private readonly PeerId? _local;
     private readonly bool _widenWhenStalled;
+    private readonly Func<PeerId, long[]>? _subnetsOf;
+    private readonly int _maxPerSubnet;
     private int _firstPath;
     private bool _stopped;
 
@@ -44,6 +46,9 @@ public sealed class ClosestPeersLookup
         ArgumentOutOfRangeException.ThrowIfNegative(_maxCloserPeers, nameof(options.MaxCloserPeersPerResponse));
         _local = options.LocalPeer;
         _widenWhenStalled = options.WidenWhenStalled;
+        _subnetsOf = options.SubnetsOf;
+        _maxPerSubnet = options.MaxPerSubnet;
+        ArgumentOutOfRangeException.ThrowIfLessThan(_maxPerSubnet, 1, nameof(options.MaxPerSubnet));
         Target = target;
 
         _paths = new PathState[options.DisjointPaths];
@@ -58,7 +63,7 @@ public sealed class ClosestPeersLookup
         {
             if (seed is not null && seed != _local && distinct.Add(seed))
             {
-                ordered.Add(new Candidate(seed, KadId.FromPeer(seed) ^ target, path: 0, hops: 1));
+                ordered.Add(new Candidate(seed, KadId.FromPeer(seed) ^ target, path: 0, hops: 1, SubnetsOf(seed)));
             }
         }
         ordered.Sort(static (a, b) => a.Distance.CompareTo(b.Distance));
@@ -94,8 +99,16 @@ public sealed class ClosestPeersLookup
     /// <summary>The hop count of the closest peer that answered (0 before any answer).</summary>
     public int Hops => _responded.Count > 0 ? _responded[0].Hops : 0;
 
-    /// <summary>Up to K peers that answered, over all paths, nearest to the target first.</summary>
-    public IReadOnlyList<PeerId> ClosestResponded => _responded.ConvertAll(candidate => candidate.Peer);
+    /// <summary>Up to K peers that answered, over all paths, nearest to the target first (at most
+    /// <see cref="LookupOptions.MaxPerSubnet"/> of one subnet when subnets are known).</summary>
+    public IReadOnlyList<PeerId> ClosestResponded
+    {
+        get
+        {
+            var diverse = new SubnetCounter(this);
+            return _responded.Where(diverse.Admit).Take(_k).Select(candidate => candidate.Peer).ToList();
+        }
+    }
 
     /// <summary>Seeds are hop 1; a peer first learned from the answer of a hop-n peer is hop n + 1; 0 for unknown peers.</summary>
     public int HopsTo(PeerId peer) => peer is not null && _known.TryGetValue(peer, out var candidate) ? candidate.Hops : 0;
@@ -154,7 +167,7 @@ public sealed class ClosestPeersLookup
             {
                 continue;
             }
-            TryInsert(path, new Candidate(peer, KadId.FromPeer(peer) ^ Target, responder.Path, responder.Hops + 1));
+            TryInsert(path, new Candidate(peer, KadId.FromPeer(peer) ^ Target, responder.Path, responder.Hops + 1, SubnetsOf(peer)));
         }
         var progress = !hadEnough || (window.Count > 0 && window[0] != closestBefore);
         path.ResponsesWithoutProgress = progress ? 0 : path.ResponsesWithoutProgress + 1;
@@ -204,11 +217,16 @@ public sealed class ClosestPeersLookup
         var stalled = _widenWhenStalled && path.ResponsesWithoutProgress >= _alpha;
         var limit = stalled ? Math.Max(_k, _alpha) : _alpha;
         var responded = 0;
+        var diverse = new SubnetCounter(this);
         foreach (var candidate in path.Window)
         {
             if (path.Active >= limit)
             {
                 return;
+            }
+            if (!diverse.Admit(candidate))
+            {
+                continue;
             }
             if (candidate.State == CandidateState.Responded && ++responded >= _k)
             {
@@ -278,7 +296,8 @@ public sealed class ClosestPeersLookup
     private void InsertResponded(Candidate candidate)
     {
         _responded.Insert(LowerBound(_responded, candidate.Distance), candidate);
-        if (_responded.Count > _k)
+        // Room beyond K for peers the subnet limit leaves out of the result.
+        if (_responded.Count > (_subnetsOf is null ? _k : 4 * _k))
         {
             _responded.RemoveAt(_responded.Count - 1);
         }
@@ -291,8 +310,13 @@ public sealed class ClosestPeersLookup
             return;
         }
         var responded = 0;
+        var diverse = new SubnetCounter(this);
         foreach (var candidate in path.Window)
         {
+            if (!diverse.Admit(candidate))
+            {
+                continue;
+            }
             switch (candidate.State)
             {
                 case CandidateState.Responded when ++responded >= _k:
@@ -333,8 +357,44 @@ public sealed class ClosestPeersLookup
         Failed,
     }
 
-    private sealed class Candidate(PeerId peer, KadId distance, int path, int hops)
+    private long[] SubnetsOf(PeerId peer) => _subnetsOf?.Invoke(peer) ?? [];
+
+    /// <summary>Walks candidates nearest first and admits those whose subnets are all below the limit; a failed
+    /// candidate neither counts nor is admitted.</summary>
+    private readonly struct SubnetCounter(ClosestPeersLookup lookup)
     {
+        private readonly Dictionary<long, int>? _counts = lookup._subnetsOf is null ? null : [];
+
+        public bool Admit(Candidate candidate)
+        {
+            if (_counts is null || candidate.Subnets.Length == 0)
+            {
+                return true;
+            }
+            if (candidate.State == CandidateState.Failed)
+            {
+                return false;
+            }
+            foreach (var subnet in candidate.Subnets)
+            {
+                if (_counts.GetValueOrDefault(subnet) >= lookup._maxPerSubnet)
+                {
+                    return false;
+                }
+            }
+            foreach (var subnet in candidate.Subnets)
+            {
+                _counts[subnet] = _counts.GetValueOrDefault(subnet) + 1;
+            }
+            return true;
+        }
+    }
+
+    private sealed class Candidate(PeerId peer, KadId distance, int path, int hops, long[] subnets)
+    {
+        /// <summary>The subnets of its addresses, for the diversity limit; empty when unknown or exempt.</summary>
+        public long[] Subnets { get; } = subnets;
+
         public PeerId Peer { get; } = peer;
 
         /// <summary>XOR distance to the target.</summary>

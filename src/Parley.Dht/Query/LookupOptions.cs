@@ -22,6 +22,16 @@ public sealed record LookupOptions
     /// <summary>Entries of one response's closer-peers list that are looked at; null means 2 × <see cref="K"/>.</summary>
     public int? MaxCloserPeersPerResponse { get; init; }
 
+    /// <summary>
+    /// The subnets a candidate's addresses fall in (IPv4 /16, IPv6 /32; none for exempt or name addresses). When set, a
+    /// path counts at most <see cref="MaxPerSubnet"/> peers of one subnet among the closest it asks and waits for, and
+    /// the result holds at most as many: peers of a few networks that crowd around a key (an eclipse by Sybils) cannot
+    /// make up the K closest, so the lookup goes on to honest peers beyond them.
+    /// </summary>
+    public Func<PeerId, long[]>? SubnetsOf { get; init; }
+
+    public int MaxPerSubnet { get; init; } = 2;
+
     /// <summary>The local peer, ignored wherever a response mentions it.</summary>
     public PeerId? LocalPeer { get; init; }
 

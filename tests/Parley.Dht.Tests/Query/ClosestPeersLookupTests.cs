@@ -376,4 +376,31 @@ public class ClosestPeersLookupTests(NetworkFixture fixture) : IClassFixture<Net
         Assert.Throws<ArgumentOutOfRangeException>(() => new ClosestPeersLookup(default, [], new LookupOptions { DisjointPaths = 0 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ClosestPeersLookup(default, [], new LookupOptions { MaxCandidatesPerPath = 5 }));
     }
+
+    /// <summary>
+    /// An eclipse: the peers nearest the target all come from two subnets and answer with one another only. With
+    /// subnets known, at most <see cref="LookupOptions.MaxPerSubnet"/> of each count among the closest, so the lookup
+    /// goes on to the honest peers beyond them and returns them.
+    /// </summary>
+    [Fact]
+    public void Peers_crowding_from_a_few_subnets_do_not_make_up_the_k_closest()
+    {
+        var rng = new Random(7);
+        var (local, target, _) = Start(rng);
+        var honest = _network.TrueClosest(target, p => p != local);
+        var sybils = Enumerable.Range(0, 3 * K).Select(i => TestPeers.InBucket(target, 12 + (i % 4), rng)).ToList();
+        var subnetOf = sybils.Select((peer, i) => (peer, (long)(1 + (i % 2)))).ToDictionary(p => p.peer, p => p.Item2);
+        var lookup = new ClosestPeersLookup(target, [.. sybils.Take(3), .. honest.TakeLast(3)], new LookupOptions
+        {
+            LocalPeer = local,
+            SubnetsOf = peer => subnetOf.TryGetValue(peer, out var subnet) ? [subnet] : [],
+        });
+
+        LookupDriver.Run(lookup, peer => subnetOf.ContainsKey(peer) ? sybils : _network.ClosestKnownBy(peer, target), rng);
+
+        var result = lookup.ClosestResponded;
+        Assert.Equal(K, result.Count);
+        Assert.Equal(4, result.Count(subnetOf.ContainsKey));
+        Assert.Equal(honest.Take(K - 4), result.Where(p => !subnetOf.ContainsKey(p)));
+    }
 }

@@ -28,6 +28,26 @@ public sealed class DhtSimulationTests
         Assert.True(report.LatencyMs.P50 < 1000, $"median lookup {report.LatencyMs.P50} ms");
     }
 
+    /// <summary>A fifth of the nodes, from four /16 networks, with ids ground next to one key, answer about it with
+    /// one another only and drop it: honest lookups for it still succeed (the lookup's subnet limit).</summary>
+    [Fact]
+    public void Honest_lookups_succeed_while_sybils_from_four_networks_eclipse_the_key()
+    {
+        var report = new DhtSimulation(new SimulationConfig
+        {
+            Nodes = 300,
+            SybilFraction = 0.2,
+            SybilNetworks = 4,
+            Lookups = 100,
+            Records = 5,
+            Duration = TimeSpan.FromMinutes(20),
+            Seed = 17,
+        }).Run();
+
+        Assert.Equal(100, report.Lookups.Count);
+        Assert.True(report.SuccessRate >= 0.95, $"success {report.SuccessRate:P2}");
+    }
+
     [Fact]
     public void Lookups_keep_succeeding_while_half_the_network_is_replaced_per_hour()
     {
