@@ -2,8 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Parley.Chat.Messaging;
 using Microsoft.AspNetCore.Http;
+using Parley.Chat.Messaging;
 using Parley.Node.Api;
 using Parley.Storage;
 
