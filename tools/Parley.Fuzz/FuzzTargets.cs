@@ -259,7 +259,7 @@ public static class FuzzTargets
             var dht = new KademliaNode(new NetworkDhtMessenger(network, DhtOptions.ParleyProtocolId), validators);
             dht.Start();
             _ = new IdentifyService(network, Identity, "parley-fuzz", Patience);
-            new MailboxService(network, dht, new InMemoryMailboxStore(), TimeProvider.System).Start();
+            new MailboxService(network, dht, new EphemeralMailboxStore(), TimeProvider.System).Start();
             return new Services(network);
         }
 
