@@ -6,7 +6,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -21,7 +20,7 @@ using Parley.Core.IO;
 namespace Parley.Node.Api;
 
 /// <summary>
-/// The node's local API: REST for every chat command, a WebSocket of live events, an OpenAPI description, and the web
+/// The node's local API: REST for every chat command, a WebSocket of live events, its OpenAPI description, and the web
 /// UI, all on one origin bound to 127.0.0.1 (docs/api.md). Requests need the bearer token from the data folder; a Host
 /// or Origin other than the node's own is refused, so a web page elsewhere cannot drive the node even through DNS
 /// rebinding.
@@ -65,35 +64,28 @@ public sealed class LocalApi : IAsyncDisposable
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         // No command line, no appsettings from the working folder, never the Development environment: what the API
         // does must not depend on where the node was started.
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        // The empty builder: Kestrel and routing only, no configuration files, no logging providers of its own, no
+        // HTTPS, no regular-expression route constraints; each of those would be loaded for nothing (docs/benchmarks.md).
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
         {
             Args = [],
             EnvironmentName = Environments.Production,
             ContentRootPath = AppContext.BaseDirectory,
         });
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(loggerFactory);
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
         builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(5));
         // The process's signals belong to the command that runs the node: the default console lifetime would take
         // Ctrl-C to stop this API alone and leave the node running without it.
         builder.Services.AddSingleton<IHostLifetime, OwnedByNodeLifetime>();
-        // A body or query that does not bind throws, so the refusal can carry its reason as JSON like every other.
-        builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
-        builder.Services.AddOpenApi();
-        builder.Services.ConfigureHttpJsonOptions(options => options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase);
+        AddServices(builder.Services, loggerFactory);
         var app = builder.Build();
         var guard = new RequestGuard(token);
         app.Use(guard.InvokeAsync);
         app.Use(RefuseBadRequestsAsync);
-        app.UseStatusCodePages(WriteStatusErrorAsync);
+        app.Use(AnswerBodylessRefusalsAsync);
         app.UseWebSockets();
-        app.MapOpenApi();
-        ApiEndpoints.Map(app, node);
-        GroupEndpoints.Map(app, node);
-        ContactLinkEndpoints.Map(app, node);
-        var stopping = app.Lifetime.ApplicationStopping;
-        app.Map("/api/events", context => StreamEventsAsync(context, node, stopping)).ExcludeFromDescription();
+        MapEndpoints(app, node);
+        app.MapGet(OpenApiPath, ServeOpenApiAsync).ExcludeFromDescription();
         WebUi.Map(app);
         await app.StartAsync(cancellationToken);
         var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
@@ -101,6 +93,30 @@ public sealed class LocalApi : IAsyncDisposable
         var api = new LocalApi(app, node, bound, token, node.DataFolderPath);
         await api.WriteDiscoveryFilesAsync(cancellationToken);
         return api;
+    }
+
+    /// <summary>Where the API's OpenAPI description is served: the document committed beside this file (docs/api.md).</summary>
+    public const string OpenApiPath = "/openapi/v1.json";
+
+    /// <summary>The services the endpoints need; the test that regenerates the OpenAPI description uses them too.</summary>
+    internal static void AddServices(IServiceCollection services, ILoggerFactory loggerFactory)
+    {
+        services.AddSingleton(loggerFactory);
+        services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        services.AddRoutingCore();
+        // A body or query that does not bind throws, so the refusal can carry its reason as JSON like every other.
+        services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+        services.ConfigureHttpJsonOptions(options => options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase);
+    }
+
+    /// <summary>Every endpoint under /api.</summary>
+    internal static void MapEndpoints(WebApplication app, ParleyNode node)
+    {
+        ApiEndpoints.Map(app, node);
+        GroupEndpoints.Map(app, node);
+        ContactLinkEndpoints.Map(app, node);
+        var stopping = app.Lifetime.ApplicationStopping;
+        app.Map("/api/events", context => StreamEventsAsync(context, node, stopping)).ExcludeFromDescription();
     }
 
     public async ValueTask DisposeAsync()
@@ -141,17 +157,34 @@ public sealed class LocalApi : IAsyncDisposable
         }
     }
 
-    /// <summary>Gives the refusals that have no body of their own (no such endpoint, wrong method) the usual JSON error.</summary>
-    private static Task WriteStatusErrorAsync(StatusCodeContext status)
+    /// <summary>
+    /// Gives the refusals that have no body of their own (no such endpoint, wrong method) the usual JSON error: what
+    /// UseStatusCodePages would do, without loading the diagnostics assembly for it.
+    /// </summary>
+    private static async Task AnswerBodylessRefusalsAsync(HttpContext context, RequestDelegate next)
     {
-        var response = status.HttpContext.Response;
+        await next(context);
+        var response = context.Response;
+        if (response.HasStarted || response.StatusCode < 400 || response.ContentLength is not null || response.ContentType is not null
+            || context.WebSockets.IsWebSocketRequest)
+        {
+            return;
+        }
         var reason = response.StatusCode switch
         {
             StatusCodes.Status404NotFound => "no such endpoint or file",
             StatusCodes.Status405MethodNotAllowed => "this endpoint does not take that method",
             _ => $"refused ({response.StatusCode})",
         };
-        return response.WriteAsJsonAsync(new ErrorDto(reason), status.HttpContext.RequestAborted);
+        await response.WriteAsJsonAsync(new ErrorDto(reason), context.RequestAborted);
+    }
+
+    private static async Task ServeOpenApiAsync(HttpContext context)
+    {
+        await using var document = typeof(LocalApi).Assembly.GetManifestResourceStream("openapi/v1.json")
+            ?? throw new InvalidOperationException("the OpenAPI description is not embedded in Parley.Node");
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await document.CopyToAsync(context.Response.Body, context.RequestAborted);
     }
 
     /// <summary>

@@ -2,7 +2,12 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Chat.Messaging;
 using Parley.Node.Api;
 using Parley.Storage;
@@ -223,6 +228,53 @@ public sealed class ApiEndpointTests(ApiNetwork network)
             },
             paths.Order(StringComparer.Ordinal));
         Assert.True(document.RootElement.GetProperty("paths").GetProperty("/api/status").GetProperty("get").TryGetProperty("summary", out _));
+    }
+
+    /// <summary>
+    /// The node serves a committed OpenAPI description instead of generating one (the generator costs every node memory
+    /// it would rarely use): this builds the same endpoints with the generator and asserts the committed document is
+    /// what it makes. After changing an endpoint, run this test with PARLEY_WRITE_OPENAPI=1 to rewrite the document.
+    /// </summary>
+    [Fact]
+    public async Task The_served_openapi_description_is_the_one_the_endpoints_generate()
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = [], ApplicationName = "Parley", EnvironmentName = Environments.Production });
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        LocalApi.AddServices(builder.Services, NullLoggerFactory.Instance);
+        builder.Services.AddOpenApi();
+        await using var generator = builder.Build();
+        LocalApi.MapEndpoints(generator, network["alice"].Node);
+        generator.MapOpenApi(LocalApi.OpenApiPath);
+        await generator.StartAsync();
+        using var fromGenerator = new HttpClient { BaseAddress = new Uri(generator.Urls.First()) };
+        var generated = WithoutServers(await fromGenerator.GetStringAsync(LocalApi.OpenApiPath));
+        await generator.StopAsync();
+
+        if (Environment.GetEnvironmentVariable("PARLEY_WRITE_OPENAPI") == "1")
+        {
+            await File.WriteAllTextAsync(Path.Combine(RepositoryRoot(), "src", "Parley.Node", "Api", "openapi.json"), generated + "\n");
+        }
+        using var anonymous = new HttpClient { BaseAddress = network["alice"].Api.BaseAddress };
+        var served = WithoutServers(await anonymous.GetStringAsync(LocalApi.OpenApiPath));
+        Assert.True(generated == served, "src/Parley.Node/Api/openapi.json is out of date: run this test with PARLEY_WRITE_OPENAPI=1 and rebuild");
+    }
+
+    /// <summary>The document in a stable form: indented, without the server address the generator takes from the request.</summary>
+    private static string WithoutServers(string document)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(document)!.AsObject();
+        node.Remove("servers");
+        return node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private static string RepositoryRoot()
+    {
+        var folder = new DirectoryInfo(AppContext.BaseDirectory);
+        while (folder is not null && !File.Exists(Path.Combine(folder.FullName, "Parley.slnx")))
+        {
+            folder = folder.Parent;
+        }
+        return folder?.FullName ?? throw new InvalidOperationException("Parley.slnx not found above the test's folder");
     }
 
     [Fact]
