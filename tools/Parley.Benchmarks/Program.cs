@@ -38,9 +38,12 @@ if (command is "all" or "dht")
 }
 if (command is "all" or "memory")
 {
-    var rssMb = await IdleNodeMemory.MeasureRssMegabytesAsync();
-    results["idleNodeRssMB"] = rssMb is null ? null : Math.Round(rssMb.Value, 1);
-    Console.WriteLine($"idle node resident memory: {Format(rssMb)} MB (goal: under 60 MB)");
+    var idle = await IdleNodeMemory.MeasureAsync(ReadText(args, "--cli"));
+    results["idleNode"] = idle?.Select(r => new { folder = r.Folder, rssMiB = Math.Round(r.RssMegabytes, 1), startMs = Math.Round(r.StartMilliseconds), threads = r.Threads }).ToList();
+    foreach (var result in idle ?? [])
+    {
+        Console.WriteLine($"idle node ({result.Folder}) resident memory after {IdleNodeMemory.Settle.TotalSeconds:0} s: {result.RssMegabytes:0.0} MiB, up (API answering) after {result.StartMilliseconds:0} ms, {result.Threads} threads (goal: at most 50 MB)");
+    }
 }
 if (command is "all" or "crypto")
 {
@@ -116,6 +119,12 @@ static long ReadOption(string[] args, string name, long fallback)
 {
     var index = Array.IndexOf(args, name);
     return index >= 0 && index + 1 < args.Length && long.TryParse(args[index + 1], CultureInfo.InvariantCulture, out var value) ? value : fallback;
+}
+
+static string? ReadText(string[] args, string name)
+{
+    var index = Array.IndexOf(args, name);
+    return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
 }
 
 static string Format(double? value) => value is null ? "n/a" : value.Value.ToString("0.0", CultureInfo.InvariantCulture);
