@@ -365,8 +365,9 @@ public sealed class KademliaNode : IAsyncDisposable
     }
 
     /// <summary>
-    /// Drives a <see cref="ClosestPeersLookup"/>: keeps up to alpha requests in flight per path, lets a slow request be
-    /// overtaken, and stops when the state machine says the k closest have answered or <paramref name="onResponse"/> says done.
+    /// Drives a <see cref="ClosestPeersLookup"/>: keeps alpha requests in flight per path to the closest candidates, lets a
+    /// slow request (older than <see cref="RttEstimator.SlowThreshold"/>) or one to a farther peer be overtaken, and stops
+    /// when the state machine says the k closest have answered or <paramref name="onResponse"/> says done.
     /// </summary>
     private Task<LookupRun> RunLookupAsync(byte[] key, Func<Message> request, Func<PeerId, Message, IReadOnlyList<Multiaddr>, bool>? onResponse, CancellationToken cancellationToken) =>
         RunLookupAsync(KadId.FromKey(key), request, onResponse, cancellationToken);
@@ -389,6 +390,7 @@ public sealed class KademliaNode : IAsyncDisposable
             LocalPeer = LocalPeer,
             SubnetsOf = peer => SubnetGroups.Of(run.AddressesOf(peer), RoutingTable.Options.DiversityExempt),
             MaxPerSubnet = RoutingTable.Options.MaxPerSubnetPerBucket,
+            OvertakeFartherRequests = true,
         });
         using var deadline = new CancellationTokenSource(_options.LookupTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
@@ -407,7 +409,7 @@ public sealed class KademliaNode : IAsyncDisposable
                 }
                 var slowAfter = _rtt.SlowThreshold;
                 using var slowWait = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
-                var waitForSlow = DelayAsync(slowAfter, slowWait.Token);
+                var waitForSlow = DelayAsync(UntilNextSlow(inFlight.Values, slowAfter), slowWait.Token);
                 var completed = await Task.WhenAny(inFlight.Keys.Cast<Task>().Append(waitForSlow));
                 slowWait.Cancel();
                 if (completed is not Task<Message?> answered)
@@ -472,6 +474,25 @@ public sealed class KademliaNode : IAsyncDisposable
         {
             // The wait was cut short; nothing to report.
         }
+    }
+
+    /// <summary>
+    /// How long until the first request not yet slow becomes slow, counted from each request's start. Rounded up to
+    /// whole milliseconds, the resolution of timers: a wait that a timer rounds down would end before the request is
+    /// slow, and the loop would spin without time passing.
+    /// </summary>
+    private TimeSpan UntilNextSlow(IEnumerable<(PeerId Peer, long Started, bool Slow)> inFlight, TimeSpan slowAfter)
+    {
+        var wait = slowAfter;
+        foreach (var request in inFlight)
+        {
+            if (!request.Slow)
+            {
+                var left = slowAfter - _time.GetElapsedTime(request.Started);
+                wait = left < wait ? left : wait;
+            }
+        }
+        return TimeSpan.FromMilliseconds(Math.Ceiling(Math.Max(0, wait.TotalMilliseconds)));
     }
 
     private void MarkSlowRequests(ClosestPeersLookup lookup, Dictionary<Task<Message?>, (PeerId Peer, long Started, bool Slow)> inFlight, TimeSpan slowAfter)

@@ -22,14 +22,18 @@ internal sealed class RttEstimator(TimeSpan min, TimeSpan max)
         }
     }
 
-    /// <summary>When a request is slow enough that a lookup should not wait for it before asking someone else.</summary>
+    /// <summary>
+    /// When a request is slow enough that a lookup should not wait for it before asking someone else: smoothed RTT plus
+    /// one variation, without the lower bound of <see cref="Timeout"/>. A slow request is not given up (its answer
+    /// still counts), so a short threshold costs only extra requests, while waiting costs every lookup on the slow peer.
+    /// </summary>
     public TimeSpan SlowThreshold
     {
         get
         {
             lock (_gate)
             {
-                return _smoothedMs < 0 ? min : Clamp(_smoothedMs + 2 * _variationMs);
+                return _smoothedMs < 0 ? min : TimeSpan.FromMilliseconds(Math.Min(_smoothedMs + _variationMs, max.TotalMilliseconds));
             }
         }
     }

@@ -50,8 +50,8 @@ internal static class DhtLookupBenchmark
             }
             await Task.WhenAll(js.Select((peer, i) => peer.CommandAsync(
                 "dht-bootstrap",
-                new { addrs = new[] { Address(parley[i]), Address(parley[(i + 3) % perKind]), js[(i + 1) % perKind].Addresses[0] }, timeoutMs = 30_000 },
-                TimeSpan.FromSeconds(60))));
+                new { addrs = new[] { Address(parley[i]), Address(parley[(i + 3) % perKind]), js[(i + 1) % perKind].Addresses[0] }, timeoutMs = 120_000 },
+                TimeSpan.FromSeconds(180))));
             foreach (var (_, node) in parley)
             {
                 await node.FindClosestPeersAsync(node.LocalPeer.Bytes.ToArray(), CancellationToken.None);

@@ -7,7 +7,8 @@ namespace Parley.Dht.Query;
 /// The iterative Kademlia lookup for the peers closest to a target, as a state machine with no I/O and no clock:
 /// the caller sends a request to every peer <see cref="TakeNextToQuery"/> hands out and reports how each ended
 /// (<see cref="OnSuccess"/>, <see cref="OnFailure"/>, and <see cref="OnSlow"/> when a request outlives its soft
-/// timeout), until <see cref="IsFinished"/>. Not thread-safe: the caller serializes the calls.
+/// timeout), until <see cref="IsFinished"/>. With <see cref="LookupOptions.OvertakeFartherRequests"/>, a request
+/// stops holding one of the alpha places as soon as alpha closer candidates are waited on. Not thread-safe: the caller serializes the calls.
 /// <para>
 /// A path ends when the <see cref="LookupOptions.K"/> closest candidates it knows of that have not failed have all
 /// answered, or when nothing is left to ask. Peer-supplied input costs bounded work and memory: each response's
@@ -28,6 +29,7 @@ public sealed class ClosestPeersLookup
     private readonly bool _widenWhenStalled;
     private readonly Func<PeerId, long[]>? _subnetsOf;
     private readonly int _maxPerSubnet;
+    private readonly bool _overtake;
     private int _firstPath;
     private bool _stopped;
 
@@ -49,6 +51,7 @@ public sealed class ClosestPeersLookup
         _subnetsOf = options.SubnetsOf;
         _maxPerSubnet = options.MaxPerSubnet;
         ArgumentOutOfRangeException.ThrowIfLessThan(_maxPerSubnet, 1, nameof(options.MaxPerSubnet));
+        _overtake = options.OvertakeFartherRequests;
         Target = target;
 
         _paths = new PathState[options.DisjointPaths];
@@ -218,14 +221,21 @@ public sealed class ClosestPeersLookup
         var limit = stalled ? Math.Max(_k, _alpha) : _alpha;
         var responded = 0;
         var diverse = new SubnetCounter(this);
+        // Overtaking: only requests to the closest candidates still waited on hold a place.
+        var waitedOn = 0;
         foreach (var candidate in path.Window)
         {
-            if (path.Active >= limit)
+            if (_overtake ? waitedOn >= limit : path.Active >= limit)
             {
                 return;
             }
             if (!diverse.Admit(candidate))
             {
+                continue;
+            }
+            if (candidate.State == CandidateState.InFlight)
+            {
+                waitedOn++;
                 continue;
             }
             if (candidate.State == CandidateState.Responded && ++responded >= _k)
@@ -237,6 +247,7 @@ public sealed class ClosestPeersLookup
             {
                 candidate.State = CandidateState.InFlight;
                 path.Active++;
+                waitedOn++;
                 InFlightCount++;
                 QueriedCount++;
                 next.Add(candidate.Peer);

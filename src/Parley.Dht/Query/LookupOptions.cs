@@ -41,4 +41,12 @@ public sealed record LookupOptions
     /// "stalled" state). It ends lookups several round trips sooner at the cost of a burst of requests.
     /// </summary>
     public bool WidenWhenStalled { get; init; } = true;
+
+    /// <summary>
+    /// A request holds one of the <see cref="Alpha"/> places only while its peer is among the alpha closest
+    /// candidates still waited on: when answers bring closer peers, those are asked at once instead of after the
+    /// answers of farther peers (which still count when they come). The Kademlia paper's lookup also asks new peers
+    /// before all alpha requests of the previous round have returned.
+    /// </summary>
+    public bool OvertakeFartherRequests { get; init; }
 }

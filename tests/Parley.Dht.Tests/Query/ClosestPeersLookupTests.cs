@@ -261,6 +261,36 @@ public class ClosestPeersLookupTests(NetworkFixture fixture) : IClassFixture<Net
     }
 
     [Fact]
+    public void With_overtaking_closer_peers_are_asked_at_once_and_the_lookup_still_finds_the_true_k_closest()
+    {
+        var rng = new Random(620);
+        foreach (var overtake in new[] { false, true })
+        {
+            PeerId local;
+            KadId target;
+            ClosestPeersLookup lookup;
+            IReadOnlyList<PeerId> first, closest;
+            do
+            {
+                (local, target, lookup) = Start(rng, new LookupOptions { WidenWhenStalled = false, OvertakeFartherRequests = overtake });
+                first = lookup.TakeNextToQuery();
+                Assert.Equal(3, first.Count);
+                // One answer will name three peers closer to the target than the two requests still out.
+                var nearestOut = first.Skip(1).Min(p => KadId.FromPeer(p) ^ target);
+                closest = _network.TrueClosest(target, p => p != local && (KadId.FromPeer(p) ^ target) < nearestOut && !first.Contains(p), 3);
+            }
+            while (closest.Count < 3);
+            Assert.True(lookup.OnSuccess(first[0], closest));
+            Assert.Equal(overtake ? closest : closest.Take(1), lookup.TakeNextToQuery());
+            Assert.Equal(overtake ? 5 : 3, lookup.InFlightCount);
+
+            var run = LookupDriver.Run(lookup, peer => _network.ClosestKnownBy(peer, target), rng, inFlight: first.Skip(1).Concat(overtake ? closest : closest.Take(1)));
+            Assert.Equal(_network.TrueClosest(target, p => p != local), lookup.ClosestResponded);
+            Assert.Equal(run.Queried.Count, run.Queried.Distinct().Count());
+        }
+    }
+
+    [Fact]
     public void When_stalled_a_path_widens_to_k_requests()
     {
         var rng = new Random(610);
