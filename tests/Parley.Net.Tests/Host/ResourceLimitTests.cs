@@ -88,7 +88,8 @@ public sealed class ResourceLimitTests : IAsyncLifetime
                     var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                     idle.Add(socket);
                     socket.Bind(new IPEndPoint(IPAddress.Parse($"127.0.0.{address}"), 0));
-                    await socket.ConnectAsync(endPoint!);
+                    using var connecting = new CancellationTokenSource(HostFixture.Timeout);
+                    await socket.ConnectAsync(endPoint!, connecting.Token);
                 }
             }
             var expected = Math.Min(72, Math.Min(9 * limits.MaxPendingHandshakesPerAddress, Math.Min(limits.MaxPendingHandshakesPerSubnet, limits.MaxPendingHandshakes)));
@@ -169,7 +170,8 @@ public sealed class ResourceLimitTests : IAsyncLifetime
         try
         {
             socket.Bind(new IPEndPoint(from, 0));
-            await socket.ConnectAsync(endPoint!);
+            using var connecting = new CancellationTokenSource(HostFixture.Timeout);
+            await socket.ConnectAsync(endPoint!, connecting.Token);
         }
         catch
         {
