@@ -138,7 +138,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
     public Task<T> TransactAsync<T>(Func<IChatTransaction, T> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return _database.WriteAsync((c, t) => work(new Transaction(c, t, _vault)), cancellationToken);
+        return _database.WriteInBatchAsync((c, t) => work(new Transaction(c, t, _vault)), cancellationToken);
     }
 
     public Task<T> ReadAsync<T>(Func<IChatReader, T> read, CancellationToken cancellationToken)

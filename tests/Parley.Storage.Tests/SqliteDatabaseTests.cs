@@ -71,6 +71,72 @@ public sealed class SqliteDatabaseTests : IDisposable
         Assert.IsType<SqliteException>(error.InnerException);
     }
 
+    [Fact]
+    public async Task Writes_queued_during_a_commit_share_the_next_one_and_one_that_fails_is_undone_alone()
+    {
+        await using var database = await SqliteDatabase.OpenAsync(DatabasePath, Schema, Durability.ProcessCrash, CancellationToken.None);
+        using var release = new SemaphoreSlim(0);
+        var held = await HoldWhileCommittingAsync(database, release, "first");
+        var commitsBefore = database.Commits;
+
+        var good = Enumerable.Range(0, 5).Select(i => database.WriteInBatchAsync((c, t) => c.Execute(t, "INSERT INTO items (name) VALUES ($n)", ("$n", $"good {i}")), CancellationToken.None)).ToList();
+        var thrown = database.WriteInBatchAsync<int>((c, t) =>
+        {
+            c.Execute(t, "INSERT INTO items (name) VALUES ('half')");
+            throw new InvalidOperationException("fails midway");
+        }, CancellationToken.None);
+        var refused = database.WriteInBatchAsync((c, t) => c.Execute(t, "INSERT INTO items (id, name) VALUES (1000, NULL)"), CancellationToken.None);
+        using var cancelled = new CancellationTokenSource();
+        var withdrawn = database.WriteInBatchAsync((c, t) => c.Execute(t, "INSERT INTO items (name) VALUES ('withdrawn')"), cancelled.Token);
+        await cancelled.CancelAsync();
+        release.Release();
+        await held;
+
+        var inserted = await Task.WhenAll(good);
+        Assert.All(inserted, count => Assert.Equal(1, count));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => thrown);
+        Assert.IsType<SqliteException>((await Assert.ThrowsAsync<StorageException>(() => refused)).InnerException);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => withdrawn);
+        Assert.Equal(1, database.Commits - commitsBefore - 1);
+        var names = await database.ReadAsync(c => c.Query(null, "SELECT name FROM items ORDER BY id", r => r.GetString(0)), CancellationToken.None);
+        Assert.Equal(["first", "good 0", "good 1", "good 2", "good 3", "good 4"], names);
+    }
+
+    [Fact]
+    public async Task A_group_commit_the_disk_refuses_fails_every_write_in_it_and_keeps_what_was_there()
+    {
+        await using var database = await FullDatabaseAsync(DatabasePath);
+        using var release = new SemaphoreSlim(0);
+        var held = await HoldWhileCommittingAsync(database, release, null);
+
+        var writes = Enumerable.Range(0, 3).Select(_ => database.WriteInBatchAsync((c, t) => c.Execute(t, "INSERT INTO items (name) VALUES ($n)", ("$n", new string('x', 1 << 20))), CancellationToken.None)).ToList();
+        release.Release();
+        await held;
+
+        foreach (var write in writes)
+        {
+            Assert.True((await Assert.ThrowsAsync<StorageException>(() => write)).IsDiskFull);
+        }
+        Assert.Equal(["kept"], await database.ReadAsync(c => c.Query(null, "SELECT name FROM items", r => r.GetString(0)), CancellationToken.None));
+    }
+
+    /// <summary>A write that holds the database until <paramref name="release"/> is released, so that writes queue behind it.</summary>
+    private static async Task<Task> HoldWhileCommittingAsync(SqliteDatabase database, SemaphoreSlim release, string? name)
+    {
+        using var holding = new SemaphoreSlim(0);
+        var held = Task.Run(() => database.WriteAsync((c, t) =>
+        {
+            holding.Release();
+            release.Wait();
+            if (name is not null)
+            {
+                c.Execute(t, "INSERT INTO items (name) VALUES ($n)", ("$n", name));
+            }
+        }, CancellationToken.None));
+        await holding.WaitAsync();
+        return held;
+    }
+
     /// <summary>SQLite's max_page_count gives the same SQLITE_FULL a full disk does, without filling one.</summary>
     [Fact]
     public async Task A_full_disk_is_reported_as_a_full_disk_and_keeps_what_was_written()
