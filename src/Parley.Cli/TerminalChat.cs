@@ -312,6 +312,9 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                     // Our own room message reached more members.
                     ShowState(mine.Id, $"to [{RoomName(mine.Room)}] \"{Shorten(mine.Text)}\"", RoomStateText(mine));
                     break;
+                case "session" when item.Session is { } reset:
+                    Write($"[yellow]── {Markup.Escape(reset.Notice)} ──[/]");
+                    break;
                 case "status" when item.Status is { } status:
                     if (ConnectivityChange(_status, status) is { } change)
                     {

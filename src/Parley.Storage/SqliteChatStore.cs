@@ -73,6 +73,11 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             """),
         // The latest message ids of a conversation kept with its clock, so sending reads one row instead of a query.
         new(3, "ALTER TABLE conversations ADD COLUMN heads BLOB;"),
+        // A pairwise envelope's plaintext content (sealed), so that session repair can encrypt it again on a new session.
+        new(4, """
+            ALTER TABLE outbox ADD COLUMN content BLOB;
+            CREATE INDEX outbox_by_recipient ON outbox (recipient, created_ms);
+            """),
     ];
 
     private readonly SqliteDatabase _database;
@@ -162,7 +167,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
     {
         private const string MessageColumns = "id, conversation_id, sender, direction, lamport, parents, text, state, stored_count, sent_ms, local_ms, contact_request, unread";
         private const string ContactColumns = "account, account_key, identity_dh_key, name, state, their_token, our_token, created_ms";
-        private const string OutboxColumns = "envelope_id, recipient, message_id, envelope, stage, attempts, next_attempt_ms, created_ms";
+        private const string OutboxColumns = "envelope_id, recipient, message_id, envelope, stage, attempts, next_attempt_ms, created_ms, content";
 
         public AccountRecord? GetAccount() => connection.Query(transaction, "SELECT account_seed, identity_dh_private, name, name_pow, created_ms FROM account", r => new AccountRecord(
             vault.Open((byte[])r.GetValue(0)),
@@ -381,13 +386,19 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
         public OutboxItem? GetOutboxItem(byte[] envelopeId) =>
             connection.Query(transaction, $"SELECT {OutboxColumns} FROM outbox WHERE envelope_id = $id", ReadOutbox, ("$id", envelopeId)).SingleOrDefault();
 
+        public IReadOnlyList<OutboxItem> GetOutboxFor(PeerId recipient) => connection.Query(
+            transaction,
+            $"SELECT {OutboxColumns} FROM outbox WHERE recipient = $r ORDER BY created_ms, rowid",
+            ReadOutbox,
+            ("$r", recipient.ToString()));
+
         public int CountOutbox(OutboxStage? stage = null) => Convert.ToInt32(
             connection.Scalar(transaction, "SELECT count(*) FROM outbox WHERE $stage IS NULL OR stage = $stage", ("$stage", stage is null ? null : (int)stage)),
             System.Globalization.CultureInfo.InvariantCulture);
 
         public void PutOutbox(OutboxItem item) => connection.Execute(
             transaction,
-            $"INSERT OR REPLACE INTO outbox ({OutboxColumns}) VALUES ($id, $r, $m, $e, $stage, $attempts, $next, $created)",
+            $"INSERT OR REPLACE INTO outbox ({OutboxColumns}) VALUES ($id, $r, $m, $e, $stage, $attempts, $next, $created, $content)",
             ("$id", item.EnvelopeId),
             ("$r", item.Recipient.ToString()),
             ("$m", item.MessageId),
@@ -395,7 +406,8 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$stage", (int)item.Stage),
             ("$attempts", item.Attempts),
             ("$next", Ms(item.NextAttemptAt)),
-            ("$created", Ms(item.CreatedAt)));
+            ("$created", Ms(item.CreatedAt)),
+            ("$content", item.Content is null ? null : vault.Seal(item.Content)));
 
         public void DeleteOutbox(byte[] envelopeId) => connection.Execute(transaction, "DELETE FROM outbox WHERE envelope_id = $id", ("$id", envelopeId));
 
@@ -538,7 +550,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             r.GetBoolean(16),
             r.GetBoolean(17));
 
-        private static OutboxItem ReadOutbox(SqliteDataReader r) => new(
+        private OutboxItem ReadOutbox(SqliteDataReader r) => new(
             (byte[])r.GetValue(0),
             PeerId.Parse(r.GetString(1)),
             r.GetBlobOrNull(2),
@@ -546,7 +558,8 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             (OutboxStage)r.GetInt32(4),
             r.GetInt32(5),
             Time(r.GetInt64(6)),
-            Time(r.GetInt64(7)));
+            Time(r.GetInt64(7)),
+            r.GetBlobOrNull(8) is { } content ? vault.Open(content) : null);
 
         private static ContactRecord ReadContact(SqliteDataReader r) => new(
             PeerId.Parse(r.GetString(0)),

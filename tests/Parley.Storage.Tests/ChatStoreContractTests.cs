@@ -43,7 +43,7 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
         tx.PutPrekey(new PrekeyRecord(5, OneTime: false, [10], [11], Now));
         tx.InsertMessage(new MessageRecord(MessageId, Conversation, contactKey.PeerId, MessageDirection.Incoming, 3, [Parent], "hi", DeliveryState.Received, 0, Now, Now, false, true));
         tx.AdvanceConversation(Conversation, contactKey.PeerId, 3, MessageId);
-        tx.PutOutbox(new OutboxItem([1], contactKey.PeerId, MessageId, [2, 2], OutboxStage.Stored, 1, Now, Now));
+        tx.PutOutbox(new OutboxItem([1], contactKey.PeerId, MessageId, [2, 2], OutboxStage.Stored, 1, Now, Now, [3, 3]));
         tx.PutDevice([1], [2], Now);
         tx.MarkEnvelopeSeen([3], Now);
         tx.PutSetting("x", [1]);
@@ -73,7 +73,9 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
         var (lamport, heads) = r.GetConversationClock(Conversation);
         Assert.Equal(3UL, lamport);
         Assert.Equal(MessageId, Assert.Single(heads));
-        Assert.Equal(OutboxStage.Stored, Assert.Single(r.GetOutbox(Now, 10)).Stage);
+        var queued = Assert.Single(r.GetOutbox(Now, 10));
+        Assert.Equal(OutboxStage.Stored, queued.Stage);
+        Assert.Equal([3, 3], queued.Content);
         Assert.Equal([[2]], r.GetDeviceCertificates());
         Assert.Equal([1], r.GetSetting("x"));
         Assert.Null(r.GetSetting("y"));
@@ -233,6 +235,20 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
         Assert.Equal([[2], [1]], (await Store.ReadAsync(r => r.GetOutbox(Now.AddMinutes(1), 10), CancellationToken.None)).Select(i => i.EnvelopeId));
         Assert.Equal([[2]], (await Store.ReadAsync(r => r.GetOutbox(Now.AddMinutes(1), 1), CancellationToken.None)).Select(i => i.EnvelopeId));
         Assert.Equal((3, 2), await Store.ReadAsync(r => (r.CountOutbox(), r.CountOutbox(OutboxStage.Sending)), CancellationToken.None));
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutOutbox(new OutboxItem([4], IdentityKey.Generate().PeerId, null, [4], OutboxStage.Sending, 0, Now, Now.AddSeconds(-1)));
+            tx.PutOutbox(new OutboxItem([0], peer, null, [0], OutboxStage.Sending, 0, Now, Now.AddSeconds(-1)));
+            return true;
+        }, CancellationToken.None);
+        // One recipient's entries, due or not, oldest first (and in the order they were put when as old).
+        Assert.Equal([[0], [1], [2], [3]], (await Store.ReadAsync(r => r.GetOutboxFor(peer), CancellationToken.None)).Select(i => i.EnvelopeId));
+        await Store.TransactAsync(tx =>
+        {
+            tx.DeleteOutbox([0]);
+            tx.DeleteOutbox([4]);
+            return true;
+        }, CancellationToken.None);
 
         await Store.TransactAsync(tx =>
         {

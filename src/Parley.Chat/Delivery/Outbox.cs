@@ -24,11 +24,15 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
     /// <summary>Room messages one of whose copies was stored or delivered; the room engine raises their events.</summary>
     public Func<IReadOnlyList<GroupMessageRecord>, CancellationToken, Task>? RoomCopiesCounted { get; set; }
 
-    /// <summary>Puts an envelope in the outbox, due now, inside the caller's transaction.</summary>
-    public void Put(IChatTransaction tx, PeerId recipient, Envelope envelope, byte[]? messageId)
+    /// <summary>
+    /// Puts an envelope in the outbox, due now, inside the caller's transaction. <paramref name="content"/>: the plaintext
+    /// of a pairwise envelope, for session repair; <paramref name="createdAt"/>: an envelope that replaces an older one
+    /// keeps its place in the recipient's order and its lifetime.
+    /// </summary>
+    public void Put(IChatTransaction tx, PeerId recipient, Envelope envelope, byte[]? messageId, byte[]? content = null, DateTimeOffset? createdAt = null)
     {
         var now = context.Now;
-        tx.PutOutbox(new OutboxItem(envelope.EnvelopeId.ToByteArray(), recipient, messageId, envelope.ToByteArray(), OutboxStage.Sending, 0, now, now));
+        tx.PutOutbox(new OutboxItem(envelope.EnvelopeId.ToByteArray(), recipient, messageId, envelope.ToByteArray(), OutboxStage.Sending, 0, now, createdAt ?? now, content));
     }
 
     /// <summary>Puts a room message's ciphertext for one member in the outbox; it needs no pairwise session.</summary>
@@ -178,10 +182,15 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
         }
         var (updated, room) = await context.Store.TransactAsync(tx =>
         {
+            // Acknowledged meanwhile, or replaced by session repair: it stays gone.
+            if (tx.GetOutboxItem(item.EnvelopeId) is null)
+            {
+                return ((MessageRecord?)null, (GroupMessageRecord?)null);
+            }
             tx.PutOutbox(item with { Stage = OutboxStage.Stored, Attempts = 0, NextAttemptAt = context.Now + context.Options.StoredRetryDelay });
             if (item.MessageId is not { } id)
             {
-                return ((MessageRecord?)null, (GroupMessageRecord?)null);
+                return (null, null);
             }
             if (tx.GetMessage(id) is { State: DeliveryState.Queued or DeliveryState.Stored } message)
             {

@@ -22,7 +22,8 @@ internal sealed class EnvelopeReceiver(
     RoomMessages roomMessages,
     RoomCache rooms,
     RoomEngine roomEngine,
-    Outbox outbox)
+    Outbox outbox,
+    SessionRepair repair)
 {
     public async Task<ReceiveOutcome> ReceiveAsync(Envelope envelope, CancellationToken cancellationToken)
     {
@@ -87,6 +88,10 @@ internal sealed class EnvelopeReceiver(
         }
         catch (EnvelopeRefusedException e)
         {
+            if (e.SessionUnreadable)
+            {
+                await repair.AskAsync(sender, envelope, cancellationToken);
+            }
             return new ReceiveOutcome(ReceiveStatus.Refused, e.Message);
         }
         foreach (var raise in events)
@@ -116,6 +121,11 @@ internal sealed class EnvelopeReceiver(
         if (contact is not null && !contact.IdentityDhKey.AsSpan().SequenceEqual(sender.DhKey))
         {
             throw new EnvelopeRefusedException("the sender's identity key differs from the one known for them");
+        }
+        if (envelope.SessionReset is not null)
+        {
+            repair.Apply(tx, envelope, sender, contact, events);
+            return new ReceiveOutcome(ReceiveStatus.Accepted);
         }
         var content = sessions.Decrypt(tx, envelope, sender, now);
         switch (content.BodyCase)
@@ -149,7 +159,7 @@ internal sealed class EnvelopeReceiver(
         {
             throw new InvalidDataException("envelope id is not 16 bytes");
         }
-        if (envelope.SessionId.Length != ChatContext.SessionIdLength)
+        if (envelope.SessionReset is null && envelope.SessionId.Length != ChatContext.SessionIdLength)
         {
             throw new InvalidDataException("session id is not 8 bytes");
         }

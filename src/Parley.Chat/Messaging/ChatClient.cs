@@ -108,6 +108,13 @@ public sealed class ChatClient : IAsyncDisposable
         remove => _core.Context.Events.GroupMessageChanged -= value;
     }
 
+    /// <summary>A session with a contact could not be read and is being repaired: we asked them for a new one, or started one at their request.</summary>
+    public event EventHandler<SessionResetEventArgs>? SessionReset
+    {
+        add => _core.Context.Events.SessionReset += value;
+        remove => _core.Context.Events.SessionReset -= value;
+    }
+
     /// <summary>Creates the user's account in an empty store; the name is claimed in the directory by <see cref="StartAsync"/>.</summary>
     /// <exception cref="ChatException">The store already holds an account, or the name is not valid.</exception>
     public static async Task<Account> CreateAccountAsync(IChatStore store, string name, ICryptoProvider crypto, TimeProvider time, CancellationToken cancellationToken)

@@ -47,7 +47,8 @@ internal sealed class ChatCore
             new FetchHandler(RoomMessages),
             new MessagesHandler(RoomMessages),
         ]);
-        Receiver = new EnvelopeReceiver(Context, Sessions, new DirectContentHandler(Context), RoomControls, RoomMessages, RoomCache, Rooms, Outbox);
+        Repair = new SessionRepair(Context, Sessions, Outbox);
+        Receiver = new EnvelopeReceiver(Context, Sessions, new DirectContentHandler(Context), RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair);
         Fetcher = new MailboxFetcher(Context, mailboxes, Receiver, Sessions, Outbox);
         Outbox.RoomCopiesCounted = Rooms.RaiseCopiesCountedAsync;
     }
@@ -59,6 +60,8 @@ internal sealed class ChatCore
     public Outbox Outbox { get; }
 
     public PairwiseSessions Sessions { get; }
+
+    public SessionRepair Repair { get; }
 
     public DirectoryPublisher Publisher { get; }
 

@@ -21,6 +21,8 @@ internal sealed class ChatEventHub(Microsoft.Extensions.Logging.ILogger logger)
 
     public EventHandler<GroupMessageEventArgs>? GroupMessageChanged { get; set; }
 
+    public EventHandler<SessionResetEventArgs>? SessionReset { get; set; }
+
     public void OnMessageReceived(MessageRecord message, ContactRecord contact) => Raise(MessageReceived, new MessageEventArgs(message, contact));
 
     public void OnMessageStateChanged(MessageRecord message, ContactRecord contact) => Raise(MessageStateChanged, new MessageEventArgs(message, contact));
@@ -32,6 +34,8 @@ internal sealed class ChatEventHub(Microsoft.Extensions.Logging.ILogger logger)
     public void OnGroupMessageReceived(GroupMessageRecord message, GroupInfo group) => Raise(GroupMessageReceived, new GroupMessageEventArgs(message, group));
 
     public void OnGroupMessageChanged(GroupMessageRecord message, GroupInfo group) => Raise(GroupMessageChanged, new GroupMessageEventArgs(message, group));
+
+    public void OnSessionReset(ContactRecord contact, SessionResetKind kind, int resent) => Raise(SessionReset, new SessionResetEventArgs(contact, kind, resent));
 
     private void Raise<T>(EventHandler<T>? handler, T args)
     {

@@ -13,3 +13,29 @@ public sealed class ContactEventArgs(ContactRecord contact) : EventArgs
 {
     public ContactRecord Contact { get; } = contact;
 }
+
+/// <summary>Which side of a session repair this user was on (docs/messaging.md, "Session repair").</summary>
+public enum SessionResetKind
+{
+    /// <summary>A message from the contact could not be decrypted; they were asked to start a new session and resend.</summary>
+    Requested,
+
+    /// <summary>At the contact's request, a new session was started and what was still queued for them was sent again on it.</summary>
+    Restarted,
+}
+
+/// <summary>A session with a contact was found broken and is being repaired; <see cref="Resent"/> messages were sent again.</summary>
+public sealed class SessionResetEventArgs(ContactRecord contact, SessionResetKind kind, int resent) : EventArgs
+{
+    public ContactRecord Contact { get; } = contact;
+
+    public SessionResetKind Kind { get; } = kind;
+
+    /// <summary>How many of our queued messages were encrypted again on the new session (with <see cref="SessionResetKind.Restarted"/>).</summary>
+    public int Resent { get; } = resent;
+
+    /// <summary>What to tell the user, in plain words.</summary>
+    public string Notice => Kind == SessionResetKind.Requested
+        ? $"a message from {Contact.Handle} could not be decrypted (your copies of the session differ, as after restoring a backup); asked {Contact.Handle} for a new session"
+        : $"your session with {Contact.Handle} was reset; {Resent} queued message{(Resent == 1 ? "" : "s")} resent";
+}

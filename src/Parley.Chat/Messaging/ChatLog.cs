@@ -42,6 +42,18 @@ internal static partial class ChatLog
     [LoggerMessage(Level = LogLevel.Information, Message = "gave up on {Count} envelopes past their lifetime or to someone no longer a contact")]
     public static partial void GaveUpEnvelopes(ILogger logger, int count);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "envelope {Envelope} could not be decrypted: asked its sender for a new session")]
+    public static partial void SessionResetAsked(ILogger logger, string envelope);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "a session reset for envelope {Envelope} names nothing still queued: ignored")]
+    public static partial void SessionResetStale(ILogger logger, string envelope);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "a session reset for envelope {Envelope} came too soon after the last one: ignored")]
+    public static partial void SessionResetLimited(ILogger logger, string envelope);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "session reset for envelope {Envelope}: new session, {Resent} messages resent, {Dropped} old envelopes dropped")]
+    public static partial void SessionRestarted(ILogger logger, string envelope, int resent, int dropped);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "the recipient refused an envelope: {Reason}")]
     public static partial void EnvelopeRefusedByRecipient(ILogger logger, string reason);
 

@@ -61,6 +61,13 @@ public sealed class ChatOptions
     public int MaxSessionsPerContact { get; init; } = 4;
 
     /// <summary>
+    /// Session repair's rate limit, per contact: at most one "session reset needed" is sent to them, and at most one of
+    /// theirs is acted on, in this time. Undecryptable envelopes keep coming while a reset is on its way (the sender
+    /// retries), so a lost reset is asked for again after this long.
+    /// </summary>
+    public TimeSpan SessionResetInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Whether this client tells the directory where it is. A short-lived process (a one-shot command) does not: it
     /// would send others to an address that is gone in a moment.
     /// </summary>

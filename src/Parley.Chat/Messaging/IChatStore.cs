@@ -55,6 +55,9 @@ public interface IChatReader
 
     OutboxItem? GetOutboxItem(byte[] envelopeId);
 
+    /// <summary>Every outbox entry for <paramref name="recipient"/>, due or not, oldest first.</summary>
+    IReadOnlyList<OutboxItem> GetOutboxFor(PeerId recipient);
+
     /// <summary>Outbox entries, of one stage or (null) all.</summary>
     int CountOutbox(OutboxStage? stage = null);
 

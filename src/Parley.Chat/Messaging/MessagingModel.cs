@@ -90,7 +90,11 @@ public enum OutboxStage
     Stored,
 }
 
-/// <summary>An encrypted envelope waiting to reach its recipient. <see cref="MessageId"/> is null for receipts and other control messages.</summary>
+/// <summary>
+/// An encrypted envelope waiting to reach its recipient. <see cref="MessageId"/> is null for receipts and other control
+/// messages. <see cref="Content"/> is the plaintext <c>Content</c> of a pairwise envelope (sealed at rest), kept so that
+/// session repair can encrypt it again on a new session; null for room copies and session resets.
+/// </summary>
 public sealed record OutboxItem(
     byte[] EnvelopeId,
     PeerId Recipient,
@@ -99,7 +103,8 @@ public sealed record OutboxItem(
     OutboxStage Stage,
     int Attempts,
     DateTimeOffset NextAttemptAt,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt,
+    byte[]? Content = null);
 
 /// <summary>The user's own secrets and name; one per data folder.</summary>
 public sealed record AccountRecord(byte[] AccountSeed, byte[] IdentityDhPrivateKey, string Name, ulong? NameProofOfWork, DateTimeOffset CreatedAt);

@@ -44,13 +44,20 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
         {
             ChatLog.NoOneTimePrekey(context.Logger, e.Message);
         }
+        return Start(contact, bundle.SignedPrekeyId, bundle.SignedPrekey, oneTime?.Id, oneTime?.PublicKey);
+    }
+
+    /// <summary>X3DH as the initiator, from the contact's signed prekey and, if one was claimed, a one-time prekey.</summary>
+    /// <exception cref="RatchetException">A prekey of the wrong length or of low order.</exception>
+    public SessionSetup Start(ContactRecord contact, uint signedPrekeyId, byte[] signedPrekey, uint? oneTimePrekeyId, byte[]? oneTimePrekey)
+    {
         var initiation = X3dh.Initiate(
-            context.Crypto, context.Account.PublicKey.ToProtobuf(), context.IdentityKeyPair, contact.AccountKey.ToProtobuf(), contact.IdentityDhKey, bundle.SignedPrekey, oneTime?.PublicKey ?? []);
-        var session = RatchetSession.InitializeAsInitiator(context.Crypto, initiation.SharedSecret, initiation.AssociatedData, bundle.SignedPrekey);
+            context.Crypto, context.Account.PublicKey.ToProtobuf(), context.IdentityKeyPair, contact.AccountKey.ToProtobuf(), contact.IdentityDhKey, signedPrekey, oneTimePrekey ?? []);
+        var session = RatchetSession.InitializeAsInitiator(context.Crypto, initiation.SharedSecret, initiation.AssociatedData, signedPrekey);
         return new SessionSetup(
             ChatContext.SessionIdOf(initiation.EphemeralPublicKey),
             session,
-            new PendingPrekey(initiation.EphemeralPublicKey, bundle.SignedPrekeyId, oneTime?.Id));
+            new PendingPrekey(initiation.EphemeralPublicKey, signedPrekeyId, oneTimePrekeyId));
     }
 
     /// <summary>Encrypts a control message (receipt, accept, room control) on an existing session and queues it; false when there is none.</summary>
@@ -67,6 +74,26 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
 
     /// <summary>Encrypts <paramref name="content"/> on the contact's current session (or the one <paramref name="setup"/> starts) and puts the envelope in the outbox.</summary>
     public void Queue(IChatTransaction tx, ContactRecord contact, Content content, byte[]? messageId, SessionSetup? setup)
+    {
+        var plaintext = content.ToByteArray();
+        outbox.Put(tx, contact.Account, Encrypt(tx, contact, plaintext, setup), messageId, plaintext);
+    }
+
+    /// <summary>
+    /// Replaces an outbox entry by its content encrypted again on the contact's current session (session repair); the
+    /// new entry keeps the message it carries and its place in the order.
+    /// </summary>
+    public void Requeue(IChatTransaction tx, ContactRecord contact, OutboxItem item, byte[] content)
+    {
+        tx.DeleteOutbox(item.EnvelopeId);
+        outbox.Put(tx, contact.Account, Encrypt(tx, contact, content, null), item.MessageId, content, item.CreatedAt);
+    }
+
+    /// <summary>Makes the session <paramref name="setup"/> started the one to send on next (it has not been received on).</summary>
+    public void Adopt(IChatTransaction tx, ContactRecord contact, SessionSetup setup) =>
+        tx.PutSession(new SessionRecord(contact.Account, setup.SessionId, setup.Session.Serialize(), setup.Prekey, DateTimeOffset.UnixEpoch, context.Now));
+
+    private Envelope Encrypt(IChatTransaction tx, ContactRecord contact, byte[] plaintext, SessionSetup? setup)
     {
         var sessions = tx.GetSessions(contact.Account);
         SessionRecord record;
@@ -85,7 +112,7 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
         {
             throw new InvalidOperationException("no session to encrypt on");
         }
-        var ratchet = session.Encrypt(content.ToByteArray());
+        var ratchet = session.Encrypt(plaintext);
         tx.PutSession(record with { State = session.Serialize() });
         var envelope = new Envelope
         {
@@ -104,7 +131,7 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
                 OneTimePrekeyId = prekey.OneTimePrekeyId ?? 0,
             };
         }
-        outbox.Put(tx, contact.Account, envelope, messageId);
+        return envelope;
     }
 
     /// <summary>Finds or (from the X3DH header) starts the session and decrypts; the session's new state is written in <paramref name="tx"/>.</summary>
@@ -119,28 +146,36 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
         {
             if (envelope.Prekey is not { } prekey)
             {
-                throw new EnvelopeRefusedException("no session matches and the envelope carries no X3DH header");
+                throw new EnvelopeRefusedException("no session matches and the envelope carries no X3DH header", sessionUnreadable: true);
             }
             if (!ChatContext.SessionIdOf(prekey.EphemeralKey.Span).AsSpan().SequenceEqual(envelope.SessionId.Span))
             {
                 throw new EnvelopeRefusedException("session id does not match the X3DH ephemeral key");
             }
             var signedPrekey = tx.GetPrekey(prekey.SignedPrekeyId, oneTime: false)
-                ?? throw new EnvelopeRefusedException($"signed prekey {prekey.SignedPrekeyId} is unknown or retired");
+                ?? throw new EnvelopeRefusedException($"signed prekey {prekey.SignedPrekeyId} is unknown or retired", sessionUnreadable: true);
             if (prekey.HasOneTimePrekey)
             {
                 oneTime = tx.GetPrekey(prekey.OneTimePrekeyId, oneTime: true)
-                    ?? throw new EnvelopeRefusedException($"one-time prekey {prekey.OneTimePrekeyId} was already used or never existed");
+                    ?? throw new EnvelopeRefusedException($"one-time prekey {prekey.OneTimePrekeyId} was already used or never existed", sessionUnreadable: true);
             }
-            var secret = X3dh.Respond(
-                context.Crypto,
-                context.Account.PublicKey.ToProtobuf(),
-                context.IdentityKeyPair,
-                new X25519KeyPair(signedPrekey.PrivateKey, signedPrekey.PublicKey),
-                oneTime is null ? null : new X25519KeyPair(oneTime.PrivateKey, oneTime.PublicKey),
-                sender.Account.ToProtobuf(),
-                sender.DhKey,
-                prekey.EphemeralKey.Span);
+            X3dhSecret secret;
+            try
+            {
+                secret = X3dh.Respond(
+                    context.Crypto,
+                    context.Account.PublicKey.ToProtobuf(),
+                    context.IdentityKeyPair,
+                    new X25519KeyPair(signedPrekey.PrivateKey, signedPrekey.PublicKey),
+                    oneTime is null ? null : new X25519KeyPair(oneTime.PrivateKey, oneTime.PublicKey),
+                    sender.Account.ToProtobuf(),
+                    sender.DhKey,
+                    prekey.EphemeralKey.Span);
+            }
+            catch (RatchetException e)
+            {
+                throw new EnvelopeRefusedException($"bad X3DH header: {e.Message}");
+            }
             session = RatchetSession.InitializeAsResponder(context.Crypto, secret.SharedSecret, secret.AssociatedData, new X25519KeyPair(signedPrekey.PrivateKey, signedPrekey.PublicKey));
             record = new SessionRecord(senderId, envelope.SessionId.ToByteArray(), [], null, now, now);
             foreach (var stale in tx.GetSessions(senderId).Skip(context.Options.MaxSessionsPerContact - 1))
@@ -159,7 +194,9 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
         }
         catch (Exception e) when (e is RatchetException or FormatException or InvalidProtocolBufferException)
         {
-            throw new EnvelopeRefusedException($"cannot decrypt: {e.Message}");
+            // Only the failures a stale or lost session causes are worth a reset; garbage is not.
+            var unreadable = e is RatchetException { Reason: RatchetFailure.AuthenticationFailed or RatchetFailure.Replayed or RatchetFailure.TooManySkipped };
+            throw new EnvelopeRefusedException($"cannot decrypt: {e.Message}", unreadable);
         }
         if (oneTime is not null)
         {

@@ -84,10 +84,22 @@ public sealed record SafetyNumberDto(string Contact, string SafetyNumber);
 public sealed record ErrorDto(string Error);
 
 /// <summary>
-/// One WebSocket event: <c>type</c> is message, state, contact, status, group (a room changed) or groupMessage (a room
-/// message arrived, or one of ours reached more members); the matching field is set.
+/// One WebSocket event: <c>type</c> is message, state, contact, status, group (a room changed), groupMessage (a room
+/// message arrived, or one of ours reached more members) or session (a session with a contact was repaired); the
+/// matching field is set.
 /// </summary>
-public sealed record EventDto(string Type, MessageDto? Message = null, ContactDto? Contact = null, StatusDto? Status = null, GroupDto? Group = null, GroupMessageDto? GroupMessage = null);
+public sealed record EventDto(string Type, MessageDto? Message = null, ContactDto? Contact = null, StatusDto? Status = null, GroupDto? Group = null, GroupMessageDto? GroupMessage = null, SessionResetDto? Session = null);
+
+/// <summary>
+/// A session with a contact could not be decrypted and is being repaired: <c>kind</c> is requested (we could not read
+/// them and asked for a new session) or restarted (we started one at their request and resent <c>resent</c> queued
+/// messages); <c>notice</c> says it in words for the user.
+/// </summary>
+public sealed record SessionResetDto(string Contact, string Kind, int Resent, string Notice)
+{
+    public static SessionResetDto Of(SessionResetEventArgs reset) =>
+        new(reset.Contact.Handle.ToString(), ContactDto.Lower(reset.Kind), reset.Resent, reset.Notice);
+}
 
 public sealed record GroupMemberDto(string Handle, string Account, bool Admin)
 {

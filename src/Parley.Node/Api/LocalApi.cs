@@ -208,6 +208,7 @@ public sealed class LocalApi : IAsyncDisposable
         EventHandler<ContactEventArgs> onContact = (_, e) => events.Writer.TryWrite(new EventDto("contact", Contact: ContactDto.From(e.Contact)));
         EventHandler<GroupEventArgs> onGroup = (_, e) => events.Writer.TryWrite(new EventDto("group", Group: GroupDto.Of(e.Group)));
         EventHandler<GroupMessageEventArgs> onGroupMessage = (_, e) => events.Writer.TryWrite(new EventDto("groupMessage", GroupMessage: GroupMessageDto.Of(e.Message, e.Group)));
+        EventHandler<SessionResetEventArgs> onSession = (_, e) => events.Writer.TryWrite(new EventDto("session", Session: SessionResetDto.Of(e)));
         if (chat is not null)
         {
             chat.MessageReceived += onMessage;
@@ -216,6 +217,7 @@ public sealed class LocalApi : IAsyncDisposable
             chat.GroupChanged += onGroup;
             chat.GroupMessageReceived += onGroupMessage;
             chat.GroupMessageChanged += onGroupMessage;
+            chat.SessionReset += onSession;
         }
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
         // The reader is not cancelled by us (cancelling a receive aborts the socket): it ends when the client closes
@@ -257,6 +259,7 @@ public sealed class LocalApi : IAsyncDisposable
                 chat.GroupChanged -= onGroup;
                 chat.GroupMessageReceived -= onGroupMessage;
                 chat.GroupMessageChanged -= onGroupMessage;
+                chat.SessionReset -= onSession;
             }
             await CloseAsync(socket, reader);
         }

@@ -17,6 +17,7 @@ const state = {
   room: null, // id of the open room (when a room, not a contact, is open)
   roomUnread: new Map(), // room id -> number of unread messages
   gaps: [], // the open room's missing messages
+  notices: new Map(), // handle -> session repair notices for that conversation, since the page loaded
 };
 
 // Delivery states only move forward; an event may overtake the answer that created the message.
@@ -397,6 +398,12 @@ function renderMessages() {
     hint.textContent = "Your first message goes to them as a contact request. They see it when they accept, or when they answer.";
     $("messages").append(hint);
   }
+  for (const text of state.notices.get(state.current) ?? []) {
+    const notice = document.createElement("li");
+    notice.className = "notice";
+    notice.textContent = text;
+    $("messages").append(notice);
+  }
   $("messages").lastElementChild?.scrollIntoView({ block: "end" });
 }
 
@@ -638,6 +645,13 @@ function onEvent(event) {
     case "contact":
       refreshLists().catch(() => {});
       break;
+    case "session": {
+      // A broken session is being repaired: said in the conversation it concerns, now or when it is opened.
+      const reset = event.session;
+      state.notices.set(reset.contact, [...(state.notices.get(reset.contact) ?? []), `${formatTime(new Date().toISOString())} · ${reset.notice}`]);
+      if (reset.contact === state.current) renderMessages();
+      break;
+    }
     case "group":
       state.rooms.set(event.group.id, event.group);
       renderRooms();

@@ -93,7 +93,7 @@ public sealed class FakeChatUser : IAsyncDisposable
         _options = options;
     }
 
-    public InMemoryChatStore Store { get; }
+    public InMemoryChatStore Store { get; private set; }
 
     public ChatClient Chat { get; private set; } = null!;
 
@@ -104,6 +104,8 @@ public sealed class FakeChatUser : IAsyncDisposable
     public List<MessageRecord> Received { get; } = [];
 
     public List<MessageRecord> StateChanges { get; } = [];
+
+    public List<SessionResetEventArgs> SessionResets { get; } = [];
 
     internal Parley.Chat.Messaging.ChatCore Core => Chat.Core;
 
@@ -116,6 +118,7 @@ public sealed class FakeChatUser : IAsyncDisposable
         Chat = (await ChatClient.OpenAsync(dependencies, CancellationToken.None))!;
         Chat.MessageReceived += (_, e) => Received.Add(e.Message);
         Chat.MessageStateChanged += (_, e) => StateChanges.Add(e.Message);
+        Chat.SessionReset += (_, e) => SessionResets.Add(e);
         await Chat.StartAsync(CancellationToken.None);
         IsOnline = true;
     }
@@ -125,6 +128,14 @@ public sealed class FakeChatUser : IAsyncDisposable
     {
         await Chat.DisposeAsync();
         IsOnline = false;
+    }
+
+    /// <summary>Stops, puts <paramref name="backup"/> (a copy of it) in place of everything stored, and comes online again: a restored backup.</summary>
+    public async Task RestoreAsync(InMemoryChatStore backup)
+    {
+        await GoOfflineAsync();
+        Store = backup.Snapshot();
+        await ComeOnlineAsync();
     }
 
     public Task<IReadOnlyList<MessageRecord>> HistoryWithAsync(FakeChatUser other) =>

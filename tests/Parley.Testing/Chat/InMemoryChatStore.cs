@@ -41,6 +41,15 @@ public sealed class InMemoryChatStore : IChatStore
         }
     }
 
+    /// <summary>A copy of everything stored now, as a backup of the data folder would be.</summary>
+    public InMemoryChatStore Snapshot()
+    {
+        lock (_gate)
+        {
+            return new InMemoryChatStore { _state = _state.Copy() };
+        }
+    }
+
     private static string Hex(byte[] bytes) => Convert.ToHexString(bytes);
 
     private static DateTimeOffset Ms(DateTimeOffset time) => DateTimeOffset.FromUnixTimeMilliseconds(time.ToUnixTimeMilliseconds());
@@ -287,6 +296,9 @@ public sealed class InMemoryChatStore : IChatStore
             state.Outbox.Values.Where(i => i.NextAttemptAt <= dueBy).OrderBy(i => i.NextAttemptAt).ThenBy(i => i.CreatedAt).Take(limit).ToList();
 
         public OutboxItem? GetOutboxItem(byte[] envelopeId) => state.Outbox.GetValueOrDefault(Hex(envelopeId));
+
+        public IReadOnlyList<OutboxItem> GetOutboxFor(PeerId recipient) =>
+            state.Outbox.Values.Where(i => i.Recipient == recipient).OrderBy(i => i.CreatedAt).ToList();
 
         public int CountOutbox(OutboxStage? stage = null) => state.Outbox.Values.Count(i => stage is null || i.Stage == stage);
 
