@@ -1,24 +1,32 @@
 using System.Security.Cryptography;
+using System.Text;
 using Parley.Chat.Crypto;
 using Parley.Core.Crypto;
 
 namespace Parley.Storage;
 
 /// <summary>
-/// The data key that encrypts secrets at rest (account and prekey private keys, ratchet states). It is kept in the
-/// database wrapped under the user's passphrase (Argon2id + ChaCha20-Poly1305; scrypt before), or, for a user who chose no passphrase,
-/// as it is, so that the file's protection is then the folder's owner-only permissions.
-/// Each secret is sealed as nonce (12 bytes) ‖ ChaCha20-Poly1305 ciphertext and tag.
+/// The data key that encrypts what is kept at rest: secrets (account and prekey private keys, ratchet states) and
+/// content (message text, names, room contents; docs/storage.md). It is kept in the database wrapped under the user's
+/// passphrase (Argon2id + ChaCha20-Poly1305; scrypt before), or, for a user who chose no passphrase, as it is, so that
+/// the file's protection is then the folder's owner-only permissions.
+/// Each value is sealed as nonce (12 bytes) ‖ ChaCha20-Poly1305 ciphertext and tag. Lookups by a sealed value go
+/// through <see cref="LookupTag"/>, a keyed hash under a key derived from the data key.
 /// </summary>
 public sealed class KeyVault : IDisposable
 {
     public const string PlainScheme = "plain";
     public const string PassphraseScheme = "passphrase-v1";
 
+    /// <summary>Bytes of a <see cref="LookupTag"/>: collisions among one user's values are out of reach, and the index stays small.</summary>
+    public const int LookupTagLength = 16;
+
     private const int DataKeyLength = 32;
+    private static readonly byte[] LookupKeyInfo = "Parley_StorageLookup_v1"u8.ToArray();
 
     private readonly ICryptoProvider _crypto;
     private readonly byte[] _dataKey;
+    private readonly byte[] _lookupKey = new byte[32];
     private readonly IAead _aead;
 
     private KeyVault(ICryptoProvider crypto, byte[] dataKey, bool needsRewrap = false)
@@ -27,6 +35,7 @@ public sealed class KeyVault : IDisposable
         _dataKey = dataKey;
         _aead = crypto.CreateChaCha20Poly1305(dataKey);
         NeedsRewrap = needsRewrap;
+        crypto.HkdfSha256(dataKey, [], LookupKeyInfo, _lookupKey);
     }
 
     /// <summary>The stored key was wrapped with an older KDF or a lower cost: store <see cref="Export"/> again with the
@@ -83,6 +92,26 @@ public sealed class KeyVault : IDisposable
         return sealedSecret;
     }
 
+    public byte[] SealText(string text) => Seal(Encoding.UTF8.GetBytes(text));
+
+    /// <exception cref="StorageException">The sealed text was altered or sealed under another key.</exception>
+    public string OpenText(ReadOnlySpan<byte> sealedText) => Encoding.UTF8.GetString(Open(sealedText));
+
+    /// <summary>
+    /// HMAC-SHA256 under a key derived from the data key, of <paramref name="purpose"/> and <paramref name="value"/>,
+    /// truncated to <see cref="LookupTagLength"/> bytes: equal values have equal tags, so a sealed column can be found
+    /// by an index on its tag; without the data key a tag tells nothing of the value (not even a guess can be checked).
+    /// </summary>
+    public byte[] LookupTag(string purpose, ReadOnlySpan<byte> value)
+    {
+        var input = new byte[Encoding.ASCII.GetByteCount(purpose) + 1 + value.Length];
+        var written = Encoding.ASCII.GetBytes(purpose, input);
+        value.CopyTo(input.AsSpan(written + 1));
+        Span<byte> mac = stackalloc byte[32];
+        _crypto.HmacSha256(_lookupKey, input, mac);
+        return mac[..LookupTagLength].ToArray();
+    }
+
     /// <exception cref="StorageException">The sealed secret was altered or sealed under another key.</exception>
     public byte[] Open(ReadOnlySpan<byte> sealedSecret)
     {
@@ -102,6 +131,7 @@ public sealed class KeyVault : IDisposable
     {
         _aead.Dispose();
         CryptographicOperations.ZeroMemory(_dataKey);
+        CryptographicOperations.ZeroMemory(_lookupKey);
     }
 }
 

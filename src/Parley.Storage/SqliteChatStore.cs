@@ -6,8 +6,9 @@ using Parley.Core.Identity;
 namespace Parley.Storage;
 
 /// <summary>
-/// <see cref="IChatStore"/> on SQLite (docs/storage.md). Secrets (the account seed, private keys, ratchet states) are
-/// sealed by the <see cref="KeyVault"/> before they reach the file.
+/// <see cref="IChatStore"/> on SQLite (docs/storage.md). Secrets (the account seed, private keys, ratchet states) and
+/// content (message text, names, mailbox tokens, room contents: <see cref="ContentSealing"/>) are sealed by the
+/// <see cref="KeyVault"/> before they reach the file; a contact is found by name through a keyed hash of it.
 /// </summary>
 public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
 {
@@ -78,6 +79,14 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             ALTER TABLE outbox ADD COLUMN content BLOB;
             CREATE INDEX outbox_by_recipient ON outbox (recipient, created_ms);
             """),
+        // Content sealed at rest (ContentSealing): contacts are found by a keyed hash of their name, and the keyring
+        // records how far the rows are sealed and whether the file still has to be rebuilt without the plaintext.
+        new(5, """
+            ALTER TABLE contacts ADD COLUMN name_key BLOB;
+            CREATE INDEX contacts_by_name_key ON contacts (name_key);
+            ALTER TABLE keyring ADD COLUMN sealed_generation INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE keyring ADD COLUMN scrub_pending INTEGER NOT NULL DEFAULT 0;
+            """),
     ];
 
     private readonly SqliteDatabase _database;
@@ -93,7 +102,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
 
     /// <summary>
     /// Opens the chat database, creating it (and its data key, under <paramref name="passphrase"/> if one is given) on
-    /// first use.
+    /// first use. A database written by an older Parley has its content sealed on this first unlock.
     /// </summary>
     /// <exception cref="PassphraseRequiredException">The database is passphrase-protected and none was given.</exception>
     /// <exception cref="Chat.Crypto.WrongPassphraseException">The passphrase is wrong.</exception>
@@ -105,12 +114,16 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
         KeyVault? vault = null;
         try
         {
-            var stored = await database.ReadAsync(c => c.Query(null, "SELECT scheme, data_key FROM keyring", r => (Scheme: r.GetString(0), Key: (byte[])r.GetValue(1))), cancellationToken);
+            var stored = await database.ReadAsync(
+                c => c.Query(null, "SELECT scheme, data_key, sealed_generation, scrub_pending FROM keyring", r => (Scheme: r.GetString(0), Key: (byte[])r.GetValue(1), Sealed: r.GetInt32(2), Scrub: r.GetBoolean(3))),
+                cancellationToken);
             if (stored.Count == 0)
             {
                 vault = KeyVault.Create(crypto);
                 var (scheme, key) = vault.Export(passphrase);
-                await database.WriteAsync((c, t) => c.Execute(t, "INSERT INTO keyring (id, scheme, data_key) VALUES (1, $s, $k)", ("$s", scheme), ("$k", key)), cancellationToken);
+                await database.WriteAsync(
+                    (c, t) => c.Execute(t, "INSERT INTO keyring (id, scheme, data_key, sealed_generation) VALUES (1, $s, $k, $g)", ("$s", scheme), ("$k", key), ("$g", ContentSealing.Generation)),
+                    cancellationToken);
             }
             else
             {
@@ -120,6 +133,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
                     var (scheme, key) = vault.Export(passphrase);
                     await database.WriteAsync((c, t) => c.Execute(t, "UPDATE keyring SET scheme = $s, data_key = $k WHERE id = 1", ("$s", scheme), ("$k", key)), cancellationToken);
                 }
+                await ContentSealing.UpgradeAsync(database, vault, stored[0].Sealed, stored[0].Scrub, cancellationToken);
             }
             return new SqliteChatStore(database, vault);
         }
@@ -131,7 +145,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
         }
     }
 
-    /// <summary>Wraps the data key under a new passphrase (null: none); the secrets themselves are not re-encrypted.</summary>
+    /// <summary>Wraps the data key under a new passphrase (null: none); what it seals is not re-encrypted.</summary>
     public Task ChangePassphraseAsync(string? passphrase, CancellationToken cancellationToken)
     {
         var (scheme, key) = _vault.Export(passphrase);
@@ -172,7 +186,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
         public AccountRecord? GetAccount() => connection.Query(transaction, "SELECT account_seed, identity_dh_private, name, name_pow, created_ms FROM account", r => new AccountRecord(
             vault.Open((byte[])r.GetValue(0)),
             vault.Open((byte[])r.GetValue(1)),
-            r.GetString(2),
+            vault.OpenText((byte[])r.GetValue(2)),
             r.IsDBNull(3) ? null : unchecked((ulong)r.GetInt64(3)),
             Time(r.GetInt64(4)))).SingleOrDefault();
 
@@ -184,7 +198,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             """,
             ("$seed", vault.Seal(account.AccountSeed)),
             ("$dh", vault.Seal(account.IdentityDhPrivateKey)),
-            ("$name", account.Name),
+            ("$name", vault.SealText(account.Name)),
             ("$pow", account.NameProofOfWork is { } pow ? unchecked((long)pow) : null),
             ("$created", Ms(account.CreatedAt)));
 
@@ -201,27 +215,33 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
         public ContactRecord? GetContact(PeerId account) =>
             connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts WHERE account = $a", ReadContact, ("$a", account.ToString())).SingleOrDefault();
 
+        /// <summary>By name, then account; sorted here, as the names are sealed.</summary>
         public IReadOnlyList<ContactRecord> GetContacts() =>
-            connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts ORDER BY name, account", ReadContact);
+            connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts", ReadContact)
+                .OrderBy(c => c.Name, StringComparer.Ordinal).ThenBy(c => c.Account.ToString(), StringComparer.Ordinal).ToList();
 
-        public IReadOnlyList<ContactRecord> GetContactsNamed(string name) =>
-            connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts WHERE name = $n COLLATE NOCASE ORDER BY account", ReadContact, ("$n", name));
+        public IReadOnlyList<ContactRecord> GetContactsNamed(string name) => connection.Query(
+            transaction,
+            $"SELECT {ContactColumns} FROM contacts WHERE name_key = $k ORDER BY account",
+            ReadContact,
+            ("$k", ContentSealing.ContactNameTag(vault, name)));
 
         public void PutContact(ContactRecord contact) => connection.Execute(
             transaction,
             $"""
-            INSERT INTO contacts ({ContactColumns}) VALUES ($a, $key, $dh, $name, $state, $their, $our, $created)
+            INSERT INTO contacts ({ContactColumns}, name_key) VALUES ($a, $key, $dh, $name, $state, $their, $our, $created, $name_key)
             ON CONFLICT (account) DO UPDATE SET account_key = $key, identity_dh_key = $dh, name = $name, state = $state,
-                their_token = $their, our_token = $our
+                their_token = $their, our_token = $our, name_key = $name_key
             """,
             ("$a", contact.Account.ToString()),
             ("$key", contact.AccountKey.ToProtobuf()),
             ("$dh", contact.IdentityDhKey),
-            ("$name", contact.Name),
+            ("$name", vault.SealText(contact.Name)),
             ("$state", (int)contact.State),
-            ("$their", contact.TheirMailboxToken),
-            ("$our", contact.OurMailboxToken),
-            ("$created", Ms(contact.CreatedAt)));
+            ("$their", SealOrNull(contact.TheirMailboxToken)),
+            ("$our", SealOrNull(contact.OurMailboxToken)),
+            ("$created", Ms(contact.CreatedAt)),
+            ("$name_key", ContentSealing.ContactNameTag(vault, contact.Name)));
 
         public bool HasSession(PeerId contact) =>
             connection.Scalar(transaction, "SELECT 1 FROM sessions WHERE contact = $c LIMIT 1", ("$c", contact.ToString())) is not null;
@@ -322,7 +342,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
                 ("$dir", (int)message.Direction),
                 ("$lamport", checked((long)message.Lamport)),
                 ("$parents", parents),
-                ("$text", message.Text),
+                ("$text", vault.SealText(message.Text)),
                 ("$state", (int)message.State),
                 ("$stored", message.StoredCount),
                 ("$sent", Ms(message.SentAt)),
@@ -407,7 +427,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$attempts", item.Attempts),
             ("$next", Ms(item.NextAttemptAt)),
             ("$created", Ms(item.CreatedAt)),
-            ("$content", item.Content is null ? null : vault.Seal(item.Content)));
+            ("$content", SealOrNull(item.Content)));
 
         public void DeleteOutbox(byte[] envelopeId) => connection.Execute(transaction, "DELETE FROM outbox WHERE envelope_id = $id", ("$id", envelopeId));
 
@@ -435,20 +455,20 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             """,
             ("$id", group.Id),
             ("$link", vault.Seal(group.LinkKey)),
-            ("$admin", group.AdminHandle),
+            ("$admin", vault.SealText(group.AdminHandle)),
             ("$status", (int)group.Status),
             ("$session", group.Session is null ? null : vault.Seal(group.Session)),
             ("$created", Ms(group.CreatedAt)));
 
         public IReadOnlyList<byte[]> GetGroupEntries(byte[] groupId) =>
-            connection.Query(transaction, "SELECT entry FROM group_entries WHERE group_id = $g ORDER BY seq", r => (byte[])r.GetValue(0), ("$g", groupId));
+            connection.Query(transaction, "SELECT entry FROM group_entries WHERE group_id = $g ORDER BY seq", r => vault.Open((byte[])r.GetValue(0)), ("$g", groupId));
 
         public void AddGroupEntry(byte[] groupId, byte[] entryId, byte[] entry) => connection.Execute(
             transaction,
             "INSERT OR IGNORE INTO group_entries (group_id, entry_id, entry, seq) VALUES ($g, $id, $e, (SELECT coalesce(max(seq), 0) + 1 FROM group_entries WHERE group_id = $g))",
             ("$g", groupId),
             ("$id", entryId),
-            ("$e", entry));
+            ("$e", vault.Seal(entry)));
 
         public IReadOnlyList<GroupMessageRecord> GetGroupMessages(byte[] groupId, int limit)
         {
@@ -486,9 +506,9 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$c", (long)message.ChainId),
             ("$i", (long)message.Iteration),
             ("$l", checked((long)message.Lamport)),
-            ("$body", message.Body),
-            ("$ct", message.Ciphertext),
-            ("$text", message.Text),
+            ("$body", vault.Seal(message.Body)),
+            ("$ct", SealOrNull(message.Ciphertext)),
+            ("$text", vault.SealText(message.Text)),
             ("$sent", Ms(message.SentAt)),
             ("$local", Ms(message.LocalAt)),
             ("$out", message.Outgoing),
@@ -508,11 +528,11 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
         public void MarkGroupRead(byte[] groupId) => connection.Execute(transaction, "UPDATE group_messages SET unread = 0 WHERE group_id = $g AND unread = 1", ("$g", groupId));
 
         public IReadOnlyList<(long Id, byte[] Ciphertext)> GetGroupPending(byte[] groupId) =>
-            connection.Query(transaction, "SELECT id, ciphertext FROM group_pending WHERE group_id = $g ORDER BY id", r => (r.GetInt64(0), (byte[])r.GetValue(1)), ("$g", groupId));
+            connection.Query(transaction, "SELECT id, ciphertext FROM group_pending WHERE group_id = $g ORDER BY id", r => (r.GetInt64(0), vault.Open((byte[])r.GetValue(1))), ("$g", groupId));
 
         public void AddGroupPending(byte[] groupId, byte[] ciphertext, DateTimeOffset at, int maxPerGroup)
         {
-            connection.Execute(transaction, "INSERT INTO group_pending (group_id, ciphertext, received_ms) VALUES ($g, $c, $t)", ("$g", groupId), ("$c", ciphertext), ("$t", Ms(at)));
+            connection.Execute(transaction, "INSERT INTO group_pending (group_id, ciphertext, received_ms) VALUES ($g, $c, $t)", ("$g", groupId), ("$c", vault.Seal(ciphertext)), ("$t", Ms(at)));
             connection.Execute(
                 transaction,
                 "DELETE FROM group_pending WHERE group_id = $g AND id NOT IN (SELECT id FROM group_pending WHERE group_id = $g ORDER BY id DESC LIMIT $max)",
@@ -525,12 +545,12 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
         private GroupRecord ReadGroup(SqliteDataReader r) => new(
             (byte[])r.GetValue(0),
             vault.Open((byte[])r.GetValue(1)),
-            r.GetString(2),
+            vault.OpenText((byte[])r.GetValue(2)),
             (GroupStatus)r.GetInt32(3),
             r.GetBlobOrNull(4) is { } session ? vault.Open(session) : null,
             Time(r.GetInt64(5)));
 
-        private static GroupMessageRecord ReadGroupMessage(SqliteDataReader r) => new(
+        private GroupMessageRecord ReadGroupMessage(SqliteDataReader r) => new(
             (byte[])r.GetValue(0),
             (byte[])r.GetValue(1),
             PublicKey.FromProtobuf((byte[])r.GetValue(2)),
@@ -538,9 +558,9 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             (uint)r.GetInt64(4),
             (uint)r.GetInt64(5),
             (ulong)r.GetInt64(6),
-            (byte[])r.GetValue(7),
-            r.GetBlobOrNull(8),
-            r.GetString(9),
+            vault.Open((byte[])r.GetValue(7)),
+            OpenOrNull(r.GetBlobOrNull(8)),
+            vault.OpenText((byte[])r.GetValue(9)),
             Time(r.GetInt64(10)),
             Time(r.GetInt64(11)),
             r.GetBoolean(12),
@@ -559,16 +579,16 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             r.GetInt32(5),
             Time(r.GetInt64(6)),
             Time(r.GetInt64(7)),
-            r.GetBlobOrNull(8) is { } content ? vault.Open(content) : null);
+            OpenOrNull(r.GetBlobOrNull(8)));
 
-        private static ContactRecord ReadContact(SqliteDataReader r) => new(
+        private ContactRecord ReadContact(SqliteDataReader r) => new(
             PeerId.Parse(r.GetString(0)),
             PublicKey.FromProtobuf((byte[])r.GetValue(1)),
             (byte[])r.GetValue(2),
-            r.GetString(3),
+            vault.OpenText((byte[])r.GetValue(3)),
             (ContactState)r.GetInt32(4),
-            r.GetBlobOrNull(5),
-            r.GetBlobOrNull(6),
+            OpenOrNull(r.GetBlobOrNull(5)),
+            OpenOrNull(r.GetBlobOrNull(6)),
             Time(r.GetInt64(7)));
 
         private PrekeyRecord ReadPrekey(SqliteDataReader r) => new(
@@ -578,7 +598,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             (byte[])r.GetValue(3),
             Time(r.GetInt64(4)));
 
-        private static MessageRecord ReadMessage(SqliteDataReader r)
+        private MessageRecord ReadMessage(SqliteDataReader r)
         {
             return new MessageRecord(
                 (byte[])r.GetValue(0),
@@ -587,7 +607,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
                 (MessageDirection)r.GetInt32(3),
                 (ulong)r.GetInt64(4),
                 SplitIds((byte[])r.GetValue(5)),
-                r.GetString(6),
+                vault.OpenText((byte[])r.GetValue(6)),
                 (DeliveryState)r.GetInt32(7),
                 r.GetInt32(8),
                 Time(r.GetInt64(9)),
@@ -595,6 +615,10 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
                 r.GetBoolean(11),
                 r.GetBoolean(12));
         }
+
+        private byte[]? SealOrNull(byte[]? value) => value is null ? null : vault.Seal(value);
+
+        private byte[]? OpenOrNull(byte[]? value) => value is null ? null : vault.Open(value);
 
         private static List<byte[]> SplitIds(byte[] concatenated)
         {

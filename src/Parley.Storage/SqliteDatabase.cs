@@ -262,6 +262,18 @@ public sealed class SqliteDatabase : IAsyncDisposable
         }, cancellationToken);
     }
 
+    /// <summary>
+    /// Rebuilds the file (VACUUM) and empties the write-ahead log into it, so that nothing deleted or overwritten
+    /// lingers in free pages or old log frames.
+    /// </summary>
+    /// <exception cref="StorageException">The disk is full (VACUUM needs room for a copy), or the log could not be emptied.</exception>
+    public Task CompactAsync(CancellationToken cancellationToken) => ReadAsync(connection =>
+    {
+        Execute(connection, "VACUUM");
+        var busy = connection.Query(null, "PRAGMA wal_checkpoint(TRUNCATE)", r => r.GetInt32(0)).Single();
+        return busy == 0 ? true : throw new StorageException($"{Path}: the write-ahead log could not be emptied (the database is busy)");
+    }, cancellationToken);
+
     /// <summary>SQLite's full integrity check; "ok" when the file is sound.</summary>
     public Task<string> CheckIntegrityAsync(CancellationToken cancellationToken) =>
         ReadAsync(connection => Convert.ToString(connection.Scalar(null, "PRAGMA integrity_check"), System.Globalization.CultureInfo.InvariantCulture) ?? "", cancellationToken);
