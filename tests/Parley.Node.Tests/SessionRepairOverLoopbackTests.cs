@@ -51,39 +51,39 @@ public sealed class SessionRepairOverLoopbackTests : IAsyncLifetime
 
         // The restored side writes: alice cannot decrypt, asks; bob starts a new session and resends.
         await RestoreBobAsync(backup);
-        await using (var aliceEvents = await EventLog.ConnectAsync(_alice))
-        await using (var bobEvents = await EventLog.ConnectAsync(_bob))
-        {
-            await SendThreeAsync(_bob, "alice", "from restored bob");
-            var asked = await aliceEvents.WaitForAsync(e => e.Type == "session", "alice is told bob's message could not be read", Recovery);
-            Assert.Equal((_bob.Handle, "requested"), (asked.Session!.Contact, asked.Session.Kind));
-            Assert.Contains("could not be decrypted", asked.Session.Notice, StringComparison.Ordinal);
-            var restarted = await bobEvents.WaitForAsync(e => e.Type == "session", "bob is told his session was reset", Recovery);
-            Assert.Equal((_alice.Handle, "restarted"), (restarted.Session!.Contact, restarted.Session.Kind));
-            Assert.InRange(restarted.Session.Resent, 1, 3);
-            Assert.Contains("was reset", restarted.Session.Notice, StringComparison.Ordinal);
-            await AssertArrivedOnceAsync(_bob, _alice, "from restored bob");
-        }
+        await AssertRepairedAsync(_bob, _alice, "from restored bob");
 
         // The other side writes to the restored one: bob cannot decrypt, asks; alice starts a new session and resends.
         await RestoreBobAsync(backup);
-        await using (var aliceEvents = await EventLog.ConnectAsync(_alice))
-        await using (var bobEvents = await EventLog.ConnectAsync(_bob))
-        {
-            await SendThreeAsync(_alice, "bob", "to restored bob");
-            var asked = await bobEvents.WaitForAsync(e => e.Type == "session", "bob is told alice's message could not be read", Recovery);
-            Assert.Equal((_alice.Handle, "requested"), (asked.Session!.Contact, asked.Session.Kind));
-            var restarted = await aliceEvents.WaitForAsync(e => e.Type == "session" && e.Session!.Kind == "restarted", "alice is told her session was reset", Recovery);
-            Assert.Equal(_bob.Handle, restarted.Session!.Contact);
-            Assert.InRange(restarted.Session.Resent, 1, 3);
-            await AssertArrivedOnceAsync(_alice, _bob, "to restored bob");
-        }
+        await AssertRepairedAsync(_alice, _bob, "to restored bob");
 
         // The identity keys did not change, so neither did the safety number; and the repaired sessions carry on.
         Assert.Equal(safetyNumber, (await _alice.GetAsync<SafetyNumberDto>("/api/safety-number/bob")).SafetyNumber);
         Assert.Equal(safetyNumber, (await _bob.GetAsync<SafetyNumberDto>("/api/safety-number/alice")).SafetyNumber);
         await TalkAsync("after the repairs");
     }
+
+    /// <summary>
+    /// The writer sends three messages to the reader, whose copy of their session differs: within the recovery time the
+    /// reader is told it asked for a new session, the writer that it reset the session and resent, and the reader has
+    /// each message exactly once.
+    /// </summary>
+    private static async Task AssertRepairedAsync(ApiUser writer, ApiUser reader, string what)
+    {
+        await using var writerEvents = await EventLog.ConnectAsync(writer);
+        await using var readerEvents = await EventLog.ConnectAsync(reader);
+        await SendThreeAsync(writer, NameOf(reader), what);
+        var asked = await readerEvents.WaitForAsync(e => e.Session?.Kind == "requested", $"{reader.Handle} is told a message could not be read", Recovery);
+        Assert.Equal(("session", writer.Handle), (asked.Type, asked.Session!.Contact));
+        Assert.Contains("could not be decrypted", asked.Session.Notice, StringComparison.Ordinal);
+        var restarted = await writerEvents.WaitForAsync(e => e.Session?.Kind == "restarted", $"{writer.Handle} is told the session was reset", Recovery);
+        Assert.Equal(("session", reader.Handle), (restarted.Type, restarted.Session!.Contact));
+        Assert.InRange(restarted.Session.Resent, 1, 3);
+        Assert.Contains("was reset", restarted.Session.Notice, StringComparison.Ordinal);
+        await AssertArrivedOnceAsync(writer, reader, what);
+    }
+
+    private static string NameOf(ApiUser user) => user.Handle.Split('#')[0];
 
     private async Task<ApiUser> StartAsync(string name)
     {
@@ -141,13 +141,11 @@ public sealed class SessionRepairOverLoopbackTests : IAsyncLifetime
     /// <summary>Within the recovery time, the three messages are delivered and the recipient has each of them exactly once.</summary>
     private static async Task AssertArrivedOnceAsync(ApiUser from, ApiUser to, string what)
     {
-        var fromName = from.Handle.Split('#')[0];
-        var toName = to.Handle.Split('#')[0];
         await LoopbackNetwork.WaitUntilAsync(
-            async () => (await from.GetAsync<List<MessageDto>>($"/api/messages/{toName}?limit=200")).Count(m => m.Text.StartsWith(what, StringComparison.Ordinal) && m.State == "delivered") == 3,
+            async () => (await from.GetAsync<List<MessageDto>>($"/api/messages/{NameOf(to)}?limit=200")).Count(m => m.Text.StartsWith(what, StringComparison.Ordinal) && m.State == "delivered") == 3,
             Recovery,
             $"all three \"{what}\" are delivered");
-        var received = (await to.GetAsync<List<MessageDto>>($"/api/messages/{fromName}?limit=200")).Where(m => m.Text.StartsWith(what, StringComparison.Ordinal)).ToList();
+        var received = (await to.GetAsync<List<MessageDto>>($"/api/messages/{NameOf(from)}?limit=200")).Where(m => m.Text.StartsWith(what, StringComparison.Ordinal)).ToList();
         Assert.Equal(Enumerable.Range(0, 3).Select(i => $"{what} {i}"), received.Select(m => m.Text).Order(StringComparer.Ordinal));
         Assert.Equal(3, received.Select(m => m.Id).Distinct().Count());
     }

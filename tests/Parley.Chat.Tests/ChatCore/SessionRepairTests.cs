@@ -21,64 +21,26 @@ public sealed class SessionRepairTests : AliceAndBobTest
     [Fact]
     public async Task Messages_to_a_restored_recipient_arrive_once_after_a_reset_and_both_are_told()
     {
-        var backup = Bob.Store.Snapshot();
-        await TalkAsync("after the backup");
         var safetyNumber = await Alice.Chat.GetSafetyNumberAsync("bob", CancellationToken.None);
-        await Bob.RestoreAsync(backup);
-        var bobHad = Bob.Received.Count;
+        await RestoreBobToAnOlderCopyAsync();
 
-        await SendAsync(Alice, Bob, "to restored bob 1");
-        await SendAsync(Alice, Bob, "to restored bob 2");
-        await Alice.FlushAsync();
-
-        // Bob cannot decrypt either and asks once; alice starts a new session and resends both.
-        Assert.Equal(bobHad, Bob.Received.Count);
-        Assert.Equal(SessionResetKind.Requested, Assert.Single(Bob.SessionResets).Kind);
-        await Bob.FlushAsync();
-        var restarted = Assert.Single(Alice.SessionResets);
-        Assert.Equal((SessionResetKind.Restarted, 2), (restarted.Kind, restarted.Resent));
-        Assert.Equal($"your session with {Bob.HandleText} was reset; 2 queued messages resent", restarted.Notice);
-        await Alice.FlushAsync();
-
-        Assert.Equal(["to restored bob 1", "to restored bob 2"], Bob.Received.Skip(bobHad).Select(m => m.Text));
-        await AssertDeliveredAsync(Alice, Bob, "to restored bob");
+        await AssertRepairedAsync(Alice, Bob, "to restored bob");
         Assert.Equal(safetyNumber, await Alice.Chat.GetSafetyNumberAsync("bob", CancellationToken.None));
         Assert.Equal(safetyNumber, await Bob.Chat.GetSafetyNumberAsync("alice", CancellationToken.None));
-
-        // The new session works both ways.
-        await TalkAsync("after the repair");
-        Assert.Equal(0, await Alice.Chat.CountOutboxAsync(CancellationToken.None) + await Bob.Chat.CountOutboxAsync(CancellationToken.None));
     }
 
     [Fact]
     public async Task Messages_from_a_restored_sender_arrive_once_after_a_reset()
     {
-        var backup = Bob.Store.Snapshot();
-        await TalkAsync("after the backup");
-        await Bob.RestoreAsync(backup);
-        var aliceHad = Alice.Received.Count;
+        await RestoreBobToAnOlderCopyAsync();
 
-        await SendAsync(Bob, Alice, "from restored bob 1");
-        await SendAsync(Bob, Alice, "from restored bob 2");
-        await Bob.FlushAsync();
-        Assert.Equal(aliceHad, Alice.Received.Count);
-        Assert.Equal(SessionResetKind.Requested, Assert.Single(Alice.SessionResets).Kind);
-
-        await Alice.FlushAsync();
-        Assert.Equal((SessionResetKind.Restarted, 2), (Assert.Single(Bob.SessionResets).Kind, Bob.SessionResets[0].Resent));
-        await Bob.FlushAsync();
-
-        Assert.Equal(["from restored bob 1", "from restored bob 2"], Alice.Received.Skip(aliceHad).Select(m => m.Text));
-        await AssertDeliveredAsync(Bob, Alice, "from restored bob");
-        await TalkAsync("after the repair");
+        await AssertRepairedAsync(Bob, Alice, "from restored bob");
     }
 
     [Fact]
     public async Task Both_writing_to_each_other_after_a_restore_converge_with_nothing_lost_or_doubled()
     {
-        var backup = Bob.Store.Snapshot();
-        await TalkAsync("after the backup");
-        await Bob.RestoreAsync(backup);
+        await RestoreBobToAnOlderCopyAsync();
         var (aliceHad, bobHad) = (Alice.Received.Count, Bob.Received.Count);
 
         await SendAsync(Alice, Bob, "alice after the restore");
@@ -135,9 +97,7 @@ public sealed class SessionRepairTests : AliceAndBobTest
     [Fact]
     public async Task A_forged_altered_reflected_replayed_or_stale_reset_changes_nothing()
     {
-        var backup = Bob.Store.Snapshot();
-        await TalkAsync("after the backup");
-        await Bob.RestoreAsync(backup);
+        await RestoreBobToAnOlderCopyAsync();
         await SendAsync(Alice, Bob, "to restored bob");
         var failed = Envelope.Parser.ParseFrom((await OnlyInOutboxAsync(Alice)).Envelope);
         Assert.Equal(ReceiveStatus.Refused, (await Bob.Core.Receiver.ReceiveAsync(failed, CancellationToken.None)).Status);
@@ -189,9 +149,7 @@ public sealed class SessionRepairTests : AliceAndBobTest
     [Fact]
     public async Task Resets_are_asked_at_most_once_per_interval_per_contact()
     {
-        var backup = Bob.Store.Snapshot();
-        await TalkAsync("after the backup");
-        await Bob.RestoreAsync(backup);
+        await RestoreBobToAnOlderCopyAsync();
         var failing = new List<Envelope>();
         for (var i = 0; i < 3; i++)
         {
@@ -211,6 +169,42 @@ public sealed class SessionRepairTests : AliceAndBobTest
         await Bob.Core.Receiver.ReceiveAsync(failing[0], CancellationToken.None);
         Assert.Equal(2, await Bob.Chat.CountOutboxAsync(CancellationToken.None));
         Assert.Equal(2, Bob.SessionResets.Count);
+    }
+
+    /// <summary>
+    /// The writer sends two messages the reader cannot decrypt: the reader shows neither and asks once; the writer starts
+    /// a new session and resends both; the reader then has each once, both are told, and the new session works both ways
+    /// with nothing left queued.
+    /// </summary>
+    private async Task AssertRepairedAsync(FakeChatUser writer, FakeChatUser reader, string what)
+    {
+        var readerHad = reader.Received.Count;
+        await SendAsync(writer, reader, $"{what} 1");
+        await SendAsync(writer, reader, $"{what} 2");
+        await writer.FlushAsync();
+
+        Assert.Equal(readerHad, reader.Received.Count);
+        var asked = Assert.Single(reader.SessionResets);
+        Assert.Equal(SessionResetKind.Requested, asked.Kind);
+        Assert.StartsWith($"a message from {writer.HandleText} could not be decrypted", asked.Notice, StringComparison.Ordinal);
+        await reader.FlushAsync();
+        var restarted = Assert.Single(writer.SessionResets);
+        Assert.Equal((SessionResetKind.Restarted, 2), (restarted.Kind, restarted.Resent));
+        Assert.Equal($"your session with {reader.HandleText} was reset; 2 queued messages resent", restarted.Notice);
+        await writer.FlushAsync();
+
+        Assert.Equal([$"{what} 1", $"{what} 2"], reader.Received.Skip(readerHad).Select(m => m.Text));
+        await AssertDeliveredAsync(writer, reader, what);
+        await TalkAsync("after the repair");
+        Assert.Equal(0, await Alice.Chat.CountOutboxAsync(CancellationToken.None) + await Bob.Chat.CountOutboxAsync(CancellationToken.None));
+    }
+
+    /// <summary>Bob's store goes back to a copy from before a conversation went on: his sessions with alice are behind hers.</summary>
+    private async Task RestoreBobToAnOlderCopyAsync()
+    {
+        var backup = Bob.Store.Snapshot();
+        await TalkAsync("after the backup");
+        await Bob.RestoreAsync(backup);
     }
 
     /// <summary>Alice and bob write to each other in turns, each message delivered, so both ratchets take steps.</summary>
