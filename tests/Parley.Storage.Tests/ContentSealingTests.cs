@@ -1,4 +1,5 @@
 using System.Text;
+using Parley.Chat.Crypto;
 using Parley.Chat.Messaging;
 using Parley.Core.Crypto;
 using Parley.Core.Identity;
@@ -100,6 +101,45 @@ public sealed class ContentSealingTests : IDisposable
         AssertNowhereInTheClear();
     }
 
+    [Fact]
+    public async Task A_database_from_before_libsodium_and_sealing_is_rewrapped_and_sealed_on_its_first_unlock_with_nothing_lost()
+    {
+        // Written by the Parley before both: its data key wrapped with scrypt, its content in the clear, schema 3.
+        var scryptWrapped = Convert.FromHexString(SqliteChatStoreTests.ScryptWrappedKey);
+        using (var old = KeyVault.Unlock(_crypto, KeyVault.PassphraseScheme, scryptWrapped, SqliteChatStoreTests.ScryptPassphrase))
+        {
+            Assert.True(old.NeedsRewrap);
+            await WriteOldDatabaseAsync(old, KeyVault.PassphraseScheme, scryptWrapped, poisoned: false);
+        }
+
+        // A wrong passphrase changes nothing.
+        await Assert.ThrowsAsync<WrongPassphraseException>(() => OpenAsync("wrong horse"));
+        Assert.True(await OldContentIsInTheClearAsync());
+        Assert.Equal(scryptWrapped, await StoredKeyAsync());
+
+        await using (var store = await OpenAsync(SqliteChatStoreTests.ScryptPassphrase))
+        {
+            await store.ReadAsync(AssertEverythingReadsBack, CancellationToken.None);
+            Assert.Equal("ok", await store.CheckIntegrityAsync(CancellationToken.None));
+        }
+        Assert.Equal((5, 1, 0), await KeyringStateAsync());
+        var rewrapped = await StoredKeyAsync();
+        Assert.True(PassphraseProtection.IsCurrent(rewrapped));
+        AssertNowhereInTheClear();
+        // The rebuild dropped the scrypt wrapping with the plaintext: only the Argon2id one is left in the files.
+        Assert.All(Directory.GetFiles(_folder), file => Assert.True(File.ReadAllBytes(file).AsSpan().IndexOf(scryptWrapped) < 0, Path.GetFileName(file)));
+
+        // The secrets sealed under the old wrapping's data key open under the new one; no further upgrade is due.
+        await using (var reopened = await OpenAsync(SqliteChatStoreTests.ScryptPassphrase))
+        {
+            var account = (await reopened.ReadAsync(r => r.GetAccount(), CancellationToken.None))!;
+            Assert.Equal([1], account.AccountSeed);
+            Assert.Equal([2], account.IdentityDhPrivateKey);
+            await reopened.ReadAsync(AssertEverythingReadsBack, CancellationToken.None);
+        }
+        Assert.Equal(rewrapped, await StoredKeyAsync());
+    }
+
     /// <summary>A text that cannot occur in the file by chance: found anywhere, it leaked.</summary>
     private static string Secret(string what) => $"zq{what.Replace(' ', 'x')}qz";
 
@@ -153,10 +193,18 @@ public sealed class ContentSealingTests : IDisposable
     /// </summary>
     private async Task WriteOldDatabaseAsync(string? passphrase, bool poisoned)
     {
+        using var vault = KeyVault.Create(_crypto);
+        var (scheme, key) = vault.Export(passphrase);
+        await WriteOldDatabaseAsync(vault, scheme, key, poisoned);
+    }
+
+    /// <summary>The same, its secrets sealed by <paramref name="vault"/>, whose key the keyring holds as <paramref name="storedKey"/>.</summary>
+    private async Task WriteOldDatabaseAsync(KeyVault vault, string scheme, byte[] storedKey, bool poisoned)
+    {
         byte[] file, log;
         await using (var database = await SqliteDatabase.OpenAsync(DatabasePath, SqliteChatStore.Schema[..3], Durability.ProcessCrash, CancellationToken.None))
         {
-            await WriteOldRowsAsync(database, passphrase, poisoned);
+            await WriteOldRowsAsync(database, vault, scheme, storedKey, poisoned);
             (file, log) = (await File.ReadAllBytesAsync(DatabasePath), await File.ReadAllBytesAsync(DatabasePath + "-wal"));
         }
         // Closing checkpointed the log into the file; the files as they were before, as after a kill -9.
@@ -165,13 +213,11 @@ public sealed class ContentSealingTests : IDisposable
         File.Delete(DatabasePath + "-shm");
     }
 
-    private async Task WriteOldRowsAsync(SqliteDatabase database, string? passphrase, bool poisoned)
+    private async Task WriteOldRowsAsync(SqliteDatabase database, KeyVault vault, string scheme, byte[] storedKey, bool poisoned)
     {
-        using var vault = KeyVault.Create(_crypto);
-        var (scheme, key) = vault.Export(passphrase);
         await database.WriteAsync((c, t) =>
         {
-            c.Execute(t, "INSERT INTO keyring (id, scheme, data_key) VALUES (1, $s, $k)", ("$s", scheme), ("$k", key));
+            c.Execute(t, "INSERT INTO keyring (id, scheme, data_key) VALUES (1, $s, $k)", ("$s", scheme), ("$k", storedKey));
             c.Execute(t, "INSERT INTO account (id, account_seed, identity_dh_private, name, created_ms) VALUES (1, $seed, $dh, $n, 0)",
                 ("$seed", vault.Seal([1])), ("$dh", vault.Seal([2])), ("$n", Secret("ownname")));
             c.Execute(t, "INSERT INTO contacts (account, account_key, identity_dh_key, name, state, their_token, our_token, created_ms) VALUES ($a, $k, x'07', $n, 2, $their, $our, 0)",
@@ -223,6 +269,13 @@ public sealed class ContentSealingTests : IDisposable
             c => c.Query(null, "SELECT sealed_generation, scrub_pending FROM keyring", r => (r.GetInt32(0), r.GetInt32(1))).Single(),
             CancellationToken.None);
         return (database.SchemaVersion, sealedGeneration, scrub);
+    }
+
+    /// <summary>The data key as the keyring holds it (wrapped, or as it is).</summary>
+    private async Task<byte[]> StoredKeyAsync()
+    {
+        await using var database = await SqliteDatabase.OpenAsync(DatabasePath, SqliteChatStore.Schema, Durability.ProcessCrash, CancellationToken.None);
+        return await database.ReadAsync(c => (byte[])c.Scalar(null, "SELECT data_key FROM keyring")!, CancellationToken.None);
     }
 
     private Task<SqliteChatStore> OpenAsync(string? passphrase) =>

@@ -50,17 +50,21 @@ public sealed class SqliteChatStoreTests : IDisposable
         }
     }
 
+    /// <summary>The chat tests' known-answer vector: scrypt (log2 N 10, r 8, p 1) over a 32-byte secret, used as a data key.</summary>
+    internal const string ScryptPassphrase = "correct horse battery staple \u00e9";
+
+    /// <summary>A data key wrapped under <see cref="ScryptPassphrase"/> as Parley did before Argon2id.</summary>
+    internal const string ScryptWrappedKey = "504c504b010a08010ad104939adf3b4ad7b31b809ac960770a252a6679fa6c4a9d00dc43a39eb4f23d66a91e7959924d1907fd31ac11f5937da484e8993d3fa2ca8796b3c403ea1da987952e04cefd6ecfb07472";
+
     /// <summary>A data key wrapped with scrypt (before Argon2id) opens, and is rewrapped with Argon2id on that first unlock.</summary>
     [Fact]
     public async Task A_scrypt_wrapped_key_is_rewrapped_on_first_unlock()
     {
-        // The chat tests' known-answer vector: scrypt (log2 N 10, r 8, p 1) over a 32-byte secret, used as the data key.
-        const string passphrase = "correct horse battery staple \u00e9";
-        const string scryptWrapped = "504c504b010a08010ad104939adf3b4ad7b31b809ac960770a252a6679fa6c4a9d00dc43a39eb4f23d66a91e7959924d1907fd31ac11f5937da484e8993d3fa2ca8796b3c403ea1da987952e04cefd6ecfb07472";
+        const string passphrase = ScryptPassphrase;
         await using (await OpenAsync(passphrase))
         {
         }
-        await WriteKeyringAsync(Convert.FromHexString(scryptWrapped));
+        await WriteKeyringAsync(Convert.FromHexString(ScryptWrappedKey));
 
         await using (var store = await OpenAsync(passphrase))
         {
