@@ -49,6 +49,9 @@ public class MultiaddrTests
         { "/dns/example.com/tcp/443", "350b6578616d706c652e636f6d0601bb" },
         { "/ip6/::1/tcp/4001/p2p/" + EdPeer, "2900000000000000000000000000000001060fa1" + EdPeerHex },
         { "/ip4/127.0.0.1/udp/4001", "047f00000191020fa1" },
+        // p2p-circuit is code 0x0122 with no value
+        { "/p2p-circuit", "a202" },
+        { "/ip4/127.0.0.1/tcp/4001/p2p/" + ShaPeer + "/p2p-circuit/p2p/" + EdPeer, "047f000001060fa1" + ShaPeerHex + "a202" + EdPeerHex },
     };
 
     [Theory]
@@ -67,6 +70,31 @@ public class MultiaddrTests
         Assert.Equal(text, multiaddr.ToString());
         Assert.Equal(hex, Convert.ToHexStringLower(multiaddr.ToBytes()));
         Assert.Equal(multiaddr, Multiaddr.Parse(multiaddr.ToString()));
+    }
+
+    [Fact]
+    public void A_circuit_address_splits_into_relay_and_target()
+    {
+        var relayed = Multiaddr.Parse("/ip4/192.0.2.1/tcp/4001/p2p/" + ShaPeer + "/p2p-circuit/p2p/" + EdPeer);
+
+        Assert.True(relayed.IsCircuit);
+        Assert.True(relayed.TryGetCircuit(out var relay, out var target));
+        Assert.Equal("/ip4/192.0.2.1/tcp/4001/p2p/" + ShaPeer, relay.ToString());
+        Assert.Equal(EdPeer, target!.ToString());
+        Assert.Equal(EdPeer, relayed.PeerId!.ToString());
+        Assert.True(relayed.WithoutPeerId().TryGetCircuit(out _, out var none));
+        Assert.Null(none);
+        Assert.False(relayed.TryGetTcpEndPoint(out _));
+    }
+
+    [Theory]
+    [InlineData("/ip4/192.0.2.1/tcp/4001/p2p-circuit")]
+    [InlineData("/p2p-circuit/p2p/" + EdPeer)]
+    [InlineData("/ip4/192.0.2.1/tcp/4001/p2p/" + ShaPeer + "/p2p-circuit/p2p/" + EdPeer + "/p2p-circuit")]
+    [InlineData("/ip4/192.0.2.1/tcp/4001/p2p/" + ShaPeer + "/p2p-circuit/tcp/1")]
+    public void Not_a_usable_circuit(string text)
+    {
+        Assert.False(Multiaddr.Parse(text).TryGetCircuit(out _, out _));
     }
 
     [Fact]
@@ -198,7 +226,7 @@ public class MultiaddrTests
     [InlineData("/unknown/1.2.3.4")]
     [InlineData("/ip4/127.0.0.1/udp/1234/quic-v1")]
     [InlineData("/ip4/127.0.0.1/tcp/127/ws")]
-    [InlineData("/p2p-circuit")]
+    [InlineData("/p2p-circuit/tcp")]
     [InlineData("/IP4/127.0.0.1")]
     [InlineData("/dns4")]
     [InlineData("/dns4/")]
@@ -270,7 +298,7 @@ public class MultiaddrTests
     [InlineData("cc03")]
     [InlineData("cd03")]
     [InlineData("dd03")]
-    [InlineData("a202")]
+    [InlineData("a302")]
     [InlineData("3600")]
     [InlineData("36012f")]
     [InlineData("3601ff")]

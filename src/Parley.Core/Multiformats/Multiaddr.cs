@@ -35,7 +35,11 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
         var text = new StringBuilder();
         foreach (var part in parts)
         {
-            text.Append('/').Append(MultiaddrProtocolTable.Name(part.Component.Protocol)).Append('/').Append(part.Component.Value);
+            text.Append('/').Append(MultiaddrProtocolTable.Name(part.Component.Protocol));
+            if (MultiaddrProtocolTable.ValueSize(part.Component.Protocol) != 0)
+            {
+                text.Append('/').Append(part.Component.Value);
+            }
         }
         _text = text.ToString();
         Components = Array.AsReadOnly(parts.Select(part => part.Component).ToArray());
@@ -75,6 +79,13 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
         for (var i = 0; i < segments.Length; i += 2)
         {
             var protocol = MultiaddrProtocolTable.FromName(segments[i]);
+            if (MultiaddrProtocolTable.ValueSize(protocol) == 0)
+            {
+                // A protocol without a value (/p2p-circuit) is one segment long.
+                parts.Add(Part.Create(protocol, []));
+                i--;
+                continue;
+            }
             if (i + 1 == segments.Length || segments[i + 1].Length == 0)
             {
                 throw new FormatException($"/{MultiaddrProtocolTable.Name(protocol)} needs a value");
@@ -218,6 +229,37 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
     {
         ArgumentNullException.ThrowIfNull(other);
         return Combine([.. _parts, .. other._parts], nameof(other));
+    }
+
+    /// <summary>True for a relayed address, <c>&lt;relay&gt;/p2p/&lt;relay id&gt;/p2p-circuit[/p2p/&lt;target id&gt;]</c>.</summary>
+    public bool IsCircuit => Array.Exists(_parts, part => part.Component.Protocol == MultiaddrProtocol.P2pCircuit);
+
+    /// <summary>
+    /// Splits a relayed address into the relay's address (which must name the relay's /p2p id) and the target peer
+    /// after /p2p-circuit (null when the address has none). False for anything else, including a relay of a relay.
+    /// </summary>
+    public bool TryGetCircuit([NotNullWhen(true)] out Multiaddr? relay, out PeerId? target)
+    {
+        relay = null;
+        target = null;
+        var circuit = Array.FindIndex(_parts, part => part.Component.Protocol == MultiaddrProtocol.P2pCircuit);
+        if (circuit <= 0 || Array.FindLastIndex(_parts, part => part.Component.Protocol == MultiaddrProtocol.P2pCircuit) != circuit)
+        {
+            return false;
+        }
+        var rest = _parts[(circuit + 1)..];
+        if (rest.Length > 1 || (rest.Length == 1 && rest[0].Component.Protocol != MultiaddrProtocol.P2p))
+        {
+            return false;
+        }
+        var relayAddress = new Multiaddr(_parts[..circuit]);
+        if (!relayAddress.EndsWithPeerId)
+        {
+            return false;
+        }
+        relay = relayAddress;
+        target = rest.Length == 1 ? PeerId : null;
+        return true;
     }
 
     /// <summary>True for <c>/ip4|ip6/addr/tcp/port</c>, optionally followed by <c>/p2p/id</c>.</summary>

@@ -18,6 +18,7 @@ public enum MultiaddrProtocol
     Dnsaddr = 56,
     Ip6 = 41,
     Udp = 273,
+    P2pCircuit = 290,
     P2p = 421,
 }
 
@@ -44,6 +45,7 @@ internal static class MultiaddrProtocolTable
         (ulong)MultiaddrProtocol.Dnsaddr => MultiaddrProtocol.Dnsaddr,
         (ulong)MultiaddrProtocol.Ip6 => MultiaddrProtocol.Ip6,
         (ulong)MultiaddrProtocol.Udp => MultiaddrProtocol.Udp,
+        (ulong)MultiaddrProtocol.P2pCircuit => MultiaddrProtocol.P2pCircuit,
         (ulong)MultiaddrProtocol.P2p => MultiaddrProtocol.P2p,
         _ => throw new FormatException($"unsupported multiaddr protocol code {code}"),
     };
@@ -59,6 +61,7 @@ internal static class MultiaddrProtocolTable
         "dnsaddr" => MultiaddrProtocol.Dnsaddr,
         "ip6" => MultiaddrProtocol.Ip6,
         "udp" => MultiaddrProtocol.Udp,
+        "p2p-circuit" => MultiaddrProtocol.P2pCircuit,
         // "ipfs" is the historical name of the same code; it is read but never written.
         "p2p" or "ipfs" => MultiaddrProtocol.P2p,
         _ => throw new FormatException($"unsupported multiaddr protocol '{Abbreviate(name)}'"),
@@ -74,6 +77,7 @@ internal static class MultiaddrProtocolTable
         MultiaddrProtocol.Dnsaddr => "dnsaddr",
         MultiaddrProtocol.Ip6 => "ip6",
         MultiaddrProtocol.Udp => "udp",
+        MultiaddrProtocol.P2pCircuit => "p2p-circuit",
         MultiaddrProtocol.P2p => "p2p",
         _ => throw new ArgumentOutOfRangeException(nameof(protocol), protocol, "not a multiaddr protocol"),
     };
@@ -84,6 +88,7 @@ internal static class MultiaddrProtocolTable
         MultiaddrProtocol.Ip4 => 4,
         MultiaddrProtocol.Ip6 => 16,
         MultiaddrProtocol.Tcp or MultiaddrProtocol.Udp => 2,
+        MultiaddrProtocol.P2pCircuit => 0,
         _ => VariableSize,
     };
 
@@ -96,6 +101,7 @@ internal static class MultiaddrProtocolTable
         MultiaddrProtocol.Tcp or MultiaddrProtocol.Udp => ParsePort(protocol, text),
         MultiaddrProtocol.Dns or MultiaddrProtocol.Dns4 or MultiaddrProtocol.Dns6 or MultiaddrProtocol.Dnsaddr => ParseDnsName(protocol, text),
         MultiaddrProtocol.P2p => ParsePeerId(text),
+        MultiaddrProtocol.P2pCircuit => text.Length == 0 ? [] : throw new FormatException("/p2p-circuit takes no value"),
         _ => throw new ArgumentOutOfRangeException(nameof(protocol), protocol, "not a multiaddr protocol"),
     };
 
@@ -108,6 +114,7 @@ internal static class MultiaddrProtocolTable
         MultiaddrProtocol.Tcp or MultiaddrProtocol.Udp => BinaryPrimitives.ReadUInt16BigEndian(value).ToString(CultureInfo.InvariantCulture),
         MultiaddrProtocol.Dns or MultiaddrProtocol.Dns4 or MultiaddrProtocol.Dns6 or MultiaddrProtocol.Dnsaddr => FormatDnsName(protocol, value),
         MultiaddrProtocol.P2p => FormatPeerId(value),
+        MultiaddrProtocol.P2pCircuit => string.Empty,
         _ => throw new ArgumentOutOfRangeException(nameof(protocol), protocol, "not a multiaddr protocol"),
     };
 
