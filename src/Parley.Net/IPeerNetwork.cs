@@ -57,7 +57,7 @@ public sealed class PeerEventArgs(PeerId peer, Multiaddr? remoteAddress) : Event
 }
 
 /// <summary>A peer could not be reached, failed its handshake, or refused what was asked of it.</summary>
-public sealed class PeerConnectionException : IOException
+public class PeerConnectionException : IOException
 {
     public PeerConnectionException(string message)
         : base(message)
@@ -70,6 +70,24 @@ public sealed class PeerConnectionException : IOException
     }
 
     public PeerConnectionException()
+    {
+    }
+}
+
+/// <summary>A connection was refused by one of our own limits (<see cref="Resources.ResourceLimits"/>), not by the peer or the network.</summary>
+public sealed class ConnectionLimitException : PeerConnectionException
+{
+    public ConnectionLimitException(string message)
+        : base(message)
+    {
+    }
+
+    public ConnectionLimitException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public ConnectionLimitException()
     {
     }
 }

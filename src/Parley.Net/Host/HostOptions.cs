@@ -32,4 +32,13 @@ public sealed class HostOptions
     public YamuxOptions Yamux { get; init; } = new() { KeepAliveInterval = TimeSpan.FromSeconds(30) };
 
     public NoiseOptions Noise { get; init; } = new();
+
+    /// <summary>
+    /// Outgoing TCP dials leave from the listen port (SO_REUSEPORT), as go-libp2p's do: a NAT that keeps ports then maps
+    /// every connection to one public address, which peers observe and a hole punch can reach.
+    /// </summary>
+    public bool ReuseListenPort { get; init; } = true;
+
+    /// <summary>Peers at this many distinct IP addresses must report the same observed address before we believe it.</summary>
+    public int ObservedAddressThreshold { get; init; } = 2;
 }

@@ -10,6 +10,7 @@ using Parley.Core.Multiformats;
 using Parley.Net.Multistream;
 using Parley.Net.Noise;
 using Parley.Net.Protocols;
+using Parley.Net.Relay;
 using Parley.Net.Resources;
 using Parley.Net.Transport;
 using Parley.Net.Yamux;
@@ -17,9 +18,11 @@ using Parley.Net.Yamux;
 namespace Parley.Net.Host;
 
 /// <summary>
-/// A libp2p node over TCP: connections are upgraded with multistream-select, Noise and yamux; streams are
-/// negotiated with multistream-select and handed to the registered protocol handlers. One connection per peer
-/// is reused for every stream; connection counts, pending handshakes, streams and idle time are bounded.
+/// A libp2p node over TCP and relayed circuits: connections are upgraded with multistream-select, Noise and yamux;
+/// streams are negotiated with multistream-select and handed to the registered protocol handlers. One connection per
+/// peer is reused for every stream (a direct one in preference to a relayed one); connection counts, pending
+/// handshakes, streams and idle time are bounded. Outgoing TCP dials leave from the listen port, so that a NAT maps
+/// them all to one public address that peers observe and a hole punch can aim at.
 /// </summary>
 public sealed class Libp2pHost : IPeerNetwork
 {
@@ -34,10 +37,16 @@ public sealed class Libp2pHost : IPeerNetwork
     // current one made at the same time (a restarted node's old address from the routing table, its new one from presence).
     private readonly ConcurrentDictionary<Multiaddr, Task<Connection>> _pendingDials = new();
     private readonly ResourceManager _resources;
+    private readonly ConcurrentDictionary<PeerId, byte> _protected = new();
     private readonly List<Socket> _listeners = [];
     private readonly List<Task> _backgroundTasks = [];
     private ImmutableDictionary<string, StreamHandler> _handlers = ImmutableDictionary<string, StreamHandler>.Empty;
-    private IReadOnlyList<Multiaddr> _listenAddresses = [];
+    private IReadOnlyList<Multiaddr> _interfaceAddresses = [];
+    private IReadOnlyList<Multiaddr> _relayAddresses = [];
+    private IReadOnlyList<Multiaddr> _advertised = [];
+    private IPEndPoint? _reuseEndPointV4;
+    private IPEndPoint? _reuseEndPointV6;
+    private Reachability _reachability = Reachability.Unknown;
     private int _started;
     private int _disposed;
 
@@ -51,12 +60,33 @@ public sealed class Libp2pHost : IPeerNetwork
         _logger = _loggerFactory.CreateLogger<Libp2pHost>();
         _resources = new ResourceManager(_options.Limits);
         SetStreamHandler(PingProtocol.ProtocolId, PingProtocol.HandleAsync);
+        Observed = new ObservedAddresses(_options.ObservedAddressThreshold);
+        Observed.Changed += (_, _) => UpdateAdvertisedAddresses();
         Identify = new IdentifyService(this, identity, _options.AgentVersion, _options.IdentifyTimeout, _loggerFactory.CreateLogger<IdentifyService>());
+        Identify.AddressObserved += (_, e) => Observed.Record(e.Observer, e.ObserverAddress, e.Observed);
+        PeerDisconnected += (_, e) => Observed.Forget(e.Peer);
+        Relay = new RelayClient(this, _loggerFactory.CreateLogger<RelayClient>());
+        SetStreamHandler(CircuitRelay.StopProtocolId, Relay.HandleStopAsync);
     }
 
     public event EventHandler<PeerEventArgs>? PeerConnected;
 
     public event EventHandler<PeerEventArgs>? PeerDisconnected;
+
+    /// <summary>Raised for every new connection, including a second one to a peer we are already connected to (a hole punch after a relay).</summary>
+    public event EventHandler<ConnectionInfo>? ConnectionOpened;
+
+    /// <summary>Raised when <see cref="ListenAddresses"/> (what we advertise) changed: new relay reservations, reachability, observed addresses.</summary>
+    public event EventHandler? AddressesChanged;
+
+    /// <summary>Circuit relay v2 client: reservations on relays, and dials through them.</summary>
+    public RelayClient Relay { get; }
+
+    /// <summary>How peers see us, from identify.</summary>
+    public ObservedAddresses Observed { get; }
+
+    /// <summary>Whether peers can dial us, as AutoNAT last found; Unknown until something says.</summary>
+    public Reachability Reachability => _reachability;
 
     public PeerId LocalPeerId => _identity.PeerId;
 
@@ -66,7 +96,17 @@ public sealed class Libp2pHost : IPeerNetwork
 
     public HostOptions Options => _options;
 
-    public IReadOnlyList<Multiaddr> ListenAddresses => _listenAddresses;
+    /// <summary>
+    /// What we advertise: the addresses we listen on, our observed public addresses once AutoNAT found we are reachable at
+    /// them, and /p2p-circuit addresses on the relays that keep a reservation for us.
+    /// </summary>
+    public IReadOnlyList<Multiaddr> ListenAddresses => Volatile.Read(ref _advertised);
+
+    /// <summary>The addresses bound on this host's interfaces, without observed or relay addresses.</summary>
+    public IReadOnlyList<Multiaddr> InterfaceAddresses => _interfaceAddresses;
+
+    /// <summary>Every open connection.</summary>
+    public IReadOnlyList<ConnectionInfo> Connections => _connections.Values.SelectMany(c => c).Where(c => c.IsOpen).Select(c => c.Info).ToList();
 
     public PeerStore PeerStore { get; } = new();
 
@@ -99,13 +139,26 @@ public sealed class Libp2pHost : IPeerNetwork
         {
             var listener = TcpTransport.Listen(address);
             _listeners.Add(listener);
-            reachable.AddRange(TcpTransport.ReachableAddresses((IPEndPoint)listener.LocalEndPoint!));
+            var bound = (IPEndPoint)listener.LocalEndPoint!;
+            reachable.AddRange(TcpTransport.ReachableAddresses(bound));
+            if (_options.ReuseListenPort)
+            {
+                if (bound.AddressFamily == AddressFamily.InterNetwork)
+                {
+                    _reuseEndPointV4 ??= bound;
+                }
+                else
+                {
+                    _reuseEndPointV6 ??= bound;
+                }
+            }
             lock (_backgroundTasks)
             {
                 _backgroundTasks.Add(AcceptLoopAsync(listener));
             }
         }
-        _listenAddresses = reachable;
+        _interfaceAddresses = reachable;
+        UpdateAdvertisedAddresses();
         lock (_backgroundTasks)
         {
             _backgroundTasks.Add(IdleSweepLoopAsync());
@@ -138,11 +191,15 @@ public sealed class Libp2pHost : IPeerNetwork
         return connection.RemotePeer;
     }
 
-    public async Task<PeerStream> OpenStreamAsync(PeerId peer, IReadOnlyList<string> protocols, CancellationToken cancellationToken)
+    public Task<PeerStream> OpenStreamAsync(PeerId peer, IReadOnlyList<string> protocols, CancellationToken cancellationToken) =>
+        OpenStreamAsync(peer, protocols, allowRelayed: true, cancellationToken);
+
+    /// <summary>As <see cref="OpenStreamAsync(PeerId, IReadOnlyList{string}, CancellationToken)"/>; without <paramref name="allowRelayed"/> only over a direct connection.</summary>
+    public async Task<PeerStream> OpenStreamAsync(PeerId peer, IReadOnlyList<string> protocols, bool allowRelayed, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentNullException.ThrowIfNull(protocols);
-        var connection = FindOpenConnection(peer) ?? await DialKnownAddressesAsync(peer, cancellationToken).ConfigureAwait(false);
+        var connection = FindOpenConnection(peer, allowRelayed) ?? await DialKnownAddressesAsync(peer, allowRelayed, cancellationToken).ConfigureAwait(false);
         if (!connection.Lease.TryOpenStream(inbound: false))
         {
             throw new PeerConnectionException($"cannot open a stream to {peer}: the limit of streams we open is reached");
@@ -220,29 +277,279 @@ public sealed class Libp2pHost : IPeerNetwork
         _shutdown.Dispose();
     }
 
-    private Connection? FindOpenConnection(PeerId peer) =>
-        _connections.TryGetValue(peer, out var list) ? list.FirstOrDefault(c => c.IsOpen) : null;
-
-    private async Task<Connection> DialKnownAddressesAsync(PeerId peer, CancellationToken cancellationToken)
+    /// <summary>Keeps connections to <paramref name="peer"/> open while idle (a relay holding our reservation).</summary>
+    public void Protect(PeerId peer, bool keepOpen)
     {
-        var addresses = PeerStore.GetAddresses(peer).Where(TcpTransport.CanDial).ToList();
-        if (addresses.Count == 0)
+        if (keepOpen)
         {
-            throw new PeerConnectionException($"no known address for {peer}");
+            _protected[peer] = 0;
         }
+        else
+        {
+            _protected.TryRemove(peer, out _);
+        }
+    }
+
+    /// <summary>Sets whether peers can dial us (AutoNAT's verdict); our observed addresses are advertised only when they can.</summary>
+    public void SetReachability(Reachability reachability)
+    {
+        if (Interlocked.Exchange(ref _reachability, reachability) != reachability)
+        {
+            _logger.LogInformation("reachability: {Reachability}", reachability);
+            UpdateAdvertisedAddresses();
+        }
+    }
+
+    /// <summary>Sets the /p2p-circuit addresses of the relays that hold a reservation for us.</summary>
+    public void SetRelayAddresses(IReadOnlyList<Multiaddr> addresses)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        Volatile.Write(ref _relayAddresses, addresses.Where(a => a.IsCircuit).Select(a => a.WithoutPeerId()).Distinct().ToList());
+        UpdateAdvertisedAddresses();
+    }
+
+    /// <summary>
+    /// Dials a new connection to <paramref name="address"/> (with /p2p) only to prove it can be dialled, then closes it;
+    /// it never stands in for, or becomes, a connection to the peer. From an ephemeral port, so that only an address
+    /// anyone can reach passes (AutoNAT's dial-back).
+    /// </summary>
+    public async Task<bool> TryDialBackAsync(Multiaddr address, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (address.PeerId is not { } expected || !address.TryGetTcpEndPoint(out _))
+        {
+            return false;
+        }
+        // A dial-back is an outbound connection for a moment: it takes an outbound slot, or is not made.
+        using var dial = _resources.TryBeginOutbound();
+        if (dial is null)
+        {
+            _logger.LogDebug("no dial-back to {Address}: the limit of outbound connections is reached", address);
+            return false;
+        }
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
+        limit.CancelAfter(timeout);
+        try
+        {
+            var socket = await TcpTransport.DialAsync(address, limit.Token).ConfigureAwait(false);
+            var connection = await UpgradeAsync(new NetworkStream(socket, ownsSocket: true), isInitiator: true, isInbound: false, expected, address, dial.Complete, CancellationToken.None).ConfigureAwait(false);
+            await DiscardAsync(connection).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or NoiseHandshakeException or SocketException or OperationCanceledException)
+        {
+            _logger.LogDebug("dial-back to {Address} failed: {Reason}", address, e.Message);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Hole punching: dials <paramref name="peer"/> at each of <paramref name="addresses"/> at once, from our listen port,
+    /// ignoring any connection we already have, and keeps the first that completes. In a TCP simultaneous open both
+    /// ends dial; <paramref name="asInitiator"/> says which of them runs the handshakes as the dialer (DCUtR: the peer
+    /// that opened the relayed connection).
+    /// </summary>
+    /// <exception cref="PeerConnectionException">No address led to a connection.</exception>
+    public async Task<ConnectionInfo> DialDirectAsync(PeerId peer, IReadOnlyList<Multiaddr> addresses, bool asInitiator, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        ArgumentNullException.ThrowIfNull(addresses);
+        var targets = addresses.Where(a => a.TryGetTcpEndPoint(out _)).Select(a => a.WithPeerId(peer)).Distinct().ToList();
+        if (targets.Count == 0)
+        {
+            throw new PeerConnectionException($"no TCP address of {peer} to dial directly");
+        }
+        using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
+        race.CancelAfter(timeout);
+        var attempts = targets.Select(address => PunchOnceAsync(address, peer, asInitiator, race.Token)).ToList();
         var failures = new List<Exception>();
-        foreach (var address in addresses)
+        while (attempts.Count > 0)
+        {
+            var done = await Task.WhenAny(attempts).ConfigureAwait(false);
+            attempts.Remove(done);
+            try
+            {
+                var connection = await done.ConfigureAwait(false);
+                await race.CancelAsync().ConfigureAwait(false);
+                Register(connection);
+                _ = DisposeLateWinnersAsync(attempts);
+                return connection.Info;
+            }
+            catch (Exception e) when (e is IOException or NoiseHandshakeException or SocketException or OperationCanceledException)
+            {
+                failures.Add(e);
+            }
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        throw new PeerConnectionException($"no direct connection to {peer}: {failures[^1].Message}", new AggregateException(failures));
+    }
+
+    /// <summary>Closes our relayed connections to <paramref name="peer"/> once it has a direct one, each when its streams are quiet.</summary>
+    public async Task CloseRelayedConnectionsAsync(PeerId peer, TimeSpan quietFor, TimeSpan maxWait, CancellationToken cancellationToken)
+    {
+        var deadline = DateTimeOffset.UtcNow + maxWait;
+        while (_connections.TryGetValue(peer, out var list) && list.Any(c => c.IsOpen && !c.IsRelayed))
+        {
+            var relayed = list.Where(c => c.IsOpen && c.IsRelayed).ToList();
+            if (relayed.Count == 0)
+            {
+                return;
+            }
+            var now = DateTimeOffset.UtcNow;
+            foreach (var connection in relayed.Where(c => now - c.Session.LastActivity >= quietFor || now >= deadline))
+            {
+                _logger.LogDebug("closing the relayed connection to {Peer}: a direct one is open", peer);
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Admits a connection <paramref name="relay"/> offers to bring us into its handshake, or refuses it (null). It counts
+    /// as an inbound connection and a pending handshake, but not toward the relay's address: that is not where the peer
+    /// is (see <see cref="ResourceManager.TryBeginRelayedInbound"/>).
+    /// </summary>
+    internal PendingHandshake? TryBeginRelayedInbound(PeerId relay) => _resources.TryBeginRelayedInbound(relay);
+
+    /// <summary>Upgrades the connection a relay brought us on <paramref name="stream"/>, admitted as <paramref name="pending"/>, and serves it until it closes.</summary>
+    internal async Task AcceptRelayedAsync(Stream stream, PendingHandshake pending, PeerId source, Multiaddr remoteAddress, RelayLimit? limit, CancellationToken cancellationToken)
+    {
+        Connection connection;
+        using (pending)
+        {
+            connection = await UpgradeAsync(stream, isInitiator: false, isInbound: true, source, remoteAddress, pending.Complete, pending.Displaced).ConfigureAwait(false);
+        }
+        _logger.LogDebug("relayed connection from {Peer} (limit {Limit})", source, limit);
+        Register(connection);
+        await connection.Session.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task DisposeLateWinnersAsync(List<Task<Connection>> attempts)
+    {
+        foreach (var attempt in attempts)
         {
             try
             {
-                return await GetOrDialAsync(address.WithPeerId(peer), cancellationToken).ConfigureAwait(false);
+                await DiscardAsync(await attempt.ConfigureAwait(false)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or NoiseHandshakeException or SocketException or OperationCanceledException)
+            {
+                // Lost the race; nothing to clean up.
+            }
+        }
+    }
+
+    /// <summary>A connection that was upgraded but never registered (a dial-back, a punch that lost the race): its lease is ours to release.</summary>
+    private static async Task DiscardAsync(Connection connection)
+    {
+        await connection.DisposeAsync().ConfigureAwait(false);
+        connection.Lease.Dispose();
+    }
+
+    /// <summary>Each attempt takes an outbound slot of its own, released when it fails or loses the race.</summary>
+    private async Task<Connection> PunchOnceAsync(Multiaddr address, PeerId peer, bool asInitiator, CancellationToken cancellationToken)
+    {
+        using var dial = _resources.TryBeginOutbound()
+            ?? throw new ConnectionLimitException($"the limit of {_options.Limits.MaxOutboundConnections} outbound connections is reached");
+        var socket = await TcpTransport.DialAsync(address, cancellationToken, ReuseEndPointFor(address, always: true)).ConfigureAwait(false);
+        var remote = Multiaddr.FromEndPoint((IPEndPoint)socket.RemoteEndPoint!);
+        try
+        {
+            return await UpgradeAsync(new NetworkStream(socket, ownsSocket: true), asInitiator, isInbound: false, peer, remote, dial.Complete, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The listen endpoint to dial from, or null for an ephemeral port. Loopback destinations get an ephemeral port:
+    /// there is no NAT to map, and two local nodes dialling each other at once from their listen ports would meet in a
+    /// TCP simultaneous open where both act as the dialer.
+    /// </summary>
+    private IPEndPoint? ReuseEndPointFor(Multiaddr address, bool always = false)
+    {
+        if (!address.TryGetTcpEndPoint(out var remote) || (!always && IPAddress.IsLoopback(remote.Address)))
+        {
+            return null;
+        }
+        var bound = remote.AddressFamily == AddressFamily.InterNetwork ? _reuseEndPointV4 : _reuseEndPointV6;
+        return bound;
+    }
+
+    private void UpdateAdvertisedAddresses()
+    {
+        var observed = _reachability == Reachability.Public ? Observed.Confirmed : [];
+        var advertised = _interfaceAddresses.Concat(observed).Concat(Volatile.Read(ref _relayAddresses)).Distinct().Take(IdentifyService.MaxListenAddresses).ToList();
+        var previous = Interlocked.Exchange(ref _advertised, advertised);
+        if (!previous.SequenceEqual(advertised))
+        {
+            _logger.LogDebug("advertising {Addresses}", string.Join(", ", advertised));
+            AddressesChanged?.Invoke(this, EventArgs.Empty);
+            PushIdentifyInBackground();
+        }
+    }
+
+    private Connection? FindOpenConnection(PeerId peer, bool allowRelayed = true) =>
+        _connections.TryGetValue(peer, out var list)
+            ? list.Where(c => c.IsOpen && (allowRelayed || !c.IsRelayed)).OrderBy(c => c.IsRelayed).FirstOrDefault()
+            : null;
+
+    /// <summary>
+    /// Dials the peer's known addresses in a staggered race, as go-libp2p's dial ranker does: direct addresses first,
+    /// a quarter second apart (a private address of someone else's network may never answer), relayed ones half a
+    /// second after them; the first connection wins.
+    /// </summary>
+    private async Task<Connection> DialKnownAddressesAsync(PeerId peer, bool allowRelayed, CancellationToken cancellationToken)
+    {
+        var known = PeerStore.GetAddresses(peer);
+        var direct = known.Where(TcpTransport.CanDial).OrderBy(a => AddressScopes.Of(a) ?? AddressScope.Public).ToList();
+        var relayed = allowRelayed ? known.Where(a => a.TryGetCircuit(out var relay, out _) && relay.PeerId != LocalPeerId).ToList() : [];
+        if (direct.Count + relayed.Count == 0)
+        {
+            throw new PeerConnectionException($"no known address for {peer}");
+        }
+        var step = TimeSpan.FromMilliseconds(250);
+        var relayStart = direct.Count == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(500);
+        var schedule = direct.Select((a, i) => (Address: a, Delay: step * i))
+            .Concat(relayed.Select((a, i) => (Address: a, Delay: relayStart + (step * i))))
+            .ToList();
+        using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var attempts = schedule.Select(s => DialAfterAsync(s.Address.WithPeerId(peer), s.Delay, race.Token)).ToList();
+        var failures = new List<Exception>();
+        while (attempts.Count > 0)
+        {
+            var done = await Task.WhenAny(attempts).ConfigureAwait(false);
+            attempts.Remove(done);
+            try
+            {
+                var connection = await done.ConfigureAwait(false);
+                await race.CancelAsync().ConfigureAwait(false);
+                return connection;
             }
             catch (PeerConnectionException e)
             {
                 failures.Add(e);
             }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Another address won.
+            }
         }
-        throw new PeerConnectionException($"cannot reach {peer} at any of {addresses.Count} addresses: {failures[^1].Message}", new AggregateException(failures));
+        cancellationToken.ThrowIfCancellationRequested();
+        throw new PeerConnectionException($"cannot reach {peer} at any of {schedule.Count} addresses: {failures[^1].Message}", new AggregateException(failures));
+    }
+
+    private async Task<Connection> DialAfterAsync(Multiaddr address, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        if (delay > TimeSpan.Zero)
+        {
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+        }
+        return await GetOrDialAsync(address, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<Connection> GetOrDialAsync(Multiaddr address, CancellationToken cancellationToken)
@@ -255,7 +562,8 @@ public sealed class Libp2pHost : IPeerNetwork
             {
                 throw new PeerConnectionException("refusing to dial ourselves");
             }
-            if (FindOpenConnection(expected) is { } existing)
+            // A relayed connection does not answer a dial of a direct address: the caller wants the direct path.
+            if (FindOpenConnection(expected, allowRelayed: address.IsCircuit) is { } existing)
             {
                 return existing;
             }
@@ -284,16 +592,14 @@ public sealed class Libp2pHost : IPeerNetwork
     {
         // Outbound connections have their own budget: peers filling the inbound side cannot block our dials.
         using var dial = _resources.TryBeginOutbound()
-            ?? throw new PeerConnectionException($"the limit of {_options.Limits.MaxOutboundConnections} outbound connections is reached");
-        Socket? socket = null;
+            ?? throw new ConnectionLimitException($"the limit of {_options.Limits.MaxOutboundConnections} outbound connections is reached");
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
             timeout.CancelAfter(_options.DialTimeout);
-            socket = await TcpTransport.DialAsync(address, timeout.Token).ConfigureAwait(false);
-            var remote = Multiaddr.FromEndPoint((IPEndPoint)socket.RemoteEndPoint!);
-            var connection = await UpgradeAsync(new NetworkStream(socket, ownsSocket: true), isInbound: false, expected, remote, dial.Complete, CancellationToken.None).ConfigureAwait(false);
-            socket = null;
+            var connection = address.IsCircuit
+                ? await DialCircuitAsync(address, expected, dial, timeout.Token).ConfigureAwait(false)
+                : await DialTcpAsync(address, expected, dial, timeout.Token).ConfigureAwait(false);
             Register(connection);
             return connection;
         }
@@ -305,25 +611,79 @@ public sealed class Libp2pHost : IPeerNetwork
         {
             throw e as PeerConnectionException ?? new PeerConnectionException($"dial to {address} failed: {e.Message}", e);
         }
-        finally
+    }
+
+    /// <summary>From our listen port when we can (see <see cref="ReuseEndPointFor"/>); from an ephemeral one when that port cannot reach the address.</summary>
+    private async Task<Connection> DialTcpAsync(Multiaddr address, PeerId? expected, OutboundDial dial, CancellationToken cancellationToken)
+    {
+        var reuse = ReuseEndPointFor(address);
+        while (true)
         {
-            socket?.Dispose();
+            Socket? socket = null;
+            try
+            {
+                socket = await TcpTransport.DialAsync(address, cancellationToken, reuse).ConfigureAwait(false);
+                var remote = Multiaddr.FromEndPoint((IPEndPoint)socket.RemoteEndPoint!);
+                var connection = await UpgradeAsync(new NetworkStream(socket, ownsSocket: true), isInitiator: true, isInbound: false, expected, remote, dial.Complete, CancellationToken.None).ConfigureAwait(false);
+                socket = null;
+                return connection;
+            }
+            catch (Exception e) when (reuse is not null && e is IOException or SocketException && e is not ConnectionLimitException && !cancellationToken.IsCancellationRequested)
+            {
+                // The 4-tuple may be taken (a connection in TIME_WAIT, or the peer dialling us from its own listen port at this moment).
+                _logger.LogDebug("dial to {Address} from our listen port failed ({Reason}); retrying from an ephemeral port", address, e.Message);
+                reuse = null;
+            }
+            finally
+            {
+                socket?.Dispose();
+            }
         }
     }
 
+    /// <summary>A relayed connection is an outbound connection like any other: it takes an outbound slot and counts toward its peer's connections.</summary>
+    private async Task<Connection> DialCircuitAsync(Multiaddr address, PeerId? expected, OutboundDial dial, CancellationToken cancellationToken)
+    {
+        if (!address.TryGetCircuit(out var relay, out var target) || target is null || (expected is not null && expected != target))
+        {
+            throw new PeerConnectionException($"cannot dial {address}: a relayed address is <relay>/p2p/<relay id>/p2p-circuit/p2p/<peer id>");
+        }
+        var (stream, limit) = await Relay.ConnectAsync(relay, target, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var connection = await UpgradeAsync(stream, isInitiator: true, isInbound: false, target, address, dial.Complete, CancellationToken.None).ConfigureAwait(false);
+            _logger.LogDebug("relayed connection to {Peer} through {Relay} (limit {Limit})", target, relay.PeerId, limit);
+            return connection;
+        }
+        catch
+        {
+            stream.Reset();
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Secures and multiplexes <paramref name="raw"/>. <paramref name="isInitiator"/> is the handshake role (the dialer,
+    /// except in a hole punch's simultaneous open), <paramref name="isInbound"/> the direction we report.
+    /// </summary>
     /// <param name="admit">Asked once the remote proved who it is: its connection's lease, or null if a limit refuses it.</param>
     /// <param name="abandon">Fires when the handshake must stop early (its slot went to another).</param>
-    private async Task<Connection> UpgradeAsync(NetworkStream raw, bool isInbound, PeerId? expected, Multiaddr remoteAddress, Func<PeerId, ConnectionLease?> admit, CancellationToken abandon)
+    private async Task<Connection> UpgradeAsync(Stream raw, bool isInitiator, bool isInbound, PeerId? expected, Multiaddr remoteAddress, Func<PeerId, ConnectionLease?> admit, CancellationToken abandon)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token, abandon);
         timeout.CancelAfter(_options.HandshakeTimeout);
         SecureChannel? channel = null;
         try
         {
-            if (isInbound)
+            if (!isInitiator)
             {
                 await MultistreamSelect.HandleAsync(raw, [NoiseSecurity.ProtocolId], timeout.Token).ConfigureAwait(false);
                 channel = await NoiseSecurity.SecureInboundAsync(raw, _identity, _crypto, _options.Noise, timeout.Token).ConfigureAwait(false);
+                if (expected is not null && channel.RemotePeer != expected)
+                {
+                    throw new NoiseHandshakeException($"expected {expected} but {channel.RemotePeer} answered");
+                }
                 await MultistreamSelect.HandleAsync(channel.Stream, [YamuxOptions.ProtocolId], timeout.Token).ConfigureAwait(false);
             }
             else
@@ -348,13 +708,13 @@ public sealed class Libp2pHost : IPeerNetwork
         if (admit(channel.RemotePeer) is not { } lease)
         {
             await DisposeUpgradeAsync(raw, channel).ConfigureAwait(false);
-            throw new PeerConnectionException($"connection with {channel.RemotePeer} at {remoteAddress} refused: a connection limit is reached");
+            throw new ConnectionLimitException($"connection with {channel.RemotePeer} at {remoteAddress} refused: a connection limit is reached");
         }
-        var session = new YamuxSession(channel.Stream, isClient: !isInbound, _options.Yamux, _loggerFactory.CreateLogger<YamuxSession>(), lease);
+        var session = new YamuxSession(channel.Stream, isClient: isInitiator, _options.Yamux, _loggerFactory.CreateLogger<YamuxSession>(), lease);
         return new Connection(session, channel.RemotePeer, remoteAddress.WithPeerId(channel.RemotePeer), isInbound, lease);
     }
 
-    private static async Task DisposeUpgradeAsync(NetworkStream raw, SecureChannel? channel)
+    private static async Task DisposeUpgradeAsync(Stream raw, SecureChannel? channel)
     {
         if (channel is not null)
         {
@@ -396,6 +756,7 @@ public sealed class Libp2pHost : IPeerNetwork
         {
             PeerConnected?.Invoke(this, new PeerEventArgs(peer, connection.RemoteAddress));
         }
+        ConnectionOpened?.Invoke(this, connection.Info);
     }
 
     private async Task AcceptStreamsAsync(Connection connection)
@@ -542,7 +903,7 @@ public sealed class Libp2pHost : IPeerNetwork
         try
         {
             socket.NoDelay = true;
-            var connection = await UpgradeAsync(new NetworkStream(socket, ownsSocket: true), isInbound: true, null, remote, pending.Complete, pending.Displaced).ConfigureAwait(false);
+            var connection = await UpgradeAsync(new NetworkStream(socket, ownsSocket: true), isInitiator: false, isInbound: true, null, remote, pending.Complete, pending.Displaced).ConfigureAwait(false);
             Register(connection);
         }
         catch (Exception e) when (e is IOException or NoiseHandshakeException or SocketException or OperationCanceledException or InvalidDataException)
@@ -565,7 +926,9 @@ public sealed class Libp2pHost : IPeerNetwork
                 var open = _connections.Values.SelectMany(c => c).Where(c => c.IsOpen).ToList();
                 foreach (var connection in open)
                 {
-                    if (connection.Session.ActiveStreamCount == 0 && now - connection.Session.LastActivity > _options.IdleTimeout)
+                    if (connection.Session.ActiveStreamCount == 0 && now - connection.Session.LastActivity > _options.IdleTimeout
+                        && !_protected.ContainsKey(connection.RemotePeer))
+
                     {
                         _logger.LogDebug("closing idle connection to {Peer}", connection.RemotePeer);
                         await connection.DisposeAsync().ConfigureAwait(false);

@@ -20,7 +20,7 @@ public sealed class IdentifyService : IDisposable
 
     /// <summary>go and js libp2p cap identify messages at a few KiB; this leaves room and still bounds memory.</summary>
     public const int MaxMessageSize = 64 * 1024;
-    private const int MaxListenAddresses = 64;
+    public const int MaxListenAddresses = 64;
 
     private readonly IPeerNetwork _network;
     private readonly IdentityKey _identity;
@@ -46,6 +46,9 @@ public sealed class IdentifyService : IDisposable
 
     /// <summary>Raised after a peer's identify answer was read and stored.</summary>
     public event EventHandler<PeerInfo>? PeerIdentified;
+
+    /// <summary>Raised when a peer tells us the address it sees us at.</summary>
+    public event EventHandler<AddressObservedEventArgs>? AddressObserved;
 
     /// <summary>Asks <paramref name="peer"/> who it is; concurrent callers share one request.</summary>
     /// <exception cref="PeerConnectionException">The peer did not answer in time or sent an invalid message.</exception>
@@ -108,7 +111,7 @@ public sealed class IdentifyService : IDisposable
             await using var stream = await _network.OpenStreamAsync(peer, [ProtocolId], timeout.Token).ConfigureAwait(false);
             var bytes = await LengthPrefixed.ReadMessageAsync(stream, MaxMessageSize, timeout.Token).ConfigureAwait(false)
                 ?? throw new PeerConnectionException($"{peer} closed the identify stream without answering");
-            return Apply(peer, bytes, isPush: false);
+            return Apply(peer, stream.RemoteAddress, bytes, isPush: false);
         }
         catch (OperationCanceledException e) when (!_shutdown.IsCancellationRequested)
         {
@@ -136,7 +139,7 @@ public sealed class IdentifyService : IDisposable
         var bytes = await LengthPrefixed.ReadMessageAsync(stream, MaxMessageSize, timeout.Token).ConfigureAwait(false);
         if (bytes is not null)
         {
-            Apply(stream.RemotePeer, bytes, isPush: true);
+            Apply(stream.RemotePeer, stream.RemoteAddress, bytes, isPush: true);
         }
     }
 
@@ -157,7 +160,7 @@ public sealed class IdentifyService : IDisposable
         return message;
     }
 
-    private PeerInfo Apply(PeerId peer, byte[] bytes, bool isPush)
+    private PeerInfo Apply(PeerId peer, Multiaddr? via, byte[] bytes, bool isPush)
     {
         Identify message;
         try
@@ -199,6 +202,10 @@ public sealed class IdentifyService : IDisposable
         var info = _network.PeerStore.Get(peer)!;
         _logger.LogDebug("identified {Peer}: {Agent}, {Protocols} protocols, {Addresses} addresses", peer, info.AgentVersion, info.Protocols.Count, info.Addresses.Count);
         PeerIdentified?.Invoke(this, info);
+        if (observed is not null && via is not null)
+        {
+            AddressObserved?.Invoke(this, new AddressObservedEventArgs(peer, via, observed));
+        }
         return info;
     }
 
@@ -215,3 +222,6 @@ public sealed class IdentifyService : IDisposable
         }
     }
 }
+
+/// <summary><paramref name="Observer"/>, connected to us from <paramref name="ObserverAddress"/>, sees us at <paramref name="Observed"/>.</summary>
+public sealed record AddressObservedEventArgs(PeerId Observer, Multiaddr ObserverAddress, Multiaddr Observed);

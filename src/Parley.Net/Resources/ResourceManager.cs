@@ -97,7 +97,23 @@ public sealed class ResourceManager
     public PendingHandshake? TryBeginInbound(IPAddress remote)
     {
         ArgumentNullException.ThrowIfNull(remote);
-        var source = Source.Of(remote, _limits.ExemptNetworks);
+        return TryBeginInbound(Source.Of(remote, _limits.ExemptNetworks));
+    }
+
+    /// <summary>
+    /// Admits an inbound connection that <paramref name="relay"/> brings us (circuit relay's stop) into its handshake,
+    /// or refuses it (null). It counts toward the inbound and pending-handshake totals and its peer's connections, but
+    /// not toward the relay's address or subnet, which is not where the peer is; what one relay brings is bounded by the
+    /// relay's own limits and the stop protocol's stream limits.
+    /// </summary>
+    public PendingHandshake? TryBeginRelayedInbound(PeerId relay)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        return TryBeginInbound(Source.OfRelay(relay));
+    }
+
+    private PendingHandshake? TryBeginInbound(Source source)
+    {
         List<PendingHandshake> displaced = [];
         PendingHandshake? admitted = null;
         lock (_gate)
@@ -447,6 +463,13 @@ public readonly record struct Source(string Address, string Subnet, bool Exempt)
         return remote.AddressFamily == AddressFamily.InterNetwork
             ? new Source(Prefix(remote, 32), Prefix(remote, 24), isExempt)
             : new Source(Prefix(remote, 64), Prefix(remote, 48), isExempt);
+    }
+
+    /// <summary>Connections a relay brings: exempt from the address limits, grouped by relay when a handshake is displaced.</summary>
+    public static Source OfRelay(PeerId relay)
+    {
+        ArgumentNullException.ThrowIfNull(relay);
+        return new Source($"circuit via {relay}", $"circuits via {relay}", Exempt: true);
     }
 
     private static string Prefix(IPAddress address, int bits)

@@ -14,8 +14,13 @@ public static class TcpTransport
         return address.TryGetTcpEndPoint(out _) || address.TryGetDnsTcp(out _, out _, out _);
     }
 
+    /// <summary>
+    /// Dials <paramref name="address"/>; with <paramref name="localEndPoint"/>, from that address and port (shared with
+    /// our listener through SO_REUSEADDR/SO_REUSEPORT), so a NAT maps the connection to the same public port as every
+    /// other one and peers observe one address that a hole punch can target.
+    /// </summary>
     /// <exception cref="PeerConnectionException">Unsupported address, name not resolved, refused or timed out.</exception>
-    public static async Task<Socket> DialAsync(Multiaddr address, CancellationToken cancellationToken)
+    public static async Task<Socket> DialAsync(Multiaddr address, CancellationToken cancellationToken, IPEndPoint? localEndPoint = null)
     {
         ArgumentNullException.ThrowIfNull(address);
         IPEndPoint endPoint;
@@ -34,6 +39,11 @@ public static class TcpTransport
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            if (localEndPoint is not null && localEndPoint.AddressFamily == endPoint.AddressFamily)
+            {
+                ShareLocalPort(socket);
+                socket.Bind(localEndPoint);
+            }
             await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
             return socket;
         }
@@ -49,6 +59,7 @@ public static class TcpTransport
         }
     }
 
+    /// <summary>Listens on <paramref name="address"/>; its port can also be the source port of outgoing dials (<see cref="DialAsync"/>).</summary>
     public static Socket Listen(Multiaddr address, int backlog = 512)
     {
         ArgumentNullException.ThrowIfNull(address);
@@ -63,6 +74,7 @@ public static class TcpTransport
             {
                 socket.DualMode = false;
             }
+            ShareLocalPort(socket);
             socket.Bind(endPoint);
             socket.Listen(backlog);
             return socket;
@@ -92,6 +104,18 @@ public static class TcpTransport
             .Select(a => Multiaddr.FromEndPoint(new IPEndPoint(a, bound.Port)))
             .ToList();
         return interfaceAddresses.Count > 0 ? interfaceAddresses : [Multiaddr.FromEndPoint(bound)];
+    }
+
+    /// <summary>SO_REUSEADDR and, on Linux, SO_REUSEPORT, which lets a dial bind the port our listener holds.</summary>
+    private static void ShareLocalPort(Socket socket)
+    {
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        if (OperatingSystem.IsLinux())
+        {
+            const int SolSocket = 1;
+            const int SoReusePort = 15;
+            socket.SetRawSocketOption(SolSocket, SoReusePort, BitConverter.GetBytes(1));
+        }
     }
 
     private static async Task<IPEndPoint> ResolveAsync(string host, int port, AddressFamily family, CancellationToken cancellationToken)
