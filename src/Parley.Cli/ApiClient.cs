@@ -55,6 +55,8 @@ internal sealed class ApiClient : IDisposable
 
     public Task<StatusDto> StatusAsync(CancellationToken ct) => GetAsync<StatusDto>("api/status", ct);
 
+    public Task<List<ConnectionDto>> ConnectionsAsync(CancellationToken ct) => GetAsync<List<ConnectionDto>>("api/connections", ct);
+
     public Task<List<ContactDto>> ContactsAsync(CancellationToken ct) => GetAsync<List<ContactDto>>("api/contacts", ct);
 
     public Task<List<RequestDto>> RequestsAsync(CancellationToken ct) => GetAsync<List<RequestDto>>("api/requests", ct);

@@ -47,12 +47,13 @@ internal static class ChatCommands
             return 0;
         });
 
-        yield return Build(options, "status", "Print the node's peers, connections, streams and what its limits refused", [], network: false, async (api, _, json, running, ct) =>
+        yield return Build(options, "status", "Print the node's reachability, relays, peers, connections, streams and what its limits refused", [], network: false, async (api, _, json, running, ct) =>
         {
             var status = await api.StatusAsync(ct);
+            var connections = await api.ConnectionsAsync(ct);
             if (json)
             {
-                GlobalOptions.PrintJson(status);
+                GlobalOptions.PrintJson(new { status, connections });
                 return 0;
             }
             Console.WriteLine($"{status.Handle ?? "(no identity yet)"}\ndevice      {status.Device}\npeers       {status.Peers} in the routing table");
@@ -61,12 +62,21 @@ internal static class ChatCommands
             {
                 Console.WriteLine("(no node is running on this folder: the figures below are of a node started just for this command)");
             }
+            Console.WriteLine(FormatStatus(status));
             if (status.Resources is { } r)
             {
                 Console.WriteLine($"connections {r.InboundConnections} in, {r.OutboundConnections} out, {r.PendingHandshakes} handshakes pending");
                 Console.WriteLine($"streams     {r.InboundStreams} in, {r.OutboundStreams} out, {r.BufferedBytes / 1024} KiB of windows granted");
                 var refused = r.Refusals.Where(x => x.Value > 0).Select(x => $"{x.Key} {x.Value}").ToList();
                 Console.WriteLine($"refused     {(refused.Count == 0 ? "nothing" : string.Join(", ", refused))}");
+            }
+            foreach (var address in status.Addresses)
+            {
+                Console.WriteLine($"  {address}");
+            }
+            foreach (var connection in connections)
+            {
+                Console.WriteLine($"  {(connection.Relayed ? "relayed" : "direct ")} {connection.Direction,-8} {connection.Address}");
             }
             return 0;
         });
@@ -257,6 +267,14 @@ internal static class ChatCommands
             Console.Error.WriteLine($"parley: the node stopped answering ({Reason(e)}); the message is queued and goes out when a node runs on {dataFolder} again");
         }
         return latest;
+    }
+
+    /// <summary>One line on how reachable the node is: what AutoNAT found, the DHT mode, relays, connections.</summary>
+    internal static string FormatStatus(StatusDto status)
+    {
+        var relays = status.Relays.Count == 0 ? "no relay reservations" : $"reachable through {status.Relays.Count} relay{(status.Relays.Count == 1 ? "" : "s")}";
+        return $"reachability {status.Reachability} · DHT {status.DhtMode}{(status.Relaying ? " · relaying for others" : "")} · {relays} · "
+            + $"{status.DirectConnections} direct, {status.RelayedConnections} relayed connection{(status.RelayedConnections == 1 ? "" : "s")} · {status.Peers} in the routing table";
     }
 
     internal static Command Build(GlobalOptions options, string name, string description, Symbol[] symbols, bool network, ApiOperation operation)

@@ -161,6 +161,7 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                 case "status":
                     _status = await api.StatusAsync(cancellationToken);
                     PrintStatus();
+                    Write($"[grey]{Markup.Escape(ChatCommands.FormatStatus(_status))}[/]");
                     Write(string.Join('\n', _status.Addresses.Select(a => $"  [grey]{Markup.Escape(a)}[/]")));
                     break;
                 case var room when await HandleRoomCommandAsync(room, rest, cancellationToken):
@@ -357,6 +358,7 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
     {
         ( > 0, 0) => "[yellow]── no peers: messages wait in the outbox until the network is back ──[/]",
         (0, > 0) when before is not null => $"[grey]── connected: {now.Peers} peer{(now.Peers == 1 ? "" : "s")} ──[/]",
+        _ when before is not null && before.Reachability != now.Reachability => $"[grey]── {Markup.Escape(ChatCommands.FormatStatus(now))} ──[/]",
         _ => null,
     };
 
@@ -374,7 +376,7 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
     {
         if (_status is { } status)
         {
-            Write($"[grey]── {Markup.Escape(status.Handle ?? "no identity")} · {status.Peers} peer{(status.Peers == 1 ? "" : "s")} in the routing table · mailbox nodes reached {status.MailboxNodesAnswered}/{status.MailboxNodesAsked} · outbox {status.Outbox} ──[/]");
+            Write($"[grey]── {Markup.Escape(status.Handle ?? "no identity")} · {status.Peers} peer{(status.Peers == 1 ? "" : "s")} in the routing table · reachability {status.Reachability} · mailbox nodes reached {status.MailboxNodesAnswered}/{status.MailboxNodesAsked} · outbox {status.Outbox} ──[/]");
         }
     }
 

@@ -43,6 +43,19 @@ public sealed class DhtOptions
     /// <summary>Peers waiting per bucket for a place to free up.</summary>
     public int ReplacementCacheSize { get; init; } = 20;
 
+    /// <summary>Server answers and advertises the kad protocol; a node others cannot dial runs as a client (see <see cref="DhtMode"/>).</summary>
+    public DhtMode Mode { get; init; } = DhtMode.Server;
+
     /// <summary>Disabling maintenance is for tests that drive every step themselves.</summary>
     public bool RunMaintenance { get; init; } = true;
+}
+
+/// <summary>
+/// As in go-libp2p-kad-dht: a server answers queries and enters other nodes' routing tables; a client (a node that
+/// cannot be dialled) only asks. Both look up, put, get and provide.
+/// </summary>
+public enum DhtMode
+{
+    Server,
+    Client,
 }

@@ -25,7 +25,8 @@ public interface IDhtMessenger
     /// <summary>Sends a message that has no response (ADD_PROVIDER).</summary>
     Task SendAsync(PeerId peer, IReadOnlyList<Multiaddr> addresses, Message message, CancellationToken cancellationToken);
 
-    void SetHandler(DhtRequestHandler handler);
+    /// <summary>Starts answering (and, over libp2p, advertising) the kad protocol; null stops both (DHT client mode).</summary>
+    void SetHandler(DhtRequestHandler? handler);
 
     /// <summary>The best addresses known for <paramref name="peer"/> (listen addresses learned by identify first); may be empty.</summary>
     IReadOnlyList<Multiaddr> AddressesOf(PeerId peer);

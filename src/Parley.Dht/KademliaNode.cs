@@ -43,6 +43,8 @@ public sealed class KademliaNode : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<PeerId, int> _consecutiveFailures = new();
     private Task _maintenance = Task.CompletedTask;
     private DateTimeOffset _lastReplication;
+    private DhtMode _mode;
+    private bool _started;
 
     public KademliaNode(IDhtMessenger messenger, RecordValidatorRegistry validators, DhtOptions? options = null, TimeProvider? time = null, ILoggerFactory? loggerFactory = null, Random? random = null)
     {
@@ -64,7 +66,11 @@ public sealed class KademliaNode : IAsyncDisposable
         Providers = new ProviderStore(_time);
         _originated = new OriginatedRecords(_time);
         _lastReplication = _time.GetUtcNow();
+        _mode = _options.Mode;
     }
+
+    /// <summary>Server (answers queries, listed in routing tables) or client (only asks).</summary>
+    public DhtMode Mode => _mode;
 
     public PeerId LocalPeer => _messenger.LocalPeer;
 
@@ -81,10 +87,30 @@ public sealed class KademliaNode : IAsyncDisposable
     /// <summary>Starts answering requests and, unless disabled, the maintenance loop.</summary>
     public void Start()
     {
-        _messenger.SetHandler(HandleRequestAsync);
+        _started = true;
+        _messenger.SetHandler(_mode == DhtMode.Server ? HandleRequestAsync : null);
         if (_options.RunMaintenance)
         {
             _maintenance = MaintenanceLoopAsync(_shutdown.Token);
+        }
+    }
+
+    /// <summary>
+    /// Switches between server and client mode (go-libp2p-kad-dht's automatic mode follows reachability this way). A
+    /// client stops answering and advertising the kad protocol; identify tells connected peers, which drop it from their
+    /// routing tables.
+    /// </summary>
+    public void SetMode(DhtMode mode)
+    {
+        if (_mode == mode)
+        {
+            return;
+        }
+        _mode = mode;
+        _logger.LogInformation("DHT {Mode} mode", mode == DhtMode.Server ? "server" : "client");
+        if (_started)
+        {
+            _messenger.SetHandler(mode == DhtMode.Server ? HandleRequestAsync : null);
         }
     }
 
@@ -547,7 +573,14 @@ public sealed class KademliaNode : IAsyncDisposable
     private void OnPeerAnswered(PeerId peer, IReadOnlyList<Multiaddr> addresses)
     {
         var known = _messenger.AddressesOf(peer);
-        var result = RoutingTable.TryAdd(peer, known.Count > 0 ? known : addresses);
+        // Routing tables hold only peers that can be dialled: one reachable only through a relay is asked, never listed.
+        var candidates = known.Count > 0 ? known : addresses;
+        var direct = candidates.Where(a => !a.IsCircuit).ToList();
+        if (candidates.Count > 0 && direct.Count == 0)
+        {
+            return;
+        }
+        var result = RoutingTable.TryAdd(peer, direct);
         if (result.Outcome == AddOutcome.PendingLivenessCheck && result.EvictionCandidate is { } candidate)
         {
             _ = CheckLivenessAsync(candidate);

@@ -34,10 +34,17 @@ public sealed class NetworkDhtMessenger : IDhtMessenger
 
     public IReadOnlyList<Multiaddr> AddressesOf(PeerId peer) => _network.PeerStore.GetAddresses(peer);
 
-    public void SetHandler(DhtRequestHandler handler)
+    public void SetHandler(DhtRequestHandler? handler)
     {
         _handler = handler;
-        _network.SetStreamHandler(_protocolId, ServeAsync);
+        if (handler is null)
+        {
+            _network.RemoveStreamHandler(_protocolId);
+        }
+        else
+        {
+            _network.SetStreamHandler(_protocolId, ServeAsync);
+        }
     }
 
     public async Task<Message> RequestAsync(PeerId peer, IReadOnlyList<Multiaddr> addresses, Message request, CancellationToken cancellationToken)

@@ -9,8 +9,11 @@ using Parley.Core.Identity;
 using Parley.Core.Multiformats;
 using Parley.Dht;
 using Parley.Net;
+using Parley.Net.AutoNat;
 using Parley.Net.Discovery;
+using Parley.Net.HolePunch;
 using Parley.Net.Host;
+using Parley.Net.Relay;
 using Parley.Storage;
 
 namespace Parley.Node;
@@ -46,6 +49,9 @@ public sealed class ParleyNodeOptions
 
     public Durability Durability { get; init; } = Durability.ProcessCrash;
 
+    /// <summary>AutoNAT, the relay service for others, relay reservations for ourselves, hole punching, DHT mode.</summary>
+    public ReachabilityOptions Reachability { get; init; } = new();
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public ICryptoProvider Crypto { get; init; } = DefaultCryptoProvider.Instance;
@@ -56,6 +62,22 @@ public sealed record JoinReport(int Peers, IReadOnlyList<BootstrapFailure> Unusa
 
 /// <summary>A bootstrap address that could not be used, and why (unreachable, another peer there, no DHT).</summary>
 public sealed record BootstrapFailure(Multiaddr Address, string Reason);
+
+/// <summary>How a node finds out whether it can be dialled and what it does about it.</summary>
+public sealed class ReachabilityOptions
+{
+    public AutoNatOptions AutoNat { get; init; } = new();
+
+    /// <summary>The relay service a publicly reachable node runs for others; null turns it off.</summary>
+    public RelayOptions? RelayService { get; init; } = new();
+
+    public AutoRelayOptions AutoRelay { get; init; } = new();
+
+    public HolePunchOptions HolePunch { get; init; } = new();
+
+    /// <summary>Null: automatic (a DHT server when others can dial us, a client when they cannot); or a fixed mode.</summary>
+    public DhtMode? DhtMode { get; init; }
+}
 
 /// <summary>
 /// A whole Parley node: the libp2p host, the DHT (with Parley's record namespaces), the mailbox service it runs for
@@ -75,6 +97,7 @@ public sealed class ParleyNode : IAsyncDisposable
     private readonly IdentityKey _deviceKey;
     private readonly IMailboxStore _mailboxStore;
     private readonly Libp2pHost _depositHost;
+    private readonly SemaphoreSlim _republish = new(1, 1);
     private SqliteChatStore? _chatStore;
     private MdnsDiscovery? _mdns;
 
@@ -93,7 +116,22 @@ public sealed class ParleyNode : IAsyncDisposable
         MailboxService = new MailboxService(host, dht, mailboxStore, options.Time, options.Mailbox, loggerFactory.CreateLogger<MailboxService>());
         Directory = new DirectoryClient(dht, options.Time, options.Directory, loggerFactory.CreateLogger<DirectoryClient>());
         Mailbox = new MailboxClient(host, depositHost, dht, options.Time, options.Mailbox, loggerFactory.CreateLogger<MailboxClient>(), MailboxService);
+        var reach = options.Reachability;
+        AutoNat = new AutoNatService(host, reach.AutoNat, loggerFactory.CreateLogger<AutoNatService>());
+        RelayService = reach.RelayService is null ? null : new RelayService(host, reach.RelayService, options.Time, loggerFactory.CreateLogger<RelayService>());
+        AutoRelay = new AutoRelay(host, FindRelayCandidatesAsync, reach.AutoRelay, loggerFactory.CreateLogger<AutoRelay>());
+        HolePunch = new HolePunchService(host, reach.HolePunch, loggerFactory.CreateLogger<HolePunchService>());
     }
+
+    public AutoNatService AutoNat { get; }
+
+    /// <summary>The relay we run for others while publicly reachable; null when turned off.</summary>
+    public RelayService? RelayService { get; }
+
+    /// <summary>Our reservations on relays while we cannot be dialled.</summary>
+    public AutoRelay AutoRelay { get; }
+
+    public HolePunchService HolePunch { get; }
 
     public Libp2pHost Host { get; }
 
@@ -149,6 +187,7 @@ public sealed class ParleyNode : IAsyncDisposable
             var node = new ParleyNode(options, loggerFactory, folder, folderLock, deviceKey, host, depositHost, dht, mailboxStore);
             dht.Start();
             node.MailboxService.Start();
+            node.StartReachability();
             return node;
         }
         catch
@@ -291,6 +330,10 @@ public sealed class ParleyNode : IAsyncDisposable
         {
             _logger.LogWarning("could not save the routing table: {Reason}", e.Message);
         }
+        await AutoRelay.DisposeAsync();
+        await AutoNat.DisposeAsync();
+        HolePunch.Dispose();
+        RelayService?.Dispose();
         await MailboxService.DisposeAsync();
         await Dht.DisposeAsync();
         await _depositHost.DisposeAsync();
@@ -304,6 +347,87 @@ public sealed class ParleyNode : IAsyncDisposable
             await _chatStore.DisposeAsync();
         }
         _lock?.Dispose();
+        _republish.Dispose();
+    }
+
+    private void StartReachability()
+    {
+        Host.SetReachability(Reachability.Unknown);
+        Host.Observed.Changed += (_, _) => ApplyReachability();
+        Host.Observed.NewAddressSeen += (_, _) => ApplyReachability();
+        AutoNat.ReachabilityChanged += (_, _) => ApplyReachability();
+        // A peer that stopped advertising the kad protocol (it went into client mode) leaves our routing table.
+        Host.Identify.PeerIdentified += (_, info) =>
+        {
+            if (!info.Protocols.Contains(Dht.Options.ProtocolId))
+            {
+                Dht.RoutingTable.Remove(info.PeerId);
+            }
+        };
+        Host.AddressesChanged += (_, _) => _ = RepublishPresenceAsync();
+        AutoNat.Start();
+        HolePunch.Start();
+        AutoRelay.Start();
+        ApplyReachability();
+    }
+
+    /// <summary>
+    /// Follows reachability as go-libp2p does: dialable nodes are DHT servers and relay for others; nodes behind a NAT
+    /// (AutoNAT says private, or, before it has, peers already see us at a public address none of our interfaces has)
+    /// are DHT clients and keep relay reservations.
+    /// </summary>
+    private void ApplyReachability()
+    {
+        var reachability = Host.Reachability;
+        var behindNat = reachability == Reachability.Private || (reachability == Reachability.Unknown && Host.Observed.SeenThroughNat(Host.InterfaceAddresses));
+        Dht.SetMode(_options.Reachability.DhtMode ?? (behindNat ? DhtMode.Client : DhtMode.Server));
+        if (RelayService is not null)
+        {
+            if (reachability == Reachability.Public)
+            {
+                RelayService.Start();
+            }
+            else
+            {
+                RelayService.Stop();
+            }
+        }
+        AutoRelay.SetEnabled(behindNat);
+    }
+
+    /// <summary>Relays are public nodes, and DHT routing tables hold only those: candidates come from ours, refilled by a lookup when thin.</summary>
+    private async Task<IReadOnlyList<PeerId>> FindRelayCandidatesAsync(CancellationToken cancellationToken)
+    {
+        var known = Dht.RoutingTable.Snapshot().Select(e => e.Peer).ToList();
+        if (known.Count < 8)
+        {
+            var found = await Dht.FindClosestPeersAsync(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32), cancellationToken);
+            known.AddRange(found.Closest.Select(p => p.Peer));
+        }
+        return known.Distinct().ToList();
+    }
+
+    /// <summary>Our addresses changed (a relay reservation came or went): tell the directory, so senders find the new ones.</summary>
+    private async Task RepublishPresenceAsync()
+    {
+        if (Chat is not { } chat || !await _republish.WaitAsync(0))
+        {
+            return;
+        }
+        try
+        {
+            // Changes come in bursts (reservations on two relays at once); let them settle.
+            await Task.Delay(TimeSpan.FromMilliseconds(300));
+            await chat.RunMaintenanceOnceAsync(force: false, CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            _logger.LogDebug("republishing presence failed: {Reason}", e.Message);
+        }
+        finally
+        {
+            _republish.Release();
+        }
     }
 
     private ChatDependencies ChatDependencies(SqliteChatStore store, DeviceCertificate device) =>

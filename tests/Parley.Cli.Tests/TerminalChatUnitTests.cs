@@ -26,5 +26,5 @@ public sealed class TerminalChatUnitTests
         Assert.Contains("connected: 2 peers", TerminalChat.ConnectivityChange(Status(0), Status(2)), StringComparison.Ordinal);
     }
 
-    private static StatusDto Status(int peers) => new("tess#aaaaaaaa", "12D3KooW", "12D3KooW", peers, [], 0, 0, 0);
+    private static StatusDto Status(int peers) => new("tess#aaaaaaaa", "12D3KooW", "12D3KooW", peers, [], 0, 0, 0, "unknown", "server", [], false, 0, 0);
 }

@@ -20,7 +20,7 @@ internal sealed class SimMessenger(SimWorld world, SimNode owner) : IDhtMessenge
 
     public DhtRequestHandler? Handler => owner.IsOnline ? _handler : null;
 
-    public void SetHandler(DhtRequestHandler handler) => _handler = owner.Sybil is { } sybil ? sybil.Wrap(owner, handler) : handler;
+    public void SetHandler(DhtRequestHandler? handler) => _handler = handler is not null && owner.Sybil is { } sybil ? sybil.Wrap(owner, handler) : handler;
 
     public IReadOnlyList<Multiaddr> AddressesOf(PeerId peer) => world.Find(peer)?.Addresses ?? [];
 

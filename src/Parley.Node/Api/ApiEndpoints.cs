@@ -17,7 +17,12 @@ internal static class ApiEndpoints
     public static void Map(IEndpointRouteBuilder app, ParleyNode node)
     {
         var api = app.MapGroup("/api");
-        api.MapGet("/status", (CancellationToken ct) => StatusAsync(node, ct)).WithSummary("Node and chat status: handle, peers, addresses, mailbox, outbox");
+        api.MapGet("/status", (CancellationToken ct) => StatusAsync(node, ct)).WithSummary("Node and chat status: handle, peers, addresses, reachability, relays, mailbox, outbox");
+        api.MapGet("/connections", () => node.Host.Connections
+                .OrderBy(c => c.OpenedAt)
+                .Select(c => new ConnectionDto(c.Peer.ToString(), c.RemoteAddress.ToString(), c.IsInbound ? "inbound" : "outbound", c.IsRelayed, c.OpenedAt))
+                .ToList())
+            .WithSummary("Open connections, direct or relayed");
         api.MapGet("/contacts", (CancellationToken ct) => WithChat(node, async chat =>
             Results.Ok((await chat.GetContactsAsync(ct)).Where(c => c.State != ContactState.Pending).Select(ContactDto.From))))
             .WithSummary("Contacts (not requests)");
@@ -82,6 +87,7 @@ internal static class ApiEndpoints
     {
         var chat = node.Chat;
         var pass = chat?.LastMailboxPass;
+        var connections = node.Host.Connections;
         return new StatusDto(
             chat?.Handle.ToString(),
             chat?.Account.Id.ToString(),
@@ -91,6 +97,12 @@ internal static class ApiEndpoints
             pass?.NodesAnswered ?? 0,
             pass?.NodesAsked ?? 0,
             chat is null ? 0 : await chat.CountOutboxAsync(cancellationToken),
+            ContactDto.Lower(node.Host.Reachability),
+            ContactDto.Lower(node.Dht.Mode),
+            node.AutoRelay.Reservations.Select(r => r.Relay.ToString()).ToList(),
+            node.RelayService?.IsRunning == true,
+            connections.Count(c => !c.IsRelayed),
+            connections.Count(c => c.IsRelayed),
             ResourcesDto.From(node.Host.ResourceUsage));
     }
 

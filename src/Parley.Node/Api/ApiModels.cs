@@ -2,7 +2,11 @@ using Parley.Chat.Messaging;
 
 namespace Parley.Node.Api;
 
-/// <summary>What the local API sends and takes (JSON, camelCase). The web UI, the terminal chat and the CLI read these.</summary>
+/// <summary>
+/// What the local API sends and takes (JSON, camelCase). The web UI, the terminal chat and the CLI read these. In the
+/// status, <c>reachability</c> is public, private or unknown (AutoNAT's verdict); <c>dhtMode</c> server or client;
+/// <c>relays</c> the relays holding a reservation for us; <c>relaying</c> whether we relay for others.
+/// </summary>
 public sealed record StatusDto(
     string? Handle,
     string? Account,
@@ -12,6 +16,12 @@ public sealed record StatusDto(
     int MailboxNodesAnswered,
     int MailboxNodesAsked,
     int Outbox,
+    string Reachability,
+    string DhtMode,
+    IReadOnlyList<string> Relays,
+    bool Relaying,
+    int DirectConnections,
+    int RelayedConnections,
     ResourcesDto? Resources = null);
 
 /// <summary>What the node's host holds and what its limits refused since it started (docs/architecture.md, Limits).</summary>
@@ -33,6 +43,9 @@ public sealed record ResourcesDto(
         usage.BufferedBytes,
         usage.Refusals.ToDictionary(r => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(r.Key.ToString()), r => r.Value));
 }
+
+/// <summary>One connection of the node: <c>relayed</c> when it runs through a relay, otherwise direct.</summary>
+public sealed record ConnectionDto(string Peer, string Address, string Direction, bool Relayed, DateTimeOffset OpenedAt);
 
 public sealed record ContactDto(string Handle, string Account, string State)
 {

@@ -80,6 +80,17 @@ function stateLabel(message) {
   }
 }
 
+function describeReachability(status) {
+  const how = {
+    public: "public: others can dial this node",
+    private: "private: behind a NAT or firewall",
+    unknown: "unknown: still finding out",
+  }[status.reachability] ?? status.reachability;
+  const relays = status.relays.length === 0 ? "" : ` · reachable through ${plural(status.relays.length, "relay")}`;
+  const relaying = status.relaying ? " · relaying for others" : "";
+  return `${how} · DHT ${status.dhtMode}${relays}${relaying} · ${status.directConnections} direct, ${status.relayedConnections} relayed connections`;
+}
+
 function renderStatus(status) {
   state.status = status;
   if (status.handle) {
@@ -89,6 +100,7 @@ function renderStatus(status) {
   $("status").textContent = `${plural(status.peers, "peer")} · outbox ${status.outbox}`;
   $("status").classList.toggle("online", status.peers > 0);
   $("node-peers").textContent = status.peers === 0 ? "none yet: waiting for others to join" : `${status.peers} in the routing table`;
+  $("node-reachability").textContent = describeReachability(status);
   $("node-mailbox").textContent = status.mailboxNodesAsked === 0
     ? "not fetched yet"
     : `${status.mailboxNodesAnswered} of ${status.mailboxNodesAsked} mailbox nodes answered the last fetch`;

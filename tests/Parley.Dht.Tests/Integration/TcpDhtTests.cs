@@ -85,14 +85,41 @@ public sealed class TcpDhtTests : IAsyncLifetime
         Assert.NotNull(found);
     }
 
-    private static async Task<(Libp2pHost Host, KademliaNode Node)> StartNodeAsync(IdentityKey identity)
+    [Fact]
+    public async Task A_client_mode_node_looks_up_and_publishes_but_enters_no_routing_table()
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        var (host, client) = await StartNodeAsync(IdentityKey.Generate(), DhtMode.Client);
+        _nodes.Add((host, client));
+        await client.BootstrapAsync(_nodes.Take(3).Select(n => new DhtPeer(n.Host.LocalPeerId, n.Host.ListenAddresses)), cts.Token);
+
+        var owner = IdentityKey.Generate();
+        var key = ParleyRecords.KeyValueKey(owner.PeerId, "from a client");
+        var record = SignedRecord.Create(owner, key, "published by a client"u8.ToArray(), 1, DateTimeOffset.UtcNow.AddHours(1));
+        var put = await client.PutValueAsync(Encoding.UTF8.GetBytes(key), record, cts.Token);
+        var got = await _nodes[20].Node.GetValueAsync(Encoding.UTF8.GetBytes(key), cts.Token);
+        var found = await client.FindPeerAsync(_nodes[15].Host.LocalPeerId, cts.Token);
+
+        Assert.True(put.Stored >= 10, $"stored at {put.Stored} of {put.Attempted}");
+        Assert.Equal(record, got.Value);
+        Assert.NotNull(found);
+        Assert.True(client.RoutingTable.Count >= 10);
+        Assert.DoesNotContain(DhtOptions.ParleyProtocolId, host.Protocols);
+        Assert.All(_nodes.Where(n => n.Node != client), n => Assert.Null(n.Node.RoutingTable.Find(host.LocalPeerId)));
+
+        // Reachable again: it answers and advertises the kad protocol once more.
+        client.SetMode(DhtMode.Server);
+        Assert.Contains(DhtOptions.ParleyProtocolId, host.Protocols);
+    }
+
+    private static async Task<(Libp2pHost Host, KademliaNode Node)> StartNodeAsync(IdentityKey identity, DhtMode mode = DhtMode.Server)
     {
         var host = new Libp2pHost(identity, new HostOptions { ListenAddresses = [Multiaddr.Parse("/ip4/127.0.0.1/tcp/0")] });
         await host.StartAsync(CancellationToken.None);
         var node = new KademliaNode(
             new NetworkDhtMessenger(host, DhtOptions.ParleyProtocolId),
             ParleyRecords.CreateValidators(TimeProvider.System),
-            new DhtOptions { RunMaintenance = false, MinRequestTimeout = TimeSpan.FromSeconds(3) });
+            new DhtOptions { RunMaintenance = false, MinRequestTimeout = TimeSpan.FromSeconds(3), Mode = mode });
         node.Start();
         return (host, node);
     }

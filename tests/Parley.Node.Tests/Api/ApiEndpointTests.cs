@@ -36,6 +36,13 @@ public sealed class ApiEndpointTests(ApiNetwork network)
         Assert.NotNull(status.Resources);
         Assert.True(status.Resources.InboundConnections + status.Resources.OutboundConnections > 0, "alice has connections");
         Assert.Contains("connectionsPerAddress", status.Resources.Refusals.Keys);
+        // On loopback every node can dial every other: AutoNAT finds them public, so they serve the DHT and relay.
+        Assert.Contains(status.Reachability, new[] { "public", "unknown" });
+        Assert.Equal("server", status.DhtMode);
+        Assert.Empty(status.Relays);
+        var connections = await alice.GetAsync<List<ConnectionDto>>("/api/connections");
+        Assert.Equal(status.DirectConnections, connections.Count(c => !c.Relayed));
+        Assert.All(connections, c => Assert.StartsWith("/ip4/127.0.0.1/tcp/", c.Address, StringComparison.Ordinal));
 
         var blank = await network.Blank.GetAsync<StatusDto>("/api/status");
         Assert.Null(blank.Handle);
@@ -219,7 +226,7 @@ public sealed class ApiEndpointTests(ApiNetwork network)
         Assert.Equal(
             new[]
             {
-                "/api/contacts", "/api/contacts/add", "/api/contacts/{who}/accept", "/api/contacts/{who}/block", "/api/find", "/api/groups", "/api/groups/join",
+                "/api/connections", "/api/contacts", "/api/contacts/add", "/api/contacts/{who}/accept", "/api/contacts/{who}/block", "/api/find", "/api/groups", "/api/groups/join",
                 "/api/groups/{room}", "/api/groups/{room}/history", "/api/groups/{room}/invite", "/api/groups/{room}/leave",
                 "/api/groups/{room}/members/{who}/demote", "/api/groups/{room}/members/{who}/kick", "/api/groups/{room}/members/{who}/promote",
                 "/api/groups/{room}/messages", "/api/groups/{room}/read", "/api/groups/{room}/rename", "/api/groups/{room}/requests/{who}/approve",

@@ -18,6 +18,7 @@ public sealed class ApiSecurityTests(ApiNetwork network)
     private static readonly (HttpMethod Method, string Path, object? Body)[] Endpoints =
     [
         (HttpMethod.Get, "/api/status", null),
+        (HttpMethod.Get, "/api/connections", null),
         .. ApiEndpointTests.ChatEndpoints,
         (HttpMethod.Get, "/api/events", null),
     ];
