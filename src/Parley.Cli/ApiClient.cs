@@ -57,6 +57,8 @@ internal sealed class ApiClient : IDisposable
 
     public Task<List<ConnectionDto>> ConnectionsAsync(CancellationToken ct) => GetAsync<List<ConnectionDto>>("api/connections", ct);
 
+    public Task<List<string>> RoutingTableAsync(CancellationToken ct) => GetAsync<List<string>>("api/routing-table", ct);
+
     public Task<List<ContactDto>> ContactsAsync(CancellationToken ct) => GetAsync<List<ContactDto>>("api/contacts", ct);
 
     public Task<List<RequestDto>> RequestsAsync(CancellationToken ct) => GetAsync<List<RequestDto>>("api/requests", ct);

@@ -53,7 +53,7 @@ internal static class ChatCommands
             var connections = await api.ConnectionsAsync(ct);
             if (json)
             {
-                GlobalOptions.PrintJson(new { status, connections });
+                GlobalOptions.PrintJson(new { status, connections, routingTable = await api.RoutingTableAsync(ct) });
                 return 0;
             }
             Console.WriteLine($"{status.Handle ?? "(no identity yet)"}\ndevice      {status.Device}\npeers       {status.Peers} in the routing table");

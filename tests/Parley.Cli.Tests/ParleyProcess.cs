@@ -74,16 +74,29 @@ public sealed class ParleyProcess : IAsyncDisposable
     /// <summary>The command, its output so far and its stderr, for assertion messages.</summary>
     public string Describe() => $"`parley {_commandLine}`\n--- stdout ---\n{Stdout}--- stderr ---\n{Stderr}";
 
-    public static ParleyProcess Start(params string[] arguments) => StartWithUmask(null, arguments);
+    public static ParleyProcess Start(params string[] arguments) => StartProcess(null, null, arguments);
 
     /// <summary>Starts it under a umask of its own (octal, such as "000"), through the shell, which sets it and then
     /// becomes the process (exec), so killing it kills parley.</summary>
-    public static ParleyProcess StartWithUmask(string? umask, params string[] arguments)
+    public static ParleyProcess StartWithUmask(string? umask, params string[] arguments) => StartProcess(null, umask, arguments);
+
+    /// <summary>Starts parley inside the network namespace <paramref name="ns"/> (the NAT lab), or here when null.</summary>
+    public static ParleyProcess StartIn(string? ns, params string[] arguments) => StartProcess(ns, null, arguments);
+
+    private static ParleyProcess StartProcess(string? ns, string? umask, string[] arguments)
     {
         // Through env, so that Ctrl-C (SIGINT) reaches parley as it does from a terminal, even when the test runner was
-        // started with SIGINT ignored (a background job of a non-interactive shell), which children inherit.
+        // started with SIGINT ignored (a background job of a non-interactive shell), which children inherit. env and
+        // ip netns exec (for the NAT lab) replace themselves with what they run, so the process id stays the node's.
         var start = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         start.ArgumentList.Add("--default-signal=INT");
+        if (ns is not null)
+        {
+            foreach (var part in new[] { "ip", "netns", "exec", ns })
+            {
+                start.ArgumentList.Add(part);
+            }
+        }
         if (umask is not null)
         {
             start.ArgumentList.Add("/bin/sh");
@@ -106,9 +119,12 @@ public sealed class ParleyProcess : IAsyncDisposable
 
     /// <summary>Runs a one-shot command to completion: exit code, stdout, stderr.</summary>
     /// <exception cref="TimeoutException">It did not finish in time (it is killed; the message holds its output).</exception>
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(TimeSpan timeout, params string[] arguments)
+    public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(TimeSpan timeout, params string[] arguments) => RunInAsync(null, timeout, arguments);
+
+    /// <summary>As <see cref="RunAsync"/>, inside the network namespace <paramref name="ns"/> when it is not null.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunInAsync(string? ns, TimeSpan timeout, params string[] arguments)
     {
-        await using var process = Start(arguments);
+        await using var process = StartIn(ns, arguments);
         var exitCode = await process.WaitForExitAsync(timeout);
         return (exitCode, process.Stdout, process.Stderr);
     }

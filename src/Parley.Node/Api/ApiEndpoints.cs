@@ -23,6 +23,8 @@ internal static class ApiEndpoints
                 .Select(c => new ConnectionDto(c.Peer.ToString(), c.RemoteAddress.ToString(), c.IsInbound ? "inbound" : "outbound", c.IsRelayed, c.OpenedAt))
                 .ToList())
             .WithSummary("Open connections, direct or relayed");
+        api.MapGet("/routing-table", () => node.Dht.RoutingTable.Snapshot().Select(e => e.Peer.ToString()).ToList())
+            .WithSummary("The peers in the DHT routing table (only peers others can dial)");
         api.MapGet("/contacts", (CancellationToken ct) => WithChat(node, async chat =>
             Results.Ok((await chat.GetContactsAsync(ct)).Where(c => c.State != ContactState.Pending).Select(ContactDto.From))))
             .WithSummary("Contacts (not requests)");

@@ -231,7 +231,7 @@ public sealed class ApiEndpointTests(ApiNetwork network)
                 "/api/groups/{room}/members/{who}/demote", "/api/groups/{room}/members/{who}/kick", "/api/groups/{room}/members/{who}/promote",
                 "/api/groups/{room}/messages", "/api/groups/{room}/read", "/api/groups/{room}/rename", "/api/groups/{room}/requests/{who}/approve",
                 "/api/groups/{room}/requests/{who}/deny", "/api/link", "/api/mailbox/fetch", "/api/messages",
-                "/api/messages/{who}", "/api/messages/{who}/read", "/api/requests", "/api/safety-number/{who}", "/api/status", "/api/unread",
+                "/api/messages/{who}", "/api/messages/{who}/read", "/api/requests", "/api/routing-table", "/api/safety-number/{who}", "/api/status", "/api/unread",
             },
             paths.Order(StringComparer.Ordinal));
         Assert.True(document.RootElement.GetProperty("paths").GetProperty("/api/status").GetProperty("get").TryGetProperty("summary", out _));

@@ -19,6 +19,7 @@ public sealed class ApiSecurityTests(ApiNetwork network)
     [
         (HttpMethod.Get, "/api/status", null),
         (HttpMethod.Get, "/api/connections", null),
+        (HttpMethod.Get, "/api/routing-table", null),
         .. ApiEndpointTests.ChatEndpoints,
         (HttpMethod.Get, "/api/events", null),
     ];

@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+
+namespace Parley.Cli.Tests.Nat;
+
+/// <summary>How a lab router translates and filters (docs/nat.md explains each against RFC 4787's terms).</summary>
+public enum NatType
+{
+    /// <summary>(a) Endpoint-independent mapping (masquerade keeps the source port); unsolicited inbound packets are dropped.</summary>
+    EndpointIndependent,
+
+    /// <summary>(b) As (a) behind a strict stateful firewall: only packets conntrack matched to an outgoing flow pass, invalid ones are dropped, no mid-stream pickup.</summary>
+    PortRestricted,
+
+    /// <summary>(c) Symmetric: a random public port for every new flow (masquerade random); unsolicited inbound dropped.</summary>
+    Symmetric,
+}
+
+/// <summary>
+/// A small internet in Linux network namespaces: a public segment (a bridge) with public hosts, and homes behind
+/// router namespaces that NAT with nftables. Addresses exist only inside the namespaces; nothing routes out of them.
+/// Namespace names carry this process's id, so a lab left behind by a killed test run is swept by the next one.
+/// Needs root, iproute2 and nftables; <see cref="UnavailableReason"/> says why a lab cannot be built.
+/// </summary>
+public sealed class NatLab : IDisposable
+{
+    /// <summary>The lab's public segment; an ordinary unicast range, so every libp2p implementation treats it as public.</summary>
+    public const string PublicPrefix = "11.0.0.";
+    private const string NamePrefix = "plab";
+    private static readonly Lazy<string?> Unavailable = new(FindWhyUnavailable);
+
+    private readonly List<string> _namespaces = [];
+    private readonly string _id;
+    private int _publicHosts;
+    private int _homes;
+
+    private NatLab()
+    {
+        _id = $"{NamePrefix}{Environment.ProcessId}x{RandomNumberGenerator.GetHexString(4, lowercase: true)}";
+        Network = Add("net");
+        Ip(Network, "link add name sw type bridge");
+        Ip(Network, "link set sw up");
+    }
+
+    /// <summary>Null when a lab can be built here; otherwise why not.</summary>
+    public static string? UnavailableReason => Unavailable.Value;
+
+    /// <summary>The namespace holding the public segment's bridge.</summary>
+    public string Network { get; }
+
+    /// <exception cref="InvalidOperationException">iproute2 or nft refused (the lab built so far is torn down).</exception>
+    public static NatLab Create()
+    {
+        SweepAbandoned();
+        var lab = new NatLab();
+        return lab;
+    }
+
+    /// <summary>A host on the public segment; returns its namespace and address.</summary>
+    public (string Namespace, string Address) AddPublicHost()
+    {
+        var index = ++_publicHosts;
+        var ns = Add($"p{index}");
+        var address = PublicPrefix + (10 + index).ToString(CultureInfo.InvariantCulture);
+        Attach(ns, "eth0", $"p{index}", address);
+        return (ns, address);
+    }
+
+    /// <summary>A home network behind a router of <paramref name="type"/>: its host's namespace and LAN address, and the router's namespace and public address.</summary>
+    public Home AddHome(NatType type)
+    {
+        var index = ++_homes;
+        var router = Add($"r{index}");
+        var home = Add($"h{index}");
+        var publicAddress = PublicPrefix + (100 + index).ToString(CultureInfo.InvariantCulture);
+        Attach(router, "wan", $"r{index}", publicAddress);
+        var lan = $"10.{index}.0";
+        Ip(router, $"link add name lan type veth peer name eth0 netns {home}");
+        Ip(router, $"addr add {lan}.1/24 dev lan");
+        Ip(router, "link set lan up");
+        Ip(home, $"addr add {lan}.2/24 dev eth0");
+        Ip(home, "link set eth0 up");
+        Ip(home, $"route add default via {lan}.1");
+        Exec(router, "sysctl", "-qw", "net.ipv4.ip_forward=1");
+        if (type == NatType.PortRestricted)
+        {
+            Exec(router, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0");
+        }
+        Nft(router, Ruleset(type));
+        return new Home(home, $"{lan}.2", router, publicAddress, type);
+    }
+
+    public void Dispose()
+    {
+        foreach (var ns in Enumerable.Reverse(_namespaces))
+        {
+            TryRun("ip", "netns", "del", ns);
+        }
+        _namespaces.Clear();
+    }
+
+    /// <summary>The command line that runs <paramref name="arguments"/> inside <paramref name="ns"/>.</summary>
+    public static string[] InNamespace(string ns, params string[] arguments) => ["ip", "netns", "exec", ns, .. arguments];
+
+    private static string Ruleset(NatType type)
+    {
+        var masquerade = type == NatType.Symmetric ? "masquerade random" : "masquerade";
+        var strict = type == NatType.PortRestricted ? "ct state invalid drop" : string.Empty;
+        return $$"""
+            table ip lab_nat {
+              chain postrouting { type nat hook postrouting priority srcnat; oifname "wan" {{masquerade}}; }
+            }
+            table inet lab {
+              chain forward {
+                type filter hook forward priority filter; policy accept;
+                {{strict}}
+                iifname "wan" ct state established,related accept
+                iifname "wan" drop
+              }
+              chain input {
+                type filter hook input priority filter; policy accept;
+                iifname "wan" ct state established,related accept
+                iifname "wan" drop
+              }
+            }
+            """;
+    }
+
+    private string Add(string suffix)
+    {
+        var name = $"{_id}-{suffix}";
+        Run("ip", "netns", "add", name);
+        _namespaces.Add(name);
+        Ip(name, "link set lo up");
+        return name;
+    }
+
+    /// <summary>A veth from <paramref name="ns"/> to the bridge, with <paramref name="address"/>/24 on the namespace's end.</summary>
+    private void Attach(string ns, string device, string bridgePort, string address)
+    {
+        Ip(ns, $"link add name {device} type veth peer name {bridgePort} netns {Network}");
+        Ip(Network, $"link set {bridgePort} master sw");
+        Ip(Network, $"link set {bridgePort} up");
+        Ip(ns, $"addr add {address}/24 dev {device}");
+        Ip(ns, $"link set {device} up");
+    }
+
+    private static void Ip(string ns, string arguments) => Run(["ip", "-n", ns, .. arguments.Split(' ')]);
+
+    private static void Exec(string ns, params string[] arguments) => Run(InNamespace(ns, arguments));
+
+    private static void Nft(string ns, string ruleset) => Run(InNamespace(ns, "nft", "-f", "-"), ruleset);
+
+    private static void Run(params string[] command) => Run(command, null);
+
+    private static void Run(string[] command, string? input)
+    {
+        var (code, error) = TryRun(command, input);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"'{string.Join(' ', command)}' exited with {code}: {error.Trim()}");
+        }
+    }
+
+    private static (int Code, string Error) TryRun(params string[] command) => TryRun(command, null);
+
+    private static (int Code, string Error) TryRun(string[] command, string? input)
+    {
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null };
+        foreach (var argument in command.Skip(1))
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {command[0]}");
+        if (input is not null)
+        {
+            process.StandardInput.Write(input);
+            process.StandardInput.Close();
+        }
+        var error = process.StandardError.ReadToEnd();
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, error);
+    }
+
+    /// <summary>Deletes the namespaces of labs whose test process is gone (killed before it could clean up).</summary>
+    private static void SweepAbandoned()
+    {
+        if (!Directory.Exists("/var/run/netns"))
+        {
+            return;
+        }
+        foreach (var path in Directory.GetFiles("/var/run/netns", NamePrefix + "*"))
+        {
+            var name = Path.GetFileName(path);
+            var pid = name[NamePrefix.Length..].Split('x')[0];
+            if (int.TryParse(pid, CultureInfo.InvariantCulture, out var owner) && !Directory.Exists($"/proc/{owner}"))
+            {
+                TryRun("ip", "netns", "del", name);
+            }
+        }
+    }
+
+    private static string? FindWhyUnavailable()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return "network namespaces exist only on Linux";
+        }
+        if (!Environment.IsPrivilegedProcess)
+        {
+            return "building the NAT lab needs root";
+        }
+        try
+        {
+            using var probe = Create();
+            probe.AddHome(NatType.EndpointIndependent);
+            return null;
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return $"cannot build the NAT lab (iproute2 and nftables needed; scripts/test installs them): {e.Message}";
+        }
+    }
+}
+
+/// <summary>A home network: the host's namespace and LAN address, its router's namespace and public address.</summary>
+public sealed record Home(string Namespace, string Address, string Router, string PublicAddress, NatType Type);
+
+/// <summary>A fact skipped, with the reason, where the NAT lab cannot be built (not root, no iproute2 or nftables).</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class NatLabFactAttribute : FactAttribute
+{
+    public NatLabFactAttribute()
+    {
+        if (NatLab.UnavailableReason is { } reason)
+        {
+            Skip = $"needs the NAT lab: {reason}";
+        }
+    }
+}

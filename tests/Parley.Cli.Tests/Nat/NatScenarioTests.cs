@@ -1,0 +1,91 @@
+using System.Text.Json;
+
+namespace Parley.Cli.Tests.Nat;
+
+/// <summary>The reachability issue's scenarios, on real `parley` processes in the NAT lab.</summary>
+[Collection(NatNetworkCollection.Name)]
+public sealed class NatScenarioTests(NatNetwork lab)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [NatLabFact]
+    public async Task AutoNat_finds_every_home_private_and_the_public_nodes_public_and_no_home_enters_a_routing_table()
+    {
+        foreach (var user in lab.Users.Values)
+        {
+            await NatNetwork.WaitUntilAsync(async () => Reachability(await lab.StatusAsync(user)) == "private", Patience, $"{user.Name} knows she is private");
+            var status = (await lab.StatusAsync(user)).GetProperty("status");
+            Assert.Equal("client", status.GetProperty("dhtMode").GetString());
+        }
+        foreach (var (ns, data, _, _) in lab.PublicNodes)
+        {
+            await NatNetwork.WaitUntilAsync(async () => Reachability(await lab.StatusAsync(ns, data)) == "public", Patience, $"the public node in {ns} knows it is public");
+            var status = await lab.StatusAsync(ns, data);
+            Assert.Equal("server", status.GetProperty("status").GetProperty("dhtMode").GetString());
+            Assert.True(status.GetProperty("status").GetProperty("relaying").GetBoolean());
+            var table = status.GetProperty("routingTable").EnumerateArray().Select(p => p.GetString()).ToList();
+            Assert.NotEmpty(table);
+            Assert.All(lab.Users.Values, user => Assert.DoesNotContain(user.Device, table));
+        }
+    }
+
+    [NatLabFact]
+    public async Task Alice_and_bob_behind_endpoint_independent_nats_talk_over_a_relay_then_directly()
+    {
+        var alice = lab.Users["alice"];
+        var bob = lab.Users["bob"];
+        await WaitForRelaysAsync(alice);
+        await WaitForRelaysAsync(bob);
+
+        var sent = await lab.RunJsonAsync(alice, "send", bob.Handle, "hello bob, through the relay");
+
+        Assert.Equal("delivered", sent.GetProperty("state").GetString());
+        await NatNetwork.WaitUntilAsync(
+            async () => Connections(await lab.StatusAsync(alice)).Any(c => c.Peer == bob.Device && !c.Relayed),
+            Patience,
+            "alice has a direct connection to bob (hole punched)");
+        var answer = await lab.RunJsonAsync(bob, "send", alice.Handle, "hello alice, directly");
+        Assert.Equal("delivered", answer.GetProperty("state").GetString());
+        await NatNetwork.WaitUntilAsync(
+            async () => Connections(await lab.StatusAsync(alice)).Where(c => c.Peer == bob.Device).All(c => !c.Relayed),
+            Patience,
+            "the relayed connection between alice and bob is closed");
+    }
+
+    [NatLabFact]
+    public async Task Every_message_arrives_between_each_pair_of_nat_types_over_the_relay_where_punching_cannot_work()
+    {
+        foreach (var (from, to) in new[] { ("alice", "carol"), ("alice", "dave"), ("dave", "erin") })
+        {
+            var sender = lab.Users[from];
+            var recipient = lab.Users[to];
+            await WaitForRelaysAsync(sender);
+            await WaitForRelaysAsync(recipient);
+            for (var i = 0; i < 3; i++)
+            {
+                var there = await lab.RunJsonAsync(sender, "send", recipient.Handle, $"{from} to {to} #{i}");
+                var back = await lab.RunJsonAsync(recipient, "send", sender.Handle, $"{to} to {from} #{i}");
+                Assert.Equal("delivered", there.GetProperty("state").GetString());
+                Assert.Equal("delivered", back.GetProperty("state").GetString());
+            }
+            var history = await lab.RunJsonAsync(recipient, "history", sender.Handle);
+            var texts = history.EnumerateArray().Select(m => m.GetProperty("text").GetString()).ToList();
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Contains($"{from} to {to} #{i}", texts);
+                Assert.Contains($"{to} to {from} #{i}", texts);
+            }
+        }
+    }
+
+    private async Task WaitForRelaysAsync(LabUser user) =>
+        await NatNetwork.WaitUntilAsync(
+            async () => (await lab.StatusAsync(user)).GetProperty("status").GetProperty("relays").GetArrayLength() > 0,
+            Patience,
+            $"{user.Name} holds a relay reservation");
+
+    private static string? Reachability(JsonElement status) => status.GetProperty("status").GetProperty("reachability").GetString();
+
+    private static List<(string Peer, bool Relayed)> Connections(JsonElement status) =>
+        status.GetProperty("connections").EnumerateArray().Select(c => (c.GetProperty("peer").GetString()!, c.GetProperty("relayed").GetBoolean())).ToList();
+}
