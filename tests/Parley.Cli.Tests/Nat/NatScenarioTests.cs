@@ -78,6 +78,87 @@ public sealed class NatScenarioTests(NatNetwork lab)
         }
     }
 
+    [NatLabFact]
+    public async Task When_a_relay_of_alice_dies_she_reserves_on_another_within_ten_seconds_and_stays_reachable()
+    {
+        var alice = lab.Users["alice"];
+        var bob = lab.Users["bob"];
+        await WaitForRelaysAsync(alice, 2);
+        var relays = Relays(await lab.StatusAsync(alice));
+        // Not the bootstrap node: the other tests join through it.
+        var victim = lab.PublicNodes.Skip(1).First(p => relays.Contains(PeerOf(p.Address)));
+        var victimId = PeerOf(victim.Address);
+
+        victim.Node.Kill();
+        lab.PublicNodes.Remove(victim);
+        var killedAt = System.Diagnostics.Stopwatch.StartNew();
+        await NatNetwork.WaitUntilAsync(
+            async () =>
+            {
+                var now = Relays(await lab.StatusAsync(alice));
+                return !now.Contains(victimId) && now.Count >= 2;
+            },
+            TimeSpan.FromSeconds(10),
+            "alice holds two reservations again, none on the dead relay");
+        var replacedAfter = killedAt.Elapsed;
+
+        var sent = await lab.RunJsonAsync(bob, "send", alice.Handle, "are you still there?");
+        Assert.Equal("delivered", sent.GetProperty("state").GetString());
+        Assert.True(replacedAfter < TimeSpan.FromSeconds(10), $"replaced after {replacedAfter}");
+    }
+
+    [NatLabFact]
+    public async Task A_room_whose_members_sit_behind_different_nats_hears_everyone()
+    {
+        var alice = lab.Users["alice"];
+        var members = new[] { lab.Users["carol"], lab.Users["dave"] };
+        await lab.RunJsonAsync(alice, "room", "create", "lab");
+        foreach (var member in members)
+        {
+            await lab.RunJsonAsync(alice, "room", "invite", "lab", member.Handle);
+        }
+        foreach (var member in members)
+        {
+            await NatNetwork.WaitUntilAsync(
+                async () => (await lab.RunJsonAsync(member, "room", "list")).EnumerateArray().Any(r => r.GetProperty("name").GetString() == "lab" && r.GetProperty("status").GetString() == "invited"),
+                Patience,
+                $"{member.Name} is invited");
+            await lab.RunJsonAsync(member, "room", "join", "lab");
+        }
+        await NatNetwork.WaitUntilAsync(
+            async () => (await lab.RunJsonAsync(alice, "room", "members", "lab")).GetProperty("members").GetArrayLength() == 3,
+            Patience,
+            "alice's room has three members");
+        var everyone = members.Prepend(alice).ToList();
+        foreach (var member in everyone)
+        {
+            await lab.RunJsonAsync(member, "room", "send", "lab", $"hello from {member.Name}");
+        }
+
+        foreach (var member in everyone)
+        {
+            await NatNetwork.WaitUntilAsync(
+                async () =>
+                {
+                    var texts = (await lab.RunJsonAsync(member, "room", "history", "lab")).GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("text").GetString()).ToList();
+                    return everyone.All(m => texts.Contains($"hello from {m.Name}"));
+                },
+                Patience,
+                $"{member.Name} has every member's message");
+        }
+    }
+
+    private static string PeerOf(string address) => address[(address.LastIndexOf("/p2p/", StringComparison.Ordinal) + "/p2p/".Length)..];
+
+    private static List<string> Relays(JsonElement status) =>
+        status.GetProperty("status").GetProperty("relays").EnumerateArray().Select(r => r.GetString()!).ToList();
+
+    private async Task WaitForRelaysAsync(LabUser user, int count) =>
+        await NatNetwork.WaitUntilAsync(
+            async () => (await lab.StatusAsync(user)).GetProperty("status").GetProperty("relays").GetArrayLength() >= count,
+            Patience,
+            $"{user.Name} holds {count} relay reservations");
+
     private async Task WaitForRelaysAsync(LabUser user) =>
         await NatNetwork.WaitUntilAsync(
             async () => (await lab.StatusAsync(user)).GetProperty("status").GetProperty("relays").GetArrayLength() > 0,
