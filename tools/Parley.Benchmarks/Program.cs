@@ -112,6 +112,28 @@ if (command is "rooms")
     }
     results["rooms"] = rooms;
 }
+if (command is "all" or "relay")
+{
+    var relay = await RelayBenchmark.RunAsync((int)ReadOption(args, "--messages", 300));
+    results["relay"] = relay;
+    Console.WriteLine(RelayBenchmark.Describe(relay));
+}
+if (command is "nat")
+{
+    var tries = await NatBenchmark.RunAsync((int)ReadOption(args, "--tries", 20));
+    results["nat"] = tries;
+    if (tries is not null)
+    {
+        Console.WriteLine(NatBenchmark.Describe(tries));
+    }
+}
+if (command is "nat-send")
+{
+    // Runs inside a NAT lab home (the nat benchmark starts it there): times one message through the node's local API.
+    var data = args[Array.IndexOf(args, "--data") + 1];
+    var to = args[Array.IndexOf(args, "--to") + 1];
+    return await NatBenchmark.SendAndTimeAsync(data, to);
+}
 Console.WriteLine(JsonSerializer.Serialize(results));
 return 0;
 

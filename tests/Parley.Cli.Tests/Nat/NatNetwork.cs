@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Parley.Testing.Nat;
 
 namespace Parley.Cli.Tests.Nat;
 

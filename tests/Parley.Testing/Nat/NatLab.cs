@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 
-namespace Parley.Cli.Tests.Nat;
+namespace Parley.Testing.Nat;
 
 /// <summary>How a lab router translates and filters (docs/nat.md explains each against RFC 4787's terms).</summary>
 public enum NatType
@@ -127,6 +127,13 @@ public sealed class NatLab : IDisposable
             """;
     }
 
+    /// <summary>Drops <paramref name="percent"/>% of the packets a router forwards, both ways (tc netem is not available here).</summary>
+    public static void AddLoss(Home home, int percent)
+    {
+        ArgumentNullException.ThrowIfNull(home);
+        Exec(home.Router, "nft", "insert", "rule", "inet", "lab", "forward", "numgen", "random", "mod", "100", "<", percent.ToString(CultureInfo.InvariantCulture), "drop");
+    }
+
     private string Add(string suffix)
     {
         var name = $"{_id}-{suffix}";
@@ -227,16 +234,3 @@ public sealed class NatLab : IDisposable
 
 /// <summary>A home network: the host's namespace and LAN address, its router's namespace and public address.</summary>
 public sealed record Home(string Namespace, string Address, string Router, string PublicAddress, NatType Type);
-
-/// <summary>A fact skipped, with the reason, where the NAT lab cannot be built (not root, no iproute2 or nftables).</summary>
-[AttributeUsage(AttributeTargets.Method)]
-public sealed class NatLabFactAttribute : FactAttribute
-{
-    public NatLabFactAttribute()
-    {
-        if (NatLab.UnavailableReason is { } reason)
-        {
-            Skip = $"needs the NAT lab: {reason}";
-        }
-    }
-}
