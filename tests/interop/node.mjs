@@ -27,10 +27,10 @@ export function privateKeyFromHex (hex) {
 }
 
 /**
- * Creates and starts a js-libp2p node: tcp + noise + yamux, identify + ping,
+ * Creates and starts a js-libp2p node: tcp + noise + yamux, identify + ping (and any extra services),
  * generous limits, loopback dialing allowed.
  */
-export async function createNode ({ listen = ['/ip4/127.0.0.1/tcp/0'], agent = 'js-parley-interop/1.0', privateKey } = {}) {
+export async function createNode ({ listen = ['/ip4/127.0.0.1/tcp/0'], agent = 'js-parley-interop/1.0', privateKey, services = {} } = {}) {
   return createLibp2p({
     privateKey: privateKey ?? await generateKeyPair('Ed25519'),
     nodeInfo: { userAgent: agent },
@@ -40,7 +40,8 @@ export async function createNode ({ listen = ['/ip4/127.0.0.1/tcp/0'], agent = '
     streamMuxers: [yamux({ maxInboundStreams: 4096, maxOutboundStreams: 4096 })],
     services: {
       identify: identify(),
-      ping: ping()
+      ping: ping(),
+      ...services
     },
     // The node default gater allows everything, but be explicit: tests dial 127.0.0.1 / ::1.
     connectionGater: {

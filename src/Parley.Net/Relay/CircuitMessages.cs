@@ -17,8 +17,8 @@ public static class CircuitRelay
     /// <summary>go-libp2p's bound on a hop or stop message.</summary>
     public const int MaxMessageSize = 4096;
 
-    /// <summary>Multicodec 0x0302 (libp2p-relay-rsvp) as an unsigned varint: the voucher's payload type.</summary>
-    internal static readonly byte[] VoucherPayloadType = [0x82, 0x06];
+    /// <summary>The voucher's payload type: multicodec 0x0302 (libp2p-relay-rsvp) as two big-endian bytes, as go-libp2p and js-libp2p write it.</summary>
+    internal static readonly byte[] VoucherPayloadType = [0x03, 0x02];
 
     internal static readonly TimeSpan MessageTimeout = TimeSpan.FromSeconds(10);
 

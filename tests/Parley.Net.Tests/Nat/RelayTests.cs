@@ -171,7 +171,7 @@ public sealed class RelayTests : IAsyncLifetime
     {
         var (relay, _) = await StartRelayAsync();
         var payload = new byte[] { 1, 2, 3 };
-        var sealedEnvelope = SignedEnvelope.Seal(relay.Identity, CircuitRelay.VoucherDomain, [0x82, 0x06], payload);
+        var sealedEnvelope = SignedEnvelope.Seal(relay.Identity, CircuitRelay.VoucherDomain, [0x03, 0x02], payload);
 
         var opened = SignedEnvelope.Open(sealedEnvelope, CircuitRelay.VoucherDomain);
         Assert.Equal(relay.LocalPeerId, opened.SignerId);
