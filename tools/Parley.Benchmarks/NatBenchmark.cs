@@ -117,28 +117,43 @@ internal static class NatBenchmark
         var results = new List<NatTry>();
         for (var t = 0; t < tries; t++)
         {
-            // A new port for every new Y, so no socket of an earlier try (TIME_WAIT) holds the 4-tuple a punch needs.
-            var yData = $"{name}-y{t}";
-            var port = (5000 + t).ToString(CultureInfo.InvariantCulture);
-            var handle = (await RunAsync(yHome.Namespace, Arguments(root, yData, bootstrap, "init", "--name", "y" + name[0], "--listen", $"/ip4/0.0.0.0/tcp/{port}"))).Trim();
-            var y = Start(processes, yHome.Namespace, Arguments(root, yData, bootstrap, "node", "--listen", $"/ip4/0.0.0.0/tcp/{port}"));
-            var listening = await ReadUntilAsync(y, l => l.StartsWith("listening ", StringComparison.Ordinal));
-            var device = listening[(listening.LastIndexOf("/p2p/", StringComparison.Ordinal) + 5)..];
-            await ReadUntilAsync(y, l => l.StartsWith("api ", StringComparison.Ordinal));
-            await WaitAsync(async () => (await StatusAsync(yHome.Namespace, root, yData, bootstrap)).GetProperty("status").GetProperty("relays").GetArrayLength() > 0, "Y's relay reservation");
-            var timing = JsonDocument.Parse(await RunRawAsync(xHome.Namespace, "dotnet", Self, "nat-send", "--data", Path.Combine(root.FullName, xData), "--to", handle)).RootElement;
-            var direct = false;
-            var deadline = Stopwatch.StartNew();
-            while (!direct && deadline.Elapsed < TimeSpan.FromSeconds(10))
+            try
             {
-                var status = await StatusAsync(xHome.Namespace, root, xData, bootstrap);
-                direct = status.GetProperty("connections").EnumerateArray().Any(c => c.GetProperty("peer").GetString() == device && !c.GetProperty("relayed").GetBoolean());
+                results.Add(await TryOnceAsync(root, processes, bootstrap, name, xHome, yHome, xData, t));
             }
-            results.Add(new NatTry(name, direct, timing.GetProperty("delivered").GetBoolean(), timing.GetProperty("ms").GetDouble()));
-            Console.Error.WriteLine($"{name} try {t + 1}: {(direct ? "direct" : "relayed")}, first message {timing.GetProperty("ms").GetDouble():0} ms");
-            Kill(y);
+            catch (Exception e) when (e is InvalidOperationException or TimeoutException or JsonException or OperationCanceledException)
+            {
+                // A try that broke (a node did not come up in time) counts as neither direct nor delivered.
+                Console.Error.WriteLine($"{name} try {t + 1} failed: {e.Message}");
+                results.Add(new NatTry(name, false, false, double.NaN));
+            }
         }
         return results;
+    }
+
+    private static async Task<NatTry> TryOnceAsync(DirectoryInfo root, List<Process> processes, string bootstrap, string name, Home xHome, Home yHome, string xData, int t)
+    {
+        // A new port for every new Y, so no socket of an earlier try (TIME_WAIT) holds the 4-tuple a punch needs.
+        var yData = $"{name}-y{t}";
+        var port = (5000 + t).ToString(CultureInfo.InvariantCulture);
+        // A name of its own: a name takes at most 16 claimants.
+        var handle = (await RunAsync(yHome.Namespace, Arguments(root, yData, bootstrap, "init", "--name", $"y{name.Replace("+", "", StringComparison.Ordinal)}{t}", "--listen", $"/ip4/0.0.0.0/tcp/{port}"))).Trim();
+        var y = Start(processes, yHome.Namespace, Arguments(root, yData, bootstrap, "node", "--listen", $"/ip4/0.0.0.0/tcp/{port}"));
+        var listening = await ReadUntilAsync(y, l => l.StartsWith("listening ", StringComparison.Ordinal));
+        var device = listening[(listening.LastIndexOf("/p2p/", StringComparison.Ordinal) + 5)..];
+        await ReadUntilAsync(y, l => l.StartsWith("api ", StringComparison.Ordinal));
+        await WaitAsync(async () => (await StatusAsync(yHome.Namespace, root, yData, bootstrap)).GetProperty("status").GetProperty("relays").GetArrayLength() > 0, "Y's relay reservation");
+        var timing = JsonDocument.Parse(await RunRawAsync(xHome.Namespace, "dotnet", Self, "nat-send", "--data", Path.Combine(root.FullName, xData), "--to", handle)).RootElement;
+        var direct = false;
+        var deadline = Stopwatch.StartNew();
+        while (!direct && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            var status = await StatusAsync(xHome.Namespace, root, xData, bootstrap);
+            direct = status.GetProperty("connections").EnumerateArray().Any(c => c.GetProperty("peer").GetString() == device && !c.GetProperty("relayed").GetBoolean());
+        }
+        Console.Error.WriteLine($"{name} try {t + 1}: {(direct ? "direct" : "relayed")}, first message {timing.GetProperty("ms").GetDouble():0} ms");
+        Kill(y);
+        return new NatTry(name, direct, timing.GetProperty("delivered").GetBoolean(), timing.GetProperty("ms").GetDouble());
     }
 
     private static string[] Arguments(DirectoryInfo root, string data, string? bootstrap, params string[] command) =>
