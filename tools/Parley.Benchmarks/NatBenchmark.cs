@@ -10,7 +10,7 @@ using Parley.Testing.Nat;
 namespace Parley.Benchmarks;
 
 /// <summary>One try: did the pair end on a direct connection, and how long the first message took from send to delivered.</summary>
-internal sealed record NatTry(string Pair, bool Direct, bool Delivered, double FirstMessageMs);
+internal sealed record NatTry(string Pair, bool Direct, bool Delivered, double? FirstMessageMs);
 
 /// <summary>
 /// Reachability figures from the NAT lab with real `parley` processes: for each pair of NAT types, a long-running
@@ -98,10 +98,10 @@ internal static class NatBenchmark
         foreach (var pair in tries.GroupBy(t => t.Pair))
         {
             var direct = pair.Count(t => t.Direct);
-            var delivered = pair.Where(t => t.Delivered).Select(t => t.FirstMessageMs).ToList();
+            var delivered = pair.Where(t => t.Delivered).Select(t => t.FirstMessageMs!.Value).ToList();
             text.AppendLine(CultureInfo.InvariantCulture, $"NAT {pair.Key}: direct {direct}/{pair.Count()} ({100.0 * direct / pair.Count():0}%), first message delivered {delivered.Count}/{pair.Count()}, p50 {Percentile(delivered, 50):0} ms, p99 {Percentile(delivered, 99):0} ms");
         }
-        var all = tries.Where(t => t.Delivered).Select(t => t.FirstMessageMs).ToList();
+        var all = tries.Where(t => t.Delivered).Select(t => t.FirstMessageMs!.Value).ToList();
         text.Append(CultureInfo.InvariantCulture, $"first message between NATed users who never talked, send to delivered, all pairs: p50 {Percentile(all, 50):0} ms, p99 {Percentile(all, 99):0} ms (goal: p50 <= 2000 ms)");
         return text.ToString();
     }
@@ -125,7 +125,7 @@ internal static class NatBenchmark
             {
                 // A try that broke (a node did not come up in time) counts as neither direct nor delivered.
                 Console.Error.WriteLine($"{name} try {t + 1} failed: {e.Message}");
-                results.Add(new NatTry(name, false, false, double.NaN));
+                results.Add(new NatTry(name, false, false, null));
             }
         }
         return results;
