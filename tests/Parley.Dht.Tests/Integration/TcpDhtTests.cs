@@ -94,10 +94,10 @@ public sealed class TcpDhtTests : IAsyncLifetime
         await client.BootstrapAsync(_nodes.Take(3).Select(n => new DhtPeer(n.Host.LocalPeerId, n.Host.ListenAddresses)), cts.Token);
 
         var owner = IdentityKey.Generate();
-        var key = ParleyRecords.KeyValueKey(owner.PeerId, "from a client");
+        var key = ParleyRecords.UserRecordKey(owner.PeerId, "from a client");
         var record = SignedRecord.Create(owner, key, "published by a client"u8.ToArray(), 1, DateTimeOffset.UtcNow.AddHours(1));
-        var put = await client.PutValueAsync(Encoding.UTF8.GetBytes(key), record, cts.Token);
-        var got = await _nodes[20].Node.GetValueAsync(Encoding.UTF8.GetBytes(key), cts.Token);
+        var put = await client.PutValueAsync(key, record, cts.Token);
+        var got = await _nodes[20].Node.GetValueAsync(key, cts.Token);
         var found = await client.FindPeerAsync(_nodes[15].Host.LocalPeerId, cts.Token);
 
         Assert.True(put.Stored >= 10, $"stored at {put.Stored} of {put.Attempted}");
