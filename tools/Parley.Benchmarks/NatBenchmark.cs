@@ -97,9 +97,11 @@ internal static class NatBenchmark
         var text = new StringBuilder();
         foreach (var pair in tries.GroupBy(t => t.Pair))
         {
-            var direct = pair.Count(t => t.Direct);
-            var delivered = pair.Where(t => t.Delivered).Select(t => t.FirstMessageMs!.Value).ToList();
-            text.AppendLine(CultureInfo.InvariantCulture, $"NAT {pair.Key}: direct {direct}/{pair.Count()} ({100.0 * direct / pair.Count():0}%), first message delivered {delivered.Count}/{pair.Count()}, p50 {Percentile(delivered, 50):0} ms, p99 {Percentile(delivered, 99):0} ms");
+            // A try that broke in the harness (a node too slow to come up or answer) is neither direct nor relayed.
+            var completed = pair.Where(t => t.FirstMessageMs is not null).ToList();
+            var direct = completed.Count(t => t.Direct);
+            var delivered = completed.Where(t => t.Delivered).Select(t => t.FirstMessageMs!.Value).ToList();
+            text.AppendLine(CultureInfo.InvariantCulture, $"NAT {pair.Key}: direct {direct}/{completed.Count} completed tries ({(completed.Count == 0 ? 0 : 100.0 * direct / completed.Count):0}%; {pair.Count() - completed.Count} broke in the harness), first message delivered {delivered.Count}/{completed.Count}, p50 {Percentile(delivered, 50):0} ms, p99 {Percentile(delivered, 99):0} ms");
         }
         var all = tries.Where(t => t.Delivered).Select(t => t.FirstMessageMs!.Value).ToList();
         text.Append(CultureInfo.InvariantCulture, $"first message between NATed users who never talked, send to delivered, all pairs: p50 {Percentile(all, 50):0} ms, p99 {Percentile(all, 99):0} ms (goal: p50 <= 2000 ms)");
