@@ -22,6 +22,9 @@ internal sealed class Connection(YamuxSession session, PeerId remotePeer, Multia
     /// <summary>Carried by a relay, which limits its time and bytes; a direct connection is always preferred.</summary>
     public bool IsRelayed => RemoteAddress.IsCircuit;
 
+    /// <summary>The relay that carries this connection, or null for a direct one.</summary>
+    public PeerId? Relay { get; } = remoteAddress.TryGetCircuit(out var relay, out _) ? relay.PeerId : null;
+
     public DateTimeOffset OpenedAt { get; } = DateTimeOffset.UtcNow;
 
     public bool IsOpen => !Session.IsClosed;

@@ -37,7 +37,6 @@ public sealed class Libp2pHost : IPeerNetwork
     // current one made at the same time (a restarted node's old address from the routing table, its new one from presence).
     private readonly ConcurrentDictionary<Multiaddr, Task<Connection>> _pendingDials = new();
     private readonly ResourceManager _resources;
-    private readonly ConcurrentDictionary<PeerId, byte> _protected = new();
     private readonly List<Socket> _listeners = [];
     private readonly List<Task> _backgroundTasks = [];
     private ImmutableDictionary<string, StreamHandler> _handlers = ImmutableDictionary<string, StreamHandler>.Empty;
@@ -59,6 +58,8 @@ public sealed class Libp2pHost : IPeerNetwork
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<Libp2pHost>();
         _resources = new ResourceManager(_options.Limits);
+        // Trimming the connection to a relay would cut every relayed connection it carries.
+        Protection.AddProtector(CarriesRelayedConnection);
         SetStreamHandler(PingProtocol.ProtocolId, PingProtocol.HandleAsync);
         Observed = new ObservedAddresses(_options.ObservedAddressThreshold);
         Observed.Changed += (_, _) => UpdateAdvertisedAddresses();
@@ -124,6 +125,12 @@ public sealed class Libp2pHost : IPeerNetwork
     public PeerTags Protection { get; } = new();
 
     IPeerProtection IPeerNetwork.Protection => Protection;
+
+    /// <summary>
+    /// Peers whose connections stay open while idle: a relay reservation lives only as long as its connection, so the
+    /// node holding it and the relay keeping it both hold that connection open (idle means no streams and no traffic).
+    /// </summary>
+    public PeerTags IdleProtection { get; } = new();
 
     /// <summary>Binds every listen address and starts accepting.</summary>
     /// <exception cref="SocketException">An address could not be bound (in use, not local).</exception>
@@ -277,19 +284,6 @@ public sealed class Libp2pHost : IPeerNetwork
         _shutdown.Dispose();
     }
 
-    /// <summary>Keeps connections to <paramref name="peer"/> open while idle (a relay holding our reservation).</summary>
-    public void Protect(PeerId peer, bool keepOpen)
-    {
-        if (keepOpen)
-        {
-            _protected[peer] = 0;
-        }
-        else
-        {
-            _protected.TryRemove(peer, out _);
-        }
-    }
-
     /// <summary>Sets whether peers can dial us (AutoNAT's verdict); our observed addresses are advertised only when they can.</summary>
     public void SetReachability(Reachability reachability)
     {
@@ -406,11 +400,11 @@ public sealed class Libp2pHost : IPeerNetwork
     }
 
     /// <summary>
-    /// Admits a connection <paramref name="relay"/> offers to bring us into its handshake, or refuses it (null). It counts
-    /// as an inbound connection and a pending handshake, but not toward the relay's address: that is not where the peer
-    /// is (see <see cref="ResourceManager.TryBeginRelayedInbound"/>).
+    /// Admits a connection <paramref name="relay"/> offers to bring us from <paramref name="peer"/> into its handshake,
+    /// or refuses it (null). It counts as an inbound connection and a pending handshake, but not toward the relay's
+    /// address: that is not where the peer is (see <see cref="ResourceManager.TryBeginRelayedInbound"/>).
     /// </summary>
-    internal PendingHandshake? TryBeginRelayedInbound(PeerId relay) => _resources.TryBeginRelayedInbound(relay);
+    internal PendingHandshake? TryBeginRelayedInbound(PeerId relay, PeerId peer) => _resources.TryBeginRelayedInbound(relay, peer);
 
     /// <summary>Upgrades the connection a relay brought us on <paramref name="stream"/>, admitted as <paramref name="pending"/>, and serves it until it closes.</summary>
     internal async Task AcceptRelayedAsync(Stream stream, PendingHandshake pending, PeerId source, Multiaddr remoteAddress, RelayLimit? limit, CancellationToken cancellationToken)
@@ -492,6 +486,9 @@ public sealed class Libp2pHost : IPeerNetwork
             PushIdentifyInBackground();
         }
     }
+
+    private bool CarriesRelayedConnection(PeerId peer) =>
+        _connections.Values.Any(list => list.Any(c => c.IsOpen && c.Relay == peer));
 
     private Connection? FindOpenConnection(PeerId peer, bool allowRelayed = true) =>
         _connections.TryGetValue(peer, out var list)
@@ -927,7 +924,7 @@ public sealed class Libp2pHost : IPeerNetwork
                 foreach (var connection in open)
                 {
                     if (connection.Session.ActiveStreamCount == 0 && now - connection.Session.LastActivity > _options.IdleTimeout
-                        && !_protected.ContainsKey(connection.RemotePeer))
+                        && !IdleProtection.IsProtected(connection.RemotePeer))
 
                     {
                         _logger.LogDebug("closing idle connection to {Peer}", connection.RemotePeer);

@@ -29,6 +29,7 @@ public sealed class AutoRelayOptions
 /// </summary>
 public sealed class AutoRelay : IAsyncDisposable
 {
+    private const string ReservationTag = "relay reservation";
     private readonly Libp2pHost _host;
     private readonly Func<CancellationToken, Task<IReadOnlyList<PeerId>>> _findCandidates;
     private readonly AutoRelayOptions _options;
@@ -218,7 +219,9 @@ public sealed class AutoRelay : IAsyncDisposable
             }
             var isNew = !_reservations.ContainsKey(relay);
             _reservations[relay] = reservation;
-            _host.Protect(relay, keepOpen: true);
+            // The reservation lasts as long as this connection: never closed when idle, never trimmed.
+            _host.Protection.Protect(relay, ReservationTag);
+            _host.IdleProtection.Protect(relay, ReservationTag);
             if (isNew)
             {
                 _logger.LogInformation("reserved a slot on relay {Relay} until {Expires}", relay, reservation.Expires);
@@ -235,7 +238,8 @@ public sealed class AutoRelay : IAsyncDisposable
 
     private bool Drop(PeerId relay)
     {
-        _host.Protect(relay, keepOpen: false);
+        _host.Protection.Unprotect(relay, ReservationTag);
+        _host.IdleProtection.Unprotect(relay, ReservationTag);
         return _reservations.TryRemove(relay, out _);
     }
 

@@ -112,7 +112,7 @@ public sealed class RelayClient
                 return;
             }
             // Admitted by our limits before we say yes, so that a relay hears a refusal as one (RESOURCE_LIMIT_EXCEEDED).
-            var pending = _host.TryBeginRelayedInbound(stream.RemotePeer);
+            var pending = _host.TryBeginRelayedInbound(stream.RemotePeer, source);
             if (pending is null)
             {
                 _logger.LogDebug("refused a connection from {Source} through {Relay}: a limit on inbound connections or pending handshakes is reached", source, stream.RemotePeer);

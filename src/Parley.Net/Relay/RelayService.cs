@@ -18,6 +18,12 @@ public sealed record RelayStatistics(int Reservations, int Circuits, long Circui
 /// </summary>
 public sealed class RelayService : IDisposable
 {
+    private const string HolderTag = "relay reservation holder";
+
+    /// <summary>go-libp2p's weight for a peer the relay keeps a reservation for: its connection is trimmed after those
+    /// of peers without one, but it is not protected, so holders cannot pin the relay's connections.</summary>
+    private const int HolderTagValue = 10;
+
     private readonly Libp2pHost _host;
     private readonly RelayOptions _options;
     private readonly TimeProvider _time;
@@ -66,7 +72,10 @@ public sealed class RelayService : IDisposable
         if (Interlocked.Exchange(ref _running, 0) == 1)
         {
             _host.RemoveStreamHandler(CircuitRelay.HopProtocolId);
-            _reservations.Clear();
+            foreach (var peer in _reservations.Keys)
+            {
+                Forget(peer);
+            }
             _logger.LogInformation("relay service off");
         }
     }
@@ -79,7 +88,24 @@ public sealed class RelayService : IDisposable
         _shutdown.Dispose();
     }
 
-    private void OnPeerDisconnected(object? sender, PeerEventArgs e) => _reservations.TryRemove(e.Peer, out _);
+    private void OnPeerDisconnected(object? sender, PeerEventArgs e) => Forget(e.Peer);
+
+    /// <summary>A reservation lives as long as the holder's connection, so that connection stays open while idle.</summary>
+    private void Keep(PeerId peer, DateTimeOffset expires, IPAddress ip)
+    {
+        _reservations[peer] = (expires, ip);
+        _host.IdleProtection.Protect(peer, HolderTag);
+        _host.Protection.TagPeer(peer, HolderTag, HolderTagValue);
+    }
+
+    private void Forget(PeerId peer)
+    {
+        if (_reservations.TryRemove(peer, out _))
+        {
+            _host.IdleProtection.Unprotect(peer, HolderTag);
+            _host.Protection.UntagPeer(peer, HolderTag);
+        }
+    }
 
     private async Task HandleHopAsync(PeerStream stream, CancellationToken cancellationToken)
     {
@@ -128,7 +154,7 @@ public sealed class RelayService : IDisposable
         var now = _time.GetUtcNow();
         foreach (var expired in _reservations.Where(r => r.Value.Expires <= now).Select(r => r.Key).ToList())
         {
-            _reservations.TryRemove(expired, out _);
+            Forget(expired);
         }
         var renewal = _reservations.ContainsKey(peer);
         if (!renewal && (_reservations.Count >= _options.MaxReservations || _reservations.Count(r => r.Value.Ip.Equals(ip)) >= _options.MaxReservationsPerIp))
@@ -140,7 +166,7 @@ public sealed class RelayService : IDisposable
         }
         // Whole seconds, because the voucher and the answer carry Unix seconds.
         var expires = DateTimeOffset.FromUnixTimeSeconds((now + _options.ReservationTtl).ToUnixTimeSeconds());
-        _reservations[peer] = (expires, ip);
+        Keep(peer, expires, ip);
         var voucher = new Voucher { Relay = ByteString.CopyFrom(_host.LocalPeerId.Bytes), Peer = ByteString.CopyFrom(peer.Bytes), Expiration = (ulong)expires.ToUnixTimeSeconds() };
         var reservation = new Reservation
         {
@@ -170,6 +196,7 @@ public sealed class RelayService : IDisposable
         }
         if (!_reservations.TryGetValue(target, out var reservation) || reservation.Expires <= _time.GetUtcNow())
         {
+            Forget(target);
             Interlocked.Increment(ref _circuitsRefused);
             await ReplyAsync(source, Status.NoReservation, setup.Token).ConfigureAwait(false);
             return;

@@ -101,14 +101,29 @@ public sealed class ResourceManager
     }
 
     /// <summary>
-    /// Admits an inbound connection that <paramref name="relay"/> brings us (circuit relay's stop) into its handshake,
-    /// or refuses it (null). It counts toward the inbound and pending-handshake totals and its peer's connections, but
-    /// not toward the relay's address or subnet, which is not where the peer is; what one relay brings is bounded by the
-    /// relay's own limits and the stop protocol's stream limits.
+    /// Admits an inbound connection that <paramref name="relay"/> brings us from <paramref name="peer"/> (circuit relay's
+    /// stop) into its handshake, or refuses it (null). It counts toward the inbound and pending-handshake totals and the
+    /// peer's connections, but not toward the relay's address or subnet, which is not where the peer is; what one relay
+    /// brings is bounded by the relay's own limits and the stop protocol's stream limits. The peer is known before the
+    /// handshake, so a full inbound side or a peer at its limit is refused here, while the relay can still be told.
     /// </summary>
-    public PendingHandshake? TryBeginRelayedInbound(PeerId relay)
+    public PendingHandshake? TryBeginRelayedInbound(PeerId relay, PeerId peer)
     {
         ArgumentNullException.ThrowIfNull(relay);
+        ArgumentNullException.ThrowIfNull(peer);
+        lock (_gate)
+        {
+            if (_inbound >= _limits.MaxInboundConnections)
+            {
+                Count(Refusal.InboundConnections);
+                return null;
+            }
+            if (_peers.TryGetValue(peer, out var usage) && usage.Connections >= _limits.MaxConnectionsPerPeer)
+            {
+                Count(Refusal.ConnectionsPerPeer);
+                return null;
+            }
+        }
         return TryBeginInbound(Source.OfRelay(relay));
     }
 

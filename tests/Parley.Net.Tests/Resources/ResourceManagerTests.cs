@@ -56,6 +56,27 @@ public sealed class ResourceManagerTests
     }
 
     [Fact]
+    public void Connections_a_relay_brings_count_toward_the_totals_but_not_toward_the_relays_address()
+    {
+        var manager = new ResourceManager(new ResourceLimits { ExemptNetworks = [], MaxInboundConnectionsPerAddress = 1, MaxPendingHandshakesPerAddress = 1, MaxInboundConnections = 3 });
+        var relay = IdentityKey.Generate().PeerId;
+
+        var peers = Enumerable.Range(0, 3).Select(_ => IdentityKey.Generate().PeerId).ToList();
+        var pending = peers.Select(p => manager.TryBeginRelayedInbound(relay, p)).ToList();
+        Assert.All(pending, Assert.NotNull);
+        Assert.Equal(3, manager.Usage.PendingHandshakes);
+        var leases = pending.Zip(peers, (p, peer) => p!.Complete(peer)).ToList();
+        Assert.All(leases, Assert.NotNull);
+        Assert.Equal(3, manager.Usage.InboundConnections);
+        // The host's inbound total holds for them as for any other connection, refused before the handshake.
+        Assert.Null(manager.TryBeginRelayedInbound(relay, IdentityKey.Generate().PeerId));
+        Assert.Equal(1, manager.Usage.Refusals[Refusal.InboundConnections]);
+        leases[0]!.Dispose();
+        Assert.Equal(2, manager.Usage.InboundConnections);
+        Assert.Equal(0, manager.Usage.Refusals[Refusal.ConnectionsPerAddress] + manager.Usage.Refusals[Refusal.PendingHandshakesPerAddress]);
+    }
+
+    [Fact]
     public void The_trimmer_keeps_protected_and_young_connections_and_drops_the_least_valuable_first()
     {
         var limits = new ResourceLimits { LowWatermark = 2, HighWatermark = 3, GracePeriod = TimeSpan.FromMinutes(1) };
