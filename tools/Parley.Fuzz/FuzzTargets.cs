@@ -9,11 +9,17 @@ using Parley.Chat.Mailbox;
 using Parley.Chat.Protos;
 using Parley.Core.Crypto;
 using Parley.Core.Identity;
+using Parley.Core.Multiformats;
 using Parley.Dht;
 using Parley.Net;
+using Parley.Net.AutoNat;
+using Parley.Net.HolePunch;
+using Parley.Net.Host;
 using Parley.Net.Multistream;
 using Parley.Net.Noise;
 using Parley.Net.Protocols;
+using Parley.Net.Protos.Circuit;
+using Parley.Net.Relay;
 using Parley.Net.Yamux;
 using Parley.Node.Api;
 using Parley.Testing;
@@ -35,6 +41,7 @@ public static class FuzzTargets
     // calls into Parley: the instrumented assemblies are first touched inside a target.
     private static DefaultCryptoProvider Crypto => DefaultCryptoProvider.Instance;
     private static readonly Lazy<Services> Shared = new(Services.Create);
+    private static readonly Lazy<Libp2pHost> Host = new(() => new Libp2pHost(Services.Identity, new HostOptions { ListenAddresses = [] }));
 
     public static IReadOnlyDictionary<string, Func<byte[], Task>> All { get; } = new Dictionary<string, Func<byte[], Task>>
     {
@@ -47,7 +54,86 @@ public static class FuzzTargets
         ["envelope"] = EnvelopeAsync,
         ["membership"] = MembershipAsync,
         ["api-json"] = ApiJsonAsync,
+        ["circuit"] = CircuitAsync,
+        ["autonat"] = AutoNatAsync,
+        ["dcutr"] = HolePunchAsync,
     };
+
+    /// <summary>
+    /// Circuit relay v2 on a host that never listens or dials out. The first byte picks the side: 0, one peer's hop
+    /// request to the relay service (a fresh service, so no rate limit carries over from other inputs); 1, a relay's
+    /// stop request, after which the same stream carries the relayed connection's Noise handshake; otherwise a relay's
+    /// answer to our reservation request, as the client reads it (voucher checked).
+    /// </summary>
+    private static async Task CircuitAsync(byte[] input)
+    {
+        if (input.Length == 0)
+        {
+            return;
+        }
+        using var timeout = new CancellationTokenSource(Patience);
+        var host = Host.Value;
+        try
+        {
+            switch (input[0])
+            {
+                case 0:
+                    using (var service = new RelayService(host))
+                    {
+                        await service.HandleHopAsync(StreamOf(input[1..], CircuitRelay.HopProtocolId, Services.Remote, Services.RemoteAddress), timeout.Token);
+                    }
+                    break;
+                case 1:
+                    await host.Relay.HandleStopAsync(StreamOf(input[1..], CircuitRelay.StopProtocolId, Services.Relay, Services.RelayAddress), timeout.Token);
+                    break;
+                default:
+                    var answer = await CircuitRelay.ReadAsync(new InputStream(input[1..]), HopMessage.Parser, timeout.Token);
+                    RelayClient.ReadReservation(Services.Relay, answer, Services.RelayAddress);
+                    break;
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or NoiseHandshakeException)
+        {
+        }
+    }
+
+    /// <summary>A dial request to the AutoNAT server as it reads it and chooses what to dial back (the dial is not made).</summary>
+    private static async Task AutoNatAsync(byte[] input)
+    {
+        using var timeout = new CancellationTokenSource(Patience);
+        try
+        {
+            var bytes = await LengthPrefixed.ReadMessageAsync(new InputStream(input), AutoNatService.MaxMessageSize, timeout.Token);
+            if (bytes is not null)
+            {
+                AutoNatService.DialBackTargets(Net.Protos.AutoNat.Message.Parser.ParseFrom(bytes), Services.Remote, Services.RemoteAddress, 16);
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidProtocolBufferException)
+        {
+        }
+    }
+
+    /// <summary>DCUtR messages (CONNECT, SYNC, …) as either side reads them, each one's addresses filtered to those it would dial.</summary>
+    private static async Task HolePunchAsync(byte[] input)
+    {
+        using var timeout = new CancellationTokenSource(Patience);
+        var stream = new InputStream(input);
+        try
+        {
+            while (true)
+            {
+                HolePunchService.Dialable(await HolePunchService.ReadAsync(stream, timeout.Token));
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidProtocolBufferException)
+        {
+            // The stream ends with PeerConnectionException, an IOException.
+        }
+    }
+
+    private static PeerStream StreamOf(byte[] input, string protocol, PeerId remote, Multiaddr remoteAddress) =>
+        new(new InputStream(input), protocol, remote, remoteAddress, _ => Task.CompletedTask, () => { });
 
     /// <summary>The listener's side of multistream-select: the input is what the dialer sends.</summary>
     private static async Task MultistreamAsync(byte[] input)
@@ -245,7 +331,15 @@ public static class FuzzTargets
         public static readonly byte[] NoiseStaticKey = Crypto.X25519PublicKey(SHA256.HashData("parley-fuzz/noise-static"u8));
         public static readonly X25519KeyPair SealedBoxRecipient = X25519KeyPair.FromPrivateKey(Crypto, SHA256.HashData("parley-fuzz/sealed-box"u8));
 
-        private static readonly PeerId Remote = IdentityKey.FromSeed(SHA256.HashData("parley-fuzz/remote"u8)).PeerId;
+        public static readonly PeerId Remote = IdentityKey.FromSeed(SHA256.HashData("parley-fuzz/remote"u8)).PeerId;
+
+        /// <summary>Where the remote peer's connection comes from (a documentation address, never dialled).</summary>
+        public static readonly Multiaddr RemoteAddress = Multiaddr.Parse("/ip4/203.0.113.7/tcp/4001");
+
+        /// <summary>The relay that brings a connection or answers a reservation; its key signs the seeds' vouchers.</summary>
+        public static readonly PeerId Relay = IdentityKey.FromSeed(SHA256.HashData("parley-fuzz/relay"u8)).PeerId;
+
+        public static readonly Multiaddr RelayAddress = Multiaddr.Parse("/ip4/203.0.113.9/tcp/4001");
 
         private readonly HandlerCapture _network;
 

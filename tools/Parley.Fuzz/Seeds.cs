@@ -11,9 +11,14 @@ using Parley.Core.Crypto;
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
 using Parley.Dht.Protos;
+using Parley.Net;
+using Parley.Net.Protos.Circuit;
 using Parley.Net.Protos.Identify;
 using Parley.Net.Protos.Noise;
+using Parley.Net.Relay;
 using Parley.Net.Yamux;
+using AutoNatMessage = Parley.Net.Protos.AutoNat.Message;
+using HolePunchMessage = Parley.Net.Protos.HolePunch.HolePunch;
 
 namespace Parley.Fuzz;
 
@@ -27,6 +32,10 @@ public static class Seeds
     private static readonly DefaultCryptoProvider Crypto = DefaultCryptoProvider.Instance;
     private static readonly IdentityKey Alice = Key("alice");
     private static readonly IdentityKey Bob = Key("bob");
+
+    // The fuzz targets' fixed peers (FuzzTargets.Services): the remote that asks, and the relay that answers.
+    private static readonly PeerId Remote = IdentityKey.FromSeed(SHA256.HashData("parley-fuzz/remote"u8)).PeerId;
+    private static readonly IdentityKey Relay = IdentityKey.FromSeed(SHA256.HashData("parley-fuzz/relay"u8));
     private static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
 
     public static IReadOnlyDictionary<string, IReadOnlyList<byte[]>> All() => new Dictionary<string, IReadOnlyList<byte[]>>
@@ -71,7 +80,51 @@ public static class Seeds
             [2, .. Encoding.UTF8.GetBytes($$"""{"room":"{{new GroupInviteLink(Room, Bytes("link"), "alice#abcdefgh").Format()}}"}""")],
             [3, .. Encoding.UTF8.GetBytes($$"""{"who":"{{Alice.PeerId}}"}""")],
         ],
+        ["circuit"] =
+        [
+            [0, .. Prefixed(new HopMessage { Type = HopMessage.Types.Type.Reserve })],
+            [0, .. Prefixed(new HopMessage { Type = HopMessage.Types.Type.Connect, Peer = new Peer { Id = ByteString.CopyFrom(Alice.PeerId.Bytes) } })],
+            [1, .. Prefixed(new StopMessage { Type = StopMessage.Types.Type.Connect, Peer = new Peer { Id = ByteString.CopyFrom(Alice.PeerId.Bytes) }, Limit = new Limit { Duration = 120, Data = 1 << 17 } }),
+                .. Multistream("/multistream/1.0.0", "/noise"), .. Frame(Crypto.X25519PublicKey(Bytes("ephemeral")))],
+            [2, .. Prefixed(ReservationAnswer())],
+        ],
+        ["autonat"] =
+        [
+            Prefixed(DialRequest(Remote, "/ip4/203.0.113.7/tcp/4001", "/ip4/203.0.113.7/tcp/5001", "/ip4/198.51.100.1/tcp/4001")),
+            Prefixed(DialRequest(null, "/ip4/203.0.113.7/tcp/4001/p2p/" + Remote)),
+        ],
+        ["dcutr"] =
+        [
+            Prefixed(HolePunch(HolePunchMessage.Types.Type.Connect, "/ip4/203.0.113.7/tcp/4001", "/ip4/10.0.0.2/tcp/4001", "/ip6/2001:db8::1/tcp/4001"), HolePunch(HolePunchMessage.Types.Type.Sync)),
+        ],
     };
+
+    /// <summary>A relay's OK to a reservation request, with its addresses and a voucher signed by the relay.</summary>
+    private static HopMessage ReservationAnswer()
+    {
+        var expires = (ulong)Now.AddHours(1).ToUnixTimeSeconds();
+        var voucher = new Voucher { Relay = ByteString.CopyFrom(Relay.PeerId.Bytes), Peer = ByteString.CopyFrom(Remote.Bytes), Expiration = expires };
+        var reservation = new Reservation
+        {
+            Expire = expires,
+            Addrs = { ByteString.CopyFrom(Multiaddr.Parse("/ip4/203.0.113.9/tcp/4001/p2p/" + Relay.PeerId).ToBytes()) },
+            Voucher = ByteString.CopyFrom(SignedEnvelope.Seal(Relay, CircuitRelay.VoucherDomain, CircuitRelay.VoucherPayloadType, voucher.ToByteArray())),
+        };
+        return new HopMessage { Type = HopMessage.Types.Type.Status, Status = Status.Ok, Reservation = reservation, Limit = new Limit { Duration = 120, Data = 1 << 17 } };
+    }
+
+    private static AutoNatMessage DialRequest(PeerId? peer, params string[] addresses)
+    {
+        var info = new AutoNatMessage.Types.PeerInfo { Addrs = { addresses.Select(a => ByteString.CopyFrom(Multiaddr.Parse(a).ToBytes())) } };
+        if (peer is not null)
+        {
+            info.Id = ByteString.CopyFrom(peer.Bytes);
+        }
+        return new AutoNatMessage { Type = AutoNatMessage.Types.MessageType.Dial, Dial = new AutoNatMessage.Types.Dial { Peer = info } };
+    }
+
+    private static HolePunchMessage HolePunch(HolePunchMessage.Types.Type type, params string[] addresses) =>
+        new() { Type = type, ObsAddrs = { addresses.Select(a => ByteString.CopyFrom(Multiaddr.Parse(a).ToBytes())) } };
 
     /// <summary>Writes each seed as &lt;folder&gt;/&lt;target&gt;/seed-N.</summary>
     public static async Task WriteAsync(string folder)

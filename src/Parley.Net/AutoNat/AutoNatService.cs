@@ -52,7 +52,7 @@ public sealed class AutoNatOptions
 public sealed class AutoNatService : IAsyncDisposable
 {
     public const string ProtocolId = "/libp2p/autonat/1.0.0";
-    private const int MaxMessageSize = 4096;
+    internal const int MaxMessageSize = 4096;
 
     private readonly Libp2pHost _host;
     private readonly AutoNatOptions _options;
@@ -299,22 +299,51 @@ public sealed class AutoNatService : IAsyncDisposable
 
     private async Task<(ResponseStatus Status, string Text, Multiaddr? Dialled)> ServeAsync(PeerStream stream, Message request, CancellationToken cancellationToken)
     {
-        if (request.Type != Message.Types.MessageType.Dial || request.Dial?.Peer is not { } peer)
+        var (refusal, reason, targets) = DialBackTargets(request, stream.RemotePeer, stream.RemoteAddress, _options.MaxAddressesPerRequest);
+        if (refusal is { } status)
         {
-            return (ResponseStatus.EBadRequest, "expected a dial request", null);
-        }
-        if (peer.HasId && !peer.Id.Span.SequenceEqual(stream.RemotePeer.Bytes))
-        {
-            return (ResponseStatus.EBadRequest, "a peer may only ask to be dialled itself", null);
-        }
-        // The spec: never over a relay, and only the IP the request came from, so we cannot be turned against a third party.
-        if (stream.RemoteAddress is not { } observed || observed.IsCircuit || !observed.TryGetTcpEndPoint(out var observedEndPoint))
-        {
-            return (ResponseStatus.EDialRefused, "dial requests are not served over relayed connections", null);
+            return (status, reason, null);
         }
         if (!WithinRateLimits(stream.RemotePeer))
         {
             return (ResponseStatus.EDialRefused, "too many dial requests", null);
+        }
+        using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var attempts = targets.Select(async address => (Address: address, Ok: await _host.TryDialBackAsync(address, _options.DialBackTimeout, race.Token).ConfigureAwait(false))).ToList();
+        while (attempts.Count > 0)
+        {
+            var done = await Task.WhenAny(attempts).ConfigureAwait(false);
+            attempts.Remove(done);
+            var (address, ok) = await done.ConfigureAwait(false);
+            if (ok)
+            {
+                await race.CancelAsync().ConfigureAwait(false);
+                _logger.LogDebug("autonat: dialled {Peer} back at {Address}", stream.RemotePeer, address);
+                return (ResponseStatus.Ok, "dialled back", address.WithoutPeerId());
+            }
+        }
+        _logger.LogDebug("autonat: could not dial {Peer} back at any of {Count} addresses", stream.RemotePeer, targets.Count);
+        return (ResponseStatus.EDialError, "dial back failed", null);
+    }
+
+    /// <summary>
+    /// Reads a dial request that came from <paramref name="requester"/> at <paramref name="observed"/>: the addresses to
+    /// dial back (with /p2p), or why it is refused. The spec: never over a relay, and only the IP the request came from,
+    /// so we cannot be turned against a third party. No I/O.
+    /// </summary>
+    internal static (ResponseStatus? Refusal, string Reason, List<Multiaddr> Targets) DialBackTargets(Message request, PeerId requester, Multiaddr? observed, int maxAddresses)
+    {
+        if (request.Type != Message.Types.MessageType.Dial || request.Dial?.Peer is not { } peer)
+        {
+            return (ResponseStatus.EBadRequest, "expected a dial request", []);
+        }
+        if (peer.HasId && !peer.Id.Span.SequenceEqual(requester.Bytes))
+        {
+            return (ResponseStatus.EBadRequest, "a peer may only ask to be dialled itself", []);
+        }
+        if (observed is null || observed.IsCircuit || !observed.TryGetTcpEndPoint(out var observedEndPoint))
+        {
+            return (ResponseStatus.EDialRefused, "dial requests are not served over relayed connections", []);
         }
         var candidates = new List<Multiaddr> { observed.WithoutPeerId() };
         foreach (var bytes in peer.Addrs)
@@ -332,23 +361,7 @@ public sealed class AutoNatService : IAsyncDisposable
                 // An unreadable address is not dialled.
             }
         }
-        var targets = candidates.Distinct().Take(_options.MaxAddressesPerRequest).Select(a => a.WithPeerId(stream.RemotePeer)).ToList();
-        using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var attempts = targets.Select(async address => (Address: address, Ok: await _host.TryDialBackAsync(address, _options.DialBackTimeout, race.Token).ConfigureAwait(false))).ToList();
-        while (attempts.Count > 0)
-        {
-            var done = await Task.WhenAny(attempts).ConfigureAwait(false);
-            attempts.Remove(done);
-            var (address, ok) = await done.ConfigureAwait(false);
-            if (ok)
-            {
-                await race.CancelAsync().ConfigureAwait(false);
-                _logger.LogDebug("autonat: dialled {Peer} back at {Address}", stream.RemotePeer, address);
-                return (ResponseStatus.Ok, "dialled back", address.WithoutPeerId());
-            }
-        }
-        _logger.LogDebug("autonat: could not dial {Peer} back at any of {Count} addresses", stream.RemotePeer, targets.Count);
-        return (ResponseStatus.EDialError, "dial back failed", null);
+        return (null, "", candidates.Distinct().Take(maxAddresses).Select(a => a.WithPeerId(requester)).ToList());
     }
 
     private bool WithinRateLimits(PeerId peer)

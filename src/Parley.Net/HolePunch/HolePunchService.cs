@@ -189,7 +189,8 @@ public sealed class HolePunchService : IDisposable
     private List<Multiaddr> OwnAddresses() =>
         _host.Observed.Confirmed.Concat(_host.InterfaceAddresses.Where(AddressScopes.IsPublic)).Distinct().Take(16).ToList();
 
-    private static List<Multiaddr> Dialable(HolePunchMessage message)
+    /// <summary>The public addresses in a CONNECT, at most 8 of the first 32; what cannot be read is skipped.</summary>
+    internal static List<Multiaddr> Dialable(HolePunchMessage message)
     {
         var addresses = new List<Multiaddr>();
         foreach (var bytes in message.ObsAddrs.Take(32))
@@ -243,7 +244,10 @@ public sealed class HolePunchService : IDisposable
         return LengthPrefixed.WriteMessageAsync(stream, message.ToByteArray(), cancellationToken);
     }
 
-    private static async Task<HolePunchMessage> ReadAsync(PeerStream stream, CancellationToken cancellationToken)
+    /// <exception cref="PeerConnectionException">The stream ended first.</exception>
+    /// <exception cref="InvalidDataException">The message is longer than 4 KiB.</exception>
+    /// <exception cref="InvalidProtocolBufferException">The message is not a HolePunch message.</exception>
+    internal static async Task<HolePunchMessage> ReadAsync(Stream stream, CancellationToken cancellationToken)
     {
         var bytes = await LengthPrefixed.ReadMessageAsync(stream, MaxMessageSize, cancellationToken).ConfigureAwait(false)
             ?? throw new PeerConnectionException("the dcutr stream ended early");

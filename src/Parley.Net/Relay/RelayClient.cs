@@ -35,24 +35,7 @@ public sealed class RelayClient
             await using var stream = await _host.OpenStreamAsync(relay, [CircuitRelay.HopProtocolId], allowRelayed: false, timeout.Token).ConfigureAwait(false);
             await CircuitRelay.WriteAsync(stream, new HopMessage { Type = HopMessage.Types.Type.Reserve }, timeout.Token).ConfigureAwait(false);
             var answer = await CircuitRelay.ReadAsync(stream, HopMessage.Parser, timeout.Token).ConfigureAwait(false);
-            if (answer.Type != HopMessage.Types.Type.Status)
-            {
-                throw new PeerConnectionException($"{relay} answered a reservation with {answer.Type}");
-            }
-            if (answer.Status != Status.Ok)
-            {
-                throw new RelayRefusedException($"{relay} refused a reservation: {answer.Status}", answer.Status);
-            }
-            if (answer.Reservation is not { HasExpire: true } reservation)
-            {
-                throw new PeerConnectionException($"{relay} accepted a reservation without saying until when");
-            }
-            var expires = DateTimeOffset.FromUnixTimeSeconds((long)Math.Min(reservation.Expire, (ulong)DateTimeOffset.MaxValue.ToUnixTimeSeconds()));
-            if (reservation.HasVoucher)
-            {
-                CheckVoucher(relay, reservation.Voucher.Span, expires);
-            }
-            return new RelayReservation(relay, expires, CircuitAddresses(relay, reservation, stream.RemoteAddress), CircuitRelay.FromProto(answer.Limit));
+            return ReadReservation(relay, answer, stream.RemoteAddress);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -132,6 +115,30 @@ public sealed class RelayClient
             _logger.LogDebug("relay {Relay} brings a connection from {Source}", stream.RemotePeer, source);
             await _host.AcceptRelayedAsync(stream, pending, source, remote, CircuitRelay.FromProto(request.Limit), cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The reservation a relay's answer grants, its voucher checked; <paramref name="reachedAt"/> is where we reached the relay.</summary>
+    /// <exception cref="PeerConnectionException">A refusal (<see cref="RelayRefusedException"/>), or an answer that is not a valid reservation.</exception>
+    internal static RelayReservation ReadReservation(PeerId relay, HopMessage answer, Multiaddr? reachedAt)
+    {
+        if (answer.Type != HopMessage.Types.Type.Status)
+        {
+            throw new PeerConnectionException($"{relay} answered a reservation with {answer.Type}");
+        }
+        if (answer.Status != Status.Ok)
+        {
+            throw new RelayRefusedException($"{relay} refused a reservation: {answer.Status}", answer.Status);
+        }
+        if (answer.Reservation is not { HasExpire: true } reservation)
+        {
+            throw new PeerConnectionException($"{relay} accepted a reservation without saying until when");
+        }
+        var expires = DateTimeOffset.FromUnixTimeSeconds((long)Math.Min(reservation.Expire, (ulong)DateTimeOffset.MaxValue.ToUnixTimeSeconds()));
+        if (reservation.HasVoucher)
+        {
+            CheckVoucher(relay, reservation.Voucher.Span, expires);
+        }
+        return new RelayReservation(relay, expires, CircuitAddresses(relay, reservation, reachedAt), CircuitRelay.FromProto(answer.Limit));
     }
 
     private static void CheckVoucher(PeerId relay, ReadOnlySpan<byte> voucherBytes, DateTimeOffset expires)

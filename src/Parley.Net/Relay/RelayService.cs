@@ -107,7 +107,7 @@ public sealed class RelayService : IDisposable
         }
     }
 
-    private async Task HandleHopAsync(PeerStream stream, CancellationToken cancellationToken)
+    internal async Task HandleHopAsync(PeerStream stream, CancellationToken cancellationToken)
     {
         HopMessage request;
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
