@@ -12,6 +12,8 @@ internal sealed class ApiClient : IDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    private static readonly TimeSpan ProbePatience = TimeSpan.FromSeconds(20);
+
     private readonly HttpClient _http;
     private readonly Uri _base;
     private readonly string _token;
@@ -40,14 +42,15 @@ internal sealed class ApiClient : IDisposable
         var client = new ApiClient(port, (await File.ReadAllTextAsync(tokenFile, cancellationToken)).Trim());
         try
         {
+            // A port file left by a node that was killed is refused at once; a node that is there but slow to answer (a
+            // loaded machine) is worth waiting for: taking it for a dead one would start a second node on its folder.
             using var probe = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            probe.CancelAfter(TimeSpan.FromSeconds(2));
+            probe.CancelAfter(ProbePatience);
             await client.GetAsync<StatusDto>("api/status", probe.Token);
             return client;
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException or ApiException)
         {
-            // A port file left by a node that was killed.
             client.Dispose();
             return null;
         }
