@@ -36,6 +36,16 @@ internal static class RoomDeliveryBenchmark
             return registry;
         });
         var services = new List<MailboxService>();
+        var phaseWall = Stopwatch.StartNew();
+        var phaseCpu = Process.GetCurrentProcess().TotalProcessorTime;
+        void Phase(string what)
+        {
+            var cpuNow = Process.GetCurrentProcess().TotalProcessorTime;
+            Console.Error.WriteLine($"  {what}: {phaseWall.Elapsed.TotalSeconds:0.0} s wall, {(cpuNow - phaseCpu).TotalSeconds:0.0} s CPU");
+            phaseWall.Restart();
+            phaseCpu = cpuNow;
+        }
+
         var clients = new List<(ChatClient Chat, SqliteChatStore Store)>();
         try
         {
@@ -48,21 +58,25 @@ internal static class RoomDeliveryBenchmark
             {
                 clients.Add(await AddMemberAsync(dht, folder, $"member{i}", directory, mailbox, chatOptions, services));
             }
+            Phase("members created");
             var admin = clients[0].Chat;
             var room = await admin.CreateGroupAsync("benchmark", historyEnabled: false, CancellationToken.None);
             foreach (var (chat, _) in clients.Skip(1))
             {
                 await admin.InviteToGroupAsync(room.IdText, chat.Handle.ToString(), CancellationToken.None);
             }
+            Phase("invited");
             foreach (var (chat, _) in clients.Skip(1))
             {
                 await WaitAsync(async () => (await chat.GetGroupsAsync(CancellationToken.None)).Count == 1, TimeSpan.FromMinutes(5));
                 await chat.JoinGroupAsync(room.IdText, CancellationToken.None);
             }
+            Phase("joined");
             foreach (var (chat, _) in clients)
             {
                 await WaitAsync(async () => (await chat.GetGroupAsync(room.IdText, CancellationToken.None)).Members.Count == members, TimeSpan.FromMinutes(10));
             }
+            Phase("everyone sees all members");
             // Every member has every other member's sender key once a message from each would be readable: a round of
             // messages from everyone proves it, and warms the paths the timed message takes.
             foreach (var (chat, _) in clients)
@@ -89,6 +103,7 @@ internal static class RoomDeliveryBenchmark
                 }
                 throw;
             }
+            Phase("round of messages read");
             var setUpSeconds = setUp.Elapsed.TotalSeconds;
             Console.Error.WriteLine($"  room of {members} set up in {setUpSeconds:0} s; timing one message, then a removal");
 

@@ -165,7 +165,8 @@ internal sealed class ContactBook(ChatContext context, IUserDirectory directory,
     /// <summary>
     /// Makes sure every account we are about to write to is a contact (a room peer if it was not one) and that a
     /// pairwise session can be started: the network part, done before any transaction. Accounts that cannot be
-    /// reached (no keys in the directory) are left out with a warning.
+    /// reached (no keys in the directory) are left out with a warning. A room peer gets a mailbox token here, since
+    /// the pairwise session will carry it.
     /// </summary>
     public async Task<Dictionary<PeerId, SessionSetup?>> PreparePeersAsync(IEnumerable<(PublicKey Account, string DisplayName)> peers, CancellationToken cancellationToken)
     {
@@ -187,14 +188,10 @@ internal sealed class ContactBook(ChatContext context, IUserDirectory directory,
             }
             try
             {
-                if (contact is null)
+                if (contact is null || contact.OurMailboxToken is null && contact.State == ContactState.GroupPeer)
                 {
-                    var bundle = await directory.GetPrekeysAsync(account.ToPeerId(), cancellationToken)
-                        ?? throw new ChatException($"{display} has no keys in the directory");
-                    var peer = new ContactRecord(
-                        account.ToPeerId(), account, bundle.Identity.DhKey, GroupMemberInfo.Of(display, account, false).Handle.Name, ContactState.GroupPeer,
-                        null, context.RandomBytes(ChatContext.MailboxTokenLength), context.Now);
-                    contact = await context.Store.TransactAsync(tx => tx.GetContact(peer.Account) ?? Put(tx, peer), cancellationToken);
+                    var peer = contact ?? await FindRoomPeerAsync(account, display, cancellationToken);
+                    contact = await context.Store.TransactAsync(tx => PutRoomPeer(tx, peer, withToken: true), cancellationToken);
                     added = true;
                 }
                 setups[contact.Account] = await sessions.PrepareAsync(contact, cancellationToken);
@@ -209,11 +206,56 @@ internal sealed class ContactBook(ChatContext context, IUserDirectory directory,
             await publisher.PublishMailboxPolicyAsync(cancellationToken);
         }
         return setups;
+    }
 
-        static ContactRecord Put(IChatTransaction tx, ContactRecord contact)
+    /// <summary>
+    /// Makes sure every account a room message goes to is a contact, without starting a session: a copy of a room
+    /// message needs only where the member is and the key its mailbox takes. Such a room peer has no mailbox token of
+    /// ours (no pairwise session would carry it), so the mailbox policy does not change. Accounts that cannot be found
+    /// are left out with a warning.
+    /// </summary>
+    public async Task PrepareContactsAsync(IEnumerable<(PublicKey Account, string DisplayName)> peers, CancellationToken cancellationToken)
+    {
+        var others = peers.DistinctBy(p => p.Account).Where(p => !p.Account.Equals(context.Account.PublicKey)).ToList();
+        var missing = await context.Store.ReadAsync(r => others.Where(p => r.GetContact(p.Account.ToPeerId()) is null).ToList(), cancellationToken);
+        foreach (var (account, display) in missing)
         {
-            tx.PutContact(contact);
-            return contact;
+            try
+            {
+                var peer = await FindRoomPeerAsync(account, display, cancellationToken);
+                await context.Store.TransactAsync(tx => PutRoomPeer(tx, peer, withToken: false), cancellationToken);
+            }
+            catch (Exception e) when (e is ChatException or IOException)
+            {
+                ChatLog.MemberUnreachable(context.Logger, account.ToPeerId(), e.Message);
+            }
         }
+    }
+
+    private async Task<ContactRecord> FindRoomPeerAsync(PublicKey account, string display, CancellationToken cancellationToken)
+    {
+        var bundle = await directory.GetPrekeysAsync(account.ToPeerId(), cancellationToken)
+            ?? throw new ChatException($"{display} has no keys in the directory");
+        return new ContactRecord(
+            account.ToPeerId(), account, bundle.Identity.DhKey, GroupMemberInfo.Of(display, account, false).Handle.Name, ContactState.GroupPeer,
+            null, null, context.Now);
+    }
+
+    /// <summary>Stores a room peer unless a contact appeared meanwhile; a room peer gets a token of ours when <paramref name="withToken"/> and it has none.</summary>
+    private ContactRecord PutRoomPeer(IChatTransaction tx, ContactRecord peer, bool withToken)
+    {
+        var existing = tx.GetContact(peer.Account);
+        var needsToken = withToken && (existing ?? peer) is { OurMailboxToken: null, State: ContactState.GroupPeer };
+        if (existing is not null && !needsToken)
+        {
+            return existing;
+        }
+        var contact = existing ?? peer;
+        if (needsToken)
+        {
+            contact = contact with { OurMailboxToken = context.RandomBytes(ChatContext.MailboxTokenLength) };
+        }
+        tx.PutContact(contact);
+        return contact;
     }
 }

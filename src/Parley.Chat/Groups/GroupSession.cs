@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Google.Protobuf;
 using Parley.Chat.Groups.Protos;
 using Parley.Core.Crypto;
@@ -63,6 +64,7 @@ public sealed class GroupSession
     private readonly Dictionary<PublicKey, List<ChainRef>> _chainsBySender = [];
     private readonly List<(PublicKey From, SenderKeyDistribution Distribution)> _held = [];
     private readonly HashSet<PublicKey> _sentTo = [];
+    private readonly HashSet<(ChainRef Chain, PublicKey Member)> _relayed = [];
     private SenderKeyChain? _own;
 
     public GroupSession(ICryptoProvider crypto, PublicKey self, Id256 groupId)
@@ -92,7 +94,10 @@ public sealed class GroupSession
     /// new member reads only what is sent after it joined), and held distributions whose senders are now members.
     /// A member that is no longer in the room wipes its sending chain.
     /// </summary>
-    public SessionUpdate Update(GroupState state)
+    /// <param name="signer">This member's account key: the chain gets the owner's signature that lets admins pass it
+    /// on (<see cref="Relay"/>). Without it the chain goes out unsigned, for its recipients alone.</param>
+    /// <param name="sendTo">Which members get the chain from this member itself (the others get it passed on); all when null.</param>
+    public SessionUpdate Update(GroupState state, IdentityKey? signer = null, Func<PublicKey, bool>? sendTo = null)
     {
         CheckState(state);
         var installed = new List<SenderChainInfo>();
@@ -121,11 +126,19 @@ public sealed class GroupSession
             _own = SenderKeyChain.CreateOwn(_crypto, state.Epoch.Id);
             _sentTo.Clear();
         }
+        if (signer is not null && _own.OwnerSignature is null)
+        {
+            if (!signer.PublicKey.Equals(Self))
+            {
+                throw new ArgumentException("the signer is another account than this session's member", nameof(signer));
+            }
+            _own.OwnerSignature = signer.Sign(SenderKeyDistribution.OwnerSignedBytes(GroupId, _own.Epoch, Self, _own.ChainId, _own.SigningKey));
+        }
         var outgoing = new List<OutgoingDistribution>();
-        var recipients = state.Members.Where(m => !m.Account.Equals(Self) && !_sentTo.Contains(m.Account)).ToArray();
+        var recipients = state.Members.Where(m => !m.Account.Equals(Self) && !_sentTo.Contains(m.Account) && (sendTo?.Invoke(m.Account) ?? true)).ToArray();
         if (recipients.Length > 0)
         {
-            var distribution = _own.Distribution(GroupId);
+            var distribution = _own.Distribution(GroupId, Self);
             foreach (var member in recipients)
             {
                 outgoing.Add(new OutgoingDistribution(member.Account, distribution.ToBytes()));
@@ -146,8 +159,67 @@ public sealed class GroupSession
         _sentTo.Remove(member);
     }
 
-    /// <summary>A distribution that arrived from <paramref name="from"/> over the pairwise session (which authenticated it).</summary>
-    /// <exception cref="GroupMessageException">Malformed, for another room, or from a sender who was removed or left.</exception>
+    /// <summary>
+    /// The current chains of other members that members have not had from this session yet, each at the iteration
+    /// this member has reached (docs/groups.md, "Keys through the admins"): what an admin passes on, so that a member
+    /// sends its chain to the admins alone. Only chains that carry their owner's signature are passed on, and a
+    /// chain never goes back to its owner. What was passed on is kept in memory only: a session loaded again passes
+    /// everything on once more, which recipients take as duplicates.
+    /// </summary>
+    public IReadOnlyList<OutgoingDistribution> Relay(GroupState state)
+    {
+        CheckState(state);
+        var epoch = state.Epoch.Id;
+        _relayed.RemoveWhere(r => r.Chain.Epoch != epoch);
+        var current = new List<(ChainRef Key, byte[] Payload)>();
+        foreach (var (sender, keys) in _chainsBySender)
+        {
+            if (state.Member(sender) is not { } member)
+            {
+                continue;
+            }
+            foreach (var key in keys.Where(k => k.Epoch == epoch))
+            {
+                var chain = _chains[key];
+                if (chain.Membership == member.AddedBy && chain.Keys.OwnerSignature is not null)
+                {
+                    var distribution = chain.Keys.Distribution(GroupId, sender);
+                    current.Add((key, distribution.ToBytes()));
+                    distribution.Wipe();
+                }
+            }
+        }
+        var outgoing = new List<OutgoingDistribution>();
+        foreach (var recipient in state.Members.Select(m => m.Account).Where(a => !a.Equals(Self)))
+        {
+            foreach (var (key, payload) in current)
+            {
+                if (!key.Sender.Equals(recipient) && _relayed.Add((key, recipient)))
+                {
+                    outgoing.Add(new OutgoingDistribution(recipient, payload.ToArray()));
+                }
+            }
+        }
+        foreach (var (_, payload) in current)
+        {
+            CryptographicOperations.ZeroMemory(payload);
+        }
+        return outgoing;
+    }
+
+    /// <summary>What <see cref="Relay"/> returned for <paramref name="member"/> could not be sent: the next call returns it again.</summary>
+    public void RelayNotSent(PublicKey member)
+    {
+        ArgumentNullException.ThrowIfNull(member);
+        _relayed.RemoveWhere(r => r.Member.Equals(member));
+    }
+
+    /// <summary>
+    /// A distribution that arrived from <paramref name="from"/> over the pairwise session (which authenticated it):
+    /// <paramref name="from"/>'s own chain, or another member's chain passed on, which must carry its owner's signature.
+    /// </summary>
+    /// <exception cref="GroupMessageException">Malformed, for another room, passed on without a valid owner's
+    /// signature, or from a sender who was removed or left.</exception>
     public DistributionResult ReceiveDistribution(PublicKey from, ReadOnlySpan<byte> payload, GroupState state)
     {
         ArgumentNullException.ThrowIfNull(from);
@@ -166,10 +238,20 @@ public sealed class GroupSession
             distribution.Wipe();
             throw new GroupMessageException(GroupMessageFailure.WrongGroup, $"the distribution is for room {distribution.GroupId.ToShortString()}");
         }
+        if (distribution.OwnerSignature is not null && !distribution.OwnerSignatureVerifies(_crypto))
+        {
+            distribution.Wipe();
+            throw new GroupMessageException(GroupMessageFailure.BadSignature, "the chain's owner signature does not verify");
+        }
+        if (distribution.Owner is { } owner && !owner.Equals(from))
+        {
+            // Passed on by another member: the owner's signature (checked above) says whose chain it is.
+            from = owner;
+        }
         if (from.Equals(Self))
         {
             distribution.Wipe();
-            throw new GroupMessageException(GroupMessageFailure.Malformed, "a distribution from this member itself");
+            throw new GroupMessageException(GroupMessageFailure.Malformed, "a distribution of this member's own chain");
         }
         if (!state.IsMember(from))
         {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Google.Protobuf;
 using Parley.Chat.Groups.Protos;
 using Parley.Core.Crypto;
+using Parley.Core.Identity;
 
 namespace Parley.Chat.Groups;
 
@@ -41,6 +42,9 @@ internal sealed class SenderKeyChain
 
     public byte[] SigningKey { get; }
 
+    /// <summary>The owner's signature over the chain's public part (<see cref="SenderKeyDistribution.OwnerSignedBytes"/>), once there is one.</summary>
+    public byte[]? OwnerSignature { get; set; }
+
     /// <summary>A fresh chain for sending: random chain key, chain id and signing key pair, all from the provider.</summary>
     public static SenderKeyChain CreateOwn(ICryptoProvider crypto, Id256 epoch)
     {
@@ -53,10 +57,15 @@ internal sealed class SenderKeyChain
     }
 
     public static SenderKeyChain FromDistribution(ICryptoProvider crypto, SenderKeyDistribution distribution) =>
-        new(crypto, distribution.Epoch, distribution.ChainId, distribution.Iteration, distribution.ChainKey.ToArray(), null, distribution.SigningKey);
+        new(crypto, distribution.Epoch, distribution.ChainId, distribution.Iteration, distribution.ChainKey.ToArray(), null, distribution.SigningKey)
+        {
+            OwnerSignature = distribution.OwnerSignature,
+        };
 
-    /// <summary>The chain as it stands now, for a member who should read from the next message on.</summary>
-    public SenderKeyDistribution Distribution(Id256 groupId) => new(groupId, Epoch, ChainId, Iteration, _chainKey, SigningKey);
+    /// <summary>The chain as it stands now, for a member who should read from the next message on; it names
+    /// <paramref name="owner"/> when the chain has the owner's signature.</summary>
+    public SenderKeyDistribution Distribution(Id256 groupId, PublicKey owner) =>
+        OwnerSignature is null ? new(groupId, Epoch, ChainId, Iteration, _chainKey, SigningKey) : new(groupId, Epoch, ChainId, Iteration, _chainKey, SigningKey, owner, OwnerSignature);
 
     /// <summary>Encrypts and signs the message of iteration <see cref="Iteration"/> (which <paramref name="associatedData"/>
     /// binds), then steps the chain; the message key is wiped.</summary>
@@ -179,6 +188,10 @@ internal sealed class SenderKeyChain
         {
             state.SigningSeed = ByteString.CopyFrom(_signingSeed);
         }
+        if (OwnerSignature is not null)
+        {
+            state.OwnerSignature = ByteString.CopyFrom(OwnerSignature);
+        }
         state.Skipped.AddRange(_skipped.Select(s => new SkippedGroupKeyProto { Iteration = s.Key, Key = ByteString.CopyFrom(s.Value) }));
         return state;
     }
@@ -197,7 +210,10 @@ internal sealed class SenderKeyChain
             state.Iteration,
             state.ChainKey.ToByteArray(),
             state.SigningSeed.Length == 0 ? null : state.SigningSeed.ToByteArray(),
-            state.SigningKey.ToByteArray());
+            state.SigningKey.ToByteArray())
+        {
+            OwnerSignature = state.OwnerSignature.Length == 0 ? null : state.OwnerSignature.ToByteArray(),
+        };
         foreach (var skipped in state.Skipped)
         {
             if (skipped.Key.Length != KeySize)

@@ -39,7 +39,7 @@ internal sealed class ChatCore
             new WelcomeHandler(RoomCache, membership, Context.Events),
             new EntriesHandler(RoomCache, membership, messenger, Context),
             new EntriesRequestHandler(messenger),
-            new DistributionHandler(RoomMessages, Context),
+            new KeysHandler(RoomMessages, Context),
             new HeadsRequestHandler(messenger, account.PublicKey),
             new HeadsHandler(membership),
             new JoinRequestHandler(RoomCache, messenger, Context),

@@ -97,7 +97,7 @@ internal sealed class RoomEngine(
             return await RequestToJoinAsync(roomOrLink.Trim(), cancellationToken);
         }
         var id = await FindIdAsync(roomOrLink, cancellationToken);
-        var setups = await contacts.PreparePeersAsync(await MembersAsync(id, cancellationToken), cancellationToken);
+        var setups = await contacts.PreparePeersAsync(await KeyPeersAsync(id, cancellationToken), cancellationToken);
         var info = await ChangeAsync(id, (tx, r) =>
         {
             if (r.Record.Status == GroupStatus.Member)
@@ -112,9 +112,11 @@ internal sealed class RoomEngine(
             {
                 throw new ChatException($"there is no invitation to {r.Log.State.Name} to accept");
             }
+            // The admins pass our Join on to the members, and our sender key with it.
+            var recipients = RoomMembership.KeyRecipients(r.Log.State, Me).ToList();
             var entry = membership.Append(r, MembershipChange.Join(MyHandle));
             r.Record = r.Record with { Status = GroupStatus.Member };
-            messenger.Broadcast(tx, r, [entry], r.Log.State.Members.Select(m => m.Account), setups);
+            messenger.Broadcast(tx, r, [entry], recipients, setups);
         }, cancellationToken);
         await SyncAsync(id, cancellationToken);
         return info;
@@ -176,7 +178,7 @@ internal sealed class RoomEngine(
     public async Task<GroupInfo> LeaveAsync(string room, CancellationToken cancellationToken)
     {
         var id = await FindIdAsync(room, cancellationToken);
-        var setups = await contacts.PreparePeersAsync(await MembersAsync(id, cancellationToken), cancellationToken);
+        var setups = await contacts.PreparePeersAsync(await KeyPeersAsync(id, cancellationToken), cancellationToken);
         var info = await ChangeAsync(id, (tx, r) =>
         {
             if (r.Record.Status != GroupStatus.Member)
@@ -184,7 +186,8 @@ internal sealed class RoomEngine(
                 r.Record = r.Record with { Status = GroupStatus.Left };
                 return;
             }
-            var recipients = r.Log.State.Members.Select(m => m.Account).ToList();
+            // The admins pass it on, as every entry they learn.
+            var recipients = RoomMembership.KeyRecipients(r.Log.State, Me).ToList();
             var entry = membership.Append(r, MembershipChange.Leave());
             r.Record = r.Record with { Status = GroupStatus.Left };
             messenger.Broadcast(tx, r, [entry], recipients, setups);
@@ -198,9 +201,10 @@ internal sealed class RoomEngine(
     {
         context.CheckOutgoingText(text);
         var id = await FindIdAsync(room, cancellationToken);
-        // Copies go to each member's mailbox when they are away (their keys and a mailbox token), and a member that
-        // lacks our sender key gets it first, over its pairwise session.
-        var setups = await contacts.PreparePeersAsync(await MembersAsync(id, cancellationToken), cancellationToken);
+        // Copies go to each member (their contact: where to reach them, the key their mailbox takes), and the members
+        // we give our sender key to (the admins, who pass it on) get it first, over the pairwise session.
+        await contacts.PrepareContactsAsync(await MembersAsync(id, cancellationToken), cancellationToken);
+        var setups = await contacts.PreparePeersAsync(await KeyPeersAsync(id, cancellationToken), cancellationToken);
         var retry = false;
         var record = await rooms.TransactAsync(id, tx =>
         {
@@ -210,7 +214,8 @@ internal sealed class RoomEngine(
                 throw new ChatException($"you are not a member of {r.Log.State.Name}");
             }
             // Every member we write to must be able to read it: our chain goes out (at this very iteration) to those
-            // who lack it, in this transaction and ahead of the message in each one's outbox.
+            // who lack it, in this transaction and ahead of the message in each one's outbox; the members an admin
+            // passes it on to keep the message until their key arrives.
             retry = !membership.DistributeKeys(tx, r, setups);
             var now = context.Now;
             var (lamport, parents) = r.Timeline.NextClock();
@@ -315,7 +320,7 @@ internal sealed class RoomEngine(
     /// </summary>
     private async Task SyncAsync(Id256 id, CancellationToken cancellationToken)
     {
-        var setups = await contacts.PreparePeersAsync(await MembersAsync(id, cancellationToken), cancellationToken);
+        var setups = await contacts.PreparePeersAsync(await KeyPeersAsync(id, cancellationToken), cancellationToken);
         var events = new List<Action>();
         var retry = false;
         await rooms.TransactAsync(id, tx =>
@@ -423,6 +428,21 @@ internal sealed class RoomEngine(
     /// <summary>The room's members other than us, for preparing keys before a change.</summary>
     private Task<List<(PublicKey Account, string DisplayName)>> MembersAsync(Id256 id, CancellationToken cancellationToken) =>
         rooms.ReadAsync(id, (_, r) => !r.HasLog ? [] : r.Log.State.Members.Where(m => !m.Account.Equals(Me)).Select(m => (m.Account, m.DisplayName)).ToList(), cancellationToken);
+
+    /// <summary>The members we send our sender key and our entries to (<see cref="RoomMembership.KeyRecipients"/>): those we need a pairwise session with.</summary>
+    private Task<List<(PublicKey Account, string DisplayName)>> KeyPeersAsync(Id256 id, CancellationToken cancellationToken) =>
+        rooms.ReadAsync(
+            id,
+            (_, r) =>
+            {
+                if (!r.HasLog)
+                {
+                    return [];
+                }
+                var state = r.Log.State;
+                return RoomMembership.KeyRecipients(state, Me).Select(a => (a, state.Member(a)?.DisplayName ?? "")).ToList();
+            },
+            cancellationToken);
 
     private static (PublicKey Account, string DisplayName) FindPerson(IEnumerable<(PublicKey Account, string DisplayName)> people, string who, string what)
     {

@@ -156,26 +156,46 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
     }
 
     /// <summary>
-    /// Brings our sender keys in line with the room (a new chain after a removal) and queues our chain for every member
-    /// that lacks it, at the iteration of the next message we send; false when some member could not be reached yet
-    /// (no pairwise session: the next sync tries again).
+    /// Who gets our sender key from us, and so who we need a pairwise session with to keep it in line: an admin (or
+    /// anyone in a room without admins) sends to every member; any other member to the admins, who pass it on.
+    /// </summary>
+    public static IEnumerable<PublicKey> KeyRecipients(GroupState state, PublicKey me) =>
+        state.IsAdmin(me) || state.Admins.Count == 0 ? state.Members.Select(m => m.Account).Where(a => !a.Equals(me)) : state.Admins.Where(a => !a.Equals(me));
+
+    /// <summary>
+    /// Brings our sender keys in line with the room (a new chain after a removal) and queues our chain, at the
+    /// iteration of the next message we send, for the <see cref="KeyRecipients"/> that lack it; an admin adds the
+    /// other members' chains each recipient lacks, all of it in one message per recipient. False when some recipient
+    /// could not be reached yet (no pairwise session: the next sync tries again).
     /// </summary>
     public bool DistributeKeys(IChatTransaction tx, Room room, IReadOnlyDictionary<PeerId, SessionSetup?>? setups)
     {
-        var update = room.Session.Update(room.Log.State);
+        var state = room.Log.State;
+        var recipients = KeyRecipients(state, Me).ToHashSet();
+        var update = room.Session.Update(state, context.Account.SigningKey, recipients.Contains);
         foreach (var chain in update.Installed)
         {
             room.Timeline.ExpectChain(chain);
         }
+        var relayed = state.IsAdmin(Me) ? room.Session.Relay(state) : [];
         var complete = true;
-        foreach (var outgoing in update.Outgoing)
+        foreach (var batch in update.Outgoing.Select(o => (Outgoing: o, Own: true)).Concat(relayed.Select(o => (Outgoing: o, Own: false))).GroupBy(o => o.Outgoing.Recipient))
         {
-            if (!messenger.SendControl(tx, room.Id, outgoing.Recipient, new GroupControl { Distribution = ByteString.CopyFrom(outgoing.Payload) }, setups))
+            var keys = new GroupKeys();
+            keys.Distributions.AddRange(batch.Select(o => ByteString.CopyFrom(o.Outgoing.Payload)));
+            if (!messenger.SendControl(tx, room.Id, batch.Key, new GroupControl { Keys = keys }, setups))
             {
-                room.Session.DistributionNotSent(outgoing.Recipient);
+                if (batch.Any(o => o.Own))
+                {
+                    room.Session.DistributionNotSent(batch.Key);
+                }
+                room.Session.RelayNotSent(batch.Key);
                 complete = false;
             }
-            System.Security.Cryptography.CryptographicOperations.ZeroMemory(outgoing.Payload);
+            foreach (var (outgoing, _) in batch)
+            {
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(outgoing.Payload);
+            }
         }
         return complete;
     }

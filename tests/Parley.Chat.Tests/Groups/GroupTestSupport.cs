@@ -128,13 +128,22 @@ internal sealed class GroupNetwork
     private readonly Dictionary<Person, Replica> _replicas = [];
 
     public GroupNetwork(Person creator, params Person[] members)
+        : this(true, creator, members)
+    {
+    }
+
+    /// <param name="sync">Whether the members exchange their chains pairwise at once (<see cref="Sync"/>).</param>
+    public GroupNetwork(bool sync, Person creator, params Person[] members)
     {
         var log = GroupTestSupport.Room(creator, members);
         foreach (var person in members.Prepend(creator))
         {
             _replicas[person] = new Replica(person, GroupTestSupport.Copy(log));
         }
-        Sync();
+        if (sync)
+        {
+            Sync();
+        }
     }
 
     public Replica this[Person person] => _replicas[person];
@@ -183,6 +192,36 @@ internal sealed class GroupNetwork
                     {
                         recipient.Timeline.ExpectChain(chain);
                     }
+                }
+            }
+        }
+        return sent;
+    }
+
+    /// <summary>
+    /// Chains travel as the engine sends them (docs/groups.md, "Keys through the admins"): each member signs its chain
+    /// and sends it to the admins; then each admin sends its own and passes on the others' chains each member lacks.
+    /// Returns the distributions each member sent.
+    /// </summary>
+    public Dictionary<Person, int> SyncThroughAdmins()
+    {
+        var sent = _replicas.Keys.ToDictionary(p => p, _ => 0);
+        foreach (var replica in _replicas.Values.OrderBy(r => r.State.IsAdmin(r.Person.Account)).ToArray())
+        {
+            var state = replica.State;
+            var isAdmin = state.IsAdmin(replica.Person.Account);
+            var update = replica.Session.Update(state, replica.Person.Key, isAdmin ? null : state.IsAdmin);
+            foreach (var chain in update.Installed)
+            {
+                replica.Timeline.ExpectChain(chain);
+            }
+            foreach (var outgoing in update.Outgoing.Concat(isAdmin ? replica.Session.Relay(state) : []))
+            {
+                sent[replica.Person]++;
+                var recipient = _replicas.Values.Single(r => r.Person.Account.Equals(outgoing.Recipient));
+                if (recipient.Session.ReceiveDistribution(replica.Person.Account, outgoing.Payload, recipient.State).Chain is { } chain)
+                {
+                    recipient.Timeline.ExpectChain(chain);
                 }
             }
         }

@@ -1,0 +1,119 @@
+using Google.Protobuf;
+using Parley.Chat.Groups;
+using Parley.Chat.Groups.Protos;
+using static Parley.Chat.Tests.Groups.GroupTestSupport;
+
+namespace Parley.Chat.Tests.Groups;
+
+/// <summary>Sender keys through the admins (docs/groups.md, "Keys through the admins").</summary>
+public class GroupRelayTests
+{
+    private readonly Person _alice = new("alice");
+    private readonly Person _bob = new("bob");
+    private readonly Person _carol = new("carol");
+    private readonly Person _dave = new("dave");
+
+    [Fact]
+    public void Members_who_never_exchanged_keys_read_each_other_through_the_admin()
+    {
+        var net = new GroupNetwork(sync: false, _alice, _bob, _carol, _dave);
+
+        var sent = net.SyncThroughAdmins();
+
+        // Each member sends its chain to the admin alone; the admin sends each member one chain of its own and the
+        // two chains of the others.
+        Assert.Equal(1, sent[_bob]);
+        Assert.Equal(1, sent[_carol]);
+        Assert.Equal(1, sent[_dave]);
+        Assert.Equal(3 + (3 * 2), sent[_alice]);
+        foreach (var sender in new[] { _alice, _bob, _carol, _dave })
+        {
+            var message = net.Send(sender, $"from {sender}");
+            foreach (var reader in new[] { _alice, _bob, _carol, _dave }.Where(r => r != sender))
+            {
+                Assert.Equal($"from {sender}", net.Deliver(reader, message.Ciphertext).Text);
+            }
+        }
+        // Nothing is passed on twice.
+        Assert.All(net.SyncThroughAdmins().Values, count => Assert.Equal(0, count));
+    }
+
+    [Fact]
+    public void A_chain_passed_on_needs_its_owners_signature()
+    {
+        var net = new GroupNetwork(sync: false, _alice, _bob, _carol);
+        var bobs = net[_bob].Session.Update(net[_bob].State, _bob.Key, net[_bob].State.IsAdmin).Outgoing.Single();
+        net[_alice].Session.ReceiveDistribution(_bob.Account, bobs.Payload, net[_alice].State);
+        var toCarol = net[_alice].Session.Relay(net[_alice].State).Single(o => o.Recipient.Equals(_carol.Account));
+
+        // The admin swaps in a signing key of its own under bob's name: the signature no longer verifies.
+        var forged = SenderKeyDistributionProto.Parser.ParseFrom(toCarol.Payload);
+        forged.SigningKey = ByteString.CopyFrom(Provider.GenerateEd25519KeyPair().PublicKey);
+        var refused = Assert.Throws<GroupMessageException>(() => net[_carol].Session.ReceiveDistribution(_alice.Account, forged.ToByteArray(), net[_carol].State));
+        Assert.Equal(GroupMessageFailure.BadSignature, refused.Reason);
+
+        // Signed by the admin instead of bob: refused too.
+        var resigned = SenderKeyDistributionProto.Parser.ParseFrom(toCarol.Payload);
+        resigned.OwnerSignature = ByteString.CopyFrom(_alice.Key.Sign(SenderKeyDistribution.OwnerSignedBytes(
+            net[_alice].Log.GroupId, Id256.FromBytes(resigned.Epoch.Span), _bob.Account, resigned.ChainId, resigned.SigningKey.Span)));
+        Assert.Equal(
+            GroupMessageFailure.BadSignature,
+            Assert.Throws<GroupMessageException>(() => net[_carol].Session.ReceiveDistribution(_alice.Account, resigned.ToByteArray(), net[_carol].State)).Reason);
+        Assert.Equal(0, net[_carol].Session.ReceivedChainCount);
+
+        // The real one installs as bob's chain, and carol reads bob.
+        Assert.Equal(DistributionStatus.Installed, net[_carol].Session.ReceiveDistribution(_alice.Account, toCarol.Payload, net[_carol].State).Status);
+        Assert.Equal("hi", net.Deliver(_carol, net.Send(_bob, "hi").Ciphertext).Text);
+    }
+
+    [Fact]
+    public void After_a_removal_the_new_chains_go_through_the_admin_and_never_to_the_removed_member()
+    {
+        var net = new GroupNetwork(sync: false, _alice, _bob, _carol, _dave);
+        net.SyncThroughAdmins();
+        net.Change(_alice, MembershipChange.Remove(_dave.Account));
+
+        var sent = net.SyncThroughAdmins();
+
+        Assert.Equal(1, sent[_bob]);
+        Assert.Equal(1, sent[_carol]);
+        Assert.Equal(0, sent[_dave]);
+        Assert.Equal(2 + 2, sent[_alice]);
+        var epoch = net[_alice].State.Epoch.Id;
+        foreach (var (sender, reader) in new[] { (_bob, _carol), (_carol, _bob), (_alice, _bob), (_bob, _alice) })
+        {
+            var message = net.Send(sender, "after");
+            Assert.Equal(epoch, message.Message.Epoch);
+            Assert.Equal("after", net.Deliver(reader, message.Ciphertext).Text);
+            Assert.Equal(GroupMessageFailure.UnknownChain, Assert.Throws<GroupMessageException>(() => net[_dave].Session.Decrypt(message.Ciphertext, net[_dave].State)).Reason);
+        }
+    }
+
+    [Fact]
+    public void What_could_not_be_sent_is_passed_on_again_and_a_stored_session_keeps_the_owners_signatures()
+    {
+        var net = new GroupNetwork(sync: false, _alice, _bob, _carol);
+        foreach (var member in new[] { _bob, _carol })
+        {
+            var own = net[member].Session.Update(net[member].State, member.Key, net[member].State.IsAdmin).Outgoing.Single();
+            net[_alice].Session.ReceiveDistribution(member.Account, own.Payload, net[_alice].State);
+        }
+        var admin = net[_alice].Session;
+        Assert.Equal(2, admin.Relay(net[_alice].State).Count);
+        Assert.Empty(admin.Relay(net[_alice].State));
+
+        admin.RelayNotSent(_carol.Account);
+        var again = Assert.Single(admin.Relay(net[_alice].State));
+        Assert.Equal(_carol.Account, again.Recipient);
+
+        // Loaded from storage, the admin passes everything on once more, still signed by the owners.
+        var stored = GroupSession.Deserialize(Provider, admin.Serialize());
+        var relayed = stored.Relay(net[_alice].State);
+        Assert.Equal(2, relayed.Count);
+        foreach (var outgoing in relayed)
+        {
+            var recipient = outgoing.Recipient.Equals(_bob.Account) ? _bob : _carol;
+            Assert.Equal(DistributionStatus.Installed, net[recipient].Session.ReceiveDistribution(_alice.Account, outgoing.Payload, net[recipient].State).Status);
+        }
+    }
+}
