@@ -27,6 +27,12 @@ public sealed class DirectoryClient : IUserDirectory
     /// <summary>Stamps solved or seen, per account and name, so renewals cost no work.</summary>
     private readonly ConcurrentDictionary<string, ulong> _stamps = new(StringComparer.Ordinal);
 
+    /// <summary>Records passed on by room members are kept for this many accounts at most (beyond, lookups ask the network).</summary>
+    private const int MaxRemembered = 10_000;
+
+    private readonly ConcurrentDictionary<RecordKey, byte[]> _published = new();
+    private readonly ConcurrentDictionary<RecordKey, byte[]> _remembered = new();
+
     private long _lastSequence;
 
     public DirectoryClient(KademliaNode dht, TimeProvider time, DirectoryOptions? options = null, ILogger? logger = null)
@@ -127,6 +133,10 @@ public sealed class DirectoryClient : IUserDirectory
     public async Task<Presence?> GetPresenceAsync(PeerId account, CancellationToken cancellationToken)
     {
         var key = DirectoryKeys.Presence(account);
+        if (_remembered.TryRemove(key, out var remembered) && Open(key, remembered, _validator.OpenPresence) is { } known)
+        {
+            return known;
+        }
         var value = await GetAsync(key, cancellationToken);
         return value is null ? null : Open(key, value, _validator.OpenPresence);
     }
@@ -153,14 +163,35 @@ public sealed class DirectoryClient : IUserDirectory
     public async Task<PrekeyBundle?> GetPrekeysAsync(PeerId account, CancellationToken cancellationToken)
     {
         var key = DirectoryKeys.Prekeys(account);
+        if (_remembered.TryRemove(key, out var remembered) && Open(key, remembered, _validator.OpenPrekeys) is { } known)
+        {
+            return known;
+        }
         var value = await GetAsync(key, cancellationToken);
         return value is null ? null : Open(key, value, _validator.OpenPrekeys);
+    }
+
+    public PublishedRecords PublishedRecords(PeerId account) =>
+        new(_published.GetValueOrDefault(DirectoryKeys.Presence(account)), _published.GetValueOrDefault(DirectoryKeys.Prekeys(account)));
+
+    public void Remember(PeerId account, PublishedRecords records)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        ArgumentNullException.ThrowIfNull(records);
+        foreach (var (key, value) in new[] { (DirectoryKeys.Presence(account), records.Presence), (DirectoryKeys.Prekeys(account), records.Prekeys) })
+        {
+            if (value is not null && (_remembered.Count < MaxRemembered || _remembered.ContainsKey(key)))
+            {
+                _remembered[key] = value;
+            }
+        }
     }
 
     private async Task<int> PublishSignedAsync(Account account, RecordKey key, IMessage payload, TimeSpan lifetime, CancellationToken cancellationToken)
     {
         var value = SignedRecord.Create(account.SigningKey, key, payload.ToByteArray(), NextSequence(), _time.GetUtcNow() + lifetime);
         var put = await _dht.PutValueAsync(key, value, cancellationToken);
+        _published[key] = value;
         return put.Stored;
     }
 

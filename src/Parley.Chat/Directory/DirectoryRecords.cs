@@ -16,6 +16,10 @@ public sealed record DeviceAddresses(PeerId Device, IReadOnlyList<Multiaddr> Add
 /// <summary>Verified contents of a prekey record: the account's certified identity DH key and its current signed prekey.</summary>
 public sealed record PrekeyBundle(PublicKey Account, IdentityDhCertificate Identity, uint SignedPrekeyId, byte[] SignedPrekey, ulong Sequence, DateTimeOffset ExpiresAt);
 
+/// <summary>An account's presence and prekey records as the directory stores them (signed by the account; null when
+/// there is none): what a room passes on so that its members need not look each other up.</summary>
+public sealed record PublishedRecords(byte[]? Presence, byte[]? Prekeys);
+
 /// <summary>One account found under a name.</summary>
 public sealed record HandleMatch(Handle Handle, PublicKey Account)
 {

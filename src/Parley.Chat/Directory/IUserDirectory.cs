@@ -20,6 +20,17 @@ public interface IUserDirectory
     /// <summary>The current prekey bundle of <paramref name="account"/>, or null when none is found.</summary>
     Task<PrekeyBundle?> GetPrekeysAsync(PeerId account, CancellationToken cancellationToken);
 
+    /// <summary>The presence and prekey records this directory client last published for <paramref name="account"/>, as
+    /// it stored them: a room passes them on, so that its members need not look them up.</summary>
+    PublishedRecords PublishedRecords(PeerId account);
+
+    /// <summary>
+    /// Records of <paramref name="account"/> that a room member passed on: the next <see cref="GetPresenceAsync"/> or
+    /// <see cref="GetPrekeysAsync"/> of that account checks them as it checks a record found in the directory and,
+    /// when they hold, answers with them instead of asking the network (once: later lookups ask again).
+    /// </summary>
+    void Remember(PeerId account, PublishedRecords records);
+
     /// <summary>Publishes where the account's devices are (no addresses: offline); returns how many places stored it.</summary>
     Task<int> PublishPresenceAsync(Account account, IReadOnlyList<DeviceCertificate> devices, IReadOnlyList<DeviceAddresses> addresses, CancellationToken cancellationToken);
 

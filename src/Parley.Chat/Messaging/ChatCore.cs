@@ -30,7 +30,7 @@ internal sealed class ChatCore
         Conversations = new DirectConversations(Context, Contacts, Sessions, Outbox);
         RoomCache = new RoomCache(Context);
         var messenger = new RoomMessenger(Context, Sessions, Outbox);
-        var membership = new RoomMembership(Context, RoomCache, messenger);
+        var membership = new RoomMembership(Context, RoomCache, messenger, directory);
         RoomMessages = new RoomMessages(Context, RoomCache, messenger);
         var history = new HistoryOffers(Context, RoomCache, messenger);
         Rooms = new RoomEngine(Context, RoomCache, membership, messenger, RoomMessages, history, Contacts, Outbox);
@@ -39,7 +39,7 @@ internal sealed class ChatCore
             new WelcomeHandler(RoomCache, membership, Context.Events),
             new EntriesHandler(RoomCache, membership, messenger, Context),
             new EntriesRequestHandler(messenger),
-            new KeysHandler(RoomMessages, Context),
+            new KeysHandler(RoomMessages, directory, Context),
             new HeadsRequestHandler(messenger, account.PublicKey),
             new HeadsHandler(membership),
             new JoinRequestHandler(RoomCache, messenger, Context),

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Parley.Chat.Groups;
 using Parley.Chat.Messaging;
+using Parley.Core.Identity;
 using Parley.Core.Multiformats;
 
 namespace Parley.Chat.Rooms;
@@ -28,6 +29,12 @@ internal sealed class Room(GroupRecord record, MembershipLog log, GroupSession s
     public List<(ContactRecord From, ByteString Distribution)> EarlyDistributions { get; } = [];
 
     public string IdText => Base32.Encode(Id.Span);
+
+    /// <summary>Members' directory records an admin passes on with the keys, and to whom they went (in memory only:
+    /// a member who misses them looks the records up in the directory).</summary>
+    public Dictionary<PublicKey, Protos.GroupMemberRecords> MemberRecords { get; } = [];
+
+    public HashSet<(PublicKey Owner, PublicKey Recipient)> RecordsPassedOn { get; } = [];
 
     public (int LogCount, GroupInfo Info)? CachedInfo { get; set; }
 }

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Parley.Chat.Directory;
 using Parley.Chat.Groups;
 using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
@@ -12,8 +13,11 @@ namespace Parley.Chat.Rooms;
 /// sent (our status follows: invited, member, removed), taking a welcome, signing a join request, and keeping our
 /// sender keys in line with the members (a new chain after a removal, sent to whoever lacks it).
 /// </summary>
-internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomMessenger messenger)
+internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomMessenger messenger, IUserDirectory directory)
 {
+    /// <summary>The most bytes of keys and records one message carries.</summary>
+    private const int MaxKeysMessage = 256 * 1024;
+
     private PublicKey Me => context.Account.PublicKey;
 
     /// <summary>Signs and appends our own entry; the next save stores it.</summary>
@@ -165,38 +169,106 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
     /// <summary>
     /// Brings our sender keys in line with the room (a new chain after a removal) and queues our chain, at the
     /// iteration of the next message we send, for the <see cref="KeyRecipients"/> that lack it; an admin adds the
-    /// other members' chains each recipient lacks, all of it in one message per recipient. False when some recipient
-    /// could not be reached yet (no pairwise session: the next sync tries again).
+    /// other members' chains each recipient lacks. Directory records go along (ours with our chain; an admin's
+    /// others' too), so that members reach each other without looking each other up. All of it in as few messages
+    /// per recipient as the size bound allows. False when some recipient could not be reached yet (no pairwise
+    /// session: the next sync tries again).
     /// </summary>
     public bool DistributeKeys(IChatTransaction tx, Room room, IReadOnlyDictionary<PeerId, SessionSetup?>? setups)
     {
         var state = room.Log.State;
+        var isAdmin = state.IsAdmin(Me);
         var recipients = KeyRecipients(state, Me).ToHashSet();
         var update = room.Session.Update(state, context.Account.SigningKey, recipients.Contains);
         foreach (var chain in update.Installed)
         {
             room.Timeline.ExpectChain(chain);
         }
-        var relayed = state.IsAdmin(Me) ? room.Session.Relay(state) : [];
-        var complete = true;
-        foreach (var batch in update.Outgoing.Select(o => (Outgoing: o, Own: true)).Concat(relayed.Select(o => (Outgoing: o, Own: false))).GroupBy(o => o.Outgoing.Recipient))
+        var relayed = isAdmin ? room.Session.Relay(state) : [];
+        var own = directory.PublishedRecords(context.Account.Id);
+        if (own.Presence is not null || own.Prekeys is not null)
         {
-            var keys = new GroupKeys();
-            keys.Distributions.AddRange(batch.Select(o => ByteString.CopyFrom(o.Outgoing.Payload)));
-            if (!messenger.SendControl(tx, room.Id, batch.Key, new GroupControl { Keys = keys }, setups))
+            room.MemberRecords[Me] = Records(Me, own);
+        }
+        var complete = true;
+        var byRecipient = update.Outgoing.Select(o => (o.Recipient, Own: true, o.Payload)).Concat(relayed.Select(o => (o.Recipient, Own: false, o.Payload))).ToLookup(o => o.Recipient);
+        foreach (var recipient in state.Members.Select(m => m.Account).Where(a => !a.Equals(Me)))
+        {
+            var distributions = byRecipient[recipient].ToList();
+            var sendsOwn = distributions.Any(d => d.Own);
+            // Our records go with our chain; an admin passes on every member's records once per recipient.
+            var records = room.MemberRecords
+                .Where(r => !r.Key.Equals(recipient) && (isAdmin || (sendsOwn && r.Key.Equals(Me))) && !room.RecordsPassedOn.Contains((r.Key, recipient)))
+                .ToList();
+            if (distributions.Count == 0 && (records.Count == 0 || !recipients.Contains(recipient)))
             {
-                if (batch.Any(o => o.Own))
+                continue;
+            }
+            var sent = true;
+            foreach (var keys in Batches(distributions.Select(d => d.Payload), records.Select(r => r.Value)))
+            {
+                sent &= messenger.SendControl(tx, room.Id, recipient, new GroupControl { Keys = keys }, setups);
+            }
+            if (sent)
+            {
+                room.RecordsPassedOn.UnionWith(records.Select(r => (r.Key, recipient)));
+            }
+            else
+            {
+                if (sendsOwn)
                 {
-                    room.Session.DistributionNotSent(batch.Key);
+                    room.Session.DistributionNotSent(recipient);
                 }
-                room.Session.RelayNotSent(batch.Key);
+                room.Session.RelayNotSent(recipient);
                 complete = false;
             }
-            foreach (var (outgoing, _) in batch)
+            foreach (var (_, _, payload) in distributions)
             {
-                System.Security.Cryptography.CryptographicOperations.ZeroMemory(outgoing.Payload);
+                System.Security.Cryptography.CryptographicOperations.ZeroMemory(payload);
             }
         }
         return complete;
+    }
+
+    /// <summary>A member's directory records as they travel.</summary>
+    public static GroupMemberRecords Records(PublicKey account, PublishedRecords records)
+    {
+        var wire = new GroupMemberRecords { Account = ByteString.CopyFrom(account.ToProtobuf()) };
+        if (records.Presence is { } presence)
+        {
+            wire.Presence = ByteString.CopyFrom(presence);
+        }
+        if (records.Prekeys is { } prekeys)
+        {
+            wire.Prekeys = ByteString.CopyFrom(prekeys);
+        }
+        return wire;
+    }
+
+    /// <summary>Keys and records in messages of at most <see cref="MaxKeysMessage"/> bytes (a pairwise message holds 1 MiB).</summary>
+    private static List<GroupKeys> Batches(IEnumerable<byte[]> distributions, IEnumerable<GroupMemberRecords> records)
+    {
+        var batches = new List<GroupKeys> { new() };
+        var size = 0;
+        void Fit(int itemSize)
+        {
+            if (size > 0 && size + itemSize > MaxKeysMessage)
+            {
+                batches.Add(new GroupKeys());
+                size = 0;
+            }
+            size += itemSize;
+        }
+        foreach (var distribution in distributions)
+        {
+            Fit(distribution.Length);
+            batches[^1].Distributions.Add(ByteString.CopyFrom(distribution));
+        }
+        foreach (var memberRecords in records)
+        {
+            Fit(memberRecords.CalculateSize());
+            batches[^1].Records.Add(memberRecords);
+        }
+        return batches;
     }
 }

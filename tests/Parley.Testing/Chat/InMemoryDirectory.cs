@@ -55,6 +55,14 @@ public sealed class InMemoryDirectory(TimeProvider time) : IUserDirectory
         }
     }
 
+    /// <summary>This directory holds contents, not signed records: there is nothing to pass on.</summary>
+    public PublishedRecords PublishedRecords(PeerId account) => new(null, null);
+
+    /// <summary>Every lookup here is answered from memory already.</summary>
+    public void Remember(PeerId account, PublishedRecords records)
+    {
+    }
+
     public Task<int> PublishPresenceAsync(Account account, IReadOnlyList<DeviceCertificate> devices, IReadOnlyList<DeviceAddresses> addresses, CancellationToken cancellationToken)
     {
         CheckReachable();

@@ -1,15 +1,22 @@
+using Parley.Chat.Directory;
 using Parley.Chat.Groups;
 using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
+using Parley.Core.Identity;
 
 namespace Parley.Chat.Rooms.Controls;
 
 /// <summary>
 /// Sender keys: the sender's own chain, or chains an admin passes on. Each is installed and the messages that waited
-/// for it are read; kept until the welcome when they came first. An admin passes on what it gets at its next sync.
+/// for it are read; kept until the welcome when they came first. Members' directory records that come along are
+/// handed to the directory, which checks them when they are first needed. An admin passes on what it gets at its
+/// next sync.
 /// </summary>
-internal sealed class KeysHandler(RoomMessages messages, ChatContext context) : IRoomControlHandler
+internal sealed class KeysHandler(RoomMessages messages, IUserDirectory directory, ChatContext context) : IRoomControlHandler
 {
+    /// <summary>Bound on one member's records (a presence or prekey record is well under 4 KiB).</summary>
+    private const int MaxRecordsSize = 16 * 1024;
+
     public GroupControl.KindOneofCase Kind => GroupControl.KindOneofCase.Keys;
 
     public bool Handle(RoomControlInput input)
@@ -45,11 +52,32 @@ internal sealed class KeysHandler(RoomMessages messages, ChatContext context) : 
                 ChatLog.SenderKeyRefused(context.Logger, e.Message);
             }
         }
+        var me = context.Account.PublicKey;
+        foreach (var records in input.Control.Keys.Records)
+        {
+            PublicKey account;
+            try
+            {
+                account = PublicKey.FromProtobuf(records.Account.Span);
+            }
+            catch (FormatException)
+            {
+                continue;
+            }
+            if (account.Equals(me) || !state.IsMember(account) || records.CalculateSize() > MaxRecordsSize)
+            {
+                continue;
+            }
+            directory.Remember(account.ToPeerId(), new PublishedRecords(
+                records.Presence.Length == 0 ? null : records.Presence.ToByteArray(),
+                records.Prekeys.Length == 0 ? null : records.Prekeys.ToByteArray()));
+            room.MemberRecords[account] = records;
+        }
         // Messages that waited for these chains are read now. A new chain changes nothing else for a member, so no
         // room sync (which visits every member) follows, except on an admin, which passes the chains on.
         messages.ReadPending(input.Tx, room, input.Events);
         RoomCache.Save(input.Tx, room, []);
-        if (installed && state.IsAdmin(context.Account.PublicKey))
+        if (installed && state.IsAdmin(me))
         {
             input.FollowUps.Add(input.Id);
         }
