@@ -88,6 +88,16 @@ public sealed class GroupSession
 
     public int HeldDistributionCount => _held.Count;
 
+    /// <summary>How many other members this member can read in the current epoch: those whose chain of that epoch,
+    /// from their current membership, it holds (all of them once every key has arrived).</summary>
+    public int ReadableMemberCount(GroupState state)
+    {
+        CheckState(state);
+        return state.Members.Count(m => !m.Account.Equals(Self)
+            && _chainsBySender.TryGetValue(m.Account, out var keys)
+            && keys.Any(k => k.Epoch == state.Epoch.Id && _chains[k].Membership == m.AddedBy));
+    }
+
     /// <summary>
     /// Brings the session in line with the membership state: a new sending chain when the epoch changed (every Remove
     /// and Leave), its distribution to every current member that does not have it yet (at the current iteration, so a

@@ -17,8 +17,10 @@ public class GroupRelayTests
     public void Members_who_never_exchanged_keys_read_each_other_through_the_admin()
     {
         var net = new GroupNetwork(sync: false, _alice, _bob, _carol, _dave);
+        Assert.Equal(0, net[_bob].Session.ReadableMemberCount(net[_bob].State));
 
         var sent = net.SyncThroughAdmins();
+        Assert.All(net.Replicas, r => Assert.Equal(3, r.Session.ReadableMemberCount(r.State)));
 
         // Each member sends its chain to the admin alone; the admin sends each member one chain of its own and the
         // two chains of the others.
@@ -72,8 +74,10 @@ public class GroupRelayTests
         var net = new GroupNetwork(sync: false, _alice, _bob, _carol, _dave);
         net.SyncThroughAdmins();
         net.Change(_alice, MembershipChange.Remove(_dave.Account));
+        Assert.Equal(0, net[_bob].Session.ReadableMemberCount(net[_bob].State));
 
         var sent = net.SyncThroughAdmins();
+        Assert.All(new[] { _alice, _bob, _carol }, p => Assert.Equal(2, net[p].Session.ReadableMemberCount(net[p].State)));
 
         Assert.Equal(1, sent[_bob]);
         Assert.Equal(1, sent[_carol]);
