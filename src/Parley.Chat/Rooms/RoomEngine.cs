@@ -329,7 +329,6 @@ internal sealed class RoomEngine(
             {
                 return false;
             }
-            membership.PassOn(tx, room, setups);
             retry = !membership.DistributeKeys(tx, room, setups);
             messages.ReadPending(tx, room, events);
             history.Offer(tx, room, setups);
