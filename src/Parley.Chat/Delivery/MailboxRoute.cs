@@ -11,7 +11,7 @@ namespace Parley.Chat.Delivery;
 /// </summary>
 internal sealed class MailboxRoute(ChatContext context, IMailboxes mailboxes)
 {
-    /// <summary>How many mailbox places took the envelope; a failure of the network counts as none.</summary>
+    /// <summary>How many mailbox places took the envelope; a failure of the network, or an envelope too big for a mailbox, counts as none.</summary>
     public async Task<DepositResult> DepositAsync(ContactRecord contact, OutboxItem item, CancellationToken cancellationToken)
     {
         DepositResult result;
@@ -21,7 +21,9 @@ internal sealed class MailboxRoute(ChatContext context, IMailboxes mailboxes)
             DepositAuthorization authorization = contact.TheirMailboxToken is { } token ? new DepositAuthorization.Token(token) : new DepositAuthorization.Stamp();
             result = await mailboxes.DepositAsync(contact.AccountKey, item.EnvelopeId, sealedEnvelope, authorization, cancellationToken);
         }
-        catch (Exception e) when (e is IOException or TimeoutException)
+        // An envelope bigger than a mailbox takes (ArgumentException) is refused as a failure of the network is: it
+        // waits in the outbox for a direct route instead of holding up every other envelope.
+        catch (Exception e) when (e is IOException or TimeoutException or ArgumentException)
         {
             ChatLog.DepositFailed(context.Logger, e.Message);
             result = new DepositResult(0, 0, [e.Message]);

@@ -15,8 +15,11 @@ namespace Parley.Chat.Rooms;
 /// </summary>
 internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomMessenger messenger, IUserDirectory directory)
 {
-    /// <summary>The most bytes of keys and records one message carries.</summary>
-    private const int MaxKeysMessage = 256 * 1024;
+    /// <summary>
+    /// What an envelope adds around the keys and records it carries (sender identity, session, prekey and ratchet
+    /// headers, the tag, the room control's fields, a mailbox's sealing): well under this.
+    /// </summary>
+    private const int EnvelopeHeadroom = 2048;
 
     private PublicKey Me => context.Account.PublicKey;
 
@@ -205,7 +208,7 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
                 continue;
             }
             var sent = true;
-            foreach (var keys in Batches(distributions.Select(d => d.Payload), records.Select(r => r.Value)))
+            foreach (var keys in Batches(distributions.Select(d => d.Payload), records.Select(r => r.Value), MaxKeysMessage))
             {
                 sent &= messenger.SendControl(tx, room.Id, recipient, new GroupControl { Keys = keys }, setups);
             }
@@ -245,14 +248,23 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
         return wire;
     }
 
-    /// <summary>Keys and records in messages of at most <see cref="MaxKeysMessage"/> bytes (a pairwise message holds 1 MiB).</summary>
-    private static List<GroupKeys> Batches(IEnumerable<byte[]> distributions, IEnumerable<GroupMemberRecords> records)
+    /// <summary>
+    /// The most bytes of keys and records one message carries: its envelope must fit what a member's chat stream reads
+    /// (<see cref="ChatOptions.MaxEnvelopeBytes"/>) and what a mailbox takes (MailboxOptions.MaxEnvelopeSize), 64 KiB
+    /// both by default. A larger one is refused by both routes, and stays in the outbox until it expires.
+    /// </summary>
+    private int MaxKeysMessage => context.Options.MaxEnvelopeBytes - EnvelopeHeadroom;
+
+    /// <summary>Keys and records in messages of at most <paramref name="maxSize"/> bytes.</summary>
+    private static List<GroupKeys> Batches(IEnumerable<byte[]> distributions, IEnumerable<GroupMemberRecords> records, int maxSize)
     {
         var batches = new List<GroupKeys> { new() };
         var size = 0;
-        void Fit(int itemSize)
+        // An item's size on the wire: its field's tag (one byte), its length and its bytes.
+        void Fit(int length)
         {
-            if (size > 0 && size + itemSize > MaxKeysMessage)
+            var itemSize = 1 + CodedOutputStream.ComputeLengthSize(length) + length;
+            if (size > 0 && size + itemSize > maxSize)
             {
                 batches.Add(new GroupKeys());
                 size = 0;

@@ -1,4 +1,6 @@
+using Google.Protobuf;
 using Parley.Chat.Messaging;
+using Parley.Chat.Protos;
 
 namespace Parley.Chat.Tests.ChatCore;
 
@@ -61,6 +63,30 @@ public sealed class OutboxTests : AliceAndBobTest
         Assert.Equal(2, second.Attempts);
         Assert.Equal(World.Time.GetUtcNow() + (2 * FakeChatWorld.Options.FirstRetryDelay), second.NextAttemptAt);
         Assert.Equal(DeliveryState.Queued, (await Alice.HistoryWithAsync(Bob))[^1].State);
+    }
+
+    [Fact]
+    public async Task An_envelope_too_big_for_a_mailbox_waits_without_holding_up_the_others()
+    {
+        await Bob.GoOfflineAsync();
+        var tooBig = new Envelope { EnvelopeId = ByteString.CopyFrom(new byte[16]), GroupMessage = ByteString.CopyFrom(new byte[World.Mailboxes.MaxEnvelopeSize]) };
+        await Alice.Store.TransactAsync(
+            tx =>
+            {
+                Alice.Core.Outbox.Put(tx, Bob.Chat.Account.Id, tooBig, null);
+                return true;
+            },
+            CancellationToken.None);
+        World.Time.Advance(TimeSpan.FromMilliseconds(1));
+        await Alice.Chat.SendAsync("bob", "behind it", CancellationToken.None);
+
+        await Alice.Core.Outbox.FlushAsync(CancellationToken.None);
+
+        Assert.Equal(DeliveryState.Stored, (await Alice.HistoryWithAsync(Bob))[^1].State);
+        Assert.Equal(1, World.Mailboxes.Waiting(Bob.Chat.Account.Id));
+        var waiting = Assert.Single(await Alice.Store.ReadAsync(r => r.GetOutbox(DateTimeOffset.MaxValue, 10), CancellationToken.None), i => i.Stage == OutboxStage.Sending);
+        Assert.Equal(tooBig.EnvelopeId.ToByteArray(), waiting.EnvelopeId);
+        Assert.Equal(1, waiting.Attempts);
     }
 
     [Fact]

@@ -93,6 +93,43 @@ public sealed class RoomEngineTests : IAsyncLifetime
         Assert.Equal("our rules", (await bob.Chat.GetGroupAsync("our rules", CancellationToken.None)).Name);
     }
 
+    [Fact]
+    public async Task In_a_large_room_the_keys_and_records_an_admin_passes_on_fit_the_envelopes_members_and_mailboxes_take()
+    {
+        // Records as heavy as real ones make what the admin passes on to the last member to join (19 members' chains
+        // and records, about 80 KB) more than one envelope holds (64 KiB, for a chat stream and for a mailbox).
+        _world.Directory.PublishedRecordBytes = 2048;
+        var alice = await AddAsync("alice");
+        var others = new List<FakeChatUser>();
+        for (var i = 0; i < 20; i++)
+        {
+            others.Add(await AddAsync($"member{i}"));
+        }
+        var room = await alice.Core.Rooms.CreateAsync("crowd", historyEnabled: false, CancellationToken.None);
+        foreach (var member in others)
+        {
+            await alice.Core.Rooms.InviteAsync(room.IdText, member.HandleText, CancellationToken.None);
+        }
+        await SettleAsync();
+        foreach (var member in others)
+        {
+            await member.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+        }
+        await SettleAsync();
+
+        foreach (var user in _users)
+        {
+            await user.Core.Rooms.SendAsync(room.IdText, $"hi from {user.Chat.Handle.Name}", CancellationToken.None);
+        }
+        await SettleAsync();
+
+        Assert.Equal(0, await alice.Chat.CountOutboxAsync(CancellationToken.None));
+        foreach (var user in _users)
+        {
+            Assert.Equal(_users.Count, (await TextsAsync(user, room.IdText)).Count);
+        }
+    }
+
     private async Task<FakeChatUser> AddAsync(string name)
     {
         var user = await _world.AddUserAsync(name);

@@ -55,8 +55,21 @@ public sealed class InMemoryDirectory(TimeProvider time) : IUserDirectory
         }
     }
 
-    /// <summary>This directory holds contents, not signed records: there is nothing to pass on.</summary>
-    public PublishedRecords PublishedRecords(PeerId account) => new(null, null);
+    /// <summary>
+    /// This directory holds contents, not signed records: with 0 (the default) there is nothing to pass on; else
+    /// stand-ins of this many bytes for each record an account published, so that rooms carry what real records weigh.
+    /// </summary>
+    public int PublishedRecordBytes { get; set; }
+
+    public PublishedRecords PublishedRecords(PeerId account)
+    {
+        lock (_gate)
+        {
+            return new(
+                PublishedRecordBytes > 0 && _presence.ContainsKey(account) ? new byte[PublishedRecordBytes] : null,
+                PublishedRecordBytes > 0 && _prekeys.ContainsKey(account) ? new byte[PublishedRecordBytes] : null);
+        }
+    }
 
     /// <summary>Every lookup here is answered from memory already.</summary>
     public void Remember(PeerId account, PublishedRecords records)

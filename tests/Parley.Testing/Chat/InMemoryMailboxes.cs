@@ -18,6 +18,9 @@ public sealed class InMemoryMailboxes(TimeProvider time) : IMailboxes
 
     public bool Reachable { get; set; } = true;
 
+    /// <summary>The largest sealed envelope a deposit takes, as <see cref="MailboxClient"/> checks it.</summary>
+    public int MaxEnvelopeSize { get; set; } = new MailboxOptions().MaxEnvelopeSize;
+
     /// <summary>Envelopes waiting for <paramref name="account"/>.</summary>
     public int Waiting(PeerId account)
     {
@@ -30,6 +33,10 @@ public sealed class InMemoryMailboxes(TimeProvider time) : IMailboxes
     public Task<DepositResult> DepositAsync(PublicKey recipient, byte[] envelopeId, byte[] envelope, DepositAuthorization authorization, CancellationToken cancellationToken)
     {
         CheckReachable();
+        if (envelope.Length is 0 || envelope.Length > MaxEnvelopeSize)
+        {
+            throw new ArgumentException($"an envelope is 1 to {MaxEnvelopeSize} bytes", nameof(envelope));
+        }
         var owner = recipient.ToPeerId();
         lock (_gate)
         {

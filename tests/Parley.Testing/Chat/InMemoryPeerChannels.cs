@@ -1,4 +1,5 @@
 using Parley.Chat.Channels;
+using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
@@ -15,6 +16,9 @@ public sealed class PeerChannelHub
 
     /// <summary>Envelopes sent directly, for tests that count them.</summary>
     public int Sent { get; private set; }
+
+    /// <summary>The largest envelope a device takes, as a chat stream reads at most <see cref="ChatOptions.MaxEnvelopeBytes"/>.</summary>
+    public int MaxEnvelopeBytes { get; set; } = new ChatOptions().MaxEnvelopeBytes;
 
     /// <summary>The channels of a device; it can be reached while it serves.</summary>
     public InMemoryPeerChannels Connect(PeerId device)
@@ -38,6 +42,10 @@ public sealed class PeerChannelHub
         if (handler is null)
         {
             throw new PeerConnectionException($"device {device} is not online");
+        }
+        if (envelope.CalculateSize() > MaxEnvelopeBytes)
+        {
+            throw new IOException($"device {device} reads envelopes of at most {MaxEnvelopeBytes} bytes");
         }
         // A copy, as the wire would give: the recipient cannot share objects with the sender.
         return await handler(Envelope.Parser.ParseFrom(Google.Protobuf.MessageExtensions.ToByteArray(envelope)), cancellationToken);
