@@ -170,49 +170,50 @@ public sealed class GroupSession
     }
 
     /// <summary>
-    /// The current chains of other members that members have not had from this session yet, each at the iteration
-    /// this member has reached (docs/groups.md, "Keys through the admins"): what an admin passes on, so that a member
-    /// sends its chain to the admins alone. Only chains that carry their owner's signature are passed on, and a
-    /// chain never goes back to its owner. What was passed on is kept in memory only: a session loaded again passes
-    /// everything on once more, which recipients take as duplicates.
+    /// The current chains of other members that members have not had from this session yet (docs/groups.md, "Keys
+    /// through the admins"): what an admin passes on, so that a member sends its chain to the admins alone. Each goes
+    /// out at the iteration this member had reached when the recipient became due for it (when the chain came, or when
+    /// the recipient joined), so that the recipient reads every message this member read from it meanwhile, and none
+    /// from before it joined. Only chains that carry their owner's signature are passed on, and a chain never goes
+    /// back to its owner. What was passed on, and from where, is kept in memory only: a session loaded again passes
+    /// everything on once more, from where it stands, which recipients take as duplicates.
     /// </summary>
     public IReadOnlyList<OutgoingDistribution> Relay(GroupState state)
     {
         CheckState(state);
         var epoch = state.Epoch.Id;
         _relayed.RemoveWhere(r => r.Chain.Epoch != epoch);
-        var current = new List<(ChainRef Key, byte[] Payload)>();
+        var outgoing = new List<OutgoingDistribution>();
+        var recipients = state.Members.Select(m => m.Account).Where(a => !a.Equals(Self)).ToList();
         foreach (var (sender, keys) in _chainsBySender)
         {
-            if (state.Member(sender) is not { } member)
-            {
-                continue;
-            }
-            foreach (var key in keys.Where(k => k.Epoch == epoch))
+            var member = state.Member(sender);
+            foreach (var key in keys)
             {
                 var chain = _chains[key];
-                if (chain.Membership == member.AddedBy && chain.Keys.OwnerSignature is not null)
+                // What went out at the last call and was not taken back (RelayNotSent) is no longer due.
+                chain.ForgetOwedWhere(m => key.Epoch != epoch || member is null || _relayed.Contains((key, m)));
+                if (key.Epoch != epoch || member is null || chain.Membership != member.AddedBy || chain.Keys.OwnerSignature is null)
                 {
-                    var distribution = chain.Keys.Distribution(GroupId, sender);
-                    current.Add((key, distribution.ToBytes()));
-                    distribution.Wipe();
+                    continue;
                 }
-            }
-        }
-        var outgoing = new List<OutgoingDistribution>();
-        foreach (var recipient in state.Members.Select(m => m.Account).Where(a => !a.Equals(Self)))
-        {
-            foreach (var (key, payload) in current)
-            {
-                if (!key.Sender.Equals(recipient) && _relayed.Add((key, recipient)))
+                var payloads = new Dictionary<uint, byte[]>();
+                foreach (var recipient in recipients.Where(r => !r.Equals(sender) && _relayed.Add((key, r))))
                 {
+                    var iteration = chain.OwedFrom(recipient);
+                    if (!payloads.TryGetValue(iteration, out var payload))
+                    {
+                        var distribution = chain.PassOnFrom(iteration).DistributionAt(GroupId, sender, iteration);
+                        payloads[iteration] = payload = distribution.ToBytes();
+                        distribution.Wipe();
+                    }
                     outgoing.Add(new OutgoingDistribution(recipient, payload.ToArray()));
                 }
+                foreach (var payload in payloads.Values)
+                {
+                    CryptographicOperations.ZeroMemory(payload);
+                }
             }
-        }
-        foreach (var (_, payload) in current)
-        {
-            CryptographicOperations.ZeroMemory(payload);
         }
         return outgoing;
     }
@@ -346,6 +347,7 @@ public sealed class GroupSession
         {
             throw new GroupMessageException(GroupMessageFailure.SenderRemoved, $"the chain belongs to an earlier membership of {sender.ToPeerId()}, which ended");
         }
+        NoteOwed(new ChainRef(sender, message.Epoch, message.ChainId), chain, state);
         var ad = GroupCiphertext.AssociatedData(GroupId, message.Epoch, sender, message.ChainId, message.Iteration);
         chain.Stored = null;
         var plaintext = chain.Keys.Open(message, ad, MaxSkip, MaxSkippedKeys);
@@ -443,7 +445,9 @@ public sealed class GroupSession
             // Never reinstall: an earlier iteration would bring back keys already used.
             return new DistributionResult(DistributionStatus.Duplicate, info);
         }
-        _chains[key] = new ReceivedChain(SenderKeyChain.FromDistribution(_crypto, distribution), state.Member(from)!.AddedBy);
+        var received = new ReceivedChain(SenderKeyChain.FromDistribution(_crypto, distribution), state.Member(from)!.AddedBy);
+        _chains[key] = received;
+        NoteOwed(key, received, state);
         if (!_chainsBySender.TryGetValue(from, out var list))
         {
             _chainsBySender[from] = list = [];
@@ -453,9 +457,29 @@ public sealed class GroupSession
         {
             _chains.Remove(list[0], out var oldest);
             oldest!.Keys.Wipe();
+            oldest.ForgetOwedWhere(_ => true);
             list.RemoveAt(0);
         }
         return new DistributionResult(DistributionStatus.Installed, info);
+    }
+
+    /// <summary>
+    /// On an admin, before a chain moves on: the members due for it that it has not passed on to yet will get it from
+    /// here (<see cref="Relay"/>), as they may get messages sent from here on.
+    /// </summary>
+    private void NoteOwed(ChainRef key, ReceivedChain chain, GroupState state)
+    {
+        if (!state.IsAdmin(Self) || key.Epoch != state.Epoch.Id)
+        {
+            return;
+        }
+        foreach (var member in state.Members)
+        {
+            if (!member.Account.Equals(Self) && !member.Account.Equals(key.Sender) && !_relayed.Contains((key, member.Account)))
+            {
+                chain.Owe(member.Account);
+            }
+        }
     }
 
     private void CheckState(GroupState state)
@@ -473,7 +497,41 @@ public sealed class GroupSession
     /// good only while that membership lasts.</param>
     private sealed record ReceivedChain(SenderKeyChain Keys, Id256 Membership)
     {
+        /// <summary>On an admin: the members due for this chain, and the iteration each is due from.</summary>
+        private readonly Dictionary<PublicKey, uint> _owed = [];
+
+        /// <summary>The chain where the earliest of <see cref="_owed"/> begins, kept while someone is due for it.</summary>
+        private SenderKeyChain? _passOnFrom;
+
         /// <summary>The chain's stored form, until the chain moves on.</summary>
         public ReceivedChainStateProto? Stored { get; set; }
+
+        /// <summary><paramref name="member"/> is due for the chain from where it stands now, unless it was due from earlier.</summary>
+        public void Owe(PublicKey member)
+        {
+            if (_owed.TryAdd(member, Keys.Iteration))
+            {
+                _passOnFrom ??= Keys.PassOnCopy();
+            }
+        }
+
+        /// <summary>The iteration <paramref name="member"/> gets the chain from: where it became due, else where it stands.</summary>
+        public uint OwedFrom(PublicKey member) => _owed.TryGetValue(member, out var iteration) ? iteration : Keys.Iteration;
+
+        /// <summary>A chain to take the distribution at <paramref name="iteration"/> from (at or before it).</summary>
+        public SenderKeyChain PassOnFrom(uint iteration) => _passOnFrom is { } from && from.Iteration <= iteration ? from : Keys;
+
+        public void ForgetOwedWhere(Func<PublicKey, bool> done)
+        {
+            foreach (var member in _owed.Keys.Where(done).ToList())
+            {
+                _owed.Remove(member);
+            }
+            if (_owed.Count == 0 && _passOnFrom is not null)
+            {
+                _passOnFrom.Wipe();
+                _passOnFrom = null;
+            }
+        }
     }
 }

@@ -64,8 +64,33 @@ internal sealed class SenderKeyChain
 
     /// <summary>The chain as it stands now, for a member who should read from the next message on; it names
     /// <paramref name="owner"/> when the chain has the owner's signature.</summary>
-    public SenderKeyDistribution Distribution(Id256 groupId, PublicKey owner) =>
-        OwnerSignature is null ? new(groupId, Epoch, ChainId, Iteration, _chainKey, SigningKey) : new(groupId, Epoch, ChainId, Iteration, _chainKey, SigningKey, owner, OwnerSignature);
+    public SenderKeyDistribution Distribution(Id256 groupId, PublicKey owner) => DistributionAt(groupId, owner, Iteration);
+
+    /// <summary>The chain as it stands at <paramref name="iteration"/> (this one or a later one), for a member who should
+    /// read from that message on; this chain does not move.</summary>
+    public SenderKeyDistribution DistributionAt(Id256 groupId, PublicKey owner, uint iteration)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(iteration, Iteration);
+        var chainKey = _chainKey.ToArray();
+        Span<byte> messageKey = stackalloc byte[KeySize];
+        for (var i = Iteration; i < iteration; i++)
+        {
+            var next = new byte[KeySize];
+            Step(_crypto, chainKey, messageKey, next);
+            CryptographicOperations.ZeroMemory(chainKey);
+            chainKey = next;
+        }
+        CryptographicOperations.ZeroMemory(messageKey);
+        var distribution = OwnerSignature is null
+            ? new SenderKeyDistribution(groupId, Epoch, ChainId, iteration, chainKey, SigningKey)
+            : new SenderKeyDistribution(groupId, Epoch, ChainId, iteration, chainKey, SigningKey, owner, OwnerSignature);
+        CryptographicOperations.ZeroMemory(chainKey);
+        return distribution;
+    }
+
+    /// <summary>A copy of this receiving chain as it stands now, without its skipped keys: what an admin keeps to pass
+    /// the chain on from here while it reads on.</summary>
+    public SenderKeyChain PassOnCopy() => new(_crypto, Epoch, ChainId, Iteration, _chainKey.ToArray(), null, SigningKey) { OwnerSignature = OwnerSignature };
 
     /// <summary>Encrypts and signs the message of iteration <see cref="Iteration"/> (which <paramref name="associatedData"/>
     /// binds), then steps the chain; the message key is wiped.</summary>

@@ -41,6 +41,45 @@ public class GroupRelayTests
     }
 
     [Fact]
+    public void A_chain_passed_on_after_the_admin_read_from_it_still_reads_what_the_admin_read()
+    {
+        var net = new GroupNetwork(sync: false, _alice, _bob, _carol);
+        var bobs = net[_bob].Session.Update(net[_bob].State, _bob.Key, net[_bob].State.IsAdmin).Outgoing.Single();
+        net[_alice].Session.ReceiveDistribution(_bob.Account, bobs.Payload, net[_alice].State);
+        // Bob's first message reaches the admin before the admin passes bob's chain on (the copy came right after the chain).
+        var first = net.Send(_bob, "first");
+        Assert.Equal("first", net.Deliver(_alice, first.Ciphertext).Text);
+
+        var toCarol = net[_alice].Session.Relay(net[_alice].State).Single(o => o.Recipient.Equals(_carol.Account));
+        net[_carol].Session.ReceiveDistribution(_alice.Account, toCarol.Payload, net[_carol].State);
+
+        Assert.Equal("first", net.Deliver(_carol, first.Ciphertext).Text);
+    }
+
+    [Fact]
+    public void A_member_who_joins_gets_chains_from_where_they_stood_when_it_joined()
+    {
+        var net = new GroupNetwork(sync: false, _alice, _bob, _carol);
+        net.SyncThroughAdmins();
+        var before = net.Send(_bob, "before dave");
+        net.Deliver(_alice, before.Ciphertext);
+        net.Change(_alice, MembershipChange.Invite(_dave.Account, "dave"));
+        net.Add(_dave, _alice);
+        net.Change(_dave, MembershipChange.Join("dave"));
+        // Bob writes to dave too; the admin reads it before it passes bob's chain on to dave.
+        var after = net.Send(_bob, "after dave joined");
+        net.Deliver(_alice, after.Ciphertext);
+
+        foreach (var outgoing in net[_alice].Session.Relay(net[_alice].State).Where(o => o.Recipient.Equals(_dave.Account)))
+        {
+            net[_dave].Session.ReceiveDistribution(_alice.Account, outgoing.Payload, net[_dave].State);
+        }
+
+        Assert.Equal("after dave joined", net.Deliver(_dave, after.Ciphertext).Text);
+        Assert.Equal(GroupMessageFailure.Replayed, Assert.Throws<GroupMessageException>(() => net.Deliver(_dave, before.Ciphertext)).Reason);
+    }
+
+    [Fact]
     public void A_chain_passed_on_needs_its_owners_signature()
     {
         var net = new GroupNetwork(sync: false, _alice, _bob, _carol);
