@@ -329,6 +329,7 @@ internal sealed class RoomEngine(
             {
                 return false;
             }
+            membership.PassOn(tx, room, setups);
             retry = !membership.DistributeKeys(tx, room, setups);
             messages.ReadPending(tx, room, events);
             history.Offer(tx, room, setups);

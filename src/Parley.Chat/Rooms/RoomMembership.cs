@@ -163,6 +163,36 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
     }
 
     /// <summary>
+    /// Entries an admin passes on to the members (an author only knows the members it knew, and a member who joined
+    /// meanwhile would otherwise never hear of the entry): kept with the room in this transaction and sent at the next
+    /// sync, so that a burst of joins costs each member one message.
+    /// </summary>
+    public static void QueuePassOn(IChatTransaction tx, Room room, IEnumerable<MembershipEntry> entries)
+    {
+        var queued = tx.GetSetting(PassOnSetting(room)) ?? [];
+        tx.PutSetting(PassOnSetting(room), [.. queued, .. entries.SelectMany(e => e.Id.Span.ToArray())]);
+    }
+
+    /// <summary>Sends the entries <see cref="QueuePassOn"/> kept to every member but their authors, one message each.</summary>
+    public void PassOn(IChatTransaction tx, Room room, IReadOnlyDictionary<PeerId, SessionSetup?>? setups)
+    {
+        if (tx.GetSetting(PassOnSetting(room)) is not { Length: > 0 } queued)
+        {
+            return;
+        }
+        var entries = queued.Chunk(Id256.Size).Select(id => room.Log.Find(Id256.FromBytes(id))).OfType<MembershipEntry>().ToList();
+        foreach (var member in room.Log.State.Members.Select(m => m.Account).Where(a => !a.Equals(Me)))
+        {
+            var theirs = entries.Where(e => !e.Author.Equals(member)).ToList();
+            if (theirs.Count > 0)
+            {
+                messenger.Broadcast(tx, room, theirs, [member], setups);
+            }
+        }
+        tx.PutSetting(PassOnSetting(room), []);
+    }
+
+    /// <summary>
     /// Who gets our sender key from us, and so who we need a pairwise session with to keep it in line: an admin (or
     /// anyone in a room without admins) sends to every member; any other member to the admins, who pass it on.
     /// </summary>
@@ -232,6 +262,8 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
         }
         return complete;
     }
+
+    private static string PassOnSetting(Room room) => $"room-pass-on/{room.IdText}";
 
     /// <summary>A member's directory records as they travel.</summary>
     public static GroupMemberRecords Records(PublicKey account, PublishedRecords records)

@@ -21,11 +21,10 @@ internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership,
         var accepted = membership.AddEntries(tx, room, input.Control.Entries.Entries);
         if (accepted.Count > 0)
         {
-            // Admins pass on what they learn: an author only knows the members it knew, and a member who joined
-            // meanwhile would otherwise never hear of the entry.
+            // Admins pass on what they learn, at the sync that follows.
             if (room.Log.State.IsAdmin(me))
             {
-                messenger.Broadcast(tx, room, accepted, room.Log.State.Members.Select(m => m.Account).Where(a => !a.Equals(input.Sender.AccountKey)), null);
+                RoomMembership.QueuePassOn(tx, room, accepted);
                 // Someone who just came in knows the log only as its welcome had it: joins that crossed theirs never
                 // reached them. They get the whole log once.
                 foreach (var newcomer in accepted.Select(RoomMembership.NewMember).OfType<PublicKey>().Where(a => !a.Equals(me) && room.Log.State.IsMember(a)).Distinct())
