@@ -10,7 +10,7 @@ namespace Parley.Storage;
 /// content (message text, names, mailbox tokens, room contents: <see cref="ContentSealing"/>) are sealed by the
 /// <see cref="KeyVault"/> before they reach the file; a contact is found by name through a keyed hash of it.
 /// </summary>
-public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
+public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
 {
     public const string FileName = "parley.db";
 
@@ -87,6 +87,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
             ALTER TABLE keyring ADD COLUMN sealed_generation INTEGER NOT NULL DEFAULT 0;
             ALTER TABLE keyring ADD COLUMN scrub_pending INTEGER NOT NULL DEFAULT 0;
             """),
+        new(6, FilesSchema),
     ];
 
     private readonly SqliteDatabase _database;
@@ -177,7 +178,7 @@ public sealed class SqliteChatStore : IChatStore, IAsyncDisposable
     private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
     /// <summary>Reads and writes rows; with a null transaction it only reads.</summary>
-    private sealed class Transaction(SqliteConnection connection, SqliteTransaction? transaction, KeyVault vault) : IChatTransaction
+    private sealed partial class Transaction(SqliteConnection connection, SqliteTransaction? transaction, KeyVault vault) : IChatTransaction
     {
         private const string MessageColumns = "id, conversation_id, sender, direction, lamport, parents, text, state, stored_count, sent_ms, local_ms, contact_request, unread";
         private const string ContactColumns = "account, account_key, identity_dh_key, name, state, their_token, our_token, created_ms";

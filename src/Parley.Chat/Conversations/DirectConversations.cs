@@ -20,7 +20,14 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
     public const int MaxPageSize = 10_000;
 
     /// <exception cref="ChatException">The text is empty or too long, the recipient cannot be found or has no keys published, or is blocked.</exception>
-    public async Task<MessageRecord> SendAsync(string recipient, string text, CancellationToken cancellationToken)
+    public Task<MessageRecord> SendAsync(string recipient, string text, CancellationToken cancellationToken) =>
+        SendAsync(recipient, text, null, cancellationToken);
+
+    /// <summary>
+    /// Sends a message whose body <paramref name="attachment"/> sets instead of a text (a file's manifest), storing what
+    /// goes with it in the same transaction. Such a message cannot be the contact request.
+    /// </summary>
+    public async Task<MessageRecord> SendAsync(string recipient, string text, Attachment? attachment, CancellationToken cancellationToken)
     {
         context.CheckOutgoingText(text);
         // One read for the usual case: a known contact with a session.
@@ -39,7 +46,7 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
             _ => contact,
         };
         var setup = hasSession ? null : await sessions.PrepareAsync(contact, cancellationToken);
-        var sent = await context.Store.TransactAsync(tx => Compose(tx, contact, text, setup), cancellationToken);
+        var sent = await context.Store.TransactAsync(tx => Compose(tx, contact, text, setup, attachment), cancellationToken);
         outbox.Wake();
         return sent;
     }
@@ -85,7 +92,7 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
     private static string RequestSentSetting(PeerId contact) => $"request-sent/{contact}";
 
     /// <summary>Stores our message on the conversation's clock and queues it encrypted; the first to a contact we ask is the request.</summary>
-    private MessageRecord Compose(IChatTransaction tx, ContactRecord contact, string text, SessionSetup? setup)
+    private MessageRecord Compose(IChatTransaction tx, ContactRecord contact, string text, SessionSetup? setup, Attachment? attachment)
     {
         var conversation = ConversationIds.Direct(context.Account.Id, contact.Account);
         var (lamport, heads) = tx.GetConversationClock(conversation);
@@ -101,7 +108,15 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
         // Only a contact we are asking may still need its request: only then is its current state read again.
         var current = contact.State == ContactState.Requested ? tx.GetContact(contact.Account) ?? contact : contact;
         var isRequest = current.State == ContactState.Requested && tx.GetSetting(RequestSentSetting(current.Account)) is null;
-        if (isRequest)
+        if (isRequest && attachment is not null)
+        {
+            throw new ChatException($"{current.Handle} has not accepted you yet: write a message first; a file cannot be the contact request");
+        }
+        if (attachment is not null)
+        {
+            attachment.SetBody(content);
+        }
+        else if (isRequest)
         {
             content.ContactRequest = new ContactRequest { SenderName = context.Name, Text = text, MailboxToken = ByteString.CopyFrom(current.OurMailboxToken) };
             tx.PutSetting(RequestSentSetting(current.Account), [1]);
@@ -116,6 +131,10 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
         tx.InsertMessage(message);
         tx.AdvanceConversation(conversation, current.Account, content.Lamport, message.Id);
         sessions.Queue(tx, current, content, message.Id, setup);
+        attachment?.AlsoStore(tx, current, message);
         return message;
     }
 }
+
+/// <summary>What a message carries instead of a text (a file's manifest), and what is stored with it in its transaction.</summary>
+internal sealed record Attachment(Action<Content> SetBody, Action<IChatTransaction, ContactRecord, MessageRecord> AlsoStore);

@@ -62,7 +62,8 @@ internal sealed class DirectRoute(ChatContext context, IUserDirectory directory,
         }
     }
 
-    private async Task<Presence?> LookUpPresenceAsync(PeerId account, CancellationToken cancellationToken)
+    /// <summary>Where an account's devices are, from the directory; cached, a failed delivery drops it (<see cref="Forget"/>).</summary>
+    public async Task<Presence?> LookUpPresenceAsync(PeerId account, CancellationToken cancellationToken)
     {
         var now = context.Now;
         if (_presence.TryGetValue(account, out var cached)

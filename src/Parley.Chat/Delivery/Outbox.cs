@@ -29,10 +29,11 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
     /// of a pairwise envelope, for session repair; <paramref name="createdAt"/>: an envelope that replaces an older one
     /// keeps its place in the recipient's order and its lifetime.
     /// </summary>
-    public void Put(IChatTransaction tx, PeerId recipient, Envelope envelope, byte[]? messageId, byte[]? content = null, DateTimeOffset? createdAt = null)
+    /// <param name="position">Envelopes put in one transaction go out in this order (their creation times are this many ms apart).</param>
+    public void Put(IChatTransaction tx, PeerId recipient, Envelope envelope, byte[]? messageId, byte[]? content = null, DateTimeOffset? createdAt = null, int position = 0)
     {
         var now = context.Now;
-        tx.PutOutbox(new OutboxItem(envelope.EnvelopeId.ToByteArray(), recipient, messageId, envelope.ToByteArray(), OutboxStage.Sending, 0, now, createdAt ?? now, content));
+        tx.PutOutbox(new OutboxItem(envelope.EnvelopeId.ToByteArray(), recipient, messageId, envelope.ToByteArray(), OutboxStage.Sending, 0, now, createdAt ?? now + TimeSpan.FromMilliseconds(position), content));
     }
 
     /// <summary>Puts a room message's ciphertext for one member in the outbox; it needs no pairwise session.</summary>

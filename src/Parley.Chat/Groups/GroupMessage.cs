@@ -21,8 +21,12 @@ public sealed class GroupMessage
 
     private static readonly byte[] IdDomain = "parley-group-message-id:"u8.ToArray();
 
-    private GroupMessage(Id256 id, Id256 groupId, Id256 epoch, PublicKey sender, uint chainId, uint iteration, ulong lamport, IReadOnlyList<Id256> parents, long timestampMs, string text)
+    /// <summary>Bound on a message's file manifest (docs/files.md).</summary>
+    public const int MaxFileBytes = Files.FileManifest.MaxEncodedBytes;
+
+    private GroupMessage(Id256 id, Id256 groupId, Id256 epoch, PublicKey sender, uint chainId, uint iteration, ulong lamport, IReadOnlyList<Id256> parents, long timestampMs, string text, ReadOnlyMemory<byte> file)
     {
+        File = file;
         Id = id;
         GroupId = groupId;
         Epoch = epoch;
@@ -70,6 +74,9 @@ public sealed class GroupMessage
 
     public string Text { get; }
 
+    /// <summary>The manifest of a file sent with the message (a FileManifest), or empty.</summary>
+    public ReadOnlyMemory<byte> File { get; }
+
     // Logs must never contain message text.
     public override string ToString() => $"GroupMessage {{ Id = {Id.ToShortString()}, Lamport = {Lamport}, Iteration = {Iteration} }}";
 
@@ -84,6 +91,10 @@ public sealed class GroupMessage
         {
             throw new FormatException($"a message's text is at most {MaxTextBytes} UTF-8 bytes");
         }
+        if (body.File.Length > MaxFileBytes)
+        {
+            throw new FormatException($"a message's file manifest is at most {MaxFileBytes} bytes");
+        }
         var parents = body.Parents.Select(p => Id256.FromBytes(p.Span)).ToArray();
         for (var i = 1; i < parents.Length; i++)
         {
@@ -92,7 +103,7 @@ public sealed class GroupMessage
                 throw new FormatException("a message's parents must be ascending without duplicates");
             }
         }
-        var payload = new CanonicalWriter(IdDomain)
+        var writer = new CanonicalWriter(IdDomain)
             .Bytes(groupId.Span)
             .Bytes(epoch.Span)
             .Bytes(sender.ToProtobuf())
@@ -101,19 +112,20 @@ public sealed class GroupMessage
             .UInt64(body.Lamport)
             .Ids(parents)
             .Int64(body.TimestampMs)
-            .Text(body.Text)
-            .ToArray();
+            .Text(body.Text);
+        // A file is part of what the id covers; a message without one keeps the id it always had.
+        var payload = body.File.IsEmpty ? writer.ToArray() : writer.Bytes(body.File.Span).ToArray();
         Span<byte> id = stackalloc byte[Id256.Size];
         crypto.Sha256(payload, id);
-        return new GroupMessage(Id256.FromBytes(id), groupId, epoch, sender, chainId, iteration, body.Lamport, parents, body.TimestampMs, body.Text);
+        return new GroupMessage(Id256.FromBytes(id), groupId, epoch, sender, chainId, iteration, body.Lamport, parents, body.TimestampMs, body.Text, body.File.Memory);
     }
 
-    internal static GroupMessageBody Body(ulong lamport, IEnumerable<Id256> parents, long timestampMs, string text)
+    internal static GroupMessageBody Body(ulong lamport, IEnumerable<Id256> parents, long timestampMs, string text, ReadOnlyMemory<byte> file = default)
     {
-        var body = new GroupMessageBody { Lamport = lamport, TimestampMs = timestampMs, Text = text };
+        var body = new GroupMessageBody { Lamport = lamport, TimestampMs = timestampMs, Text = text, File = ByteString.CopyFrom(file.Span) };
         body.Parents.AddRange(parents.Distinct().Order().Select(p => ByteString.CopyFrom(p.Span)));
         return body;
     }
 
-    internal GroupMessageBody ToBody() => Body(Lamport, Parents, TimestampMs, Text);
+    internal GroupMessageBody ToBody() => Body(Lamport, Parents, TimestampMs, Text, File);
 }

@@ -288,12 +288,13 @@ public sealed class GroupSession
     /// <param name="lamport">From <see cref="GroupTimeline.NextClock"/>, with <paramref name="parents"/>.</param>
     /// <exception cref="InvalidOperationException">This member has no sending chain: not a member, or <see cref="Update"/> not called.</exception>
     /// <exception cref="ArgumentException">The text or parents are out of bounds.</exception>
-    public SentGroupMessage Encrypt(string text, ulong lamport, IReadOnlyList<Id256> parents, long timestampMs)
+    /// <param name="file">A file manifest sent with the message (docs/files.md), or empty.</param>
+    public SentGroupMessage Encrypt(string text, ulong lamport, IReadOnlyList<Id256> parents, long timestampMs, ReadOnlyMemory<byte> file = default)
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(parents);
         var own = _own ?? throw new InvalidOperationException("this member has no sending chain: it is not a member, or Update was not called");
-        var body = GroupMessage.Body(lamport, parents, timestampMs, text);
+        var body = GroupMessage.Body(lamport, parents, timestampMs, text, file);
         GroupMessage message;
         try
         {

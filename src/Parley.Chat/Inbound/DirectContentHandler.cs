@@ -17,11 +17,12 @@ internal sealed class DirectContentHandler(ChatContext context)
     private const int MaxNameLength = 64;
 
     /// <summary>A text, or a contact request carrying one. Events to raise after the commit go in <paramref name="events"/>.</summary>
-    public ReceiveOutcome ApplyText(IChatTransaction tx, Content content, IdentityDhCertificate sender, ContactRecord? contact, DateTimeOffset now, List<Action> events)
+    /// <param name="shownText">The text stored for a message whose body is not a text (a file's manifest).</param>
+    public ReceiveOutcome ApplyText(IChatTransaction tx, Content content, IdentityDhCertificate sender, ContactRecord? contact, DateTimeOffset now, List<Action> events, string? shownText = null)
     {
         var senderId = sender.Account.ToPeerId();
         var request = content.ContactRequest;
-        var text = request?.Text ?? content.Text.Body;
+        var text = shownText ?? request?.Text ?? content.Text.Body;
         CheckMessage(content, text, senderId);
         var known = contact;
         if (contact is null)

@@ -23,12 +23,13 @@ internal sealed class EnvelopeReceiver(
     RoomCache rooms,
     RoomEngine roomEngine,
     Outbox outbox,
-    SessionRepair repair)
+    SessionRepair repair,
+    Files.FileInbox files)
 {
     public async Task<ReceiveOutcome> ReceiveAsync(Envelope envelope, CancellationToken cancellationToken)
     {
-        var outcome = envelope.GroupMessage.Length > 0
-            ? await roomMessages.ReceiveAsync(envelope, cancellationToken)
+        var outcome = envelope.GroupMessage.Length > 0 ? await roomMessages.ReceiveAsync(envelope, cancellationToken)
+            : envelope.FileChunk is not null ? await files.ReceiveChunkAsync(envelope, cancellationToken)
             : await ReceivePairwiseAsync(envelope, cancellationToken);
         if (outcome.Status == ReceiveStatus.Refused)
         {
@@ -148,6 +149,10 @@ internal sealed class EnvelopeReceiver(
                 return direct.ApplyAccept(tx, content.ContactAccept, contact, events);
             case Content.BodyOneofCase.Receipt:
                 return direct.ApplyReceipt(tx, content.Receipt, senderId, contact, events);
+            case Content.BodyOneofCase.File:
+                return files.ApplyManifest(tx, content, sender, contact, now, events);
+            case Content.BodyOneofCase.FileReceived:
+                return files.ApplyReceived(tx, content.FileReceived, senderId, events);
             default:
                 throw new EnvelopeRefusedException($"content of unknown kind {content.BodyCase}");
         }

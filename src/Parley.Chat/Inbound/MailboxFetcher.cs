@@ -34,6 +34,7 @@ internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, 
         }
         var processed = 0;
         var acknowledgements = new Dictionary<PeerId, List<byte[]>>();
+        var opened = new List<Envelope>();
         foreach (var item in fetched.Envelopes)
         {
             Envelope envelope;
@@ -51,6 +52,11 @@ internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, 
                 ChatLog.MailboxEnvelopeIdMismatch(context.Logger);
                 continue;
             }
+            opened.Add(envelope);
+        }
+        // File chunks last: a chunk is taken only once its manifest (a message) is in (docs/files.md).
+        foreach (var envelope in opened.Where(e => e.FileChunk is null).Concat(opened.Where(e => e.FileChunk is not null)))
+        {
             var outcome = await receiver.ReceiveAsync(envelope, cancellationToken);
             if (outcome.Status == ReceiveStatus.Accepted)
             {

@@ -5,6 +5,7 @@ using Parley.Chat.Contacts;
 using Parley.Chat.Conversations;
 using Parley.Chat.Delivery;
 using Parley.Chat.Directory;
+using Parley.Chat.Files;
 using Parley.Chat.Groups;
 using Parley.Chat.Identity;
 using Parley.Chat.Inbound;
@@ -21,6 +22,8 @@ namespace Parley.Chat.Messaging;
 /// <param name="Channels">Direct exchange with other devices (<see cref="ChatStreams"/> over the node's host).</param>
 /// <param name="Directory">The user directory (<see cref="DirectoryClient"/> over the DHT).</param>
 /// <param name="Mailbox">The mailboxes (<see cref="MailboxClient"/> over the mailbox protocol).</param>
+/// <param name="FileStore">File contents (the data folder's; in memory when null).</param>
+/// <param name="FileChannels">Streams of the file protocol (<see cref="FileStreams"/>); null: files are not fetched or served directly.</param>
 public sealed record ChatDependencies(
     IChatStore Store,
     IPeerChannels Channels,
@@ -30,7 +33,9 @@ public sealed record ChatDependencies(
     TimeProvider Time,
     ICryptoProvider Crypto,
     ChatOptions Options,
-    ILoggerFactory? LoggerFactory = null);
+    ILoggerFactory? LoggerFactory = null,
+    IFileStore? FileStore = null,
+    IFileChannels? FileChannels = null);
 
 /// <summary>
 /// One user's chat (docs/architecture.md): 1:1 conversations and rooms, end-to-end encrypted, delivered directly or
@@ -115,6 +120,13 @@ public sealed class ChatClient : IAsyncDisposable
         remove => _core.Context.Events.SessionReset -= value;
     }
 
+    /// <summary>A file appeared, changed state, or moved on (at most a few progress events per second per file).</summary>
+    public event EventHandler<FileEventArgs>? FileChanged
+    {
+        add => _core.Context.Events.FileChanged += value;
+        remove => _core.Context.Events.FileChanged -= value;
+    }
+
     /// <summary>Creates the user's account in an empty store; the name is claimed in the directory by <see cref="StartAsync"/>.</summary>
     /// <exception cref="ChatException">The store already holds an account, or the name is not valid.</exception>
     public static async Task<Account> CreateAccountAsync(IChatStore store, string name, ICryptoProvider crypto, TimeProvider time, CancellationToken cancellationToken)
@@ -178,6 +190,7 @@ public sealed class ChatClient : IAsyncDisposable
         }
         _started = true;
         _core.Channels.Serve(async (envelope, ct) => (await _core.Receiver.ReceiveAsync(envelope, ct)).ToResponse());
+        _core.Files.Channels?.Serve(_core.Files.Server.ServeAsync);
         var report = await RunMaintenanceOnceAsync(force: true, cancellationToken);
         var fetched = await FetchMailboxAsync(cancellationToken);
         report = report with { MailboxEnvelopes = fetched.Processed, MailboxNodesAnswered = fetched.NodesAnswered };
@@ -186,6 +199,7 @@ public sealed class ChatClient : IAsyncDisposable
             _loops.Add(_core.Outbox.RunAsync(FlushOutboxAsync, _stopping.Token));
             _loops.Add(PeriodicAsync(_core.Context.Options.MailboxPollInterval, FetchMailboxAsync, _stopping.Token));
             _loops.Add(PeriodicAsync(_core.Context.Options.AddressCheckInterval, ct => RunMaintenanceOnceAsync(force: false, ct), _stopping.Token));
+            _loops.Add(_core.Files.Fetcher.RunAsync(_stopping.Token));
         }
         _core.Outbox.Wake();
         return report;
@@ -307,6 +321,43 @@ public sealed class ChatClient : IAsyncDisposable
 
     public Task MarkGroupReadAsync(string room, CancellationToken cancellationToken) => _core.Rooms.MarkReadAsync(room, cancellationToken);
 
+    /// <summary>
+    /// Sends a file to a contact (docs/files.md): a copy is kept in the data folder and its manifest goes as a message;
+    /// up to 1 MiB the chunks follow through the outbox (the mailboxes when the contact is away), a larger file waits
+    /// for the contact to fetch it directly. <paramref name="thumbnail"/>: a small preview of an image (JPEG, PNG,
+    /// WebP or GIF, at most 16 KiB), or null.
+    /// </summary>
+    /// <exception cref="ChatException">Not a contact who accepted us, an empty file or one over the limit, a full disk, a bad thumbnail.</exception>
+    public Task<ChatFile> SendFileAsync(string recipient, string name, string? mediaType, Stream content, byte[]? thumbnail, CancellationToken cancellationToken) =>
+        _core.Files.Sender.SendAsync(recipient, null, name, mediaType, content, thumbnail, cancellationToken);
+
+    /// <summary>Sends a file to a room: its manifest is a room message; members fetch the chunks from whoever holds them.</summary>
+    public Task<ChatFile> SendFileToGroupAsync(string room, string name, string? mediaType, Stream content, byte[]? thumbnail, CancellationToken cancellationToken) =>
+        _core.Files.Sender.SendAsync(null, room, name, mediaType, content, thumbnail, cancellationToken);
+
+    /// <summary>Files sent and received, newest first.</summary>
+    public Task<IReadOnlyList<ChatFile>> GetFilesAsync(int limit, CancellationToken cancellationToken) => _core.Files.ListAsync(limit, cancellationToken);
+
+    /// <summary>A file by id (hex, or its first characters).</summary>
+    public Task<ChatFile> GetFileAsync(string id, CancellationToken cancellationToken) => _core.Files.GetAsync(id, cancellationToken);
+
+    /// <summary>The file a message (1:1 or room) carried, or null.</summary>
+    public Task<ChatFile?> GetFileOfMessageAsync(byte[] messageId, CancellationToken cancellationToken) => _core.Files.OfMessageAsync(messageId, cancellationToken);
+
+    /// <summary>Reads a file held whole here (ours, or saved). Nothing is opened or run: the caller gets bytes.</summary>
+    public Task<(ChatFile File, Stream Content)> OpenFileAsync(string id, CancellationToken cancellationToken) => _core.Files.OpenAsync(id, cancellationToken);
+
+    /// <summary>Asks for a received file again: after raising the limit or freeing space, or to look for a source now.</summary>
+    public Task<ChatFile> FetchFileAsync(string id, CancellationToken cancellationToken) => _core.Files.FetchAsync(id, cancellationToken);
+
+    /// <summary>Fetches every file that is due and waits until those fetches end (the background loop does this by itself).</summary>
+    public Task FetchFilesAsync(CancellationToken cancellationToken) => _core.Files.Fetcher.FetchAllAsync(cancellationToken);
+
+    /// <summary>The largest file sent or fetched without asking.</summary>
+    public Task<long> GetFileLimitAsync(CancellationToken cancellationToken) => _core.Files.Catalog.GetLimitAsync(cancellationToken);
+
+    public Task SetFileLimitAsync(long bytes, CancellationToken cancellationToken) => _core.Files.Catalog.SetLimitAsync(bytes, cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         if (_stopping.IsCancellationRequested)
@@ -328,6 +379,8 @@ public sealed class ChatClient : IAsyncDisposable
         if (_started)
         {
             _core.Channels.StopServing();
+            _core.Files.Channels?.StopServing();
+            await _core.Files.Fetcher.StopAsync();
             if (_core.Context.Options.PublishPresence)
             {
                 await _core.Publisher.PublishOfflineAsync();
@@ -337,6 +390,7 @@ public sealed class ChatClient : IAsyncDisposable
         _stopping.Dispose();
         _core.Outbox.Dispose();
         _core.RoomCache.Dispose();
+        _core.Files.Dispose();
     }
 
     private async Task PeriodicAsync<T>(TimeSpan interval, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken)

@@ -4,6 +4,7 @@ using Parley.Chat.Channels;
 using Parley.Chat.Contacts;
 using Parley.Chat.Conversations;
 using Parley.Chat.Delivery;
+using Parley.Chat.Files;
 using Parley.Chat.Identity;
 using Parley.Chat.Inbound;
 using Parley.Chat.Publishing;
@@ -23,7 +24,8 @@ internal sealed class ChatCore
         Channels = dependencies.Channels;
         var directory = dependencies.Directory;
         var mailboxes = dependencies.Mailbox;
-        Outbox = new Outbox(Context, new DirectRoute(Context, directory, Channels), new MailboxRoute(Context, mailboxes));
+        var directRoute = new DirectRoute(Context, directory, Channels);
+        Outbox = new Outbox(Context, directRoute, new MailboxRoute(Context, mailboxes));
         Sessions = new PairwiseSessions(Context, directory, mailboxes, Outbox);
         Publisher = new DirectoryPublisher(Context, directory, mailboxes, Channels);
         Contacts = new ContactBook(Context, directory, Sessions, Outbox, Publisher);
@@ -48,7 +50,10 @@ internal sealed class ChatCore
             new MessagesHandler(RoomMessages),
         ]);
         Repair = new SessionRepair(Context, Sessions, Outbox);
-        Receiver = new EnvelopeReceiver(Context, Sessions, new DirectContentHandler(Context), RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair);
+        var directContent = new DirectContentHandler(Context);
+        Files = new ChatFiles(Context, dependencies.FileStore ?? new EphemeralFileStore(), dependencies.FileChannels, Sessions, Outbox, directRoute, RoomCache, Conversations, Rooms, directContent);
+        RoomMessages.FileRead = Files.Inbox.ApplyRoomManifest;
+        Receiver = new EnvelopeReceiver(Context, Sessions, directContent, RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair, Files.Inbox);
         Fetcher = new MailboxFetcher(Context, mailboxes, Receiver, Sessions, Outbox);
         Outbox.RoomCopiesCounted = Rooms.RaiseCopiesCountedAsync;
     }
@@ -80,4 +85,6 @@ internal sealed class ChatCore
     public EnvelopeReceiver Receiver { get; }
 
     public MailboxFetcher Fetcher { get; }
+
+    public ChatFiles Files { get; }
 }

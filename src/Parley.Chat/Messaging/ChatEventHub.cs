@@ -23,6 +23,8 @@ internal sealed class ChatEventHub(Microsoft.Extensions.Logging.ILogger logger)
 
     public EventHandler<SessionResetEventArgs>? SessionReset { get; set; }
 
+    public EventHandler<Files.FileEventArgs>? FileChanged { get; set; }
+
     public void OnMessageReceived(MessageRecord message, ContactRecord contact) => Raise(MessageReceived, new MessageEventArgs(message, contact));
 
     public void OnMessageStateChanged(MessageRecord message, ContactRecord contact) => Raise(MessageStateChanged, new MessageEventArgs(message, contact));
@@ -36,6 +38,8 @@ internal sealed class ChatEventHub(Microsoft.Extensions.Logging.ILogger logger)
     public void OnGroupMessageChanged(GroupMessageRecord message, GroupInfo group) => Raise(GroupMessageChanged, new GroupMessageEventArgs(message, group));
 
     public void OnSessionReset(ContactRecord contact, SessionResetKind kind, int resent) => Raise(SessionReset, new SessionResetEventArgs(contact, kind, resent));
+
+    public void OnFileChanged(Files.ChatFile file) => Raise(FileChanged, new Files.FileEventArgs(file));
 
     private void Raise<T>(EventHandler<T>? handler, T args)
     {

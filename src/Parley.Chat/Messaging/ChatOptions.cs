@@ -75,4 +75,7 @@ public sealed class ChatOptions
 
     /// <summary>Whether the background loops (outbox, mailbox polling, republishing) run; tests drive them by hand.</summary>
     public bool RunBackgroundTasks { get; init; } = true;
+
+    /// <summary>Files and images (docs/files.md).</summary>
+    public Files.FileTransferOptions Files { get; init; } = new();
 }

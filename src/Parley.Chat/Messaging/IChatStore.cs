@@ -1,3 +1,4 @@
+using Parley.Chat.Files;
 using Parley.Core.Identity;
 
 namespace Parley.Chat.Messaging;
@@ -84,6 +85,17 @@ public interface IChatReader
 
     /// <summary>A value of the node's own bookkeeping (mailbox policy sequence, last prekey rotation…), or null.</summary>
     byte[]? GetSetting(string name);
+
+    FileRecord? GetFile(byte[] fileId);
+
+    /// <summary>The file a message carried, if any.</summary>
+    FileRecord? GetFileOfMessage(byte[] messageId);
+
+    /// <summary>Files, newest first; the first <paramref name="limit"/>.</summary>
+    IReadOnlyList<FileRecord> GetFiles(int limit);
+
+    /// <summary>Incoming files not saved yet (<see cref="FileRecord.IsUnfinished"/>), oldest first.</summary>
+    IReadOnlyList<FileRecord> GetUnfinishedFiles(int limit);
 }
 
 public interface IChatTransaction : IChatReader
@@ -150,4 +162,7 @@ public interface IChatTransaction : IChatReader
 
     /// <summary>Forgets seen-envelope ids older than <paramref name="before"/> (mailboxes drop envelopes after 30 days anyway).</summary>
     void ForgetSeenEnvelopes(DateTimeOffset before);
+
+    /// <summary>Stores a file's record, replacing the one with its id.</summary>
+    void PutFile(FileRecord file);
 }

@@ -197,7 +197,14 @@ internal sealed class RoomEngine(
     }
 
     /// <summary>Encrypts a message once for the room and queues a copy for every other member.</summary>
-    public async Task<GroupMessageRecord> SendAsync(string room, string text, CancellationToken cancellationToken)
+    public Task<GroupMessageRecord> SendAsync(string room, string text, CancellationToken cancellationToken) =>
+        SendAsync(room, text, default, null, cancellationToken);
+
+    /// <summary>
+    /// Sends a message, with a file's manifest when <paramref name="file"/> is not empty; <paramref name="alsoStore"/>
+    /// writes what goes with it in the same transaction.
+    /// </summary>
+    public async Task<GroupMessageRecord> SendAsync(string room, string text, ReadOnlyMemory<byte> file, Action<IChatTransaction, GroupMessageRecord>? alsoStore, CancellationToken cancellationToken)
     {
         context.CheckOutgoingText(text);
         var id = await FindIdAsync(room, cancellationToken);
@@ -222,7 +229,7 @@ internal sealed class RoomEngine(
             SentGroupMessage sent;
             try
             {
-                sent = r.Session.Encrypt(text, lamport, parents, now.ToUnixTimeMilliseconds());
+                sent = r.Session.Encrypt(text, lamport, parents, now.ToUnixTimeMilliseconds(), file);
             }
             catch (InvalidOperationException e)
             {
@@ -232,6 +239,7 @@ internal sealed class RoomEngine(
             var recipients = r.Log.State.Members.Where(m => !m.Account.Equals(Me)).ToList();
             var message = RoomMessages.Record(sent.Message, sent.Ciphertext, outgoing: true, recipients.Count, unread: false, fromHistory: false, now);
             tx.InsertGroupMessage(message);
+            alsoStore?.Invoke(tx, message);
             foreach (var member in recipients)
             {
                 if (tx.GetContact(member.Account.ToPeerId()) is { } contact)

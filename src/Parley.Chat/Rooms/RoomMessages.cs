@@ -20,6 +20,9 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
 
     private readonly HashSet<(Id256 Group, PublicKey Sender, Id256 Epoch, uint Chain, uint First)> _requestedGaps = [];
 
+    /// <summary>A message read carries a file manifest: stored in the same transaction by the files part (docs/files.md).</summary>
+    public Action<IChatTransaction, GroupMessage, DateTimeOffset, List<Action>>? FileRead { get; set; }
+
     /// <summary>A room message that arrived in an envelope of its own: read it now or keep it until its chain arrives.</summary>
     public async Task<ReceiveOutcome> ReceiveAsync(Envelope envelope, CancellationToken cancellationToken)
     {
@@ -115,6 +118,10 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
         {
             var info = rooms.Info(room);
             events.Add(() => context.Events.OnGroupMessageReceived(record, info));
+            if (!message.File.IsEmpty)
+            {
+                FileRead?.Invoke(tx, message, now, events);
+            }
         }
         RequestMissing(tx, room, message.Sender);
         return true;

@@ -1,3 +1,4 @@
+using Parley.Chat.Files;
 using Parley.Chat.Messaging;
 using Parley.Core.Crypto;
 using Parley.Core.Identity;
@@ -13,7 +14,7 @@ namespace Parley.Chat.Tests.ChatCore;
 /// </summary>
 public sealed class FakeChatWorld : IAsyncDisposable
 {
-    public static readonly ChatOptions Options = new() { RunBackgroundTasks = false };
+    public static readonly ChatOptions Options = new() { RunBackgroundTasks = false, Files = new FileTransferOptions { DiskReserveBytes = 1024 * 1024 } };
 
     private readonly List<FakeChatUser> _users = [];
 
@@ -25,6 +26,9 @@ public sealed class FakeChatWorld : IAsyncDisposable
 
     public PeerChannelHub Hub { get; } = new();
 
+    /// <summary>Where file streams go: every online device has a host on it.</summary>
+    public InMemoryNetwork Network { get; } = new();
+
     public FakeChatWorld()
     {
         Directory = new InMemoryDirectory(Time);
@@ -32,11 +36,12 @@ public sealed class FakeChatWorld : IAsyncDisposable
     }
 
     /// <summary>A new user called <paramref name="name"/>, online (serving, its records published).</summary>
-    public async Task<FakeChatUser> AddUserAsync(string name, ChatOptions? options = null)
+    /// <param name="fileChannels">Wraps the user's file streams (a test that cuts or corrupts them).</param>
+    public async Task<FakeChatUser> AddUserAsync(string name, ChatOptions? options = null, Func<IFileChannels, IFileChannels>? fileChannels = null)
     {
         var store = new InMemoryChatStore();
         await ChatClient.CreateAccountAsync(store, name, DefaultCryptoProvider.Instance, Time, CancellationToken.None);
-        var user = new FakeChatUser(this, store, IdentityKey.Generate(), options ?? Options);
+        var user = new FakeChatUser(this, store, IdentityKey.Generate(), options ?? Options, fileChannels);
         await user.ComeOnlineAsync();
         _users.Add(user);
         return user;
@@ -84,16 +89,22 @@ public sealed class FakeChatUser : IAsyncDisposable
     private readonly FakeChatWorld _world;
     private readonly IdentityKey _deviceKey;
     private readonly ChatOptions _options;
+    private readonly Func<IFileChannels, IFileChannels>? _fileChannels;
+    private InMemoryHost? _host;
 
-    internal FakeChatUser(FakeChatWorld world, InMemoryChatStore store, IdentityKey deviceKey, ChatOptions options)
+    internal FakeChatUser(FakeChatWorld world, InMemoryChatStore store, IdentityKey deviceKey, ChatOptions options, Func<IFileChannels, IFileChannels>? fileChannels)
     {
         _world = world;
         Store = store;
         _deviceKey = deviceKey;
         _options = options;
+        _fileChannels = fileChannels;
     }
 
     public InMemoryChatStore Store { get; private set; }
+
+    /// <summary>The user's file contents; like a data folder, they outlive the device going offline.</summary>
+    public EphemeralFileStore Files { get; } = new(64L * 1024 * 1024);
 
     public ChatClient Chat { get; private set; } = null!;
 
@@ -113,8 +124,11 @@ public sealed class FakeChatUser : IAsyncDisposable
     {
         var account = await Store.ReadAsync(r => r.GetAccount(), CancellationToken.None);
         var device = Parley.Chat.Identity.Account.FromSecrets(account!.AccountSeed, account.IdentityDhPrivateKey).CertifyDevice(_deviceKey.PublicKey, _world.Time.GetUtcNow());
+        _host = _world.Network.CreateHost(_deviceKey);
+        IFileChannels files = new FileStreams(_host, TimeSpan.FromSeconds(5));
         var dependencies = new ChatDependencies(
-            Store, _world.Hub.Connect(_deviceKey.PeerId), _world.Directory, _world.Mailboxes, device, _world.Time, DefaultCryptoProvider.Instance, _options);
+            Store, _world.Hub.Connect(_deviceKey.PeerId), _world.Directory, _world.Mailboxes, device, _world.Time, DefaultCryptoProvider.Instance, _options,
+            FileStore: Files, FileChannels: _fileChannels?.Invoke(files) ?? files);
         Chat = (await ChatClient.OpenAsync(dependencies, CancellationToken.None))!;
         Chat.MessageReceived += (_, e) => Received.Add(e.Message);
         Chat.MessageStateChanged += (_, e) => StateChanges.Add(e.Message);
@@ -127,6 +141,10 @@ public sealed class FakeChatUser : IAsyncDisposable
     public async Task GoOfflineAsync()
     {
         await Chat.DisposeAsync();
+        if (_host is not null)
+        {
+            await _host.DisposeAsync();
+        }
         IsOnline = false;
     }
 

@@ -8,7 +8,7 @@ namespace Parley.Testing.Chat;
 /// store. A transaction works on a copy of the state that replaces the state only when the work returns, so a throw
 /// rolls everything back. One lock serializes every transaction and read. Times are kept to the millisecond, as stored.
 /// </summary>
-public sealed class InMemoryChatStore : IChatStore
+public sealed partial class InMemoryChatStore : IChatStore
 {
     private const int MaxHeads = 4;
     private const int MessageIdLength = 16;
@@ -103,6 +103,8 @@ public sealed class InMemoryChatStore : IChatStore
 
         public long NextPendingId { get; set; } = 1;
 
+        public Dictionary<string, Parley.Chat.Files.FileRecord> Files { get; init; } = [];
+
         /// <summary>A copy whose collections can change without touching this one (records and byte arrays are never changed in place).</summary>
         public State Copy() => new()
         {
@@ -121,10 +123,11 @@ public sealed class InMemoryChatStore : IChatStore
             GroupMessages = new(GroupMessages),
             GroupPending = [.. GroupPending],
             NextPendingId = NextPendingId,
+            Files = new(Files),
         };
     }
 
-    private sealed class Transaction(State state) : IChatTransaction
+    private sealed partial class Transaction(State state) : IChatTransaction
     {
         public AccountRecord? GetAccount() => state.Account;
 
