@@ -1,3 +1,4 @@
+using Parley.Chat.Files;
 using Parley.Chat.Messaging;
 using Parley.Core.Identity;
 using Parley.Testing.Chat;
@@ -34,7 +35,7 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
         await Store.ReadAsync(r => AssertOneOfEach(r, contactKey), CancellationToken.None);
     }
 
-    /// <summary>Writes a row of every kind: account, contact, session, prekey, message and its conversation, outbox, device, setting.</summary>
+    /// <summary>Writes a row of every kind: account, contact, session, prekey, message and its conversation, outbox, device, setting, file.</summary>
     protected static bool WriteOneOfEach(IChatTransaction tx, IdentityKey contactKey)
     {
         tx.PutAccount(new AccountRecord([1, 2, 3], [4, 5, 6], "alice", 42, Now));
@@ -47,12 +48,17 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
         tx.PutDevice([1], [2], Now);
         tx.MarkEnvelopeSeen([3], Now);
         tx.PutSetting("x", [1]);
+        tx.PutFile(File([7], MessageId, contactKey.PeerId, FileState.Waiting, Now));
         return true;
     }
 
     /// <summary>Checks that what <see cref="WriteOneOfEach"/> wrote reads back as it was.</summary>
     protected static bool AssertOneOfEach(IChatReader r, IdentityKey contactKey)
     {
+        var file = r.GetFile(FileId(7))!;
+        Assert.Equal(File([7], MessageId, contactKey.PeerId, FileState.Waiting, Now) with { Manifest = file.Manifest, Have = file.Have, FileId = file.FileId, MessageId = file.MessageId, ConversationId = file.ConversationId }, file);
+        Assert.Equal(Manifest(7), file.Manifest);
+        Assert.Equal([1, 0], file.Have);
         var account = r.GetAccount()!;
         Assert.Equal([1, 2, 3], account.AccountSeed);
         Assert.Equal(42UL, account.NameProofOfWork);
@@ -345,6 +351,57 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
         Assert.Equal((2, 1, false), (counted.Delivered, counted.Stored, counted.Unread));
         Assert.Equal(2, (await Store.ReadAsync(r => r.GetGroupPending(group), CancellationToken.None)).Count);
     }
+
+    [Fact]
+    public async Task Files_are_found_by_id_and_message_listed_newest_first_and_the_unfinished_oldest_first()
+    {
+        var peer = IdentityKey.Generate().PeerId;
+        var roomMessage = Enumerable.Repeat((byte)4, 32).ToArray();
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutFile(File([1], MessageId, peer, FileState.Waiting, Now));
+            tx.PutFile(File([2], roomMessage, peer, FileState.TooLarge, Now.AddSeconds(1)) with { InRoom = true, Problem = "too large" });
+            tx.PutFile(File([3], [5], peer, FileState.Complete, Now.AddSeconds(2)) with { SavedAs = "a.jpg" });
+            tx.PutFile(File([4], [6], peer, FileState.Offered, Now.AddSeconds(3)) with { Outgoing = true });
+            tx.PutFile(File([5], [8], peer, FileState.NoSpace, Now.AddSeconds(4)));
+            return true;
+        }, CancellationToken.None);
+
+        await Store.ReadAsync(r =>
+        {
+            Assert.Equal([5, 4, 3, 2, 1], Ids(r.GetFiles(10)));
+            Assert.Equal([5, 4], Ids(r.GetFiles(2)));
+            Assert.Equal([1, 2, 5], Ids(r.GetUnfinishedFiles(10)));
+            Assert.Equal(FileId(2), r.GetFileOfMessage(roomMessage)!.FileId);
+            Assert.True(r.GetFile(FileId(2))!.InRoom);
+            Assert.Equal("too large", r.GetFile(FileId(2))!.Problem);
+            Assert.Equal("a.jpg", r.GetFile(FileId(3))!.SavedAs);
+            Assert.Null(r.GetFile(FileId(9)));
+            Assert.Null(r.GetFileOfMessage([9]));
+            return true;
+        }, CancellationToken.None);
+
+        // A record is replaced whole: progress and state move on.
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutFile(tx.GetFile(FileId(1))! with { State = FileState.Complete, Have = [3, 0], ChunksHeld = 2, SavedAs = "b.bin", Problem = null });
+            return true;
+        }, CancellationToken.None);
+        var done = (await Store.ReadAsync(r => r.GetFile(FileId(1)), CancellationToken.None))!;
+        Assert.Equal((FileState.Complete, 2, "b.bin"), (done.State, done.ChunksHeld, done.SavedAs));
+        Assert.Equal([3, 0], done.Have);
+        Assert.Equal([2, 5], Ids(await Store.ReadAsync(r => r.GetUnfinishedFiles(10), CancellationToken.None)));
+    }
+
+    protected static byte[] FileId(byte tag) => Enumerable.Repeat(tag, FileManifest.FileIdLength).ToArray();
+
+    /// <summary>The bytes stored as a file's manifest (the store does not read them).</summary>
+    protected static byte[] Manifest(byte tag) => Enumerable.Repeat(tag, 100).ToArray();
+
+    private static FileRecord File(byte[] tag, byte[] messageId, PeerId peer, FileState state, DateTimeOffset at) =>
+        new(FileId(tag[0]), messageId, Conversation, false, peer, false, Manifest(tag[0]), state, [1, 0], 1, null, null, at, at.AddSeconds(5));
+
+    private static byte[] Ids(IEnumerable<FileRecord> files) => files.Select(f => f.FileId[0]).ToArray();
 }
 
 public sealed class InMemoryChatStoreContractTests : ChatStoreContractTests
