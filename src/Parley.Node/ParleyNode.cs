@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Parley.Chat.Channels;
 using Parley.Chat.Directory;
+using Parley.Chat.Files;
 using Parley.Chat.Identity;
 using Parley.Chat.Mailbox;
 using Parley.Chat.Messaging;
@@ -431,7 +432,8 @@ public sealed class ParleyNode : IAsyncDisposable
     }
 
     private ChatDependencies ChatDependencies(SqliteChatStore store, DeviceCertificate device) =>
-        new(store, new ChatStreams(Host, _options.Chat, _options.Time, _loggerFactory), Directory, Mailbox, device, _options.Time, _options.Crypto, _options.Chat, _loggerFactory);
+        new(store, new ChatStreams(Host, _options.Chat, _options.Time, _loggerFactory), Directory, Mailbox, device, _options.Time, _options.Crypto, _options.Chat, _loggerFactory,
+            new DiskFileStore(_folder!.Path), new FileStreams(Host, _options.Chat.DirectTimeout));
 
     private async Task<SqliteChatStore> OpenChatStoreAsync(CancellationToken cancellationToken)
     {

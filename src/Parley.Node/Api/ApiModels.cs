@@ -212,3 +212,45 @@ public sealed record AddedContactDto(ContactDto Contact, string SafetyNumber, bo
 
 /// <summary>The refusal when a link's safety number does not match the key found for its handle.</summary>
 public sealed record LinkMismatchDto(string Error, bool SafetyNumberMismatch = true);
+
+/// <summary>A file sent or received (docs/files.md); <c>thumbnail</c> is base64, an image's small preview.</summary>
+public sealed record FileDto(
+    string Id,
+    string Message,
+    string Peer,
+    bool InRoom,
+    bool Outgoing,
+    string Name,
+    long Size,
+    string MediaType,
+    string State,
+    long BytesHeld,
+    long BytesSent,
+    bool Active,
+    string? SavedAs,
+    string? Problem,
+    string? Thumbnail,
+    string? ThumbnailType,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt)
+{
+    public static FileDto Of(Parley.Chat.Files.ChatFile file) => new(
+        file.IdText,
+        Convert.ToHexStringLower(file.MessageId),
+        file.Peer.ToString(),
+        file.InRoom,
+        file.Outgoing,
+        file.Name,
+        file.Size,
+        file.MediaType,
+        ContactDto.Lower(file.State),
+        file.BytesHeld,
+        file.BytesSent,
+        file.Active,
+        file.SavedAs,
+        file.Problem,
+        file.Thumbnail is { Length: > 0 } thumbnail ? Convert.ToBase64String(thumbnail) : null,
+        file.ThumbnailType,
+        file.CreatedAt,
+        file.UpdatedAt);
+}

@@ -115,6 +115,7 @@ public sealed class LocalApi : IAsyncDisposable
         ApiEndpoints.Map(app, node);
         GroupEndpoints.Map(app, node);
         ContactLinkEndpoints.Map(app, node);
+        FileEndpoints.Map(app, node);
         var stopping = app.Lifetime.ApplicationStopping;
         app.Map("/api/events", context => StreamEventsAsync(context, node, stopping)).ExcludeFromDescription();
     }
