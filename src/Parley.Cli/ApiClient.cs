@@ -116,6 +116,22 @@ internal sealed class ApiClient : IDisposable
     public Task<GroupHistoryDto> RoomHistoryAsync(string room, int limit, CancellationToken ct) =>
         GetAsync<GroupHistoryDto>($"api/groups/{Uri.EscapeDataString(room)}/messages?limit={limit}", ct);
 
+    /// <summary>Sends the file at <paramref name="path"/> to a contact, or to a room when <paramref name="room"/>; the node infers its type from the name.</summary>
+    public async Task<FileDto> SendFileAsync(string to, bool room, string path, CancellationToken ct)
+    {
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.Asynchronous);
+        using var content = new StreamContent(file, 1024 * 1024);
+        var target = room ? $"api/groups/{Uri.EscapeDataString(to)}/files" : $"api/messages/{Uri.EscapeDataString(to)}/files";
+        using var response = await _http.PostAsync($"{target}?name={Uri.EscapeDataString(Path.GetFileName(path))}", content, ct);
+        return await ReadAsync<FileDto>(response, ct);
+    }
+
+    public Task<List<FileDto>> FilesAsync(int limit, CancellationToken ct) => GetAsync<List<FileDto>>($"api/files?limit={limit}", ct);
+
+    /// <summary>Whether <paramref name="target"/> names one of the user's rooms (by name, or id or its first characters) rather than a person.</summary>
+    public async Task<bool> IsRoomAsync(string target, CancellationToken ct) =>
+        (await RoomsAsync(ct)).Any(r => r.Name.Equals(target, StringComparison.OrdinalIgnoreCase) || (target.Length >= 6 && r.Id.StartsWith(target, StringComparison.OrdinalIgnoreCase)));
+
     public Task MarkRoomReadAsync(string room, CancellationToken ct) => PostAsync<JsonElement>($"api/groups/{Uri.EscapeDataString(room)}/read", null, ct);
 
     /// <summary>Live events until the node closes the socket or <paramref name="cancellationToken"/> fires.</summary>

@@ -107,6 +107,33 @@ internal static class ChatCommands
             return 0;
         });
 
+        var target = new Argument<string>("to") { Description = "A contact (name#tag, or a contact's name) or one of your rooms" };
+        var path = new Argument<FileInfo>("path") { Description = "The file to send" };
+        yield return Build(options, "send-file", "Send a file, end-to-end encrypted; prints its id and state", [target, path], network: true, async (api, p, json, running, ct) =>
+        {
+            var file = p.GetValue(path)!;
+            if (!file.Exists)
+            {
+                return GlobalOptions.Fail($"no file {file.FullName}");
+            }
+            var to = p.GetValue(target)!;
+            var sent = await api.SendFileAsync(to, await api.IsRoomAsync(to, ct), file.FullName, ct);
+            Print(json, [sent], f => $"{f.Id[..12]} {f.Name} {FileSize(f.Size)} {f.State}", single: true);
+            if (!running && !json)
+            {
+                Console.Error.WriteLine("parley: files too large for the mailboxes are fetched from your node while it runs (parley up)");
+            }
+            return 0;
+        });
+
+        var fileLimit = new Option<int>("--limit") { Description = "How many of the latest files", DefaultValueFactory = _ => 100 };
+        yield return Build(options, "files", "List files sent and received (received ones are saved in the data folder's files/)", [fileLimit], network: false, async (api, p, json, _, ct) =>
+        {
+            var files = await api.FilesAsync(p.GetValue(fileLimit), ct);
+            Print(json, files, DescribeFile);
+            return 0;
+        });
+
         yield return Build(options, "inbox", "Fetch and print new messages and contact requests", [], network: true, async (api, _, json, running, ct) =>
         {
             if (running)
@@ -213,6 +240,22 @@ internal static class ChatCommands
             return 0;
         });
     }
+
+    internal static string DescribeFile(FileDto file)
+    {
+        var progress = file.State is "waiting" && file.Size > 0 ? $" {file.BytesHeld * 100 / file.Size} %" : "";
+        var where = file.SavedAs is { } saved ? $" -> files/{saved}" : "";
+        var why = file.Problem is { } problem ? $" ({problem})" : "";
+        return $"{file.Id[..12]} {(file.Outgoing ? "sent" : "received")} {file.Name} {FileSize(file.Size)} {file.State}{progress}{where}{why}";
+    }
+
+    internal static string FileSize(long bytes) => bytes switch
+    {
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => $"{bytes / 1024.0:0.#} KiB",
+        < 1024L * 1024 * 1024 => $"{bytes / (1024.0 * 1024):0.#} MiB",
+        _ => $"{bytes / (1024.0 * 1024 * 1024):0.##} GiB",
+    };
 
     internal static string Describe(MessageDto message) => message.State == "stored"
         ? $"stored at {message.StoredAt} mailbox node{(message.StoredAt == 1 ? "" : "s")}"

@@ -20,6 +20,7 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
         /history <handle>      the conversation      /safety <handle>  safety number to compare
         /link                  your contact link and QR code, for others to add you
         /add <link> [text]     ask someone to chat through their link (checks their safety number)
+        /file <path>           send a file to the person or room at hand      /files   files sent and received
         /status                node status           /clear            clear the screen
         /help                  this help             /quit             leave (the node stops)
         //text                 send text that starts with /
@@ -111,6 +112,13 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                 case "say":
                     await SendAsync(_current!, rest, cancellationToken);
                     break;
+                case "file":
+                    await SendFileAsync(Require(rest, "a file's path"), cancellationToken);
+                    break;
+                case "files":
+                    var files = await api.FilesAsync(20, cancellationToken);
+                    Write(files.Count == 0 ? "no files yet" : string.Join('\n', files.Select(f => Markup.Escape(ChatCommands.DescribeFile(f)))));
+                    break;
                 case "find":
                     var matches = await api.FindAsync(Require(rest, "a name"), cancellationToken);
                     Write(matches.Count == 0 ? $"nobody called {Markup.Escape(rest)} was found" : string.Join('\n', matches.Select(m => $"[bold]{Markup.Escape(m.Handle)}[/]")));
@@ -180,6 +188,25 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
             Write($"[yellow]{Markup.Escape(e.Message)}[/]");
         }
         return true;
+    }
+
+    /// <summary>Sends a file to the room or person of the conversation at hand.</summary>
+    private async Task SendFileAsync(string path, CancellationToken cancellationToken)
+    {
+        var full = Path.GetFullPath(Environment.ExpandEnvironmentVariables(path.Trim('"')));
+        if (!File.Exists(full))
+        {
+            Write($"[yellow]no file {Markup.Escape(full)}[/]");
+            return;
+        }
+        if (_currentRoom is null && _current is null)
+        {
+            Write("[yellow]nobody to send to yet: write to someone with /msg <handle> <text>, or /room <room>, first[/]");
+            return;
+        }
+        var to = _currentRoom ?? _current!;
+        var sent = await api.SendFileAsync(to, _currentRoom is not null, full, cancellationToken);
+        Write($"[blue]me → {Markup.Escape(_currentRoom is null ? to : RoomName(to))}[/]: file {Markup.Escape(sent.Name)} [grey]{ChatCommands.FileSize(sent.Size)} · {sent.State}[/]");
     }
 
     private async Task SendAsync(string to, string text, CancellationToken cancellationToken)
