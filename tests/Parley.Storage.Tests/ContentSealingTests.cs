@@ -1,5 +1,6 @@
 using System.Text;
 using Parley.Chat.Crypto;
+using Parley.Chat.Files;
 using Parley.Chat.Messaging;
 using Parley.Core.Crypto;
 using Parley.Core.Identity;
@@ -45,6 +46,7 @@ public sealed class ContentSealingTests : IDisposable
                     Enumerable.Repeat((byte)2, 32).ToArray(), Group, _bob.PublicKey, [1], 1, 0, 1, Bytes("room body"), Bytes("room ciphertext"), Secret("room text"),
                     Now, Now, false, 0, 0, 0, true, false));
                 tx.AddGroupPending(Group, Bytes("pending ciphertext"), Now, 10);
+                tx.PutFile(new FileRecord(FileId, MessageId, Conversation, false, _bob.PeerId, false, Bytes("file manifest"), FileState.Complete, [1], 1, Secret("saved name"), Secret("file problem"), Now, Now));
                 return true;
             }, CancellationToken.None);
             // While the store is open, the latest writes are in the write-ahead log.
@@ -57,6 +59,9 @@ public sealed class ContentSealingTests : IDisposable
         {
             await reopened.ReadAsync(AssertEverythingReadsBack, CancellationToken.None);
             Assert.Equal(Bytes("outbox content"), (await reopened.ReadAsync(r => r.GetOutboxItem([1]), CancellationToken.None))!.Content);
+            var file = (await reopened.ReadAsync(r => r.GetFile(FileId), CancellationToken.None))!;
+            Assert.Equal(Bytes("file manifest"), file.Manifest);
+            Assert.Equal((Secret("saved name"), Secret("file problem")), (file.SavedAs, file.Problem));
         }
     }
 
@@ -75,7 +80,7 @@ public sealed class ContentSealingTests : IDisposable
             Assert.Equal("ok", await store.CheckIntegrityAsync(CancellationToken.None));
         }
         AssertNowhereInTheClear();
-        Assert.Equal((5, 1, 0), await KeyringStateAsync());
+        Assert.Equal((SqliteChatStore.Schema[^1].Version, 1, 0), await KeyringStateAsync());
     }
 
     [Fact]
@@ -88,7 +93,8 @@ public sealed class ContentSealingTests : IDisposable
         var failure = await Assert.ThrowsAsync<StorageException>(() => OpenAsync("correct horse"));
         Assert.Contains("group_entries.entry", failure.Message, StringComparison.Ordinal);
         Assert.True(await OldContentIsInTheClearAsync());
-        Assert.Equal((5, 0, 0), await KeyringStateAsync());
+        // The schema is migrated to the latest version before the sealing starts.
+        Assert.Equal((SqliteChatStore.Schema[^1].Version, 0, 0), await KeyringStateAsync());
 
         await using (var database = await SqliteDatabase.OpenAsync(DatabasePath, SqliteChatStore.Schema, Durability.ProcessCrash, CancellationToken.None))
         {
@@ -122,7 +128,7 @@ public sealed class ContentSealingTests : IDisposable
             await store.ReadAsync(AssertEverythingReadsBack, CancellationToken.None);
             Assert.Equal("ok", await store.CheckIntegrityAsync(CancellationToken.None));
         }
-        Assert.Equal((5, 1, 0), await KeyringStateAsync());
+        Assert.Equal((SqliteChatStore.Schema[^1].Version, 1, 0), await KeyringStateAsync());
         var rewrapped = await StoredKeyAsync();
         Assert.True(PassphraseProtection.IsCurrent(rewrapped));
         AssertNowhereInTheClear();
@@ -148,8 +154,10 @@ public sealed class ContentSealingTests : IDisposable
     private static readonly string[] Secrets =
     [
         "ownname", "contactname", "theirtoken", "ourtoken", "message text", "outbox content", "adminhandle", "membership entry",
-        "room body", "room ciphertext", "room text", "pending ciphertext", "bulk text",
+        "room body", "room ciphertext", "room text", "pending ciphertext", "bulk text", "file manifest", "saved name", "file problem",
     ];
+
+    private static readonly byte[] FileId = Enumerable.Repeat((byte)9, FileManifest.FileIdLength).ToArray();
 
     private void AssertNowhereInTheClear()
     {

@@ -23,8 +23,6 @@ public sealed class SqliteChatStoreTests : IDisposable
             await store.TransactAsync(tx =>
             {
                 tx.PutAccount(new AccountRecord(secret, secret, "alice", null, DateTimeOffset.UnixEpoch));
-                // A file's manifest holds its key.
-                tx.PutFile(new Chat.Files.FileRecord(new byte[32], new byte[16], new byte[32], false, IdentityKey.Generate().PeerId, false, secret, Chat.Files.FileState.Waiting, [0], 0, null, null, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch));
                 return true;
             }, CancellationToken.None);
         }
