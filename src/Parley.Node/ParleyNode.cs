@@ -186,6 +186,8 @@ public sealed class ParleyNode : IAsyncDisposable
             // The connection manager keeps the routing table's peers: the DHT works through them.
             host.Protection.AddProtector(peer => dht.RoutingTable.Find(peer) is not null);
             var node = new ParleyNode(options, loggerFactory, folder, folderLock, deviceKey, host, depositHost, dht, mailboxStore);
+            // And the devices of the people the user is talking to, so a conversation does not lose its connection.
+            host.Protection.AddProtector(peer => node.Chat?.IsTalkingTo(peer) == true);
             dht.Start();
             node.MailboxService.Start();
             node.StartReachability();

@@ -46,6 +46,17 @@ internal sealed class DirectRoute(ChatContext context, IUserDirectory directory,
         return responses;
     }
 
+    /// <summary>
+    /// True when <paramref name="device"/> is a device of someone we delivered to or looked up lately (their presence
+    /// is cached, at most <see cref="ChatOptions.PresenceCacheTime"/>): the node keeps connections to them when it
+    /// trims, as it keeps its routing table's.
+    /// </summary>
+    public bool IsRecentDevice(PeerId device)
+    {
+        var since = context.Now - context.Options.PresenceCacheTime;
+        return _presence.Values.Any(entry => entry.LookedUpAt > since && entry.Presence?.Addresses.Any(a => a.Device.Equals(device)) == true);
+    }
+
     /// <summary>A delivery to <paramref name="recipient"/> failed: look their presence up again next time.</summary>
     public void Forget(PeerId recipient) => _presence.TryRemove(recipient, out _);
 

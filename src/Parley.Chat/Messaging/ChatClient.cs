@@ -68,6 +68,9 @@ public sealed class ChatClient : IAsyncDisposable
 
     public Handle Handle => _core.Context.Handle;
 
+    /// <summary>True when <paramref name="device"/> belongs to someone this user talks to now (their presence is cached).</summary>
+    public bool IsTalkingTo(Parley.Core.Identity.PeerId device) => _core.Direct.IsRecentDevice(device);
+
     /// <summary>The most recent mailbox fetch, for status displays; null before the first.</summary>
     public MailboxPass? LastMailboxPass => _core.Fetcher.LastPass;
 

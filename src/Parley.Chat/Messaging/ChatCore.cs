@@ -25,6 +25,7 @@ internal sealed class ChatCore
         var directory = dependencies.Directory;
         var mailboxes = dependencies.Mailbox;
         var directRoute = new DirectRoute(Context, directory, Channels);
+        Direct = directRoute;
         Outbox = new Outbox(Context, directRoute, new MailboxRoute(Context, mailboxes));
         Sessions = new PairwiseSessions(Context, directory, mailboxes, Outbox);
         Publisher = new DirectoryPublisher(Context, directory, mailboxes, Channels);
@@ -61,6 +62,8 @@ internal sealed class ChatCore
     public ChatContext Context { get; }
 
     public IPeerChannels Channels { get; }
+
+    public DirectRoute Direct { get; }
 
     public Outbox Outbox { get; }
 

@@ -27,6 +27,21 @@ public sealed class OutboxTests : AliceAndBobTest
     }
 
     [Fact]
+    public async Task The_devices_of_someone_just_delivered_to_are_counted_as_talked_to_until_their_presence_is_stale()
+    {
+        var bobDevice = Bob.Chat.Device.Device.ToPeerId();
+        await Alice.Chat.SendAsync("bob", "direct", CancellationToken.None);
+        await Alice.Core.Outbox.FlushAsync(CancellationToken.None);
+
+        Assert.True(Alice.Chat.IsTalkingTo(bobDevice));
+        Assert.False(Alice.Chat.IsTalkingTo(Bob.Chat.Account.Id));
+        Assert.False(Alice.Chat.IsTalkingTo(Parley.Core.Identity.IdentityKey.Generate().PeerId));
+
+        World.Time.Advance(FakeChatWorld.Options.PresenceCacheTime);
+        Assert.False(Alice.Chat.IsTalkingTo(bobDevice));
+    }
+
+    [Fact]
     public async Task An_offline_recipient_gets_it_in_the_mailbox_with_the_token_they_gave()
     {
         await Bob.GoOfflineAsync();
