@@ -17,6 +17,9 @@ namespace Parley.Chat.Contacts;
 /// </summary>
 internal sealed class ContactBook(ChatContext context, IUserDirectory directory, PairwiseSessions sessions, Outbox outbox, DirectoryPublisher publisher)
 {
+    /// <summary>The name of someone we heard from before anything told us their name (a room control from a stranger).</summary>
+    public const string UnknownName = "unknown";
+
     /// <summary>The contact <paramref name="who"/> names (a handle, an account id, or a name only one contact has); reads only the candidates, since sending to a known contact is the hot path.</summary>
     /// <exception cref="ChatException">The name fits several contacts.</exception>
     public static ContactRecord? Find(IChatReader reader, string who)
@@ -181,6 +184,12 @@ internal sealed class ContactBook(ChatContext context, IUserDirectory directory,
         {
             var (account, display) = others[i];
             var (contact, ready) = known[i];
+            if (contact is { State: ContactState.GroupPeer, Name: UnknownName } && GroupMemberInfo.Of(display, account, false).Handle.Name is not UnknownName and var name)
+            {
+                // Stored before the room told us the name (older versions kept it unknown): named now.
+                contact = contact with { Name = name };
+                await context.Store.TransactAsync(tx => Put(tx, tx.GetContact(account.ToPeerId())! with { Name = name }), cancellationToken);
+            }
             if (ready)
             {
                 setups[contact!.Account] = null;

@@ -1,3 +1,4 @@
+using Parley.Chat.Contacts;
 using Parley.Chat.Delivery;
 using Parley.Chat.Groups;
 using Parley.Chat.Identity;
@@ -138,7 +139,7 @@ internal sealed class EnvelopeReceiver(
                 }
                 if (contact is null)
                 {
-                    contact = new ContactRecord(senderId, sender.Account, sender.DhKey, "unknown", ContactState.GroupPeer, null, context.RandomBytes(ChatContext.MailboxTokenLength), now);
+                    contact = new ContactRecord(senderId, sender.Account, sender.DhKey, ContactBook.UnknownName, ContactState.GroupPeer, null, context.RandomBytes(ChatContext.MailboxTokenLength), now);
                     tx.PutContact(contact);
                 }
                 roomControls.Apply(tx, content.Group, contact, now, events, followUps);

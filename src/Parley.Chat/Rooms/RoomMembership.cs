@@ -60,6 +60,14 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
         _ => null,
     };
 
+    /// <summary>The name the room's log gives an account: as a member, invitee or requester, or in the entries about it (after it left).</summary>
+    public static string? NameOf(GroupState state, PublicKey account) =>
+        state.Member(account)?.DisplayName
+        ?? state.Invitations.FirstOrDefault(i => i.Account.Equals(account))?.DisplayName
+        ?? state.Requests.FirstOrDefault(r => r.Account.Equals(account))?.DisplayName
+        ?? state.Audit.LastOrDefault(c => account.Equals(c.Target) && c.TargetName is not null)?.TargetName
+        ?? state.Audit.LastOrDefault(c => c.Author.Equals(account))?.AuthorName;
+
     /// <summary>Adds entries to the room's log and returns those newly accepted. Our own status follows the log (removed, left).</summary>
     public List<MembershipEntry> AddEntries(IChatTransaction tx, Room room, IEnumerable<ByteString> entries)
     {

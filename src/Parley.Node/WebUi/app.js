@@ -163,6 +163,7 @@ const contactDetail = (contact) => ({
   requested: "waiting for them to accept",
   accepted: "contact",
   blocked: "blocked",
+  grouppeer: "in a room with you",
 }[contact.state] ?? contact.state);
 
 function renderContacts() {

@@ -53,6 +53,44 @@ public sealed class RoomEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_room_peer_is_known_by_the_name_the_room_gave_also_after_leaving_it()
+    {
+        var (alice, bob, carol) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"));
+        var room = await alice.Core.Rooms.CreateAsync("names", historyEnabled: false, CancellationToken.None);
+        foreach (var invitee in new[] { bob, carol })
+        {
+            await alice.Core.Rooms.InviteAsync(room.IdText, invitee.HandleText, CancellationToken.None);
+        }
+        await SettleAsync();
+        foreach (var invitee in new[] { bob, carol })
+        {
+            await invitee.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+            await SettleAsync();
+        }
+        await carol.Core.Rooms.SendAsync(room.IdText, "hello", CancellationToken.None);
+        await SettleAsync();
+
+        await alice.Core.Rooms.ChangeMemberAsync(room.IdText, carol.HandleText, m => Parley.Chat.Groups.MembershipChange.Remove(m.Account), includeTarget: true, CancellationToken.None);
+        await SettleAsync();
+
+        foreach (var user in _users)
+        {
+            var contacts = await user.Chat.GetContactsAsync(CancellationToken.None);
+            Assert.Equal(_users.Where(u => u != user).Select(u => u.Chat.Handle).OrderBy(h => h.Name), contacts.Select(c => c.Handle).OrderBy(h => h.Name));
+        }
+
+        // A room peer stored unknown (as older versions did) is named at the next change of a room it is in.
+        var aliceId = alice.Chat.Account.Id;
+        await bob.Store.TransactAsync(tx =>
+        {
+            tx.PutContact(tx.GetContact(aliceId)! with { Name = "unknown" });
+            return true;
+        }, CancellationToken.None);
+        await bob.Core.Rooms.SendAsync(room.IdText, "still here", CancellationToken.None);
+        Assert.Equal("alice", (await bob.Store.ReadAsync(r => r.GetContact(aliceId), CancellationToken.None))!.Name);
+    }
+
+    [Fact]
     public async Task Someone_with_the_link_asks_an_admin_approves_and_the_history_follows()
     {
         var (alice, dave) = (await AddAsync("alice"), await AddAsync("dave"));

@@ -1,3 +1,4 @@
+using Parley.Chat.Contacts;
 using Parley.Chat.Groups;
 using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
@@ -40,5 +41,21 @@ internal sealed class RoomControls
         {
             ChatLog.RoomControlIgnored(_context.Logger, control.KindCase.ToString(), sender.Account);
         }
+        NameFromRoom(tx, id, sender);
+    }
+
+    /// <summary>
+    /// A room peer first heard of through a control (a welcome, a sender key) is stored before its name is known: it
+    /// takes the name the room's log gives it, which stays known after it leaves the room.
+    /// </summary>
+    private void NameFromRoom(IChatTransaction tx, Id256 id, ContactRecord sender)
+    {
+        if (sender is not { State: ContactState.GroupPeer, Name: ContactBook.UnknownName } || _rooms.Get(tx, id) is not { HasLog: true } room ||
+            RoomMembership.NameOf(room.Log.State, sender.AccountKey) is not { } name)
+        {
+            return;
+        }
+        var current = tx.GetContact(sender.Account) ?? sender;
+        tx.PutContact(current with { Name = GroupMemberInfo.Of(name, sender.AccountKey, false).Handle.Name });
     }
 }
