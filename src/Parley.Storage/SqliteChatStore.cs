@@ -88,6 +88,20 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ALTER TABLE keyring ADD COLUMN scrub_pending INTEGER NOT NULL DEFAULT 0;
             """),
         new(6, FilesSchema),
+        // Replies, edits, deletions and reactions (docs/messaging.md): an action is a row of its own that names its
+        // target; a text shows its latest edit and is erased in place when deleted.
+        new(7, """
+            ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE messages ADD COLUMN target BLOB;
+            ALTER TABLE messages ADD COLUMN edited_ms INTEGER;
+            ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX messages_by_target ON messages (target) WHERE target IS NOT NULL;
+            ALTER TABLE group_messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE group_messages ADD COLUMN target BLOB;
+            ALTER TABLE group_messages ADD COLUMN edited_ms INTEGER;
+            ALTER TABLE group_messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX group_messages_by_target ON group_messages (target) WHERE target IS NOT NULL;
+            """),
     ];
 
     private readonly SqliteDatabase _database;
@@ -180,7 +194,11 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
     /// <summary>Reads and writes rows; with a null transaction it only reads.</summary>
     private sealed partial class Transaction(SqliteConnection connection, SqliteTransaction? transaction, KeyVault vault) : IChatTransaction
     {
-        private const string MessageColumns = "id, conversation_id, sender, direction, lamport, parents, text, state, stored_count, sent_ms, local_ms, contact_request, unread";
+        private const string MessageColumns =
+            "id, conversation_id, sender, direction, lamport, parents, text, state, stored_count, sent_ms, local_ms, contact_request, unread, kind, target, edited_ms, deleted";
+
+        /// <summary>Rows that are an action on a message (an edit, a deletion, a reaction), not a text.</summary>
+        private const string IsAction = "kind <> 0";
         private const string ContactColumns = "account, account_key, identity_dh_key, name, state, their_token, our_token, created_ms";
         private const string OutboxColumns = "envelope_id, recipient, message_id, envelope, stage, attempts, next_attempt_ms, created_ms, content";
 
@@ -313,13 +331,27 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         {
             var newestFirst = connection.Query(
                 transaction,
-                $"SELECT {MessageColumns} FROM messages WHERE conversation_id = $c ORDER BY lamport DESC, sender DESC, id DESC LIMIT $limit",
+                $"SELECT {MessageColumns} FROM messages WHERE conversation_id = $c AND kind = 0 ORDER BY lamport DESC, sender DESC, id DESC LIMIT $limit",
                 ReadMessage,
                 ("$c", conversationId),
                 ("$limit", limit));
             newestFirst.Reverse();
             return newestFirst;
         }
+
+        public IReadOnlyList<MessageRecord> GetActions(byte[] targetId) => connection.Query(
+            transaction,
+            $"SELECT {MessageColumns} FROM messages WHERE target = $t AND {IsAction} ORDER BY lamport, sender, id",
+            ReadMessage,
+            ("$t", targetId));
+
+        public IReadOnlyList<MessageRecord> GetActionsSince(byte[] conversationId, ulong lamport, int limit) => connection.Query(
+            transaction,
+            $"SELECT {MessageColumns} FROM messages WHERE conversation_id = $c AND lamport >= $l AND {IsAction} ORDER BY lamport, sender, id LIMIT $limit",
+            ReadMessage,
+            ("$c", conversationId),
+            ("$l", (long)Math.Min(lamport, (ulong)long.MaxValue)),
+            ("$limit", limit));
 
         public IReadOnlyList<MessageRecord> GetUnread(int limit) => connection.Query(
             transaction,
@@ -336,7 +368,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             }
             return connection.Execute(
                 transaction,
-                $"INSERT OR IGNORE INTO messages ({MessageColumns}) VALUES ($id, $c, $sender, $dir, $lamport, $parents, $text, $state, $stored, $sent, $local, $request, $unread)",
+                $"INSERT OR IGNORE INTO messages ({MessageColumns}) VALUES ($id, $c, $sender, $dir, $lamport, $parents, $text, $state, $stored, $sent, $local, $request, $unread, $kind, $target, $edited, $deleted)",
                 ("$id", message.Id),
                 ("$c", message.ConversationId),
                 ("$sender", message.Sender.ToString()),
@@ -349,7 +381,11 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
                 ("$sent", Ms(message.SentAt)),
                 ("$local", Ms(message.LocalAt)),
                 ("$request", message.IsContactRequest),
-                ("$unread", message.Unread)) == 1;
+                ("$unread", message.Unread),
+                ("$kind", (int)message.Kind),
+                ("$target", message.Target),
+                ("$edited", message.EditedAt is { } edited ? Ms(edited) : null),
+                ("$deleted", message.Deleted)) == 1;
         }
 
         public void UpdateMessageState(byte[] messageId, DeliveryState state, int storedCount) => connection.Execute(
@@ -367,6 +403,12 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$id", messageId)).SingleOrDefault();
 
         public void MarkRead(byte[] messageId) => connection.Execute(transaction, "UPDATE messages SET unread = 0 WHERE id = $id", ("$id", messageId));
+
+        public void EditMessage(byte[] messageId, string text, DateTimeOffset editedAt) => connection.Execute(
+            transaction, "UPDATE messages SET text = $text, edited_ms = $edited WHERE id = $id", ("$text", vault.SealText(text)), ("$edited", Ms(editedAt)), ("$id", messageId));
+
+        public void EraseMessage(byte[] messageId) =>
+            connection.Execute(transaction, "UPDATE messages SET text = $text, deleted = 1 WHERE id = $id", ("$text", vault.SealText("")), ("$id", messageId));
 
         public void DeleteMessages(byte[] conversationId) => connection.Execute(transaction, "DELETE FROM messages WHERE conversation_id = $c", ("$c", conversationId));
 
@@ -440,7 +482,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             connection.Execute(transaction, "INSERT INTO settings (name, value) VALUES ($n, $v) ON CONFLICT (name) DO UPDATE SET value = $v", ("$n", name), ("$v", value));
 
         private const string GroupMessageColumns =
-            "id, group_id, sender, epoch, chain_id, iteration, lamport, body, ciphertext, text, sent_ms, local_ms, outgoing, recipients, stored, delivered, unread, from_history";
+            "id, group_id, sender, epoch, chain_id, iteration, lamport, body, ciphertext, text, sent_ms, local_ms, outgoing, recipients, stored, delivered, unread, from_history, kind, target, edited_ms, deleted";
 
         public IReadOnlyList<GroupRecord> GetGroups() =>
             connection.Query(transaction, "SELECT id, link_key, admin_handle, status, session, created_ms FROM groups ORDER BY created_ms", ReadGroup);
@@ -471,11 +513,39 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$id", entryId),
             ("$e", vault.Seal(entry)));
 
-        public IReadOnlyList<GroupMessageRecord> GetGroupMessages(byte[] groupId, int limit)
+        public IReadOnlyList<GroupMessageRecord> GetGroupMessages(byte[] groupId, int limit) => GroupMessagesNewestLast(groupId, limit, "AND kind = 0");
+
+        public IReadOnlyList<GroupMessageRecord> GetGroupTimeline(byte[] groupId, int limit) => GroupMessagesNewestLast(groupId, limit, "");
+
+        public IReadOnlyList<GroupMessageRecord> GetGroupActions(byte[] targetId) => connection.Query(
+            transaction,
+            $"SELECT {GroupMessageColumns} FROM group_messages WHERE target = $t AND {IsAction} ORDER BY lamport, sender, id",
+            ReadGroupMessage,
+            ("$t", targetId));
+
+        public IReadOnlyList<GroupMessageRecord> GetGroupActionsSince(byte[] groupId, ulong lamport, int limit) => connection.Query(
+            transaction,
+            $"SELECT {GroupMessageColumns} FROM group_messages WHERE group_id = $g AND lamport >= $l AND {IsAction} ORDER BY lamport, sender, id LIMIT $limit",
+            ReadGroupMessage,
+            ("$g", groupId),
+            ("$l", (long)Math.Min(lamport, (ulong)long.MaxValue)),
+            ("$limit", limit));
+
+        public void EditGroupMessage(byte[] messageId, string text, DateTimeOffset editedAt) => connection.Execute(
+            transaction, "UPDATE group_messages SET text = $text, edited_ms = $edited WHERE id = $id", ("$text", vault.SealText(text)), ("$edited", Ms(editedAt)), ("$id", messageId));
+
+        public void EraseGroupMessage(byte[] messageId, byte[] erasedBody) => connection.Execute(
+            transaction,
+            "UPDATE group_messages SET text = $text, body = $body, ciphertext = NULL, deleted = 1 WHERE id = $id",
+            ("$text", vault.SealText("")),
+            ("$body", vault.Seal(erasedBody)),
+            ("$id", messageId));
+
+        private List<GroupMessageRecord> GroupMessagesNewestLast(byte[] groupId, int limit, string filter)
         {
             var newestFirst = connection.Query(
                 transaction,
-                $"SELECT {GroupMessageColumns} FROM group_messages WHERE group_id = $g ORDER BY lamport DESC, sender DESC, id DESC LIMIT $limit",
+                $"SELECT {GroupMessageColumns} FROM group_messages WHERE group_id = $g {filter} ORDER BY lamport DESC, sender DESC, id DESC LIMIT $limit",
                 ReadGroupMessage,
                 ("$g", groupId),
                 ("$limit", limit));
@@ -499,7 +569,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
 
         public bool InsertGroupMessage(GroupMessageRecord message) => connection.Execute(
             transaction,
-            $"INSERT OR IGNORE INTO group_messages ({GroupMessageColumns}) VALUES ($id, $g, $s, $e, $c, $i, $l, $body, $ct, $text, $sent, $local, $out, $recipients, $stored, $delivered, $unread, $history)",
+            $"INSERT OR IGNORE INTO group_messages ({GroupMessageColumns}) VALUES ($id, $g, $s, $e, $c, $i, $l, $body, $ct, $text, $sent, $local, $out, $recipients, $stored, $delivered, $unread, $history, $kind, $target, $edited, $deleted)",
             ("$id", message.Id),
             ("$g", message.GroupId),
             ("$s", message.Sender.ToProtobuf()),
@@ -517,7 +587,11 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$stored", message.Stored),
             ("$delivered", message.Delivered),
             ("$unread", message.Unread),
-            ("$history", message.FromHistory)) == 1;
+            ("$history", message.FromHistory),
+            ("$kind", (int)message.Kind),
+            ("$target", message.Target),
+            ("$edited", message.EditedAt is { } edited ? Ms(edited) : null),
+            ("$deleted", message.Deleted)) == 1;
 
         public void CountGroupCopy(byte[] messageId, bool delivered) => connection.Execute(
             transaction,
@@ -569,7 +643,11 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             r.GetInt32(14),
             r.GetInt32(15),
             r.GetBoolean(16),
-            r.GetBoolean(17));
+            r.GetBoolean(17),
+            (MessageKind)r.GetInt32(18),
+            r.GetBlobOrNull(19),
+            r.IsDBNull(20) ? null : Time(r.GetInt64(20)),
+            r.GetBoolean(21));
 
         private OutboxItem ReadOutbox(SqliteDataReader r) => new(
             (byte[])r.GetValue(0),
@@ -614,7 +692,11 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
                 Time(r.GetInt64(9)),
                 Time(r.GetInt64(10)),
                 r.GetBoolean(11),
-                r.GetBoolean(12));
+                r.GetBoolean(12),
+                (MessageKind)r.GetInt32(13),
+                r.GetBlobOrNull(14),
+                r.IsDBNull(15) ? null : Time(r.GetInt64(15)),
+                r.GetBoolean(16));
         }
 
         private byte[]? SealOrNull(byte[]? value) => value is null ? null : vault.Seal(value);

@@ -402,6 +402,99 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
         new(FileId(tag[0]), messageId, Conversation, false, peer, false, Manifest(tag[0]), state, [1, 0], 1, null, null, at, at.AddSeconds(5));
 
     private static byte[] Ids(IEnumerable<FileRecord> files) => files.Select(f => f.FileId[0]).ToArray();
+
+    [Fact]
+    public async Task Actions_are_rows_of_their_own_found_by_target_and_clock_and_texts_are_edited_and_erased_in_place()
+    {
+        var (a, b) = (IdentityKey.Generate().PeerId, IdentityKey.Generate().PeerId);
+        var conversation = Enumerable.Repeat((byte)4, 32).ToArray();
+        var target = Enumerable.Repeat((byte)1, 16).ToArray();
+        MessageRecord Row(byte id, PeerId sender, ulong lamport, MessageKind kind, string text, byte[]? about) =>
+            new(Enumerable.Repeat(id, 16).ToArray(), conversation, sender, MessageDirection.Incoming, lamport, [], text, DeliveryState.Received, 0, Now, Now, false, false, kind, about);
+        await Store.TransactAsync(tx =>
+        {
+            // The reaction and the edit came before their message; the reply quotes it.
+            tx.InsertMessage(Row(3, b, 3, MessageKind.Reaction, "👍", target));
+            tx.InsertMessage(Row(2, a, 2, MessageKind.Edit, "hello!", target));
+            tx.InsertMessage(Row(1, a, 1, MessageKind.Text, "hello", null));
+            tx.InsertMessage(Row(4, b, 4, MessageKind.Text, "hi", target));
+            return true;
+        }, CancellationToken.None);
+
+        await Store.ReadAsync(r =>
+        {
+            Assert.Equal(["hello", "hi"], r.GetMessages(conversation, 10).Select(m => m.Text));
+            Assert.Equal(target, r.GetMessages(conversation, 10)[1].Target);
+            Assert.Equal([MessageKind.Edit, MessageKind.Reaction], r.GetActions(target).Select(m => m.Kind));
+            Assert.Equal(["👍"], r.GetActionsSince(conversation, 3, 10).Select(m => m.Text));
+            Assert.Equal(2, r.GetActionsSince(conversation, 0, 10).Count);
+            Assert.Single(r.GetActionsSince(conversation, 0, 1));
+            return true;
+        }, CancellationToken.None);
+
+        var editedAt = Now + TimeSpan.FromMinutes(1);
+        await Store.TransactAsync(tx =>
+        {
+            tx.EditMessage(target, "hello!", editedAt);
+            return true;
+        }, CancellationToken.None);
+        var edited = (await Store.ReadAsync(r => r.GetMessage(target), CancellationToken.None))!;
+        Assert.Equal(("hello!", editedAt, false), (edited.Text, edited.EditedAt, edited.Deleted));
+
+        await Store.TransactAsync(tx =>
+        {
+            tx.EraseMessage(target);
+            tx.EraseMessage(Enumerable.Repeat((byte)2, 16).ToArray());
+            return true;
+        }, CancellationToken.None);
+        var erased = (await Store.ReadAsync(r => r.GetMessage(target), CancellationToken.None))!;
+        Assert.Equal(("", true), (erased.Text, erased.Deleted));
+        var erasedEdit = await Store.ReadAsync(r => r.GetActions(target)[0], CancellationToken.None);
+        Assert.Equal(("", true), (erasedEdit.Text, erasedEdit.Deleted));
+    }
+
+    [Fact]
+    public async Task A_room_shows_its_texts_keeps_its_whole_timeline_and_erases_a_message_with_its_ciphertext()
+    {
+        var group = Enumerable.Repeat((byte)8, 32).ToArray();
+        var sender = IdentityKey.Generate().PublicKey;
+        var target = Enumerable.Repeat((byte)1, 32).ToArray();
+        GroupMessageRecord Row(byte id, ulong lamport, MessageKind kind, string text, byte[]? about) => new(
+            Enumerable.Repeat(id, 32).ToArray(), group, sender, [1], 1, (uint)lamport, lamport, [id, 1], [id, 2], text, Now, Now, false, 0, 0, 0, false, false, kind, about);
+        await Store.TransactAsync(tx =>
+        {
+            tx.InsertGroupMessage(Row(1, 1, MessageKind.Text, "hello", null));
+            tx.InsertGroupMessage(Row(2, 2, MessageKind.Reaction, "🎉", target));
+            tx.InsertGroupMessage(Row(3, 3, MessageKind.Edit, "hello all", target));
+            tx.InsertGroupMessage(Row(4, 4, MessageKind.Text, "welcome", target));
+            return true;
+        }, CancellationToken.None);
+
+        await Store.ReadAsync(r =>
+        {
+            Assert.Equal(["hello", "welcome"], r.GetGroupMessages(group, 10).Select(m => m.Text));
+            Assert.Equal(["hello", "🎉", "hello all", "welcome"], r.GetGroupTimeline(group, 10).Select(m => m.Text));
+            Assert.Equal([MessageKind.Reaction, MessageKind.Edit], r.GetGroupActions(target).Select(m => m.Kind));
+            Assert.Equal(["hello all"], r.GetGroupActionsSince(group, 3, 10).Select(m => m.Text));
+            return true;
+        }, CancellationToken.None);
+
+        await Store.TransactAsync(tx =>
+        {
+            tx.EditGroupMessage(target, "hello all", Now);
+            return true;
+        }, CancellationToken.None);
+        Assert.Equal("hello all", (await Store.ReadAsync(r => r.GetGroupMessage(target), CancellationToken.None))!.Text);
+        await Store.TransactAsync(tx =>
+        {
+            tx.EraseGroupMessage(target, [9]);
+            return true;
+        }, CancellationToken.None);
+        var erased = (await Store.ReadAsync(r => r.GetGroupMessage(target), CancellationToken.None))!;
+        Assert.Equal(("", true, (byte[]?)null), (erased.Text, erased.Deleted, erased.Ciphertext));
+        Assert.Equal([9], erased.Body);
+        Assert.Empty(await Store.ReadAsync(r => r.GetGroupMessagesOfChain(group, sender, [1], 1, 1, 1).Where(m => m.Ciphertext is not null).ToList(), CancellationToken.None));
+    }
 }
 
 public sealed class InMemoryChatStoreContractTests : ChatStoreContractTests

@@ -181,7 +181,10 @@ public sealed class ContentSealingTests : IDisposable
         Assert.Equal(Secret("contactname"), Assert.Single(r.GetContacts()).Name);
         Assert.Empty(r.GetContactsNamed("bob"));
         Assert.Equal(Secret("message text"), r.GetMessage(MessageId)!.Text);
-        Assert.Equal(Secret("message text"), Assert.Single(r.GetMessages(Conversation, 10)).Text);
+        var message = Assert.Single(r.GetMessages(Conversation, 10));
+        Assert.Equal(Secret("message text"), message.Text);
+        // From before message actions: a text, neither edited nor deleted.
+        Assert.Equal((MessageKind.Text, null, null, false), (message.Kind, message.Target, message.EditedAt, message.Deleted));
         Assert.Equal(Secret("adminhandle"), r.GetGroup(Group)!.AdminHandle);
         Assert.Equal(Bytes("membership entry"), r.GetGroupEntries(Group)[0]);
         var roomMessage = Assert.Single(r.GetGroupMessages(Group, 10));

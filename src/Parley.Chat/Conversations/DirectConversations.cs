@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Parley.Chat.Actions;
 using Parley.Chat.Contacts;
 using Parley.Chat.Delivery;
 using Parley.Chat.Inbound;
@@ -27,7 +28,9 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
     /// Sends a message whose body <paramref name="attachment"/> sets instead of a text (a file's manifest), storing what
     /// goes with it in the same transaction. Such a message cannot be the contact request.
     /// </summary>
-    public async Task<MessageRecord> SendAsync(string recipient, string text, Attachment? attachment, CancellationToken cancellationToken)
+    /// <param name="replyTo">The message of the conversation this one replies to (and quotes), if any.</param>
+    /// <exception cref="ChatException">As above; the message replied to is not in the conversation.</exception>
+    public async Task<MessageRecord> SendAsync(string recipient, string text, Attachment? attachment, CancellationToken cancellationToken, byte[]? replyTo = null)
     {
         context.CheckOutgoingText(text);
         // One read for the usual case: a known contact with a session.
@@ -46,7 +49,7 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
             _ => contact,
         };
         var setup = hasSession ? null : await sessions.PrepareAsync(contact, cancellationToken);
-        var sent = await context.Store.TransactAsync(tx => Compose(tx, contact, text, setup, attachment), cancellationToken);
+        var sent = await context.Store.TransactAsync(tx => Compose(tx, contact, text, replyTo, setup, attachment), cancellationToken);
         outbox.Wake();
         return sent;
     }
@@ -55,12 +58,32 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
     public async Task<IReadOnlyList<MessageRecord>> GetHistoryAsync(string who, int limit, CancellationToken cancellationToken)
     {
         var contact = await contacts.GetAsync(who, cancellationToken);
-        return await context.Store.ReadAsync(r => r.GetMessages(ConversationIds.Direct(context.Account.Id, contact.Account), Math.Clamp(limit, 1, MaxPageSize)), cancellationToken);
+        return await context.Store.ReadAsync(
+            r => MessageLedger.Decorate(r, r.GetMessages(ConversationIds.Direct(context.Account.Id, contact.Account), Math.Clamp(limit, 1, MaxPageSize))),
+            cancellationToken);
     }
 
     /// <summary>Incoming messages not shown yet, by conversation in causal order, without marking them.</summary>
     public Task<IReadOnlyList<MessageRecord>> GetUnreadAsync(CancellationToken cancellationToken) =>
-        context.Store.ReadAsync(r => r.GetUnread(MaxPageSize), cancellationToken);
+        context.Store.ReadAsync(r => MessageLedger.Decorate(r, r.GetUnread(MaxPageSize)), cancellationToken);
+
+    /// <summary>
+    /// A new content on the conversation's clock (the next Lamport clock, the latest messages as parents, our clock
+    /// as a hint), for a message or an action on one; the caller sets its body.
+    /// </summary>
+    public static (Content Content, IReadOnlyList<byte[]> Parents) NextContent(IChatTransaction tx, ChatContext context, byte[] conversation)
+    {
+        var (lamport, heads) = tx.GetConversationClock(conversation);
+        var content = new Content
+        {
+            MessageId = ByteString.CopyFrom(context.RandomBytes(ChatContext.MessageIdLength)),
+            ConversationId = ByteString.CopyFrom(conversation),
+            Lamport = lamport + 1,
+            SentUnixMs = context.Now.ToUnixTimeMilliseconds(),
+        };
+        content.Parents.AddRange(heads.Select(ByteString.CopyFrom));
+        return (content, heads);
+    }
 
     /// <summary>Marks messages as seen by the user; accepted contacts get read receipts.</summary>
     public async Task MarkReadAsync(IReadOnlyList<MessageRecord> messages, CancellationToken cancellationToken)
@@ -92,19 +115,15 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
     private static string RequestSentSetting(PeerId contact) => $"request-sent/{contact}";
 
     /// <summary>Stores our message on the conversation's clock and queues it encrypted; the first to a contact we ask is the request.</summary>
-    private MessageRecord Compose(IChatTransaction tx, ContactRecord contact, string text, SessionSetup? setup, Attachment? attachment)
+    private MessageRecord Compose(IChatTransaction tx, ContactRecord contact, string text, byte[]? replyTo, SessionSetup? setup, Attachment? attachment)
     {
         var conversation = ConversationIds.Direct(context.Account.Id, contact.Account);
-        var (lamport, heads) = tx.GetConversationClock(conversation);
-        var now = context.Now;
-        var content = new Content
+        if (replyTo is not null && !(tx.GetMessage(replyTo) is { Kind: MessageKind.Text } quoted && quoted.ConversationId.AsSpan().SequenceEqual(conversation)))
         {
-            MessageId = ByteString.CopyFrom(context.RandomBytes(ChatContext.MessageIdLength)),
-            ConversationId = ByteString.CopyFrom(conversation),
-            Lamport = lamport + 1,
-            SentUnixMs = now.ToUnixTimeMilliseconds(),
-        };
-        content.Parents.AddRange(heads.Select(ByteString.CopyFrom));
+            throw new ChatException("the message replied to is not in this conversation");
+        }
+        var (content, heads) = NextContent(tx, context, conversation);
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(content.SentUnixMs);
         // Only a contact we are asking may still need its request: only then is its current state read again.
         var current = contact.State == ContactState.Requested ? tx.GetContact(contact.Account) ?? contact : contact;
         var isRequest = current.State == ContactState.Requested && tx.GetSetting(RequestSentSetting(current.Account)) is null;
@@ -123,16 +142,16 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
         }
         else
         {
-            content.Text = new Text { Body = text };
+            content.Text = new Text { Body = text, ReplyTo = replyTo is null ? ByteString.Empty : ByteString.CopyFrom(replyTo) };
         }
         var message = new MessageRecord(
             content.MessageId.ToByteArray(), conversation, context.Account.Id, MessageDirection.Outgoing, content.Lamport, heads, text,
-            DeliveryState.Queued, 0, now, now, isRequest, Unread: false);
+            DeliveryState.Queued, 0, now, now, isRequest, Unread: false, Target: isRequest || attachment is not null ? null : replyTo);
         tx.InsertMessage(message);
         tx.AdvanceConversation(conversation, current.Account, content.Lamport, message.Id);
         sessions.Queue(tx, current, content, message.Id, setup);
         attachment?.AlsoStore(tx, current, message);
-        return message;
+        return MessageLedger.Decorate(tx, [message])[0];
     }
 }
 

@@ -57,6 +57,29 @@ internal sealed class DirectRoute(ChatContext context, IUserDirectory directory,
         return _presence.Values.Any(entry => entry.LookedUpAt > since && entry.Presence?.Addresses.Any(a => a.Device.Equals(device)) == true);
     }
 
+    /// <summary>
+    /// Offers one envelope that must not wait nor be kept (typing, presence) to the recipient's online devices; false
+    /// when none took it. <paramref name="seal"/> encrypts it only once the recipient seems to be online, so that a
+    /// note to someone away spends no message key.
+    /// </summary>
+    public async Task<bool> SendNowAsync(PeerId recipient, Func<Task<Envelope?>> seal, CancellationToken cancellationToken)
+    {
+        var presence = await LookUpPresenceAsync(recipient, cancellationToken);
+        if (presence is null || await seal() is not { } envelope)
+        {
+            return false;
+        }
+        foreach (var device in presence.Addresses.Where(a => a.Addresses.Count > 0))
+        {
+            if (await TrySendAsync(device, envelope, cancellationToken) is { Status: ChatResponse.Types.Status.Accepted or ChatResponse.Types.Status.Duplicate })
+            {
+                return true;
+            }
+        }
+        Forget(recipient);
+        return false;
+    }
+
     /// <summary>A delivery to <paramref name="recipient"/> failed: look their presence up again next time.</summary>
     public void Forget(PeerId recipient) => _presence.TryRemove(recipient, out _);
 

@@ -293,8 +293,16 @@ public sealed class GroupSession
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(parents);
+        return Encrypt(GroupMessage.Body(lamport, parents, timestampMs, text, file));
+    }
+
+    /// <summary>Encrypts a message body (a text, a reply, or an action on a room message) under this member's current chain.</summary>
+    /// <exception cref="InvalidOperationException">This member has no sending chain.</exception>
+    /// <exception cref="ArgumentException">The body is out of bounds.</exception>
+    public SentGroupMessage Encrypt(GroupMessageBody body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
         var own = _own ?? throw new InvalidOperationException("this member has no sending chain: it is not a member, or Update was not called");
-        var body = GroupMessage.Body(lamport, parents, timestampMs, text, file);
         GroupMessage message;
         try
         {
@@ -302,7 +310,7 @@ public sealed class GroupSession
         }
         catch (FormatException e)
         {
-            throw new ArgumentException(e.Message, nameof(text), e);
+            throw new ArgumentException(e.Message, nameof(body), e);
         }
         var ad = GroupCiphertext.AssociatedData(GroupId, own.Epoch, Self, own.ChainId, own.Iteration);
         var (ciphertext, signature) = own.Seal(ad, body.ToByteArray());

@@ -84,6 +84,18 @@ public sealed class GroupTimeline
         progress.FirstExpected = progress.FirstExpected is { } first ? Math.Min(first, chain.FirstIteration) : chain.FirstIteration;
     }
 
+    /// <summary>Replaces a message by its erased form (its author deleted it): it keeps its place, its content is gone.</summary>
+    public void Erase(Id256 id)
+    {
+        if (_byId.TryGetValue(id, out var message) && !message.IsErased)
+        {
+            _ordered.Remove(message);
+            var erased = message.Erase();
+            _ordered.Add(erased);
+            _byId[id] = erased;
+        }
+    }
+
     /// <summary>Adds a message sent or received; false if it is already here.</summary>
     public bool Add(GroupMessage message) => Add(message, fromHistory: false);
 

@@ -29,7 +29,7 @@ public sealed class HistoryBundle
     public IReadOnlyList<GroupMessage> Messages { get; }
 
     /// <summary>The bundles to send to a new member: none when the room's history setting is off; otherwise
-    /// <paramref name="messages"/> (display order is kept) in as many bundles of at most <see cref="MaxEncodedLength"/> as needed.</summary>
+    /// <paramref name="messages"/> but the erased ones (display order is kept) in as many bundles of at most <see cref="MaxEncodedLength"/> as needed.</summary>
     public static IReadOnlyList<byte[]> Offer(GroupState state, IEnumerable<GroupMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -41,7 +41,8 @@ public sealed class HistoryBundle
         var bundles = new List<byte[]>();
         var current = NewBundle(state.GroupId);
         var size = current.CalculateSize();
-        foreach (var message in messages)
+        // An erased message can no longer show that its id is its content's: it is left out.
+        foreach (var message in messages.Where(m => !m.IsErased))
         {
             if (message.GroupId != state.GroupId)
             {

@@ -1,3 +1,4 @@
+using Parley.Chat.Actions;
 using Parley.Chat.Identity;
 using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
@@ -47,15 +48,22 @@ internal sealed class DirectContentHandler(ChatContext context)
         {
             tx.PutContact(contact);
         }
+        var replyTo = content.Text?.ReplyTo is { Length: > 0 } quoted ? quoted.ToByteArray() : null;
+        if (replyTo is { Length: not ChatContext.MessageIdLength })
+        {
+            throw new EnvelopeRefusedException("a reply names a message id that is not 16 bytes");
+        }
         var message = new MessageRecord(
             content.MessageId.ToByteArray(), content.ConversationId.ToByteArray(), senderId, MessageDirection.Incoming, content.Lamport,
             content.Parents.Select(p => p.ToByteArray()).ToList(), text, DeliveryState.Received, 0,
-            DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(content.SentUnixMs, 0, 253_402_300_799_999)), now, request is not null, Unread: true);
+            SentAt(content), now, request is not null, Unread: true, Target: replyTo);
         if (tx.InsertMessage(message))
         {
             tx.AdvanceConversation(message.ConversationId, senderId, message.Lamport, message.Id);
             var stored = contact;
-            events.Add(() => context.Events.OnMessageReceived(message, stored));
+            // An edit or a deletion that overtook it applies now.
+            var shown = MessageLedger.Decorate(tx, [MessageLedger.Settle(tx, message)])[0];
+            events.Add(() => context.Events.OnMessageReceived(shown, stored));
             if (request is not null)
             {
                 events.Add(() => context.Events.OnContactChanged(stored));
@@ -102,7 +110,12 @@ internal sealed class DirectContentHandler(ChatContext context)
         return new ReceiveOutcome(ReceiveStatus.Accepted);
     }
 
-    private void CheckMessage(Content content, string text, PeerId sender)
+    /// <summary>The sender's clock, a hint only, within what a date can hold.</summary>
+    public static DateTimeOffset SentAt(Content content) => DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(content.SentUnixMs, 0, 253_402_300_799_999));
+
+    /// <summary>Checks what every stored content carries: its id, conversation, parents and clock, and the size of its text.</summary>
+    /// <exception cref="EnvelopeRefusedException">One of them is malformed.</exception>
+    public void CheckMessage(Content content, string text, PeerId sender)
     {
         if (content.MessageId.Length != ChatContext.MessageIdLength)
         {

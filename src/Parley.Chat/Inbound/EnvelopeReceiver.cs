@@ -1,3 +1,4 @@
+using Parley.Chat.Actions;
 using Parley.Chat.Contacts;
 using Parley.Chat.Delivery;
 using Parley.Chat.Groups;
@@ -19,6 +20,8 @@ internal sealed class EnvelopeReceiver(
     ChatContext context,
     PairwiseSessions sessions,
     DirectContentHandler direct,
+    DirectActions actions,
+    LiveStatus live,
     RoomControls roomControls,
     RoomMessages roomMessages,
     RoomCache rooms,
@@ -154,6 +157,10 @@ internal sealed class EnvelopeReceiver(
                 return files.ApplyManifest(tx, content, sender, contact, now, events);
             case Content.BodyOneofCase.FileReceived:
                 return files.ApplyReceived(tx, content.FileReceived, senderId, events);
+            case Content.BodyOneofCase.Edit or Content.BodyOneofCase.Deletion or Content.BodyOneofCase.Reaction:
+                return actions.Apply(tx, content, senderId, contact, now, events);
+            case Content.BodyOneofCase.Typing or Content.BodyOneofCase.Presence:
+                return live.Apply(tx, content, contact, now, events);
             default:
                 throw new EnvelopeRefusedException($"content of unknown kind {content.BodyCase}");
         }

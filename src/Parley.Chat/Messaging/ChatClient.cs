@@ -130,6 +130,34 @@ public sealed class ChatClient : IAsyncDisposable
         remove => _core.Context.Events.FileChanged -= value;
     }
 
+    /// <summary>A message was edited or deleted, or its reactions changed (ours or theirs).</summary>
+    public event EventHandler<MessageEventArgs>? MessageUpdated
+    {
+        add => _core.Context.Events.MessageUpdated += value;
+        remove => _core.Context.Events.MessageUpdated -= value;
+    }
+
+    /// <summary>A room message was edited or deleted, or its reactions changed.</summary>
+    public event EventHandler<GroupMessageEventArgs>? GroupMessageUpdated
+    {
+        add => _core.Context.Events.GroupMessageUpdated += value;
+        remove => _core.Context.Events.GroupMessageUpdated -= value;
+    }
+
+    /// <summary>An accepted contact started or stopped typing to us (only when we share typing too).</summary>
+    public event EventHandler<TypingEventArgs>? TypingChanged
+    {
+        add => _core.Context.Events.TypingChanged += value;
+        remove => _core.Context.Events.TypingChanged -= value;
+    }
+
+    /// <summary>An accepted contact came online, went offline or stopped sharing it (only when we share presence too).</summary>
+    public event EventHandler<PresenceEventArgs>? PresenceChanged
+    {
+        add => _core.Context.Events.PresenceChanged += value;
+        remove => _core.Context.Events.PresenceChanged -= value;
+    }
+
     /// <summary>Creates the user's account in an empty store; the name is claimed in the directory by <see cref="StartAsync"/>.</summary>
     /// <exception cref="ChatException">The store already holds an account, or the name is not valid.</exception>
     public static async Task<Account> CreateAccountAsync(IChatStore store, string name, ICryptoProvider crypto, TimeProvider time, CancellationToken cancellationToken)
@@ -203,6 +231,7 @@ public sealed class ChatClient : IAsyncDisposable
             _loops.Add(PeriodicAsync(_core.Context.Options.MailboxPollInterval, FetchMailboxAsync, _stopping.Token));
             _loops.Add(PeriodicAsync(_core.Context.Options.AddressCheckInterval, ct => RunMaintenanceOnceAsync(force: false, ct), _stopping.Token));
             _loops.Add(_core.Files.Fetcher.RunAsync(_stopping.Token));
+            _loops.Add(KeepPresenceAsync(_stopping.Token));
         }
         _core.Outbox.Wake();
         return report;
@@ -253,6 +282,35 @@ public sealed class ChatClient : IAsyncDisposable
     /// <exception cref="ChatException">The text is empty or too long, the recipient cannot be found or has no keys published, or is blocked.</exception>
     public Task<MessageRecord> SendAsync(string recipient, string text, CancellationToken cancellationToken) =>
         _core.Conversations.SendAsync(recipient, text, cancellationToken);
+
+    /// <summary>Sends a reply: <paramref name="replyTo"/> is the id of the message of the conversation it quotes.</summary>
+    /// <exception cref="ChatException">As <see cref="SendAsync(string, string, CancellationToken)"/>, or the message replied to is not in the conversation.</exception>
+    public Task<MessageRecord> SendAsync(string recipient, string text, byte[]? replyTo, CancellationToken cancellationToken) =>
+        _core.Conversations.SendAsync(recipient, text, null, cancellationToken, replyTo);
+
+    /// <summary>Gives one of our messages to <paramref name="who"/> a new text (within 24 hours of sending it); both sides show it edited.</summary>
+    public Task<MessageRecord> EditAsync(string who, byte[] messageId, string text, CancellationToken cancellationToken) =>
+        _core.DirectActions.EditAsync(who, messageId, text, cancellationToken);
+
+    /// <summary>Deletes one of our messages for everyone (within 24 hours of sending it): its text is erased here and on their devices.</summary>
+    public Task<MessageRecord> DeleteForEveryoneAsync(string who, byte[] messageId, CancellationToken cancellationToken) =>
+        _core.DirectActions.DeleteAsync(who, messageId, cancellationToken);
+
+    /// <summary>Reacts to a message of the conversation with <paramref name="who"/>; an empty <paramref name="emoji"/> withdraws our reaction.</summary>
+    public Task<MessageRecord> ReactAsync(string who, byte[] messageId, string emoji, CancellationToken cancellationToken) =>
+        _core.DirectActions.ReactAsync(who, messageId, emoji, cancellationToken);
+
+    /// <summary>Tells an accepted contact we are typing (or stopped); never stored nor sent through a mailbox. False when not sent.</summary>
+    public async Task<bool> SendTypingAsync(string who, bool typing, CancellationToken cancellationToken) =>
+        await _core.Live.SendTypingAsync(await GetContactAsync(who, cancellationToken), typing, cancellationToken);
+
+    /// <summary>What accepted contacts share of their presence (online, last seen); empty when we do not share ours.</summary>
+    public Task<IReadOnlyDictionary<Core.Identity.PeerId, ContactPresence>> GetPresenceAsync(CancellationToken cancellationToken) => _core.Live.GetPresenceAsync(cancellationToken);
+
+    /// <summary>Whether presence and typing indicators are shared with accepted contacts (both are, unless turned off).</summary>
+    public Task<ChatPrivacy> GetPrivacyAsync(CancellationToken cancellationToken) => _core.Live.GetPrivacyAsync(cancellationToken);
+
+    public Task<ChatPrivacy> SetPrivacyAsync(ChatPrivacy privacy, CancellationToken cancellationToken) => _core.Live.SetPrivacyAsync(privacy, cancellationToken);
 
     /// <summary>Runs the room syncs receiving scheduled, then makes one attempt at every envelope due in the outbox; returns how many left it (delivered or given up).</summary>
     public async Task<int> FlushOutboxAsync(CancellationToken cancellationToken)
@@ -318,6 +376,22 @@ public sealed class ChatClient : IAsyncDisposable
 
     /// <summary>Encrypts a message once for the room and queues a copy for every other member.</summary>
     public Task<GroupMessageRecord> SendToGroupAsync(string room, string text, CancellationToken cancellationToken) => _core.Rooms.SendAsync(room, text, cancellationToken);
+
+    /// <summary>Sends a reply to a room message (<paramref name="replyTo"/>, its id).</summary>
+    public Task<GroupMessageRecord> SendToGroupAsync(string room, string text, byte[]? replyTo, CancellationToken cancellationToken) =>
+        _core.Rooms.SendAsync(room, text, default, null, cancellationToken, replyTo);
+
+    /// <summary>Gives one of our room messages a new text (within 24 hours of sending it).</summary>
+    public Task<GroupMessageRecord> EditInGroupAsync(string room, byte[] messageId, string text, CancellationToken cancellationToken) =>
+        _core.RoomActions.EditAsync(room, messageId, text, cancellationToken);
+
+    /// <summary>Deletes one of our room messages for every member (within 24 hours of sending it).</summary>
+    public Task<GroupMessageRecord> DeleteInGroupForEveryoneAsync(string room, byte[] messageId, CancellationToken cancellationToken) =>
+        _core.RoomActions.DeleteAsync(room, messageId, cancellationToken);
+
+    /// <summary>Reacts to a room message; an empty <paramref name="emoji"/> withdraws our reaction.</summary>
+    public Task<GroupMessageRecord> ReactInGroupAsync(string room, byte[] messageId, string emoji, CancellationToken cancellationToken) =>
+        _core.RoomActions.ReactAsync(room, messageId, emoji, cancellationToken);
 
     /// <summary>The room's messages in the order every member shows them, and the gaps where messages are still missing.</summary>
     public Task<GroupHistory> GetGroupHistoryAsync(string room, int limit, CancellationToken cancellationToken) => _core.Rooms.GetHistoryAsync(room, limit, cancellationToken);
@@ -386,14 +460,44 @@ public sealed class ChatClient : IAsyncDisposable
             await _core.Files.Fetcher.StopAsync();
             if (_core.Context.Options.PublishPresence)
             {
+                await SignOffAsync();
                 await _core.Publisher.PublishOfflineAsync();
             }
         }
+        await _core.Live.DisposeAsync();
         await _core.Channels.DisposeAsync();
         _stopping.Dispose();
         _core.Outbox.Dispose();
         _core.RoomCache.Dispose();
         _core.Files.Dispose();
+    }
+
+    /// <summary>Accepted contacts learn we are online at start, and that we still are every <see cref="ChatOptions.PresenceInterval"/>.</summary>
+    private async Task KeepPresenceAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _core.Live.AnnounceAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            ChatLog.BackgroundTaskFailed(_core.Context.Logger, e, _core.Context.Options.PresenceInterval);
+        }
+        await PeriodicAsync(_core.Context.Options.PresenceInterval, _core.Live.HeartbeatAsync, cancellationToken);
+    }
+
+    /// <summary>Contacts that saw us online learn we left; a moment at most, then stopping goes on.</summary>
+    private async Task SignOffAsync()
+    {
+        using var patience = new CancellationTokenSource(_core.Context.Options.DirectTimeout);
+        try
+        {
+            await _core.Live.SignOffAsync(patience.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            ChatLog.LiveNoteFailed(_core.Context.Logger, e.GetType().Name);
+        }
     }
 
     private async Task PeriodicAsync<T>(TimeSpan interval, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Parley.Chat.Actions;
 using Parley.Chat.Channels;
 using Parley.Chat.Contacts;
 using Parley.Chat.Conversations;
@@ -54,7 +55,10 @@ internal sealed class ChatCore
         var directContent = new DirectContentHandler(Context);
         Files = new ChatFiles(Context, dependencies.FileStore ?? new EphemeralFileStore(), dependencies.FileChannels, Sessions, Outbox, directRoute, RoomCache, Conversations, Rooms, directContent);
         RoomMessages.FileRead = Files.Inbox.ApplyRoomManifest;
-        Receiver = new EnvelopeReceiver(Context, Sessions, directContent, RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair, Files.Inbox);
+        DirectActions = new DirectActions(Context, directContent, Contacts, Sessions, Outbox);
+        RoomActions = new RoomActions(Context, Rooms, RoomCache);
+        Live = new LiveStatus(Context, Sessions, directRoute);
+        Receiver = new EnvelopeReceiver(Context, Sessions, directContent, DirectActions, Live, RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair, Files.Inbox);
         Fetcher = new MailboxFetcher(Context, mailboxes, Receiver, Sessions, Outbox);
         Outbox.RoomCopiesCounted = Rooms.RaiseCopiesCountedAsync;
     }
@@ -84,6 +88,12 @@ internal sealed class ChatCore
     public RoomEngine Rooms { get; }
 
     public RoomControls RoomControls { get; }
+
+    public DirectActions DirectActions { get; }
+
+    public RoomActions RoomActions { get; }
+
+    public LiveStatus Live { get; }
 
     public EnvelopeReceiver Receiver { get; }
 

@@ -25,9 +25,32 @@ internal sealed class ChatEventHub(Microsoft.Extensions.Logging.ILogger logger)
 
     public EventHandler<Files.FileEventArgs>? FileChanged { get; set; }
 
+    public EventHandler<MessageEventArgs>? MessageUpdated { get; set; }
+
+    public EventHandler<GroupMessageEventArgs>? GroupMessageUpdated { get; set; }
+
+    public EventHandler<TypingEventArgs>? TypingChanged { get; set; }
+
+    public EventHandler<PresenceEventArgs>? PresenceChanged { get; set; }
+
     public void OnMessageReceived(MessageRecord message, ContactRecord contact) => Raise(MessageReceived, new MessageEventArgs(message, contact));
 
-    public void OnMessageStateChanged(MessageRecord message, ContactRecord contact) => Raise(MessageStateChanged, new MessageEventArgs(message, contact));
+    /// <summary>An action of ours (an edit, a reaction) travels like a message but is shown only through its target: its delivery is no news.</summary>
+    public void OnMessageStateChanged(MessageRecord message, ContactRecord contact)
+    {
+        if (message.Kind == MessageKind.Text)
+        {
+            Raise(MessageStateChanged, new MessageEventArgs(message, contact));
+        }
+    }
+
+    public void OnMessageUpdated(MessageRecord message, ContactRecord contact) => Raise(MessageUpdated, new MessageEventArgs(message, contact));
+
+    public void OnGroupMessageUpdated(GroupMessageRecord message, GroupInfo group) => Raise(GroupMessageUpdated, new GroupMessageEventArgs(message, group));
+
+    public void OnTypingChanged(ContactRecord contact, bool typing) => Raise(TypingChanged, new TypingEventArgs(contact, typing));
+
+    public void OnPresenceChanged(ContactRecord contact, ContactPresence presence) => Raise(PresenceChanged, new PresenceEventArgs(contact, presence));
 
     public void OnContactChanged(ContactRecord contact) => Raise(ContactChanged, new ContactEventArgs(contact));
 
@@ -35,7 +58,13 @@ internal sealed class ChatEventHub(Microsoft.Extensions.Logging.ILogger logger)
 
     public void OnGroupMessageReceived(GroupMessageRecord message, GroupInfo group) => Raise(GroupMessageReceived, new GroupMessageEventArgs(message, group));
 
-    public void OnGroupMessageChanged(GroupMessageRecord message, GroupInfo group) => Raise(GroupMessageChanged, new GroupMessageEventArgs(message, group));
+    public void OnGroupMessageChanged(GroupMessageRecord message, GroupInfo group)
+    {
+        if (message.Kind == MessageKind.Text)
+        {
+            Raise(GroupMessageChanged, new GroupMessageEventArgs(message, group));
+        }
+    }
 
     public void OnSessionReset(ContactRecord contact, SessionResetKind kind, int resent) => Raise(SessionReset, new SessionResetEventArgs(contact, kind, resent));
 

@@ -39,3 +39,27 @@ public sealed class SessionResetEventArgs(ContactRecord contact, SessionResetKin
         ? $"a message from {Contact.Handle} could not be decrypted (your copies of the session differ, as after restoring a backup); asked {Contact.Handle} for a new session"
         : $"your session with {Contact.Handle} was reset; {Resent} queued message{(Resent == 1 ? "" : "s")} resent";
 }
+
+/// <summary>An accepted contact started or stopped typing to us (ephemeral: never stored).</summary>
+public sealed class TypingEventArgs(ContactRecord contact, bool typing) : EventArgs
+{
+    public ContactRecord Contact { get; } = contact;
+
+    public bool Typing { get; } = typing;
+}
+
+/// <summary>An accepted contact came online, went offline, or stopped sharing it.</summary>
+public sealed class PresenceEventArgs(ContactRecord contact, ContactPresence presence) : EventArgs
+{
+    public ContactRecord Contact { get; } = contact;
+
+    public ContactPresence Presence { get; } = presence;
+}
+
+/// <summary>What an accepted contact lets us know of their presence: online now, or when last seen; null when they share nothing (or we do not).</summary>
+public sealed record ContactPresence(bool Online, DateTimeOffset? LastSeen);
+
+/// <summary>What this user shares with accepted contacts; each also decides what is shown of theirs (as in Signal and WhatsApp).</summary>
+/// <param name="SharePresence">Online and last seen.</param>
+/// <param name="ShareTyping">Typing indicators.</param>
+public sealed record ChatPrivacy(bool SharePresence, bool ShareTyping);

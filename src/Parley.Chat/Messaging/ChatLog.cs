@@ -99,6 +99,9 @@ internal static partial class ChatLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "a room sync failed ({Error}); retried on the room's next change")]
     public static partial void RoomSyncFailed(ILogger logger, string error);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "a presence answer was not sent ({Error})")]
+    public static partial void LiveNoteFailed(ILogger logger, string error);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "membership entry refused: {Result}")]
     public static partial void EntryRefused(ILogger logger, string result);
 

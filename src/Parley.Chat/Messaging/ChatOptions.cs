@@ -46,6 +46,9 @@ public sealed class ChatOptions
 
     public TimeSpan AddressCheckInterval { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>How often accepted contacts seen online are told we still are (when we share presence); a contact is shown online for 2.5 times this after its last note.</summary>
+    public TimeSpan PresenceInterval { get; init; } = TimeSpan.FromMinutes(1);
+
     /// <summary>A new signed prekey is made this often; the previous one keeps working for <see cref="SignedPrekeyGrace"/>.</summary>
     public TimeSpan SignedPrekeyRotation { get; init; } = TimeSpan.FromDays(7);
 

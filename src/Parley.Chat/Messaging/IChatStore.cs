@@ -43,8 +43,14 @@ public interface IChatReader
 
     MessageRecord? GetMessage(byte[] messageId);
 
-    /// <summary>Messages of a conversation in display order (Lamport clock, then sender, then id); the last <paramref name="limit"/>.</summary>
+    /// <summary>Texts of a conversation (not the actions on them) in display order (Lamport clock, then sender, then id); the last <paramref name="limit"/>.</summary>
     IReadOnlyList<MessageRecord> GetMessages(byte[] conversationId, int limit);
+
+    /// <summary>The edits, deletions and reactions that name a message, in display order.</summary>
+    IReadOnlyList<MessageRecord> GetActions(byte[] targetId);
+
+    /// <summary>A conversation's edits, deletions and reactions from Lamport clock <paramref name="lamport"/> on, in display order; the first <paramref name="limit"/>.</summary>
+    IReadOnlyList<MessageRecord> GetActionsSince(byte[] conversationId, ulong lamport, int limit);
 
     /// <summary>Incoming messages not yet shown, in display order per conversation.</summary>
     IReadOnlyList<MessageRecord> GetUnread(int limit);
@@ -72,8 +78,17 @@ public interface IChatReader
     /// <summary>The room's membership entries in the order they were stored.</summary>
     IReadOnlyList<byte[]> GetGroupEntries(byte[] groupId);
 
-    /// <summary>The room's messages in display order (Lamport clock, sender, id); the last <paramref name="limit"/>.</summary>
+    /// <summary>The room's texts (not the actions on them) in display order (Lamport clock, sender, id); the last <paramref name="limit"/>.</summary>
     IReadOnlyList<GroupMessageRecord> GetGroupMessages(byte[] groupId, int limit);
+
+    /// <summary>Every message of the room, texts and actions, in display order: the room's timeline; the last <paramref name="limit"/>.</summary>
+    IReadOnlyList<GroupMessageRecord> GetGroupTimeline(byte[] groupId, int limit);
+
+    /// <summary>The edits, deletions and reactions that name a room message, in display order.</summary>
+    IReadOnlyList<GroupMessageRecord> GetGroupActions(byte[] targetId);
+
+    /// <summary>A room's edits, deletions and reactions from Lamport clock <paramref name="lamport"/> on, in display order; the first <paramref name="limit"/>.</summary>
+    IReadOnlyList<GroupMessageRecord> GetGroupActionsSince(byte[] groupId, ulong lamport, int limit);
 
     GroupMessageRecord? GetGroupMessage(byte[] messageId);
 
@@ -125,6 +140,12 @@ public interface IChatTransaction : IChatReader
 
     void MarkRead(byte[] messageId);
 
+    /// <summary>Shows <paramref name="text"/> as the message's text from now on, edited at <paramref name="editedAt"/>.</summary>
+    void EditMessage(byte[] messageId, string text, DateTimeOffset editedAt);
+
+    /// <summary>Erases a message's text and marks it deleted; the row stays, so a late copy or action finds it deleted.</summary>
+    void EraseMessage(byte[] messageId);
+
     /// <summary>Deletes every message of a conversation (a blocked request is not kept).</summary>
     void DeleteMessages(byte[] conversationId);
 
@@ -154,6 +175,12 @@ public interface IChatTransaction : IChatReader
     void CountGroupCopy(byte[] messageId, bool delivered);
 
     void MarkGroupRead(byte[] groupId);
+
+    /// <summary>Shows <paramref name="text"/> as the room message's text from now on (its body keeps what was signed).</summary>
+    void EditGroupMessage(byte[] messageId, string text, DateTimeOffset editedAt);
+
+    /// <summary>Erases a room message: its text, its ciphertext, and its body for <paramref name="erasedBody"/> (the body without text or action); marks it deleted.</summary>
+    void EraseGroupMessage(byte[] messageId, byte[] erasedBody);
 
     /// <summary>Keeps a ciphertext to read later; the oldest beyond <paramref name="maxPerGroup"/> are dropped.</summary>
     void AddGroupPending(byte[] groupId, byte[] ciphertext, DateTimeOffset at, int maxPerGroup);

@@ -65,6 +65,24 @@ public sealed record PendingPrekey(byte[] EphemeralKey, uint SignedPrekeyId, uin
 /// <summary>One Double Ratchet session with a contact; a pair can have a few (both wrote first at once).</summary>
 public sealed record SessionRecord(PeerId Contact, byte[] SessionId, byte[] State, PendingPrekey? Prekey, DateTimeOffset LastReceivedAt, DateTimeOffset CreatedAt);
 
+/// <summary>
+/// What a stored message is: a text (a reply when it names the message it quotes), or an action on another message of
+/// the conversation or room, which is stored as a row of its own (so one that arrives before its message waits for it)
+/// and is shown only through the message it acts on.
+/// </summary>
+public enum MessageKind
+{
+    Text,
+    Edit,
+    Deletion,
+    Reaction,
+}
+
+/// <summary>A message of a 1:1 conversation, or an action on one (<see cref="Kind"/>).</summary>
+/// <param name="Text">For an edit its new text, for a reaction its emoji (empty: withdrawn); empty once erased.</param>
+/// <param name="Target">The message a reply quotes, or the message an action acts on.</param>
+/// <param name="EditedAt">When the text shown was last edited (the edit's sender clock), if it was.</param>
+/// <param name="Deleted">Erased: deleted for everyone by its author (or an action on such a message).</param>
 public sealed record MessageRecord(
     byte[] Id,
     byte[] ConversationId,
@@ -78,7 +96,24 @@ public sealed record MessageRecord(
     DateTimeOffset SentAt,
     DateTimeOffset LocalAt,
     bool IsContactRequest,
-    bool Unread);
+    bool Unread,
+    MessageKind Kind = MessageKind.Text,
+    byte[]? Target = null,
+    DateTimeOffset? EditedAt = null,
+    bool Deleted = false)
+{
+    /// <summary>Reactions to this message, one per person; filled when the chat core shows it, not stored with it.</summary>
+    public IReadOnlyList<Reaction> Reactions { get; init; } = [];
+
+    /// <summary>The message this one replies to, as it stands now; filled when the chat core shows it.</summary>
+    public QuotedMessage? Quote { get; init; }
+}
+
+/// <summary>Someone's reaction to a message (the latest they sent).</summary>
+public sealed record Reaction(PeerId From, string Emoji, DateTimeOffset At);
+
+/// <summary>The message a reply quotes: <paramref name="From"/> is null when this device does not have it.</summary>
+public sealed record QuotedMessage(byte[] Id, PeerId? From, string Text, bool Deleted);
 
 /// <summary>Stages of an outbox entry.</summary>
 public enum OutboxStage
@@ -135,6 +170,8 @@ public sealed record GroupRecord(byte[] Id, byte[] LinkKey, string AdminHandle, 
 /// A group message as stored: the decrypted body (to rebuild the room's timeline), the ciphertext the room saw (to give
 /// members who miss it), and for our own messages how many of the other members' copies are stored and delivered.
 /// </summary>
+/// <remarks><see cref="Kind"/>, <see cref="Target"/>, <see cref="EditedAt"/> and <see cref="Deleted"/> as in
+/// <see cref="MessageRecord"/>; an erased one keeps its body without text or action, and no ciphertext.</remarks>
 public sealed record GroupMessageRecord(
     byte[] Id,
     byte[] GroupId,
@@ -153,4 +190,15 @@ public sealed record GroupMessageRecord(
     int Stored,
     int Delivered,
     bool Unread,
-    bool FromHistory);
+    bool FromHistory,
+    MessageKind Kind = MessageKind.Text,
+    byte[]? Target = null,
+    DateTimeOffset? EditedAt = null,
+    bool Deleted = false)
+{
+    /// <summary>Reactions to this message, one per member; filled when the chat core shows it, not stored with it.</summary>
+    public IReadOnlyList<Reaction> Reactions { get; init; } = [];
+
+    /// <summary>The room message this one replies to, as it stands now; filled when the chat core shows it.</summary>
+    public QuotedMessage? Quote { get; init; }
+}

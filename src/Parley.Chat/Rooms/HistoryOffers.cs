@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Parley.Chat.Actions;
 using Parley.Chat.Groups;
 using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
@@ -56,9 +57,9 @@ internal sealed class HistoryOffers(ChatContext context, RoomCache rooms, RoomMe
             if (room.Timeline.Add(message, fromHistory: true))
             {
                 var record = RoomMessages.Record(message, null, message.Sender.Equals(context.Account.PublicKey), 0, unread: false, fromHistory: true, now);
-                if (tx.InsertGroupMessage(record))
+                if (tx.InsertGroupMessage(record) && MessageLedger.Stored(tx, room, record, info, context.Events) is { } show)
                 {
-                    events.Add(() => context.Events.OnGroupMessageReceived(record, info));
+                    events.Add(show);
                 }
             }
         }

@@ -34,10 +34,15 @@ internal sealed class RoomCache(ChatContext context) : IDisposable
         }
         var session = record.Session is { } state ? GroupSession.Deserialize(context.Crypto, state) : new GroupSession(context.Crypto, context.Account.PublicKey, id);
         var timeline = new GroupTimeline(id);
-        foreach (var stored in reader.GetGroupMessages(record.Id, MaxPage))
+        foreach (var stored in reader.GetGroupTimeline(record.Id, MaxPage))
         {
             var body = Groups.Protos.GroupMessageBody.Parser.ParseFrom(stored.Body);
-            timeline.Add(GroupMessage.Create(context.Crypto, id, Id256.FromBytes(stored.Epoch), stored.Sender, stored.ChainId, stored.Iteration, body), stored.FromHistory);
+            var epoch = Id256.FromBytes(stored.Epoch);
+            timeline.Add(
+                stored.Deleted
+                    ? GroupMessage.Erased(Id256.FromBytes(stored.Id), id, epoch, stored.Sender, stored.ChainId, stored.Iteration, body)
+                    : GroupMessage.Create(context.Crypto, id, epoch, stored.Sender, stored.ChainId, stored.Iteration, body),
+                stored.FromHistory);
         }
         var room = new Room(record, log, session, timeline);
         _rooms[id] = room;

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
+using Parley.Chat.Actions;
 using Parley.Chat.Contacts;
 using Parley.Chat.Delivery;
 using Parley.Chat.Groups;
+using Parley.Chat.Groups.Protos;
 using Parley.Chat.Identity;
 using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
@@ -204,9 +206,42 @@ internal sealed class RoomEngine(
     /// Sends a message, with a file's manifest when <paramref name="file"/> is not empty; <paramref name="alsoStore"/>
     /// writes what goes with it in the same transaction.
     /// </summary>
-    public async Task<GroupMessageRecord> SendAsync(string room, string text, ReadOnlyMemory<byte> file, Action<IChatTransaction, GroupMessageRecord>? alsoStore, CancellationToken cancellationToken)
+    /// <param name="replyTo">The room message this one replies to (and quotes), if any.</param>
+    public async Task<GroupMessageRecord> SendAsync(
+        string room, string text, ReadOnlyMemory<byte> file, Action<IChatTransaction, GroupMessageRecord>? alsoStore, CancellationToken cancellationToken, byte[]? replyTo = null)
     {
         context.CheckOutgoingText(text);
+        return await PostAsync(
+            room,
+            (tx, r, body) =>
+            {
+                if (replyTo is not null)
+                {
+                    if (!(tx.GetGroupMessage(replyTo) is { Kind: MessageKind.Text } quoted && quoted.GroupId.AsSpan().SequenceEqual(r.Id.Span)))
+                    {
+                        throw new ChatException("the message replied to is not in this room");
+                    }
+                    body.ReplyTo = Google.Protobuf.ByteString.CopyFrom(replyTo);
+                }
+                body.Text = text;
+                body.File = Google.Protobuf.ByteString.CopyFrom(file.Span);
+            },
+            (tx, _, message) =>
+            {
+                alsoStore?.Invoke(tx, message);
+                return MessageLedger.Decorate(tx, [message])[0];
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Posts a message to the room: <paramref name="fill"/> gives the body its text or action (it may refuse), the
+    /// message is encrypted once and a copy queued for every other member, and <paramref name="stored"/> runs in the
+    /// same transaction once it is stored.
+    /// </summary>
+    public async Task<T> PostAsync<T>(
+        string room, Action<IChatTransaction, Room, GroupMessageBody> fill, Func<IChatTransaction, Room, GroupMessageRecord, T> stored, CancellationToken cancellationToken)
+    {
         var id = await FindIdAsync(room, cancellationToken);
         // Copies go to each member (their contact: where to reach them, the key their mailbox takes), and the members
         // we give our sender key to (the admins, who pass it on) get it first, over the pairwise session.
@@ -226,10 +261,12 @@ internal sealed class RoomEngine(
             retry = !membership.DistributeKeys(tx, r, setups);
             var now = context.Now;
             var (lamport, parents) = r.Timeline.NextClock();
+            var body = GroupMessage.Body(lamport, parents, now.ToUnixTimeMilliseconds(), "");
+            fill(tx, r, body);
             SentGroupMessage sent;
             try
             {
-                sent = r.Session.Encrypt(text, lamport, parents, now.ToUnixTimeMilliseconds(), file);
+                sent = r.Session.Encrypt(body);
             }
             catch (InvalidOperationException e)
             {
@@ -239,7 +276,6 @@ internal sealed class RoomEngine(
             var recipients = r.Log.State.Members.Where(m => !m.Account.Equals(Me)).ToList();
             var message = RoomMessages.Record(sent.Message, sent.Ciphertext, outgoing: true, recipients.Count, unread: false, fromHistory: false, now);
             tx.InsertGroupMessage(message);
-            alsoStore?.Invoke(tx, message);
             foreach (var member in recipients)
             {
                 if (tx.GetContact(member.Account.ToPeerId()) is { } contact)
@@ -247,8 +283,9 @@ internal sealed class RoomEngine(
                     messenger.SendCopy(tx, contact, sent.Ciphertext, message.Id);
                 }
             }
+            var result = stored(tx, r, message);
             RoomCache.Save(tx, r, []);
-            return message;
+            return result;
         }, cancellationToken);
         if (retry)
         {
@@ -262,7 +299,10 @@ internal sealed class RoomEngine(
     public async Task<GroupHistory> GetHistoryAsync(string room, int limit, CancellationToken cancellationToken)
     {
         var id = await FindIdAsync(room, cancellationToken);
-        return await rooms.ReadAsync(id, (reader, r) => new GroupHistory(reader.GetGroupMessages(id.Span.ToArray(), Math.Clamp(limit, 1, RoomCache.MaxPage)), r.Timeline.Gaps), cancellationToken);
+        return await rooms.ReadAsync(
+            id,
+            (reader, r) => new GroupHistory(MessageLedger.Decorate(reader, reader.GetGroupMessages(id.Span.ToArray(), Math.Clamp(limit, 1, RoomCache.MaxPage))), r.Timeline.Gaps),
+            cancellationToken);
     }
 
     public async Task MarkReadAsync(string room, CancellationToken cancellationToken)

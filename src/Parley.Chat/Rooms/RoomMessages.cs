@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Parley.Chat.Actions;
 using Parley.Chat.Groups;
 using Parley.Chat.Inbound;
 using Parley.Chat.Messaging;
@@ -116,8 +117,10 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
         var record = Record(message, ciphertext, outgoing: false, 0, unread: true, fromHistory: false, now);
         if (tx.InsertGroupMessage(record))
         {
-            var info = rooms.Info(room);
-            events.Add(() => context.Events.OnGroupMessageReceived(record, info));
+            if (MessageLedger.Stored(tx, room, record, rooms.Info(room), context.Events) is { } show)
+            {
+                events.Add(show);
+            }
             if (!message.File.IsEmpty)
             {
                 FileRead?.Invoke(tx, message, now, events);
@@ -190,25 +193,38 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
         }
     }
 
-    public static GroupMessageRecord Record(GroupMessage message, byte[]? ciphertext, bool outgoing, int recipients, bool unread, bool fromHistory, DateTimeOffset now) => new(
-        message.Id.Span.ToArray(),
-        message.GroupId.Span.ToArray(),
-        message.Sender,
-        message.Epoch.Span.ToArray(),
-        message.ChainId,
-        message.Iteration,
-        message.Lamport,
-        message.ToBody().ToByteArray(),
-        ciphertext,
-        message.Text,
-        DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(message.TimestampMs, 0, 253_402_300_799_999)),
-        now,
-        outgoing,
-        recipients,
-        0,
-        0,
-        unread,
-        fromHistory);
+    /// <summary>A room message as stored: a text (with the message it replies to), or an action (with its target), which is never unread.</summary>
+    public static GroupMessageRecord Record(GroupMessage message, byte[]? ciphertext, bool outgoing, int recipients, bool unread, bool fromHistory, DateTimeOffset now)
+    {
+        var (kind, target, text) = message switch
+        {
+            { Edit: { } edit } => (MessageKind.Edit, edit.Target.ToByteArray(), edit.Text),
+            { Deletion: { } deletion } => (MessageKind.Deletion, deletion.Target.ToByteArray(), ""),
+            { Reaction: { } reaction } => (MessageKind.Reaction, reaction.Target.ToByteArray(), reaction.Emoji),
+            _ => (MessageKind.Text, message.ReplyTo?.Span.ToArray(), message.Text),
+        };
+        return new GroupMessageRecord(
+            message.Id.Span.ToArray(),
+            message.GroupId.Span.ToArray(),
+            message.Sender,
+            message.Epoch.Span.ToArray(),
+            message.ChainId,
+            message.Iteration,
+            message.Lamport,
+            message.ToBody().ToByteArray(),
+            ciphertext,
+            text,
+            DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(message.TimestampMs, 0, 253_402_300_799_999)),
+            now,
+            outgoing,
+            recipients,
+            0,
+            0,
+            unread && kind == MessageKind.Text,
+            fromHistory,
+            kind,
+            target);
+    }
 
     /// <summary>Asks a sender for the messages of its chain that this member misses (once per gap).</summary>
     private void RequestMissing(IChatTransaction tx, Room room, PublicKey sender)

@@ -79,6 +79,9 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
         outbox.Put(tx, contact.Account, Encrypt(tx, contact, plaintext, setup), messageId, plaintext);
     }
 
+    /// <summary>Encrypts <paramref name="content"/> on the contact's current session (or the one <paramref name="setup"/> starts), not queued; the session's new state is written in <paramref name="tx"/>.</summary>
+    public Envelope Encrypt(IChatTransaction tx, ContactRecord contact, Content content, SessionSetup? setup) => Encrypt(tx, contact, content.ToByteArray(), setup);
+
     /// <summary>
     /// Replaces an outbox entry by its content encrypted again on the contact's current session (session repair); the
     /// new entry keeps the message it carries and its place in the order.

@@ -47,6 +47,28 @@ public sealed class FakeChatWorld : IAsyncDisposable
         return user;
     }
 
+    /// <summary>Runs outbox passes on every online user until nothing is left to send.</summary>
+    public async Task SettleAsync()
+    {
+        for (var round = 0; round < 12; round++)
+        {
+            var online = _users.Where(u => u.IsOnline).ToList();
+            foreach (var user in online)
+            {
+                await user.FlushAsync();
+            }
+            var queued = 0;
+            foreach (var user in online)
+            {
+                queued += await user.Chat.CountOutboxAsync(CancellationToken.None);
+            }
+            if (queued == 0)
+            {
+                return;
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var user in _users)

@@ -178,24 +178,5 @@ public sealed class RoomEngineTests : IAsyncLifetime
     private static async Task<List<string>> TextsAsync(FakeChatUser user, string room) =>
         (await user.Chat.GetGroupHistoryAsync(room, 1000, CancellationToken.None)).Messages.Select(m => m.Text).ToList();
 
-    /// <summary>Runs outbox passes on every user until nothing is left to send.</summary>
-    private async Task SettleAsync()
-    {
-        for (var round = 0; round < 12; round++)
-        {
-            foreach (var user in _users)
-            {
-                await user.FlushAsync();
-            }
-            var queued = 0;
-            foreach (var user in _users)
-            {
-                queued += await user.Chat.CountOutboxAsync(CancellationToken.None);
-            }
-            if (queued == 0)
-            {
-                return;
-            }
-        }
-    }
+    private Task SettleAsync() => _world.SettleAsync();
 }

@@ -213,9 +213,23 @@ public sealed partial class InMemoryChatStore : IChatStore
 
         public IReadOnlyList<MessageRecord> GetMessages(byte[] conversationId, int limit)
         {
-            var all = state.Messages.Values.Where(m => m.ConversationId.AsSpan().SequenceEqual(conversationId)).ToList();
+            var all = state.Messages.Values.Where(m => m.Kind == MessageKind.Text && m.ConversationId.AsSpan().SequenceEqual(conversationId)).ToList();
             all.Sort(CompareMessages);
             return all.Skip(Math.Max(0, all.Count - limit)).ToList();
+        }
+
+        public IReadOnlyList<MessageRecord> GetActions(byte[] targetId)
+        {
+            var actions = state.Messages.Values.Where(m => m.Kind != MessageKind.Text && m.Target is { } target && target.AsSpan().SequenceEqual(targetId)).ToList();
+            actions.Sort(CompareMessages);
+            return actions;
+        }
+
+        public IReadOnlyList<MessageRecord> GetActionsSince(byte[] conversationId, ulong lamport, int limit)
+        {
+            var actions = state.Messages.Values.Where(m => m.Kind != MessageKind.Text && m.Lamport >= lamport && m.ConversationId.AsSpan().SequenceEqual(conversationId)).ToList();
+            actions.Sort(CompareMessages);
+            return actions.Take(limit).ToList();
         }
 
         public IReadOnlyList<MessageRecord> GetUnread(int limit)
@@ -236,6 +250,9 @@ public sealed partial class InMemoryChatStore : IChatStore
                 Parents = message.Parents.Select(p => p[..MessageIdLength]).ToList(),
                 SentAt = Ms(message.SentAt),
                 LocalAt = Ms(message.LocalAt),
+                EditedAt = message.EditedAt is { } edited ? Ms(edited) : null,
+                Reactions = [],
+                Quote = null,
             });
         }
 
@@ -263,6 +280,22 @@ public sealed partial class InMemoryChatStore : IChatStore
             if (state.Messages.TryGetValue(Hex(messageId), out var message))
             {
                 state.Messages[Hex(messageId)] = message with { Unread = false };
+            }
+        }
+
+        public void EditMessage(byte[] messageId, string text, DateTimeOffset editedAt)
+        {
+            if (state.Messages.TryGetValue(Hex(messageId), out var message))
+            {
+                state.Messages[Hex(messageId)] = message with { Text = text, EditedAt = Ms(editedAt) };
+            }
+        }
+
+        public void EraseMessage(byte[] messageId)
+        {
+            if (state.Messages.TryGetValue(Hex(messageId), out var message))
+            {
+                state.Messages[Hex(messageId)] = message with { Text = "", Deleted = true };
             }
         }
 
@@ -350,9 +383,43 @@ public sealed partial class InMemoryChatStore : IChatStore
             }
         }
 
-        public IReadOnlyList<GroupMessageRecord> GetGroupMessages(byte[] groupId, int limit)
+        public IReadOnlyList<GroupMessageRecord> GetGroupMessages(byte[] groupId, int limit) => GroupMessagesNewestLast(groupId, limit, textsOnly: true);
+
+        public IReadOnlyList<GroupMessageRecord> GetGroupTimeline(byte[] groupId, int limit) => GroupMessagesNewestLast(groupId, limit, textsOnly: false);
+
+        public IReadOnlyList<GroupMessageRecord> GetGroupActions(byte[] targetId)
         {
-            var all = state.GroupMessages.Values.Where(m => m.GroupId.AsSpan().SequenceEqual(groupId)).ToList();
+            var actions = state.GroupMessages.Values.Where(m => m.Kind != MessageKind.Text && m.Target is { } target && target.AsSpan().SequenceEqual(targetId)).ToList();
+            actions.Sort(CompareGroupMessages);
+            return actions;
+        }
+
+        public IReadOnlyList<GroupMessageRecord> GetGroupActionsSince(byte[] groupId, ulong lamport, int limit)
+        {
+            var actions = state.GroupMessages.Values.Where(m => m.Kind != MessageKind.Text && m.Lamport >= lamport && m.GroupId.AsSpan().SequenceEqual(groupId)).ToList();
+            actions.Sort(CompareGroupMessages);
+            return actions.Take(limit).ToList();
+        }
+
+        public void EditGroupMessage(byte[] messageId, string text, DateTimeOffset editedAt)
+        {
+            if (state.GroupMessages.TryGetValue(Hex(messageId), out var message))
+            {
+                state.GroupMessages[Hex(messageId)] = message with { Text = text, EditedAt = Ms(editedAt) };
+            }
+        }
+
+        public void EraseGroupMessage(byte[] messageId, byte[] erasedBody)
+        {
+            if (state.GroupMessages.TryGetValue(Hex(messageId), out var message))
+            {
+                state.GroupMessages[Hex(messageId)] = message with { Text = "", Body = erasedBody, Ciphertext = null, Deleted = true };
+            }
+        }
+
+        private List<GroupMessageRecord> GroupMessagesNewestLast(byte[] groupId, int limit, bool textsOnly)
+        {
+            var all = state.GroupMessages.Values.Where(m => (!textsOnly || m.Kind == MessageKind.Text) && m.GroupId.AsSpan().SequenceEqual(groupId)).ToList();
             all.Sort(CompareGroupMessages);
             return all.Skip(Math.Max(0, all.Count - limit)).ToList();
         }
@@ -368,7 +435,14 @@ public sealed partial class InMemoryChatStore : IChatStore
                 .ToList();
 
         public bool InsertGroupMessage(GroupMessageRecord message) =>
-            state.GroupMessages.TryAdd(Hex(message.Id), message with { SentAt = Ms(message.SentAt), LocalAt = Ms(message.LocalAt) });
+            state.GroupMessages.TryAdd(Hex(message.Id), message with
+            {
+                SentAt = Ms(message.SentAt),
+                LocalAt = Ms(message.LocalAt),
+                EditedAt = message.EditedAt is { } edited ? Ms(edited) : null,
+                Reactions = [],
+                Quote = null,
+            });
 
         public void CountGroupCopy(byte[] messageId, bool delivered)
         {
