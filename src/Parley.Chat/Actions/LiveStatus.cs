@@ -25,7 +25,11 @@ internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions,
 
     private readonly ConcurrentDictionary<PeerId, (bool Online, DateTimeOffset At)> _seen = new();
     private readonly ConcurrentDictionary<Task, byte> _answers = new();
+    private readonly ConcurrentDictionary<PeerId, byte> _greeted = new();
     private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Whether a note is still going out aside (an answer or a greeting).</summary>
+    public bool IsTelling => !_answers.IsEmpty;
 
     /// <summary>A contact is shown online while its last note said so and is younger than this (a little over two heartbeats).</summary>
     private TimeSpan OnlineWindow => context.Options.PresenceInterval * 2.5;
@@ -78,6 +82,7 @@ internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions,
     /// <summary>"Offline", to the contacts seen online: on a clean stop.</summary>
     public async Task SignOffAsync(CancellationToken cancellationToken)
     {
+        await StopTellingAsync();
         if ((await GetPrivacyAsync(cancellationToken)).SharePresence)
         {
             await NotifyAsync(new PresenceNote { Online = false }, onlyOnline: true, cancellationToken);
@@ -143,7 +148,7 @@ internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions,
             presence = new ContactPresence(note.Online, now);
             if (note.Reply && note.Online)
             {
-                events.Add(() => Answer(accepted));
+                events.Add(() => Tell(accepted, new PresenceNote { Online = true }));
             }
         }
         events.Add(() => context.Events.OnPresenceChanged(accepted, presence));
@@ -152,12 +157,18 @@ internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions,
 
     public async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync();
-        foreach (var answer in _answers.Keys)
-        {
-            await answer;
-        }
+        await StopTellingAsync();
         _stopping.Dispose();
+    }
+
+    /// <summary>No note goes aside any more (none may overtake the last one, "offline").</summary>
+    private async Task StopTellingAsync()
+    {
+        await _stopping.CancelAsync();
+        foreach (var told in _answers.Keys)
+        {
+            await told;
+        }
     }
 
     private static string LastSeenSetting(PeerId contact) => $"last-seen/{contact}";
@@ -176,26 +187,38 @@ internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions,
             : null;
     }
 
-    /// <summary>A contact that came online asked for our presence: answered aside, after the receive's commit.</summary>
-    private void Answer(ContactRecord contact)
+    /// <summary>
+    /// A contact just became accepted (we accepted, or they did): we say we are online and ask for theirs, as at
+    /// start, so neither waits for a restart to see the other. Once per contact while running.
+    /// </summary>
+    public void OnContactChanged(ContactRecord contact)
+    {
+        if (contact.State == ContactState.Accepted && _greeted.TryAdd(contact.Account, 0))
+        {
+            Tell(contact, new PresenceNote { Online = true, Reply = true });
+        }
+    }
+
+    /// <summary>A presence note sent aside (a contact that came online asked for ours, or was just accepted), after the receive's commit.</summary>
+    private void Tell(ContactRecord contact, PresenceNote note)
     {
         if (_stopping.IsCancellationRequested)
         {
             return;
         }
-        var answer = AnswerAsync(contact, _stopping.Token);
+        var answer = TellAsync(contact, note, _stopping.Token);
         _answers[answer] = 0;
         answer.ContinueWith(done => _answers.TryRemove(done, out _), TaskScheduler.Default);
     }
 
-    private async Task AnswerAsync(ContactRecord contact, CancellationToken cancellationToken)
+    private async Task TellAsync(ContactRecord contact, PresenceNote note, CancellationToken cancellationToken)
     {
         try
         {
             await Task.Yield();
             if ((await GetPrivacyAsync(cancellationToken)).SharePresence)
             {
-                await SendAsync(contact, new Content { Presence = new PresenceNote { Online = true } }, cancellationToken);
+                await SendAsync(contact, new Content { Presence = note }, cancellationToken);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or IOException or ChatException)

@@ -58,6 +58,7 @@ internal sealed class ChatCore
         DirectActions = new DirectActions(Context, directContent, Contacts, Sessions, Outbox);
         RoomActions = new RoomActions(Context, Rooms, RoomCache);
         Live = new LiveStatus(Context, Sessions, directRoute);
+        Context.Events.ContactChanged += (_, e) => Live.OnContactChanged(e.Contact);
         Receiver = new EnvelopeReceiver(Context, Sessions, directContent, DirectActions, Live, RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair, Files.Inbox);
         Fetcher = new MailboxFetcher(Context, mailboxes, Receiver, Sessions, Outbox);
         Outbox.RoomCopiesCounted = Rooms.RaiseCopiesCountedAsync;

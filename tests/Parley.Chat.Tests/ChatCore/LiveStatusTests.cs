@@ -49,9 +49,19 @@ public sealed class LiveStatusTests : AliceAndBobTest
     }
 
     [Fact]
+    public async Task Contacts_see_each_other_online_as_soon_as_one_accepts_the_other()
+    {
+        Assert.Empty(await Alice.Chat.GetPresenceAsync(None));
+        await MakeContactsAsync();
+        await BothOnlineAsync();
+        Assert.Equal(new ContactPresence(true, World.Time.GetUtcNow()), (await Bob.Chat.GetPresenceAsync(None))[Alice.Chat.Account.Id]);
+    }
+
+    [Fact]
     public async Task Contacts_see_each_other_online_then_last_seen_and_forget_it_when_sharing_stops()
     {
         await MakeContactsAsync();
+        await BothOnlineAsync();
         var carol = await World.AddUserAsync("carol");
         await carol.Chat.SendAsync(Alice.HandleText, "a stranger asks", None);
         await carol.FlushAsync();
@@ -88,6 +98,7 @@ public sealed class LiveStatusTests : AliceAndBobTest
     public async Task A_clean_stop_says_offline_and_the_last_seen_time_is_kept()
     {
         await MakeContactsAsync();
+        await BothOnlineAsync();
         await Bob.Core.Live.AnnounceAsync(None);
         var atBob = Events<PresenceEventArgs>(h => Bob.Chat.PresenceChanged += h);
         await Alice.Core.Live.AnnounceAsync(None);
@@ -102,6 +113,18 @@ public sealed class LiveStatusTests : AliceAndBobTest
         await Bob.GoOfflineAsync();
         await Bob.ComeOnlineAsync();
         Assert.Equal(left, (await Bob.Chat.GetPresenceAsync(None))[Alice.Chat.Account.Id]);
+    }
+
+    /// <summary>Accepting greets: each tells the other it is online, aside; waits until both know and nothing more is on its way.</summary>
+    private async Task BothOnlineAsync()
+    {
+        using var deadline = new CancellationTokenSource(Patience);
+        while (Alice.Core.Live.IsTelling || Bob.Core.Live.IsTelling
+            || !((await Alice.Chat.GetPresenceAsync(None)).GetValueOrDefault(Bob.Chat.Account.Id)?.Online == true
+                && (await Bob.Chat.GetPresenceAsync(None)).GetValueOrDefault(Alice.Chat.Account.Id)?.Online == true))
+        {
+            await Task.Delay(10, deadline.Token);
+        }
     }
 
     private static List<T> Events<T>(Action<EventHandler<T>> subscribe)
