@@ -52,9 +52,9 @@ internal static class ApiEndpoints
         {
             if (string.IsNullOrWhiteSpace(request.To) || request.Text is null)
             {
-                return Results.Json(new ErrorDto("give both \"to\" (a handle, a contact's name or an account id) and \"text\""), statusCode: StatusCodes.Status400BadRequest);
+                return Results.Json(new ErrorDto("give both \"to\" (a handle, a contact's name or an account id) and \"text\" (and \"replyTo\", a message id, to reply)"), statusCode: StatusCodes.Status400BadRequest);
             }
-            var message = await chat.SendAsync(request.To, request.Text, ct);
+            var message = await chat.SendAsync(request.To, request.Text, MessageActionEndpoints.ReplyTo(request.ReplyTo), ct);
             var contact = await chat.GetContactAsync(request.To, ct);
             return Results.Ok(MessageDto.Of(message, contact, chat.Handle.ToString()));
         })).WithSummary("Send a message; it is queued at once and its state changes arrive as events");

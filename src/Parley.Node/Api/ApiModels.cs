@@ -67,28 +67,73 @@ public sealed record MessageDto(
     DateTimeOffset SentAt,
     DateTimeOffset LocalAt,
     bool Request,
-    bool Unread)
+    bool Unread,
+    QuoteDto? Quote = null,
+    IReadOnlyList<ReactionDto>? Reactions = null,
+    DateTimeOffset? EditedAt = null,
+    bool Deleted = false)
 {
-    public static MessageDto Of(MessageRecord message, ContactRecord contact, string self) => new(
-        Convert.ToHexStringLower(message.Id),
-        contact.Handle.ToString(),
-        message.Direction == MessageDirection.Outgoing ? self : contact.Handle.ToString(),
-        ContactDto.Lower(message.Direction),
-        ContactDto.Lower(message.State),
-        message.StoredCount,
-        message.Text,
-        message.Lamport,
-        message.SentAt,
-        message.LocalAt,
-        message.IsContactRequest,
-        message.Unread);
+    public static MessageDto Of(MessageRecord message, ContactRecord contact, string self)
+    {
+        string Name(Core.Identity.PeerId who) => who.Equals(contact.Account) ? contact.Handle.ToString() : self;
+        return new(
+            Convert.ToHexStringLower(message.Id),
+            contact.Handle.ToString(),
+            message.Direction == MessageDirection.Outgoing ? self : contact.Handle.ToString(),
+            ContactDto.Lower(message.Direction),
+            ContactDto.Lower(message.State),
+            message.StoredCount,
+            message.Text,
+            message.Lamport,
+            message.SentAt,
+            message.LocalAt,
+            message.IsContactRequest,
+            message.Unread,
+            message.Quote is { } quote ? QuoteDto.Of(quote, quote.From is { } from ? Name(from) : null) : null,
+            message.Reactions.Select(r => new ReactionDto(Name(r.From), r.Emoji)).ToList(),
+            message.EditedAt,
+            message.Deleted);
+    }
+}
+
+/// <summary>The message a reply quotes, as it stands now: <c>from</c> is null when this device does not have it.</summary>
+public sealed record QuoteDto(string Id, string? From, string Text, bool Deleted)
+{
+    public static QuoteDto Of(QuotedMessage quote, string? from) => new(Convert.ToHexStringLower(quote.Id), from, quote.Text, quote.Deleted);
+}
+
+/// <summary>Someone's reaction to a message (one per person: their latest).</summary>
+public sealed record ReactionDto(string From, string Emoji);
+
+/// <summary><c>text</c>: the message's new text.</summary>
+public sealed record EditRequest(string Text);
+
+/// <summary><c>emoji</c>: one emoji; empty withdraws your reaction.</summary>
+public sealed record ReactRequest(string? Emoji);
+
+public sealed record TypingRequest(bool Typing);
+
+/// <summary>Whether the typing note was sent: not when typing indicators are off, they are not an accepted contact, or they are away.</summary>
+public sealed record TypingSentDto(bool Sent);
+
+/// <summary>An accepted contact typing to you, or stopping (shown only while you share typing indicators too).</summary>
+public sealed record TypingDto(string Contact, bool Typing);
+
+/// <summary>What an accepted contact shares of their presence: online now, or when last seen (null: never, or withdrawn).</summary>
+public sealed record PresenceDto(string Contact, bool Online, DateTimeOffset? LastSeen);
+
+/// <summary>What you share with accepted contacts; who shares nothing sees nothing of theirs either.</summary>
+public sealed record PrivacyDto(bool SharePresence, bool ShareTyping)
+{
+    public static PrivacyDto Of(ChatPrivacy privacy) => new(privacy.SharePresence, privacy.ShareTyping);
 }
 
 public sealed record RequestDto(ContactDto Contact, string SafetyNumber, IReadOnlyList<MessageDto> Messages);
 
 public sealed record MatchDto(string Handle, string Account);
 
-public sealed record SendRequest(string To, string Text);
+/// <summary><c>replyTo</c>: the id of the message of the conversation this one replies to (and quotes).</summary>
+public sealed record SendRequest(string To, string Text, string? ReplyTo = null);
 
 public sealed record ReadDto(int Marked);
 
@@ -97,11 +142,21 @@ public sealed record SafetyNumberDto(string Contact, string SafetyNumber);
 public sealed record ErrorDto(string Error);
 
 /// <summary>
-/// One WebSocket event: <c>type</c> is message, state, contact, status, group (a room changed), groupMessage (a room
-/// message arrived, or one of ours reached more members) or session (a session with a contact was repaired); the
-/// matching field is set.
+/// One WebSocket event: <c>type</c> is message, state, update (a message was edited or deleted, or its reactions
+/// changed), contact, status, group (a room changed), groupMessage (a room message arrived, or one of ours reached
+/// more members), groupUpdate (a room message was edited, deleted or reacted to), typing, presence, or session (a
+/// session with a contact was repaired); the matching field is set.
 /// </summary>
-public sealed record EventDto(string Type, MessageDto? Message = null, ContactDto? Contact = null, StatusDto? Status = null, GroupDto? Group = null, GroupMessageDto? GroupMessage = null, SessionResetDto? Session = null);
+public sealed record EventDto(
+    string Type,
+    MessageDto? Message = null,
+    ContactDto? Contact = null,
+    StatusDto? Status = null,
+    GroupDto? Group = null,
+    GroupMessageDto? GroupMessage = null,
+    SessionResetDto? Session = null,
+    TypingDto? Typing = null,
+    PresenceDto? Presence = null);
 
 /// <summary>
 /// A session with a contact could not be decrypted and is being repaired: <c>kind</c> is requested (we could not read
@@ -161,16 +216,24 @@ public sealed record GroupMessageDto(
     int Stored,
     int Delivered,
     bool Unread,
-    bool FromHistory)
+    bool FromHistory,
+    QuoteDto? Quote = null,
+    IReadOnlyList<ReactionDto>? Reactions = null,
+    DateTimeOffset? EditedAt = null,
+    bool Deleted = false)
 {
     public static GroupMessageDto Of(GroupMessageRecord message, GroupInfo group)
     {
-        var sender = group.Members.FirstOrDefault(m => m.Account.Equals(message.Sender))?.Handle
-            ?? GroupMemberInfo.Of("unknown", message.Sender, false).Handle;
+        var sender = (group.Members.FirstOrDefault(m => m.Account.Equals(message.Sender))?.Handle
+            ?? GroupMemberInfo.Of("unknown", message.Sender, false).Handle).ToString();
+        // Who quoted or reacted: a member, the sender, or someone who left the room since.
+        string Name(Core.Identity.PeerId account) =>
+            group.Members.FirstOrDefault(m => m.Account.ToPeerId().Equals(account))?.Handle.ToString()
+            ?? (account.Equals(message.Sender.ToPeerId()) ? sender : "unknown");
         return new(
             Convert.ToHexStringLower(message.Id),
             group.IdText,
-            sender.ToString(),
+            sender,
             message.Outgoing,
             message.Text,
             message.Lamport,
@@ -180,7 +243,11 @@ public sealed record GroupMessageDto(
             message.Stored,
             message.Delivered,
             message.Unread,
-            message.FromHistory);
+            message.FromHistory,
+            message.Quote is { } quote ? QuoteDto.Of(quote, quote.From is { } from ? Name(from) : null) : null,
+            message.Reactions.Select(r => new ReactionDto(Name(r.From), r.Emoji)).ToList(),
+            message.EditedAt,
+            message.Deleted);
     }
 }
 
@@ -199,7 +266,8 @@ public sealed record RenameRequest(string Name);
 
 public sealed record HistorySettingRequest(bool Enabled);
 
-public sealed record GroupSendRequest(string Text);
+/// <summary><c>replyTo</c>: the id of the room message this one replies to (and quotes).</summary>
+public sealed record GroupSendRequest(string Text, string? ReplyTo = null);
 
 /// <summary>Your contact link, your half of every safety number in it, and its QR code (rows of modules, '1' dark, quiet zone included).</summary>
 public sealed record ContactLinkDto(string Link, string Handle, string Fingerprint, IReadOnlyList<string> Qr);

@@ -65,9 +65,9 @@ internal static class GroupEndpoints
         })).WithSummary("The room's messages in the order every member shows them, and gaps where messages are missing");
         groups.MapPost("/{room}/messages", (string room, GroupSendRequest request, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
         {
-            var message = await chat.SendToGroupAsync(room, Require(request.Text, "text"), ct);
+            var message = await chat.SendToGroupAsync(room, Require(request.Text, "text"), MessageActionEndpoints.ReplyTo(request.ReplyTo), ct);
             return Results.Ok(GroupMessageDto.Of(message, await chat.GetGroupAsync(room, ct)));
-        })).WithSummary("Send a message to the room");
+        })).WithSummary("Send a message to the room (with \"replyTo\", a reply quoting one of its messages)");
         groups.MapPost("/{room}/read", (string room, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
         {
             await chat.MarkGroupReadAsync(room, ct);

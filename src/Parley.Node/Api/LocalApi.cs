@@ -116,6 +116,7 @@ public sealed class LocalApi : IAsyncDisposable
         GroupEndpoints.Map(app, node);
         ContactLinkEndpoints.Map(app, node);
         FileEndpoints.Map(app, node);
+        MessageActionEndpoints.Map(app, node);
         var stopping = app.Lifetime.ApplicationStopping;
         app.Map("/api/events", context => StreamEventsAsync(context, node, stopping)).ExcludeFromDescription();
     }
@@ -210,6 +211,11 @@ public sealed class LocalApi : IAsyncDisposable
         EventHandler<GroupEventArgs> onGroup = (_, e) => events.Writer.TryWrite(new EventDto("group", Group: GroupDto.Of(e.Group)));
         EventHandler<GroupMessageEventArgs> onGroupMessage = (_, e) => events.Writer.TryWrite(new EventDto("groupMessage", GroupMessage: GroupMessageDto.Of(e.Message, e.Group)));
         EventHandler<SessionResetEventArgs> onSession = (_, e) => events.Writer.TryWrite(new EventDto("session", Session: SessionResetDto.Of(e)));
+        EventHandler<MessageEventArgs> onUpdate = (_, e) => events.Writer.TryWrite(new EventDto("update", MessageDto.Of(e.Message, e.Contact, self)));
+        EventHandler<GroupMessageEventArgs> onGroupUpdate = (_, e) => events.Writer.TryWrite(new EventDto("groupUpdate", GroupMessage: GroupMessageDto.Of(e.Message, e.Group)));
+        EventHandler<TypingEventArgs> onTyping = (_, e) => events.Writer.TryWrite(new EventDto("typing", Typing: new TypingDto(e.Contact.Handle.ToString(), e.Typing)));
+        EventHandler<PresenceEventArgs> onPresence = (_, e) =>
+            events.Writer.TryWrite(new EventDto("presence", Presence: new PresenceDto(e.Contact.Handle.ToString(), e.Presence.Online, e.Presence.LastSeen)));
         if (chat is not null)
         {
             chat.MessageReceived += onMessage;
@@ -219,6 +225,10 @@ public sealed class LocalApi : IAsyncDisposable
             chat.GroupMessageReceived += onGroupMessage;
             chat.GroupMessageChanged += onGroupMessage;
             chat.SessionReset += onSession;
+            chat.MessageUpdated += onUpdate;
+            chat.GroupMessageUpdated += onGroupUpdate;
+            chat.TypingChanged += onTyping;
+            chat.PresenceChanged += onPresence;
         }
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
         // The reader is not cancelled by us (cancelling a receive aborts the socket): it ends when the client closes
@@ -261,6 +271,10 @@ public sealed class LocalApi : IAsyncDisposable
                 chat.GroupMessageReceived -= onGroupMessage;
                 chat.GroupMessageChanged -= onGroupMessage;
                 chat.SessionReset -= onSession;
+                chat.MessageUpdated -= onUpdate;
+                chat.GroupMessageUpdated -= onGroupUpdate;
+                chat.TypingChanged -= onTyping;
+                chat.PresenceChanged -= onPresence;
             }
             await CloseAsync(socket, reader);
         }

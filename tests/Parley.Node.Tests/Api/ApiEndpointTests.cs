@@ -230,9 +230,12 @@ public sealed class ApiEndpointTests(ApiNetwork network)
                 "/api/files/{id}/content", "/api/files/{id}/fetch", "/api/find", "/api/groups", "/api/groups/join",
                 "/api/groups/{room}", "/api/groups/{room}/files", "/api/groups/{room}/history", "/api/groups/{room}/invite", "/api/groups/{room}/leave",
                 "/api/groups/{room}/members/{who}/demote", "/api/groups/{room}/members/{who}/kick", "/api/groups/{room}/members/{who}/promote",
-                "/api/groups/{room}/messages", "/api/groups/{room}/read", "/api/groups/{room}/rename", "/api/groups/{room}/requests/{who}/approve",
+                "/api/groups/{room}/messages", "/api/groups/{room}/messages/{id}/delete", "/api/groups/{room}/messages/{id}/edit",
+                "/api/groups/{room}/messages/{id}/react", "/api/groups/{room}/read", "/api/groups/{room}/rename", "/api/groups/{room}/requests/{who}/approve",
                 "/api/groups/{room}/requests/{who}/deny", "/api/link", "/api/mailbox/fetch", "/api/messages",
-                "/api/messages/{who}", "/api/messages/{who}/files", "/api/messages/{who}/read", "/api/requests", "/api/routing-table", "/api/safety-number/{who}", "/api/status", "/api/unread",
+                "/api/messages/{who}", "/api/messages/{who}/files", "/api/messages/{who}/read", "/api/messages/{who}/typing", "/api/messages/{who}/{id}/delete",
+                "/api/messages/{who}/{id}/edit", "/api/messages/{who}/{id}/react", "/api/presence", "/api/privacy", "/api/requests", "/api/routing-table",
+                "/api/safety-number/{who}", "/api/status", "/api/unread",
             },
             paths.Order(StringComparer.Ordinal));
         Assert.True(document.RootElement.GetProperty("paths").GetProperty("/api/status").GetProperty("get").TryGetProperty("summary", out _));

@@ -9,7 +9,7 @@ using Parley.Node.Api;
 namespace Parley.Node.Tests.Api;
 
 /// <summary>
-/// The API tests' network: 6 plain nodes, users alice, bob, carol, dave, erin, frank, grace, heidi and ivan each with a local API, and a node
+/// The API tests' network: 6 plain nodes, users alice, bob, carol, dave, erin, frank, grace, heidi, ivan, judy and ken each with a local API, and a node
 /// with no identity yet with one too. Each test class uses its own users, so the tests do not depend on one another.
 /// </summary>
 public sealed class ApiNetwork : IAsyncLifetime
@@ -29,7 +29,7 @@ public sealed class ApiNetwork : IAsyncLifetime
     {
         await Network.StartNodesAsync(6);
         Blank = await ApiUser.StartAsync(await Network.StartNodeAsync("blank"));
-        foreach (var name in new[] { "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan" })
+        foreach (var name in new[] { "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken" })
         {
             _users[name] = await ApiUser.StartAsync(await Network.StartUserAsync(name));
         }
