@@ -1,5 +1,7 @@
 // Parley's web UI: a thin client of the node's local API (docs/api.md). No build step, no dependencies.
 // Everything from the network is put on the page with textContent, never as HTML.
+import { canChange, dayKey, daySeparator, formatFull, formatTime, presenceText, quoteElement, reactionPicker, reactionsElement } from "./message-parts.js";
+
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -18,6 +20,12 @@ const state = {
   roomUnread: new Map(), // room id -> number of unread messages
   gaps: [], // the open room's missing messages
   notices: new Map(), // handle -> session repair notices for that conversation, since the page loaded
+  reply: null, // the message the next one replies to
+  editing: null, // the message of ours the compose box edits
+  presence: new Map(), // handle -> { online, lastSeen } of accepted contacts that share it
+  typing: new Map(), // handle -> timer that hides their typing indicator
+  privacy: { sharePresence: true, shareTyping: true },
+  typingSent: null, // { to, at, stop }: our typing note to the open chat
 };
 
 // Delivery states only move forward; an event may overtake the answer that created the message.
@@ -168,7 +176,11 @@ const contactDetail = (contact) => ({
 
 function renderContacts() {
   const chats = [...state.contacts.values()].sort((a, b) => a.handle.localeCompare(b.handle));
-  $("contacts").replaceChildren(...chats.map((c) => listItem(c.handle, contactDetail(c), () => open(c.handle), state.unread.get(c.handle))));
+  $("contacts").replaceChildren(...chats.map((c) => {
+    const item = listItem(c.handle, state.typing.has(c.handle) ? "typing…" : contactDetail(c), () => open(c.handle), state.unread.get(c.handle));
+    if (state.presence.get(c.handle)?.online) item.classList.add("online");
+    return item;
+  }));
   if (chats.length === 0) {
     const empty = document.createElement("li");
     empty.className = "empty";
@@ -261,20 +273,14 @@ function renderRoomMessage(message) {
     from.textContent = message.from;
     item.append(from);
   }
-  const text = document.createElement("div");
-  text.className = "text";
-  text.textContent = message.text;
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  meta.textContent = message.outgoing ? `${formatTime(message.sentAt)} · ${roomStateLabel(message)}` : `${formatTime(message.sentAt)}${message.fromHistory ? " · from history" : ""}`;
-  item.append(text, meta);
-  return item;
+  const meta = message.outgoing ? roomStateLabel(message) : message.fromHistory ? "from history" : "";
+  return decorate(item, message, message.outgoing, meta);
 }
 
 function renderRoomMessages() {
   const ordered = [...state.messages.values()].sort((a, b) =>
     a.lamport - b.lamport || a.from.localeCompare(b.from) || a.id.localeCompare(b.id));
-  const items = ordered.map(renderRoomMessage);
+  const items = withDays(ordered, renderRoomMessage);
   for (const gap of state.gaps) {
     const item = document.createElement("li");
     item.className = "gap";
@@ -300,6 +306,8 @@ function renderRoomHeader() {
 }
 
 async function openRoom(id) {
+  if (state.room !== id) clearComposeBanner();
+  stopTyping();
   state.current = null;
   state.room = id;
   state.messages = new Map();
@@ -378,33 +386,150 @@ function showRoomDialog() {
   if (!$("room-dialog").open) $("room-dialog").showModal();
 }
 
-function formatTime(iso) {
-  const date = new Date(iso);
-  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  return date.toDateString() === new Date().toDateString() ? time : `${date.toLocaleDateString()} ${time}`;
-}
-
 function renderMessage(message) {
   const item = document.createElement("li");
   item.dataset.id = message.id;
   item.className = message.direction === "outgoing" ? "outgoing" : "incoming";
   item.dataset.state = message.state;
+  const outgoing = message.direction === "outgoing";
+  return decorate(item, message, outgoing, outgoing ? stateLabel(message) : "", message.state === "sending" || message.request);
+}
+
+// A bubble's content: the quote it replies to, its text (or that it was deleted), its reactions, its time (and
+// "edited"), and the actions on it (reply, react, edit and delete for everyone), shown when the pointer is on it.
+function decorate(item, message, outgoing, status, inert = false) {
+  if (message.quote) item.append(quoteElement(message.quote, state.me, () => reveal(message.quote.id)));
   const text = document.createElement("div");
   text.className = "text";
-  text.textContent = message.text;
+  text.textContent = message.deleted ? "This message was deleted." : message.text;
+  if (message.deleted) item.classList.add("deleted");
   const meta = document.createElement("div");
   meta.className = "meta";
-  meta.textContent = message.direction === "outgoing" ? `${formatTime(message.sentAt)} · ${stateLabel(message)}` : formatTime(message.sentAt);
-  meta.title = message.direction === "outgoing" ? "" : "the time on their device";
-  item.append(text, meta);
+  meta.textContent = [formatTime(message.sentAt), message.editedAt && !message.deleted ? "edited" : "", status].filter(Boolean).join(" · ");
+  meta.title = `${formatFull(message.sentAt)}${outgoing ? "" : " (the time on their device)"}${message.editedAt ? `; edited ${formatFull(message.editedAt)}` : ""}`;
+  item.append(text);
+  if (message.reactions?.length) item.append(reactionsElement(message.reactions, state.me, (emoji) => react(message, mine(message) === emoji ? "" : emoji)));
+  item.append(meta);
+  if (!message.deleted && !inert && !message.id.startsWith("sending-")) item.append(actionsElement(message, outgoing));
   return item;
+}
+
+const mine = (message) => message.reactions?.find((r) => r.from === state.me)?.emoji ?? "";
+
+function actionsElement(message, outgoing) {
+  const bar = document.createElement("div");
+  bar.className = "actions";
+  const button = (className, label, title, onClick) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = className;
+    b.textContent = label;
+    b.title = title;
+    b.setAttribute("aria-label", title);
+    b.addEventListener("click", onClick);
+    bar.append(b);
+  };
+  button("act-react", "☺", "React", (event) => {
+    event.stopPropagation();
+    const item = bar.closest("li");
+    const open = item.querySelector(".picker");
+    document.querySelectorAll("#messages .picker").forEach((p) => p.remove());
+    if (!open) item.append(reactionPicker(mine(message), (emoji) => react(message, emoji)));
+  });
+  button("act-reply", "↩", "Reply", () => startReply(message));
+  if (canChange(message, outgoing)) {
+    button("act-edit", "✎", "Edit", () => startEdit(message));
+    button("act-delete", "🗑", "Delete for everyone", () => deleteForEveryone(message));
+  }
+  return bar;
+}
+
+// The path of a message of the open chat or room, for the actions on it.
+const messagePath = (message) => state.room ? `/api/groups/${state.room}/messages/${message.id}` : `/api/messages/${path(state.current)}/${message.id}`;
+
+// A message changed (ours, or an event): it keeps the newer delivery state it had.
+function update(message) {
+  if (state.room) {
+    keepRoomMessage(message);
+    renderRoomMessages();
+  } else {
+    keep(message);
+    renderMessages();
+  }
+}
+
+async function act(message, action, body) {
+  try {
+    update(await api("POST", `${messagePath(message)}/${action}`, body));
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+const react = (message, emoji) => act(message, "react", { emoji });
+
+async function deleteForEveryone(message) {
+  if (!confirm("Delete this message for everyone? Its text is erased here and on their devices.")) return;
+  await act(message, "delete");
+}
+
+function startReply(message) {
+  state.editing = null;
+  state.reply = message;
+  showComposeBanner(`Replying to ${message.from === state.me || message.outgoing || message.direction === "outgoing" ? "yourself" : message.from.split("#")[0]}`, message.text);
+  $("compose-text").focus();
+}
+
+function startEdit(message) {
+  state.reply = null;
+  state.editing = message;
+  showComposeBanner("Editing message", message.text);
+  $("compose-text").value = message.text;
+  resizeCompose();
+  $("compose-text").focus();
+}
+
+function showComposeBanner(title, text) {
+  $("compose-banner-title").textContent = title;
+  $("compose-banner-text").textContent = text;
+  $("compose-banner").hidden = false;
+}
+
+function clearComposeBanner() {
+  if (state.editing) $("compose-text").value = "";
+  state.reply = null;
+  state.editing = null;
+  $("compose-banner").hidden = true;
+}
+
+// Scrolls to the message a quote names, and marks it a moment.
+function reveal(id) {
+  const item = $("messages").querySelector(`li[data-id="${CSS.escape(id)}"]`);
+  if (!item) return;
+  item.scrollIntoView({ block: "center" });
+  item.classList.add("revealed");
+  setTimeout(() => item.classList.remove("revealed"), 1500);
+}
+
+// The messages in order, with a separator before each day's first.
+function withDays(ordered, render) {
+  const items = [];
+  let day = null;
+  for (const message of ordered) {
+    if (dayKey(message.sentAt) !== day) {
+      day = dayKey(message.sentAt);
+      items.push(daySeparator(message.sentAt));
+    }
+    items.push(render(message));
+  }
+  return items;
 }
 
 function renderMessages() {
   // Causal order, as every member shows it: Lamport clock, then sender, then id.
   const ordered = [...state.messages.values()].sort((a, b) =>
     a.lamport - b.lamport || a.from.localeCompare(b.from) || a.id.localeCompare(b.id));
-  $("messages").replaceChildren(...ordered.map(renderMessage));
+  $("messages").replaceChildren(...withDays(ordered, renderMessage));
   if (ordered.length === 0 && state.current && !state.contacts.has(state.current) && !state.requests.has(state.current)) {
     const hint = document.createElement("li");
     hint.className = "hint";
@@ -420,23 +545,29 @@ function renderMessages() {
   $("messages").lastElementChild?.scrollIntoView({ block: "end" });
 }
 
-function keep(message) {
+// A delivery state event carries the message as stored, without its quote and reactions: it brings the state only
+// (stateOnly); any other copy (a history, the answer to a send, a new message) brings the rest.
+function keep(message, stateOnly = false) {
   const known = state.messages.get(message.id);
-  if (known && (rank[known.state] ?? 0) > (rank[message.state] ?? 0)) return;
-  state.messages.set(message.id, message);
+  const newer = !known || (rank[message.state] ?? 0) >= (rank[known.state] ?? 0);
+  const delivery = newer ? { state: message.state, storedAt: message.storedAt } : { state: known.state, storedAt: known.storedAt };
+  state.messages.set(message.id, { ...(known && stateOnly ? known : message), ...delivery });
 }
 
 // A room message's copies only ever move on (queued, stored, delivered): the answer to a send can arrive after the
-// event that it was delivered, and must not take the message back.
-function keepRoomMessage(message) {
+// event that it was delivered, and must not take the message back. An event about our copies brings the counts only.
+function keepRoomMessage(message, countsOnly = false) {
   const known = state.messages.get(message.id);
-  if (known && known.delivered + known.stored > message.delivered + message.stored) return;
-  state.messages.set(message.id, message);
+  const newer = !known || message.delivered + message.stored >= known.delivered + known.stored;
+  const { recipients, stored, delivered } = newer ? message : known;
+  state.messages.set(message.id, { ...(known && countsOnly ? known : message), recipients, stored, delivered });
 }
 
 async function refreshLists() {
-  const [contacts, requests, unread] = await Promise.all([api("GET", "/api/contacts"), api("GET", "/api/requests"), api("GET", "/api/unread")]);
+  const [contacts, requests, unread, presence] = await Promise.all([
+    api("GET", "/api/contacts"), api("GET", "/api/requests"), api("GET", "/api/unread"), api("GET", "/api/presence")]);
   state.contacts = new Map(contacts.map((c) => [c.handle, c]));
+  state.presence = new Map(presence.map((p) => [p.contact, p]));
   state.requests = new Map(requests.map((r) => [r.contact.handle, r]));
   state.unread = new Map();
   for (const message of unread) {
@@ -454,8 +585,9 @@ function renderHeader() {
   $("peer").replaceChildren(handleElement(handle));
   $("peer-state").textContent = request ? "asks to talk with you"
     : !contact ? "new chat"
-    : contact.state === "accepted" ? "end-to-end encrypted"
+    : contact.state === "accepted" ? (state.typing.has(handle) ? "typing…" : presenceText(state.presence.get(handle)) || "end-to-end encrypted")
     : contactDetail(contact);
+  $("peer-state").classList.toggle("online", contact?.state === "accepted" && state.presence.get(handle)?.online === true);
   $("safety").hidden = !contact && !request;
   $("request-banner").hidden = !request;
   if (request) $("request-text").textContent = `Safety number ${groups(request.safetyNumber)}. Accept, or simply reply, to chat; until then they cannot tell whether you have read it.`;
@@ -465,6 +597,8 @@ function renderHeader() {
 }
 
 async function open(handle) {
+  if (state.current !== handle) clearComposeBanner();
+  stopTyping();
   state.room = null;
   $("room-info").hidden = true;
   $("invite-banner").hidden = true;
@@ -492,6 +626,8 @@ async function open(handle) {
 }
 
 function closeConversation() {
+  clearComposeBanner();
+  stopTyping();
   state.current = null;
   state.room = null;
   state.messages = new Map();
@@ -505,10 +641,12 @@ function closeConversation() {
 
 async function sendToRoom(text) {
   const id = state.room;
+  const replyTo = state.reply?.id;
   $("compose-text").value = "";
   resizeCompose();
+  clearComposeBanner();
   try {
-    const message = await api("POST", `/api/groups/${id}/messages`, { text });
+    const message = await api("POST", `/api/groups/${id}/messages`, { text, replyTo });
     if (state.room === id) {
       keepRoomMessage(message);
       renderRoomMessages();
@@ -521,6 +659,16 @@ async function sendToRoom(text) {
 
 async function send(event) {
   event.preventDefault();
+  if (state.editing) {
+    const text = $("compose-text").value.trim();
+    const editing = state.editing;
+    if (!text) return;
+    clearComposeBanner();
+    $("compose-text").value = "";
+    resizeCompose();
+    if (text !== editing.text) await act(editing, "edit", { text });
+    return;
+  }
   if (state.room) {
     const text = $("compose-text").value.trim();
     if (text) await sendToRoom(text);
@@ -529,14 +677,17 @@ async function send(event) {
   const text = $("compose-text").value.trim();
   const to = state.current;
   if (!text || !to) return;
+  const replyTo = state.reply?.id;
   $("compose-text").value = "";
   resizeCompose();
+  clearComposeBanner();
+  stopTyping();
   // Shown at once; replaced by the node's answer.
   const placeholder = { id: `sending-${++state.sending}`, direction: "outgoing", state: "sending", text, from: state.me ?? "", lamport: Number.MAX_SAFE_INTEGER, sentAt: new Date().toISOString() };
   state.messages.set(placeholder.id, placeholder);
   renderMessages();
   try {
-    const message = await api("POST", "/api/messages", { to, text });
+    const message = await api("POST", "/api/messages", { to, text, replyTo });
     state.messages.delete(placeholder.id);
     if (state.current === to) {
       keep(message);
@@ -642,11 +793,30 @@ function onEvent(event) {
     case "status":
       renderStatus(event.status);
       break;
+    case "update":
+      if (event.message.contact === state.current) update(event.message);
+      break;
+    case "groupUpdate":
+      if (event.groupMessage.room === state.room) update(event.groupMessage);
+      break;
+    case "typing":
+      showTyping(event.typing.contact, event.typing.typing);
+      break;
+    case "presence":
+      if (event.presence.online || event.presence.lastSeen) state.presence.set(event.presence.contact, event.presence);
+      else state.presence.delete(event.presence.contact);
+      renderContacts();
+      if (state.current) renderHeader();
+      break;
     case "message":
     case "state": {
       const message = event.message;
+      if (event.type === "message") {
+        showTyping(message.contact, false);
+        notify(message.from, message.text, message.contact === state.current, () => open(message.contact));
+      }
       if (message.contact === state.current) {
-        keep(message);
+        keep(message, event.type === "state");
         renderMessages();
         if (event.type === "message" && !state.requests.has(state.current) && document.visibilityState === "visible") {
           api("POST", `/api/messages/${path(state.current)}/read`).catch(() => {});
@@ -675,8 +845,11 @@ function onEvent(event) {
       break;
     case "groupMessage": {
       const message = event.groupMessage;
+      if (!message.outgoing && message.unread) {
+        notify(`${message.from.split("#")[0]} in ${state.rooms.get(message.room)?.name ?? "a room"}`, message.text, message.room === state.room, () => openRoom(message.room));
+      }
       if (message.room === state.room) {
-        keepRoomMessage(message);
+        keepRoomMessage(message, message.outgoing);
         renderRoomMessages();
         if (!message.outgoing && document.visibilityState === "visible") api("POST", `/api/groups/${message.room}/read`).catch(() => {});
       } else if (!message.outgoing && message.unread) {
@@ -733,7 +906,97 @@ async function start() {
   }
   await refreshLists();
   await refreshRooms();
+  state.privacy = await api("GET", "/api/privacy");
+  renderNotifyButton();
   connectEvents();
+}
+
+// Desktop notifications: asked for only when the user presses the button, never on load. A message is notified when
+// its chat is not the one open on a visible page.
+function renderNotifyButton() {
+  const supported = "Notification" in window;
+  $("notify").hidden = !supported || Notification.permission !== "default";
+  $("notify-state").textContent = !supported ? "not available in this browser"
+    : Notification.permission === "granted" ? "on"
+    : Notification.permission === "denied" ? "blocked in the browser's site settings"
+    : "off";
+  $("notify-enable").hidden = !supported || Notification.permission !== "default";
+}
+
+async function enableNotifications() {
+  try {
+    await Notification.requestPermission();
+  } catch (error) {
+    toast(error.message);
+  }
+  renderNotifyButton();
+}
+
+function notify(title, body, open, onClick) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  if (open && document.visibilityState === "visible" && document.hasFocus()) return;
+  const notification = new Notification(title, { body, tag: title, icon: "icon.svg" });
+  notification.addEventListener("click", () => {
+    window.focus();
+    onClick();
+    notification.close();
+  });
+}
+
+// Their typing: shown until they stop, send, or 15 s pass without a new note (as Signal).
+function showTyping(handle, typing) {
+  clearTimeout(state.typing.get(handle));
+  if (typing) state.typing.set(handle, setTimeout(() => showTyping(handle, false), 15_000));
+  else if (!state.typing.delete(handle)) return;
+  renderContacts();
+  if (state.current === handle) renderHeader();
+}
+
+// Our typing: "started" on the first key and every 10 s while it goes on, "stopped" after 3 s without a key, on send,
+// and when the chat closes; only to accepted contacts, and only when the user shares typing indicators.
+function typed() {
+  const to = state.current;
+  if (!to || state.editing || state.contacts.get(to)?.state !== "accepted" || !state.privacy.shareTyping) return;
+  const sent = state.typingSent?.to === to ? state.typingSent : null;
+  if (!$("compose-text").value) {
+    stopTyping();
+    return;
+  }
+  if (!sent || Date.now() - sent.at > 10_000) {
+    api("POST", `/api/messages/${path(to)}/typing`, { typing: true }).catch(() => {});
+  }
+  clearTimeout(sent?.stop);
+  state.typingSent = { to, at: sent && Date.now() - sent.at <= 10_000 ? sent.at : Date.now(), stop: setTimeout(stopTyping, 3000) };
+}
+
+function stopTyping() {
+  const sent = state.typingSent;
+  if (!sent) return;
+  state.typingSent = null;
+  clearTimeout(sent.stop);
+  api("POST", `/api/messages/${path(sent.to)}/typing`, { typing: false }).catch(() => {});
+}
+
+function showSettings() {
+  $("share-presence").checked = state.privacy.sharePresence;
+  $("share-typing").checked = state.privacy.shareTyping;
+  renderNotifyButton();
+  $("settings-dialog").showModal();
+}
+
+async function savePrivacy() {
+  try {
+    state.privacy = await api("POST", "/api/privacy", { sharePresence: $("share-presence").checked, shareTyping: $("share-typing").checked });
+    if (!state.privacy.sharePresence) state.presence = new Map();
+    else state.presence = new Map((await api("GET", "/api/presence")).map((p) => [p.contact, p]));
+    if (!state.privacy.shareTyping) {
+      for (const handle of [...state.typing.keys()]) showTyping(handle, false);
+    }
+    renderContacts();
+    if (state.current) renderHeader();
+  } catch (error) {
+    toast(error.message);
+  }
 }
 
 function resizeCompose() {
@@ -750,7 +1013,35 @@ $("compose").addEventListener("submit", send);
 $("compose-text").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) send(event);
 });
-$("compose-text").addEventListener("input", resizeCompose);
+$("compose-text").addEventListener("input", () => {
+  resizeCompose();
+  typed();
+});
+$("compose-text").addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !$("compose-banner").hidden) clearComposeBanner();
+  // As in Signal Desktop: the up arrow in an empty box edits your last message.
+  if (event.key === "ArrowUp" && !$("compose-text").value && !state.editing) {
+    const last = [...state.messages.values()].filter((m) => canChange(m, m.direction === "outgoing" || m.outgoing === true) && !m.id.startsWith("sending-"))
+      .sort((a, b) => b.lamport - a.lamport)[0];
+    if (last) {
+      event.preventDefault();
+      startEdit(last);
+    }
+  }
+});
+$("compose-banner-close").addEventListener("click", clearComposeBanner);
+$("settings").addEventListener("click", showSettings);
+$("settings-close").addEventListener("click", () => $("settings-dialog").close());
+$("share-presence").addEventListener("change", savePrivacy);
+$("share-typing").addEventListener("change", savePrivacy);
+$("notify").addEventListener("click", enableNotifications);
+$("notify-enable").addEventListener("click", enableNotifications);
+document.addEventListener("click", (event) => {
+  if (!event.target.closest?.(".picker, .act-react")) document.querySelectorAll("#messages .picker").forEach((p) => p.remove());
+});
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden") stopTyping();
+});
 $("find-form").addEventListener("submit", find);
 $("back").addEventListener("click", closeConversation);
 $("accept").addEventListener("click", async () => {

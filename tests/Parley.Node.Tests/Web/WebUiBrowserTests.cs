@@ -229,6 +229,177 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         await browser.CloseAsync();
     }
 
+    [Fact]
+    public async Task Alice_and_bob_see_each_other_online_type_reply_react_edit_delete_and_get_notified_in_the_browser()
+    {
+        var chromium = FindChromium();
+        await using var network = new LoopbackNetwork();
+        await network.StartNodesAsync(4);
+        var aliceNode = await network.StartUserAsync("alice");
+        var bobNode = await network.StartUserAsync("bob");
+        var alice = aliceNode.Chat!.Handle.ToString();
+        var bob = bobNode.Chat!.Handle.ToString();
+        // Contacts already (the first test shows how a request is made and accepted in the page), the greeting read.
+        await aliceNode.Chat.SendAsync(bob, "hello", CancellationToken.None);
+        await WaitUntilAsync(async () => (await bobNode.Chat.GetContactsAsync(CancellationToken.None)).Any(c => c.Handle.ToString() == alice), "bob has alice's request");
+        await bobNode.Chat.AcceptAsync(alice, CancellationToken.None);
+        await bobNode.Chat.MarkReadAsync(await bobNode.Chat.GetUnreadAsync(CancellationToken.None), CancellationToken.None);
+        await using var aliceApi = await LocalApi.StartAsync(aliceNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+        await using var bobApi = await LocalApi.StartAsync(bobNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright, chromium);
+        var problems = new List<string>();
+        var alicePage = await OpenAsync(browser, aliceApi.WebUiAddress, "alice", problems, initScript: RecordingScript);
+        var bobPage = await OpenAsync(browser, bobApi.WebUiAddress, "bob", problems, initScript: RecordingScript);
+        bobPage.Dialog += async (_, dialog) => await dialog.AcceptAsync();
+
+        // Day labels and presence texts, as the page computes them.
+        var labels = await alicePage.EvaluateAsync<string[]>("""
+            async () => {
+              const m = await import("/message-parts.js");
+              const now = new Date(2025, 5, 12, 15, 0);
+              const at = (d, h) => new Date(2025, 5, d, h, 5).toISOString();
+              return [m.dayLabel(at(12, 9), now), m.dayLabel(at(11, 23), now), m.dayLabel(new Date(2024, 11, 31).toISOString(), now),
+                m.presenceText({ online: true }), m.presenceText({ online: false, lastSeen: new Date().toISOString() }), m.presenceText(undefined)];
+            }
+            """);
+        Assert.Equal(["Today", "Yesterday"], labels[..2]);
+        Assert.Contains("2024", labels[2], StringComparison.Ordinal);
+        Assert.Equal("online", labels[3]);
+        Assert.StartsWith("last seen today at ", labels[4], StringComparison.Ordinal);
+        Assert.Equal("", labels[5]);
+
+        // Notifications are asked for with the button, never on load.
+        await Expect(bobPage.Locator("#me-handle")).ToHaveTextAsync(bob);
+        await Expect(bobPage.Locator("#notify")).ToBeVisibleAsync();
+        Assert.Equal(0, await bobPage.EvaluateAsync<int>("window.__notifications.asked()"));
+        await bobPage.Locator("#notify").ClickAsync();
+        await Expect(bobPage.Locator("#notify")).ToBeHiddenAsync();
+        Assert.Equal(1, await bobPage.EvaluateAsync<int>("window.__notifications.asked()"));
+
+        // Alice opens bob's chat: he is online (each told the other when bob accepted). A day separator heads the day.
+        await alicePage.Locator($"#contacts li[data-handle='{bob}']").ClickAsync();
+        await Expect(alicePage.Locator("#peer-state")).ToHaveTextAsync("online");
+        await Expect(alicePage.Locator($"#contacts li[data-handle='{bob}']")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("online"));
+        await Expect(alicePage.Locator("#messages li").First).ToHaveTextAsync("Today");
+        await Expect(alicePage.Locator("#messages li.day")).ToHaveCountAsync(1);
+
+        // Bob is on his chat list: alice's message counts in his tab's title and shows a desktop notification.
+        await alicePage.Locator("#compose-text").FillAsync("Are you coming tonight?");
+        await alicePage.Locator("#compose-text").PressAsync("Enter");
+        await Expect(bobPage).ToHaveTitleAsync("(1) Parley");
+        Assert.Equal(await bobPage.EvaluateAsync<string>("JSON.stringify(window.__notifications.shown)"), $$"""[{"title":"{{alice}}","body":"Are you coming tonight?"}]""");
+        await bobPage.Locator($"#contacts li[data-handle='{alice}']").ClickAsync();
+        await Expect(bobPage).ToHaveTitleAsync("Parley");
+        await Expect(bobPage.Locator("#peer-state")).ToHaveTextAsync("online");
+
+        // Alice types: bob sees it, until her message comes.
+        await alicePage.Locator("#compose-text").PressSequentiallyAsync("Bring");
+        await Expect(bobPage.Locator("#peer-state")).ToHaveTextAsync("typing…");
+        await Expect(bobPage.Locator($"#contacts li[data-handle='{alice}']")).ToContainTextAsync("typing…");
+        await alicePage.Locator("#compose-text").PressSequentiallyAsync(" snacks");
+        await alicePage.Locator("#compose-text").PressAsync("Enter");
+        await Expect(bobPage.Locator("#messages li.incoming .text").Last).ToHaveTextAsync("Bring snacks");
+        await Expect(bobPage.Locator("#peer-state")).ToHaveTextAsync("online");
+
+        // Bob replies to her question: both show the quote.
+        var question = bobPage.Locator("#messages li.incoming").Filter(new LocatorFilterOptions { HasText = "Are you coming tonight?" });
+        await question.HoverAsync();
+        await question.Locator(".act-reply").ClickAsync();
+        await Expect(bobPage.Locator("#compose-banner")).ToContainTextAsync("Replying to alice");
+        await bobPage.Locator("#compose-text").FillAsync("Yes, at eight");
+        await bobPage.Locator("#compose-text").PressAsync("Enter");
+        await Expect(bobPage.Locator("#compose-banner")).ToBeHiddenAsync();
+        var reply = alicePage.Locator("#messages li.incoming").Filter(new LocatorFilterOptions { HasText = "Yes, at eight" });
+        await Expect(reply.Locator(".quote-text")).ToHaveTextAsync("Are you coming tonight?");
+        await Expect(reply.Locator(".quote-from")).ToHaveTextAsync("You");
+        await Expect(bobPage.Locator("#messages li.outgoing .quote-from")).ToHaveTextAsync("alice");
+
+        // Alice reacts to the reply; bob sees her reaction on it.
+        await reply.HoverAsync();
+        await reply.Locator(".act-react").ClickAsync();
+        await reply.Locator(".picker button[data-emoji='👍']").ClickAsync();
+        await Expect(reply.Locator(".reaction.mine")).ToHaveTextAsync("👍");
+        var mine = bobPage.Locator("#messages li.outgoing").Filter(new LocatorFilterOptions { HasText = "Yes, at eight" });
+        await Expect(mine.Locator(".reaction")).ToHaveTextAsync("👍");
+        await Expect(mine.Locator(".reaction")).ToHaveAttributeAsync("title", "alice");
+        await ScreenshotAsync(alicePage, "webui-actions-alice.png");
+
+        // Bob edits his reply: alice sees the new text, marked edited. Then he deletes it for everyone.
+        await mine.HoverAsync();
+        await mine.Locator(".act-edit").ClickAsync();
+        await Expect(bobPage.Locator("#compose-banner")).ToContainTextAsync("Editing message");
+        await bobPage.Locator("#compose-text").FillAsync("Yes, at nine");
+        await bobPage.Locator("#compose-text").PressAsync("Enter");
+        var edited = alicePage.Locator("#messages li.incoming").Filter(new LocatorFilterOptions { HasText = "Yes, at nine" });
+        await Expect(edited.Locator(".meta")).ToContainTextAsync("edited");
+        await Expect(edited.Locator(".reaction")).ToHaveTextAsync("👍");
+        var changed = bobPage.Locator("#messages li.outgoing").Filter(new LocatorFilterOptions { HasText = "Yes, at nine" });
+        await changed.HoverAsync();
+        await changed.Locator(".act-delete").ClickAsync();
+        await Expect(alicePage.Locator("#messages li.deleted .text")).ToHaveTextAsync("This message was deleted.");
+        await Expect(alicePage.Locator("#messages li.deleted .reaction")).ToHaveCountAsync(0);
+        await Expect(alicePage.Locator("#messages li").Filter(new LocatorFilterOptions { HasText = "Yes, at nine" })).ToHaveCountAsync(0);
+        await Expect(bobPage.Locator("#messages li.outgoing.deleted .act-edit")).ToHaveCountAsync(0);
+
+        // Bob turns both indicators off: alice no longer sees him online; his typing is not sent, and hers not shown.
+        await bobPage.Locator("#settings").ClickAsync();
+        await Expect(bobPage.Locator("#notify-state")).ToHaveTextAsync("on");
+        await bobPage.Locator("#share-presence").UncheckAsync();
+        await bobPage.Locator("#share-typing").UncheckAsync();
+        await bobPage.Locator("#settings-close").ClickAsync();
+        await Expect(alicePage.Locator("#peer-state")).ToHaveTextAsync("end-to-end encrypted");
+        await Expect(bobPage.Locator("#peer-state")).ToHaveTextAsync("end-to-end encrypted");
+        await alicePage.Locator("#compose-text").PressSequentiallyAsync("Fine");
+        await bobPage.Locator("#compose-text").PressSequentiallyAsync("Sorry");
+        await bobPage.Locator("#compose-text").PressAsync("Enter");
+        await alicePage.Locator("#compose-text").PressAsync("Enter");
+        await Expect(alicePage.Locator("#messages li.incoming .text").Last).ToHaveTextAsync("Sorry");
+        await Expect(bobPage.Locator("#messages li.incoming .text").Last).ToHaveTextAsync("Fine");
+        // (What each header showed since the indicators went off.)
+        Assert.DoesNotContain("typing…", (await alicePage.EvaluateAsync<string[]>("window.__peerStates")).SkipWhile(s => s != "end-to-end encrypted"));
+        Assert.DoesNotContain("typing…", (await bobPage.EvaluateAsync<string[]>("window.__peerStates")).SkipWhile(s => s != "end-to-end encrypted"));
+        await ScreenshotAsync(bobPage, "webui-actions-bob.png");
+        Assert.Empty(problems);
+        await browser.CloseAsync();
+    }
+
+    /// <summary>
+    /// Put in each page before its script runs: a stand-in for the Notification API that records what is asked and
+    /// shown (permission "default" until asked), and every text the conversation header's state takes.
+    /// </summary>
+    private const string RecordingScript = """
+        (() => {
+          const shown = [];
+          let asked = 0;
+          let permission = "default";
+          class RecordedNotification extends EventTarget {
+            constructor(title, options) { super(); shown.push({ title, body: options?.body ?? "" }); }
+            static get permission() { return permission; }
+            static async requestPermission() { asked++; permission = "granted"; return permission; }
+            close() {}
+          }
+          window.Notification = RecordedNotification;
+          window.__notifications = { shown, asked: () => asked };
+          window.__peerStates = [];
+          document.addEventListener("DOMContentLoaded", () => {
+            const header = document.getElementById("peer-state");
+            new MutationObserver(() => window.__peerStates.push(header.textContent)).observe(header, { childList: true, characterData: true, subtree: true });
+          });
+        })();
+        """;
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMilliseconds(Patience);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not in time: {what}");
+            await Task.Delay(50);
+        }
+    }
+
     /// <summary>Headless Chromium with the flags this machine's closed network needs (no background connections).</summary>
     private static async Task<IBrowser> LaunchAsync(IPlaywright playwright, string chromium)
     {
@@ -250,9 +421,13 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
                 "Install it with: apt-get install -y chromium (scripts/test, which CI runs, installs it), or set PARLEY_CHROMIUM to its path.");
     }
 
-    private async Task<IPage> OpenAsync(IBrowser browser, Uri address, string who, List<string> problems, bool expectRefusal = false)
+    private async Task<IPage> OpenAsync(IBrowser browser, Uri address, string who, List<string> problems, bool expectRefusal = false, string? initScript = null)
     {
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1000, Height = 640 } });
+        if (initScript is not null)
+        {
+            await context.AddInitScriptAsync(initScript);
+        }
         var page = await context.NewPageAsync();
         page.Console += (_, message) =>
         {
