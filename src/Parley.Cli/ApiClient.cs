@@ -134,6 +134,19 @@ internal sealed class ApiClient : IDisposable
 
     public Task MarkRoomReadAsync(string room, CancellationToken ct) => PostAsync<JsonElement>($"api/groups/{Uri.EscapeDataString(room)}/read", null, ct);
 
+    public Task<MessageDto> ReplyAsync(string to, string text, string replyTo, CancellationToken ct) => PostAsync<MessageDto>("api/messages", new SendRequest(to, text, replyTo), ct);
+
+    public Task<GroupMessageDto> ReplyInRoomAsync(string room, string text, string replyTo, CancellationToken ct) =>
+        PostAsync<GroupMessageDto>($"api/groups/{Uri.EscapeDataString(room)}/messages", new GroupSendRequest(text, replyTo), ct);
+
+    /// <summary>edit, delete or react (<paramref name="body"/>: an <see cref="EditRequest"/>, nothing, a <see cref="ReactRequest"/>) on a message of a conversation.</summary>
+    public Task<MessageDto> ActAsync(string who, string id, string action, object? body, CancellationToken ct) =>
+        PostAsync<MessageDto>($"api/messages/{Uri.EscapeDataString(who)}/{id}/{action}", body, ct);
+
+    /// <summary>As <see cref="ActAsync"/>, on a room message.</summary>
+    public Task<GroupMessageDto> ActInRoomAsync(string room, string id, string action, object? body, CancellationToken ct) =>
+        PostAsync<GroupMessageDto>($"api/groups/{Uri.EscapeDataString(room)}/messages/{id}/{action}", body, ct);
+
     /// <summary>Live events until the node closes the socket or <paramref name="cancellationToken"/> fires.</summary>
     public async IAsyncEnumerable<EventDto> EventsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {

@@ -65,11 +65,16 @@ internal sealed partial class TerminalChat
                 Remember(target);
                 _currentRoom = target.Id;
                 var history = await api.RoomHistoryAsync(target.Id, 20, cancellationToken);
+                var shown = history.Messages;
+                foreach (var m in shown)
+                {
+                    Seen(m.Id, m.EditedAt, m.Deleted, m.Reactions);
+                }
                 Write(string.Join('\n', [
                     $"[grey]now talking in {Markup.Escape(target.Name)} ({target.Members.Count} members); /msg to write to a person[/]",
-                    .. history.Messages.Select(m => m.Outgoing
-                        ? $"{Time(m.SentAt)}[blue]me[/]: {Markup.Escape(m.Text)}  {RoomStateText(m)}"
-                        : $"{Time(m.SentAt)}[green]{Markup.Escape(m.From)}[/]: {Markup.Escape(m.Text)}"),
+                    .. shown.Select((m, i) => Reference(i, shown.Count) + (m.Outgoing
+                        ? $"{Time(m.SentAt)}[blue]me[/]: {Body(m.Text, m.Quote, m.EditedAt, m.Deleted, m.Reactions)}  {RoomStateText(m)}"
+                        : $"{Time(m.SentAt)}[green]{Markup.Escape(m.From)}[/]: {Body(m.Text, m.Quote, m.EditedAt, m.Deleted, m.Reactions)}")),
                     .. history.Gaps.Select(g => $"[grey](missing {g.LastIteration - g.FirstIteration + 1} message(s) from {Markup.Escape(g.From)})[/]"),
                 ]));
                 await api.MarkRoomReadAsync(target.Id, cancellationToken);

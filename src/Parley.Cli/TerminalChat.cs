@@ -18,6 +18,9 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
         /requests              contact requests waiting for you
         /accept <handle>       accept a request      /block <handle>   block someone
         /history <handle>      the conversation      /safety <handle>  safety number to compare
+        /reply [^N] <text>     reply to a message of the open chat (^1 the latest; default: their latest)
+        /edit [^N] <text>      edit your message (default: your latest)   /delete [^N]  delete it for everyone
+        /react [^N] <emoji>    react to a message (default: their latest; - withdraws your reaction)
         /link                  your contact link and QR code, for others to add you
         /add <link> [text]     ask someone to chat through their link (checks their safety number)
         /file <path>           send a file to the person or room at hand      /files   files sent and received
@@ -145,9 +148,15 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                     Write($"[red]blocked {Markup.Escape(blocked.Handle)}[/]");
                     break;
                 case "history":
-                    var history = await api.HistoryAsync(Require(rest, "a handle"), 50, cancellationToken);
-                    Write(history.Count == 0 ? "no messages" : string.Join('\n', history.Select(Format)));
+                    var history = await api.HistoryAsync(Require(rest, "a handle"), ReachableMessages, cancellationToken);
+                    history.ForEach(m => Seen(m.Id, m.EditedAt, m.Deleted, m.Reactions));
+                    Write(history.Count == 0 ? "no messages" : string.Join('\n', history.Select((m, i) => Reference(i, history.Count) + Format(m))));
                     await api.MarkReadAsync(rest, cancellationToken);
+                    if (history.Count > 0)
+                    {
+                        _current = history[0].Contact;
+                        _currentRoom = null;
+                    }
                     break;
                 case "safety":
                     var number = await api.SafetyNumberAsync(Require(rest, "a handle"), cancellationToken);
@@ -173,6 +182,8 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                     Write(string.Join('\n', _status.Addresses.Select(a => $"  [grey]{Markup.Escape(a)}[/]")));
                     break;
                 case var room when await HandleRoomCommandAsync(room, rest, cancellationToken):
+                    break;
+                case var action when await HandleActionCommandAsync(action, rest, cancellationToken):
                     break;
                 default:
                     Write($"[yellow]unknown command /{Markup.Escape(command)}; /help lists them[/]");
@@ -294,9 +305,10 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                 return;
             }
             _current ??= message.Contact;
+            _changesShown[message.Id] = (message.EditedAt, message.Deleted, ReactionText(message.Reactions));
             WriteUnlocked(message.Request
                 ? $"{Time(message.SentAt)}[yellow]request from {Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}   [grey]/accept {Markup.Escape(message.From)} or /block[/]"
-                : $"{Time(message.SentAt)}[green]{Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}");
+                : $"{Time(message.SentAt)}[green]{Markup.Escape(message.From)}[/]: {Body(message.Text, message.Quote, message.EditedAt, message.Deleted, message.Reactions)}");
         }
     }
 
@@ -309,7 +321,8 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                 return;
             }
             _currentRoom ??= _current is null ? message.Room : null;
-            WriteUnlocked($"{Time(message.SentAt)}[magenta][[{Markup.Escape(RoomName(message.Room))}]][/] [green]{Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}");
+            _changesShown[message.Id] = (message.EditedAt, message.Deleted, ReactionText(message.Reactions));
+            WriteUnlocked($"{Time(message.SentAt)}[magenta][[{Markup.Escape(RoomName(message.Room))}]][/] [green]{Markup.Escape(message.From)}[/]: {Body(message.Text, message.Quote, message.EditedAt, message.Deleted, message.Reactions)}");
         }
     }
 
@@ -326,6 +339,12 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                     break;
                 case "state" when item.Message is { } message:
                     ShowState(message.Id, $"to {message.Contact} \"{Shorten(message.Text)}\"", StateText(message));
+                    break;
+                case "update" when item.Message is { } updated:
+                    ShowUpdate(updated);
+                    break;
+                case "groupUpdate" when item.GroupMessage is { } updated:
+                    ShowUpdate(updated);
                     break;
                 case "contact" when item.Contact is { State: "accepted" } contact:
                     Write($"[grey]{Markup.Escape(contact.Handle)} is now a contact[/]");
@@ -451,8 +470,8 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
     private static string RoomStateText(GroupMessageDto message) => $"[{(message.Recipients > 0 && message.Delivered >= message.Recipients ? "green" : "grey")}]({RoomCommands.RoomState(message)})[/]";
 
     private static string Format(MessageDto message) => message.Direction == "outgoing"
-        ? $"{Time(message.SentAt)}[blue]me[/]: {Markup.Escape(message.Text)}  {StateText(message)}"
-        : $"{Time(message.SentAt)}[green]{Markup.Escape(message.From)}[/]: {Markup.Escape(message.Text)}";
+        ? $"{Time(message.SentAt)}[blue]me[/]: {Body(message.Text, message.Quote, message.EditedAt, message.Deleted, message.Reactions)}  {StateText(message)}"
+        : $"{Time(message.SentAt)}[green]{Markup.Escape(message.From)}[/]: {Body(message.Text, message.Quote, message.EditedAt, message.Deleted, message.Reactions)}";
 
     private static string SafetyNumberText(string number) => string.Join(' ', Enumerable.Range(0, number.Length / 5).Select(i => number.Substring(i * 5, 5)));
 

@@ -54,6 +54,50 @@ public sealed partial class TerminalChatTests(ChatNetwork network)
     }
 
     [Fact]
+    public async Task Reply_react_edit_and_delete_in_the_terminal()
+    {
+        await using var ada = ParleyProcess.Start(Up(network.Folder("ada"), "ada"));
+        await using var max = ParleyProcess.Start(Up(network.Folder("max"), "max"));
+        var adaHandle = await ReadyAsync(ada);
+        var maxHandle = await ReadyAsync(max);
+        await ada.WriteLineAsync($"/msg {maxHandle} lunch at noon?");
+        await max.ReadUntilAsync($"request from {adaHandle}: lunch at noon?", Timeout);
+        await max.WriteLineAsync($"/accept {adaHandle}");
+        await max.ReadUntilAsync($"accepted {adaHandle}", Timeout);
+
+        // Max replies to her latest message: both show what it quotes.
+        await max.WriteLineAsync("/reply sure, where?");
+        await max.ReadUntilAsync($"me → {adaHandle}: (↪ ada: \"lunch at noon?\") sure, where?", Timeout);
+        await ada.ReadUntilAsync($"{maxHandle}: (↪ ada: \"lunch at noon?\") sure, where?", Timeout);
+
+        // Ada reacts to it; max sees the reaction. /history numbers the messages for ^N.
+        await ada.WriteLineAsync("/react 👍");
+        await ada.ReadUntilAsync("↳ reactions to max#", Timeout);
+        await max.ReadUntilAsync("↳ reactions to your \"sure, where?\": 👍 ada", Timeout);
+        await ada.WriteLineAsync($"/history {maxHandle}");
+        await ada.ReadUntilAsync("^2 ", Timeout);
+        await ada.ReadUntilAsync(l => l.StartsWith("^1 ", StringComparison.Ordinal) && l.Contains("sure, where? [👍 ada]", StringComparison.Ordinal), Timeout, "the reply with its reaction as ^1");
+
+        // Ada edits her first message (^2), which max may not, then deletes it for everyone; max sees both.
+        await ada.WriteLineAsync("/edit ^2 lunch at one?");
+        await max.ReadUntilAsync($"↳ {adaHandle} edited: lunch at one? (edited)", Timeout);
+        await max.WriteLineAsync("/edit ^2 mine now");
+        await max.ReadUntilAsync("you can only edit your own messages", Timeout);
+        await ada.WriteLineAsync("/delete");
+        await ada.ReadUntilAsync("↳ you deleted a message for everyone", Timeout);
+        await max.ReadUntilAsync($"↳ {adaHandle} deleted a message for everyone", Timeout);
+        await max.WriteLineAsync($"/history {adaHandle}");
+        await max.ReadUntilAsync(l => l.StartsWith("^2 ", StringComparison.Ordinal) && l.EndsWith("this message was deleted", StringComparison.Ordinal), Timeout, "the deleted message in max's history");
+
+        // Nor may he act on a deleted one, or name a message that is not there.
+        await max.WriteLineAsync("/react ^2 👍");
+        await max.ReadUntilAsync("that message was deleted", Timeout);
+        await max.WriteLineAsync("/react ^9 👍");
+        await max.ReadUntilAsync("^9 names no message here: ^1 is the latest, up to ^2", Timeout);
+        Assert.DoesNotContain("Exception", ada.Stderr + max.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Up_without_an_identity_or_a_name_through_a_pipe_fails_clearly()
     {
         var folder = network.Folder("nameless");
