@@ -217,7 +217,21 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         await Expect(alicePage.Locator("#messages li.outgoing .meta")).ToContainTextAsync("delivered to all 1");
         await bobPage.Locator("#compose-text").FillAsync("Glad to be here");
         await bobPage.Locator("#send").ClickAsync();
-        await Expect(alicePage.Locator("#messages li.incoming").Filter(new LocatorFilterOptions { HasText = "Glad to be here" })).ToBeVisibleAsync();
+        var glad = alicePage.Locator("#messages li.incoming").Filter(new LocatorFilterOptions { HasText = "Glad to be here" });
+        await Expect(glad).ToBeVisibleAsync();
+
+        // In a room as in a chat: alice reacts to bob's message and replies to it; bob sees both.
+        await glad.HoverAsync();
+        await glad.Locator(".act-react").ClickAsync();
+        await glad.Locator(".picker button[data-emoji='😂']").ClickAsync();
+        await Expect(bobPage.Locator("#messages li.outgoing").Filter(new LocatorFilterOptions { HasText = "Glad to be here" }).Locator(".reaction")).ToHaveTextAsync("😂");
+        await glad.HoverAsync();
+        await glad.Locator(".act-reply").ClickAsync();
+        await alicePage.Locator("#compose-text").FillAsync("So are we");
+        await alicePage.Locator("#compose-text").PressAsync("Enter");
+        var quoted = bobPage.Locator("#messages li.incoming").Filter(new LocatorFilterOptions { HasText = "So are we" });
+        await Expect(quoted.Locator(".quote-text")).ToHaveTextAsync("Glad to be here");
+        await Expect(quoted.Locator(".quote-from")).ToHaveTextAsync("You");
 
         // The members dialog shows both, the admin badge, and the membership log.
         await bobPage.Locator("#room-info").ClickAsync();
