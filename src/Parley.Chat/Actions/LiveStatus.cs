@@ -202,7 +202,8 @@ internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions,
     /// <summary>A presence note sent aside (a contact that came online asked for ours, or was just accepted), after the receive's commit.</summary>
     private void Tell(ContactRecord contact, PresenceNote note)
     {
-        if (_stopping.IsCancellationRequested)
+        // A one-shot command (no presence published) is not "online": it says nothing.
+        if (_stopping.IsCancellationRequested || !context.Options.PublishPresence)
         {
             return;
         }
