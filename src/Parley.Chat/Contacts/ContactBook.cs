@@ -188,7 +188,13 @@ internal sealed class ContactBook(ChatContext context, IUserDirectory directory,
             {
                 // Stored before the room told us the name (older versions kept it unknown): named now.
                 contact = contact with { Name = name };
-                await context.Store.TransactAsync(tx => Put(tx, tx.GetContact(account.ToPeerId())! with { Name = name }), cancellationToken);
+                await context.Store.TransactAsync(
+                    tx =>
+                    {
+                        tx.PutContact(tx.GetContact(account.ToPeerId())! with { Name = name });
+                        return true;
+                    },
+                    cancellationToken);
             }
             if (ready)
             {
