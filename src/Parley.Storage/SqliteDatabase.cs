@@ -157,9 +157,17 @@ public sealed class SqliteDatabase : IAsyncDisposable
     public async Task<T> WriteInBatchAsync<T>(Func<SqliteConnection, SqliteTransaction, T> write, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(write);
-        var queued = new BatchedWrite<T>(write, cancellationToken);
+        var queued = new BatchedWrite<T>(write);
         _batch.Enqueue(queued);
-        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await _gate.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (!queued.TryWithdraw())
+        {
+            // Too late to withdraw: a commit running now holds the write, and its outcome is the caller's.
+            return await queued.Task;
+        }
         try
         {
             // An earlier holder of the lock may have committed this write with its own.
@@ -190,9 +198,9 @@ public sealed class SqliteDatabase : IAsyncDisposable
             using var transaction = _connection.BeginTransaction();
             foreach (var write in writes)
             {
-                if (write.Cancelled)
+                if (!write.TryClaim())
                 {
-                    write.Cancel();
+                    // Its caller gave up waiting before this commit took it.
                     continue;
                 }
                 transaction.Save(BatchSavepoint);
@@ -328,7 +336,8 @@ public sealed class SqliteDatabase : IAsyncDisposable
 /// <summary>A write waiting for a group commit, with its caller's task.</summary>
 internal interface IBatchedWrite
 {
-    bool Cancelled { get; }
+    /// <summary>True when this commit may run the write; false when its caller withdrew it first.</summary>
+    bool TryClaim();
 
     bool IsCompleted { get; }
 
@@ -337,19 +346,25 @@ internal interface IBatchedWrite
     void Complete();
 
     void Fail(Exception failure);
-
-    void Cancel();
 }
 
-internal sealed class BatchedWrite<T>(Func<SqliteConnection, SqliteTransaction, T> write, CancellationToken cancellationToken) : IBatchedWrite
+internal sealed class BatchedWrite<T>(Func<SqliteConnection, SqliteTransaction, T> write) : IBatchedWrite
 {
+    private const int Queued = 0;
+    private const int Claimed = 1;
+    private const int Withdrawn = 2;
+
     // Callers resume on the thread pool, never inside the commit that holds the database's lock.
     private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private T? _result;
+    private int _state = Queued;
 
     public Task<T> Task => _completion.Task;
 
-    public bool Cancelled => cancellationToken.IsCancellationRequested;
+    public bool TryClaim() => Interlocked.CompareExchange(ref _state, Claimed, Queued) == Queued;
+
+    /// <summary>True when no commit has taken the write and none will; false when one has.</summary>
+    public bool TryWithdraw() => Interlocked.CompareExchange(ref _state, Withdrawn, Queued) == Queued;
 
     public bool IsCompleted => _completion.Task.IsCompleted;
 
@@ -359,7 +374,6 @@ internal sealed class BatchedWrite<T>(Func<SqliteConnection, SqliteTransaction, 
 
     public void Fail(Exception failure) => _completion.TrySetException(failure);
 
-    public void Cancel() => _completion.TrySetCanceled(cancellationToken);
 }
 
 /// <summary>The database could not do what was asked: the disk is full, the file is corrupt or locked, or its schema is unknown.</summary>
