@@ -60,6 +60,8 @@ internal sealed class ApiClient : IDisposable
 
     public Task<List<ConnectionDto>> ConnectionsAsync(CancellationToken ct) => GetAsync<List<ConnectionDto>>("api/connections", ct);
 
+    public Task<List<ConnectionDto>> ConnectAsync(string address, CancellationToken ct) => PostAsync<List<ConnectionDto>>("api/connections", new ConnectRequest(address), ct);
+
     public Task<List<string>> RoutingTableAsync(CancellationToken ct) => GetAsync<List<string>>("api/routing-table", ct);
 
     public Task<List<ContactDto>> ContactsAsync(CancellationToken ct) => GetAsync<List<ContactDto>>("api/contacts", ct);

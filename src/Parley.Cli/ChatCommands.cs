@@ -81,6 +81,14 @@ internal static class ChatCommands
             return 0;
         });
 
+        var peerAddress = new Argument<string>("multiaddr") { Description = "The peer's address, ending in /p2p/<peer id>; a /p2p-circuit address goes through that relay" };
+        yield return Build(options, "connect", "Connect the node to a peer at an address (direct or through a relay) and print its connections", [peerAddress], network: false, async (api, p, json, _, ct) =>
+        {
+            var connections = await api.ConnectAsync(p.GetValue(peerAddress)!, ct);
+            Print(json, connections, c => $"{(c.Relayed ? "relayed" : "direct ")} {c.Direction,-8} {c.Address}");
+            return 0;
+        });
+
         var query = new Argument<string>("name") { Description = "A name (lists every user holding it) or a handle name#tag (exactly that user)" };
         yield return Build(options, "find", "Find users by name or handle", [query], network: true, async (api, p, json, _, ct) =>
         {

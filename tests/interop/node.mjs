@@ -27,15 +27,15 @@ export function privateKeyFromHex (hex) {
 }
 
 /**
- * Creates and starts a js-libp2p node: tcp + noise + yamux, identify + ping (and any extra services),
+ * Creates and starts a js-libp2p node: tcp (and any extra transports) + noise + yamux, identify + ping (and any extra services),
  * generous limits, loopback dialing allowed.
  */
-export async function createNode ({ listen = ['/ip4/127.0.0.1/tcp/0'], agent = 'js-parley-interop/1.0', privateKey, services = {} } = {}) {
+export async function createNode ({ listen = ['/ip4/127.0.0.1/tcp/0'], agent = 'js-parley-interop/1.0', privateKey, services = {}, transports = [], appendAnnounce = [] } = {}) {
   return createLibp2p({
     privateKey: privateKey ?? await generateKeyPair('Ed25519'),
     nodeInfo: { userAgent: agent },
-    addresses: { listen },
-    transports: [tcp()],
+    addresses: { listen, appendAnnounce },
+    transports: [tcp(), ...transports],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: 4096, maxOutboundStreams: 4096 })],
     services: {

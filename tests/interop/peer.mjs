@@ -16,7 +16,12 @@ const { values: argv } = parseArgs({
   options: {
     listen: { type: 'string', multiple: true },
     agent: { type: 'string' },
-    key: { type: 'string' }
+    key: { type: 'string' },
+    // Circuit relay v2 client and DCUtR (@libp2p/dcutr); a --listen address ending in /p2p-circuit reserves a slot
+    // on that relay, and "listening" waits until the reservation holds.
+    'hole-punch': { type: 'boolean' },
+    // Addresses announced as they are: js-libp2p otherwise holds back a public listen address until AutoNAT confirms it.
+    announce: { type: 'string', multiple: true }
   }
 })
 
@@ -39,11 +44,30 @@ function onUncaught (kind, err) {
 process.on('unhandledRejection', (err) => onUncaught('unhandledRejection', err))
 process.on('uncaughtException', (err) => onUncaught('uncaughtException', err))
 
+const holePunch = argv['hole-punch'] === true
+const extras = { services: {}, transports: [] }
+if (holePunch) {
+  const { circuitRelayTransport } = await import('@libp2p/circuit-relay-v2')
+  const { dcutr } = await import('@libp2p/dcutr')
+  extras.transports.push(circuitRelayTransport())
+  extras.services.dcutr = dcutr()
+}
+
 const node = await createNode({
   listen: argv.listen ?? ['/ip4/127.0.0.1/tcp/0'],
   agent: argv.agent ?? 'js-parley-interop/1.0',
-  privateKey: argv.key != null ? privateKeyFromHex(argv.key) : undefined
+  privateKey: argv.key != null ? privateKeyFromHex(argv.key) : undefined,
+  appendAnnounce: argv.announce ?? [],
+  ...extras
 })
+
+if (holePunch && (argv.listen ?? []).some(a => a.endsWith('/p2p-circuit'))) {
+  const deadline = Date.now() + 30000
+  while (!node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))) {
+    if (Date.now() > deadline) throw new Error('no relay reservation within 30 s')
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
 
 // ---- identify tracking ------------------------------------------------------
 
@@ -79,6 +103,7 @@ function connectionJson (conn) {
     peerId: conn.remotePeer.toString(),
     remoteAddr: conn.remoteAddr.toString(),
     direction: conn.direction,
+    limited: conn.limits != null,
     encryption: conn.encryption ?? null,
     multiplexer: conn.multiplexer ?? null
   }

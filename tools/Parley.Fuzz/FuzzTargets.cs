@@ -281,7 +281,7 @@ public static class FuzzTargets
     private static readonly JsonSerializerOptions ApiJson = new(JsonSerializerDefaults.Web);
 
     private static readonly Type[] ApiBodies =
-        [typeof(SendRequest), typeof(CreateGroupRequest), typeof(JoinGroupRequest), typeof(WhoRequest), typeof(RenameRequest), typeof(HistorySettingRequest), typeof(GroupSendRequest)];
+        [typeof(SendRequest), typeof(CreateGroupRequest), typeof(JoinGroupRequest), typeof(WhoRequest), typeof(RenameRequest), typeof(HistorySettingRequest), typeof(GroupSendRequest), typeof(ConnectRequest)];
 
     /// <summary>The first byte picks the body's type; the rest is its JSON, bound as ASP.NET Core binds it (web
     /// defaults), then read by the parsers the endpoints give its strings to.</summary>
@@ -308,11 +308,13 @@ public static class FuzzTargets
             WhoRequest who => [who.Who],
             RenameRequest rename => [rename.Name],
             GroupSendRequest send => [send.Text],
+            ConnectRequest connect => [connect.Address],
             _ => Array.Empty<string?>(),
         })
         {
             _ = Handle.TryParse(text, out _);
             _ = PeerId.TryParse(text, out _);
+            _ = Multiaddr.TryParse(text, out _);
             try
             {
                 GroupInviteLink.Parse(text!);

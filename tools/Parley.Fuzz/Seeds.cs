@@ -79,6 +79,7 @@ public static class Seeds
             [1, .. """{"name":"room","history":false}"""u8],
             [2, .. Encoding.UTF8.GetBytes($$"""{"room":"{{new GroupInviteLink(Room, Bytes("link"), "alice#abcdefgh").Format()}}"}""")],
             [3, .. Encoding.UTF8.GetBytes($$"""{"who":"{{Alice.PeerId}}"}""")],
+            [7, .. Encoding.UTF8.GetBytes($$"""{"address":"/ip4/203.0.113.7/tcp/4001/p2p/{{Alice.PeerId}}/p2p-circuit/p2p/{{Bob.PeerId}}"}""")],
         ],
         ["circuit"] =
         [

@@ -2,6 +2,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Parley.Chat.Messaging;
+using Parley.Core.Multiformats;
+using Parley.Net;
 using Parley.Storage;
 
 namespace Parley.Node.Api;
@@ -13,16 +15,16 @@ namespace Parley.Node.Api;
 internal static class ApiEndpoints
 {
     private const int DefaultPage = 200;
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(15);
 
     public static void Map(IEndpointRouteBuilder app, ParleyNode node)
     {
         var api = app.MapGroup("/api");
         api.MapGet("/status", (CancellationToken ct) => StatusAsync(node, ct)).WithSummary("Node and chat status: handle, peers, addresses, reachability, relays, mailbox, outbox");
-        api.MapGet("/connections", () => node.Host.Connections
-                .OrderBy(c => c.OpenedAt)
-                .Select(c => new ConnectionDto(c.Peer.ToString(), c.RemoteAddress.ToString(), c.IsInbound ? "inbound" : "outbound", c.IsRelayed, c.OpenedAt))
-                .ToList())
+        api.MapGet("/connections", () => node.Host.Connections.OrderBy(c => c.OpenedAt).Select(ConnectionDto.From).ToList())
             .WithSummary("Open connections, direct or relayed");
+        api.MapPost("/connections", (ConnectRequest request, CancellationToken ct) => ConnectAsync(node, request, ct))
+            .WithSummary("Connect to a peer at an address ending in /p2p/<peer id>, direct or /p2p-circuit; answers its open connections");
         api.MapGet("/routing-table", () => node.Dht.RoutingTable.Snapshot().Select(e => e.Peer.ToString()).ToList())
             .WithSummary("The peers in the DHT routing table (only peers others can dial)");
         api.MapGet("/contacts", (CancellationToken ct) => WithChat(node, async chat =>
@@ -106,6 +108,30 @@ internal static class ApiEndpoints
             connections.Count(c => !c.IsRelayed),
             connections.Count(c => c.IsRelayed),
             ResourcesDto.From(node.Host.ResourceUsage));
+    }
+
+    private static async Task<IResult> ConnectAsync(ParleyNode node, ConnectRequest request, CancellationToken cancellationToken)
+    {
+        if (!Multiaddr.TryParse(request.Address, out var address) || address!.PeerId is not { } peer)
+        {
+            return Results.Json(new ErrorDto($"'{request.Address}' is not a multiaddr ending in /p2p/<peer id>"), statusCode: StatusCodes.Status400BadRequest);
+        }
+        if (peer == node.PeerId)
+        {
+            return Results.Json(new ErrorDto("that address is this node's own"), statusCode: StatusCodes.Status400BadRequest);
+        }
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(ConnectTimeout);
+        try
+        {
+            await node.Host.ConnectAsync(address, deadline.Token);
+        }
+        catch (Exception e) when (e is PeerConnectionException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            var reason = e is OperationCanceledException ? $"no answer within {ConnectTimeout.TotalSeconds:0} s" : e.Message;
+            return Results.Json(new ErrorDto($"cannot connect to {peer}: {reason}"), statusCode: StatusCodes.Status502BadGateway);
+        }
+        return Results.Ok(node.Host.Connections.Where(c => c.Peer == peer).OrderBy(c => c.OpenedAt).Select(ConnectionDto.From).ToList());
     }
 
     internal static async Task<IResult> WithChat(ParleyNode node, Func<ChatClient, Task<IResult>> action)

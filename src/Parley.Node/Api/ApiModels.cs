@@ -1,4 +1,5 @@
 using Parley.Chat.Messaging;
+using Parley.Net.Host;
 
 namespace Parley.Node.Api;
 
@@ -45,7 +46,14 @@ public sealed record ResourcesDto(
 }
 
 /// <summary>One connection of the node: <c>relayed</c> when it runs through a relay, otherwise direct.</summary>
-public sealed record ConnectionDto(string Peer, string Address, string Direction, bool Relayed, DateTimeOffset OpenedAt);
+public sealed record ConnectionDto(string Peer, string Address, string Direction, bool Relayed, DateTimeOffset OpenedAt)
+{
+    public static ConnectionDto From(ConnectionInfo c) =>
+        new(c.Peer.ToString(), c.RemoteAddress.ToString(), c.IsInbound ? "inbound" : "outbound", c.IsRelayed, c.OpenedAt);
+}
+
+/// <summary>A peer to connect to: a multiaddr ending in <c>/p2p/&lt;peer id&gt;</c>, direct or through a relay.</summary>
+public sealed record ConnectRequest(string Address);
 
 public sealed record ContactDto(string Handle, string Account, string State)
 {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Parley.Testing.Interop;
 
 namespace Parley.Cli.Tests.Nat;
 
@@ -146,6 +147,51 @@ public sealed class NatScenarioTests(NatNetwork lab)
                 Patience,
                 $"{member.Name} has every member's message");
         }
+    }
+
+    /// <summary>
+    /// DCUtR between implementations: a js-libp2p node (@libp2p/dcutr) on the public segment holds a reservation on a
+    /// Parley relay; alice, behind an endpoint-independent NAT, reaches it through the relay. js, the inbound side,
+    /// runs the protocol (CONNECT both ways, SYNC) and alice, on SYNC, dials it from her listen port: the pair ends on
+    /// a direct connection that alice opened, which nothing but the hole punch makes her open (she was given the
+    /// relayed address only). js behind a NAT cannot take part: Node.js dials without SO_REUSEPORT (docs/nat.md).
+    /// </summary>
+    [NatLabFact]
+    public async Task A_js_libp2p_peer_and_a_parley_node_behind_a_nat_move_from_the_relay_to_a_direct_connection()
+    {
+        var alice = lab.Users["alice"];
+        var relay = lab.PublicNodes[^1];
+        var (jsNamespace, jsAddress) = lab.Lab!.AddPublicHost();
+        await using var js = await JsPeer.StartScriptInNamespaceAsync(
+            jsNamespace,
+            "peer.mjs",
+            "js-dcutr/1.0",
+            [
+                "--hole-punch", "--listen", $"/ip4/{jsAddress}/tcp/{NatNetwork.Port}", "--announce", $"/ip4/{jsAddress}/tcp/{NatNetwork.Port}",
+                "--listen", $"{relay.Address}/p2p-circuit",
+            ]);
+        var circuit = js.Addresses.First(a => a.StartsWith($"{relay.Address}/p2p-circuit/", StringComparison.Ordinal));
+
+        var connected = await lab.RunJsonAsync(alice, "connect", circuit);
+
+        Assert.Contains(connected.EnumerateArray(), c => c.GetProperty("relayed").GetBoolean());
+        try
+        {
+            await NatNetwork.WaitUntilAsync(
+                async () => Connections(await lab.StatusAsync(alice)).Any(c => c.Peer == js.PeerId && !c.Relayed),
+                Patience,
+                "alice has a direct connection to the js peer");
+        }
+        catch (TimeoutException e)
+        {
+            Assert.Fail($"{e.Message}\n--- the js peer's log ---\n{js.RecentStderr(80)}");
+        }
+        var direct = (await lab.StatusAsync(alice)).GetProperty("connections").EnumerateArray()
+            .First(c => c.GetProperty("peer").GetString() == js.PeerId && !c.GetProperty("relayed").GetBoolean());
+        Assert.Equal("outbound", direct.GetProperty("direction").GetString());
+        var jsConnections = (await js.CommandAsync("connections")).GetProperty("connections").EnumerateArray()
+            .Where(c => c.GetProperty("peerId").GetString() == alice.Device).ToList();
+        Assert.Contains(jsConnections, c => !c.GetProperty("limited").GetBoolean() && !c.GetProperty("remoteAddr").GetString()!.Contains("/p2p-circuit", StringComparison.Ordinal));
     }
 
     private static string PeerOf(string address) => address[(address.LastIndexOf("/p2p/", StringComparison.Ordinal) + "/p2p/".Length)..];

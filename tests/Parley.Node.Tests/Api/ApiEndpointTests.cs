@@ -51,6 +51,30 @@ public sealed class ApiEndpointTests(ApiNetwork network)
         Assert.NotEmpty(blank.Addresses);
     }
 
+    [Fact]
+    public async Task Connect_dials_a_peer_by_address_and_refuses_malformed_own_and_dead_addresses()
+    {
+        var alice = network["alice"];
+        var blank = network.Blank.Node;
+        var address = blank.Host.ListenAddresses[0].WithPeerId(blank.PeerId).ToString();
+
+        var connections = await alice.PostAsync<List<ConnectionDto>>("/api/connections", new ConnectRequest(address));
+
+        Assert.NotEmpty(connections);
+        Assert.All(connections, c => Assert.Equal(blank.PeerId.ToString(), c.Peer));
+        Assert.Contains("/p2p/<peer id>", await alice.RefusedAsync(HttpStatusCode.BadRequest, HttpMethod.Post, "/api/connections", JsonContent.Create(new ConnectRequest("/ip4/127.0.0.1/tcp/1"))), StringComparison.Ordinal);
+        Assert.Contains("/p2p/<peer id>", await alice.RefusedAsync(HttpStatusCode.BadRequest, HttpMethod.Post, "/api/connections", JsonContent.Create(new ConnectRequest("nonsense"))), StringComparison.Ordinal);
+        var own = alice.Node.Host.ListenAddresses[0].WithPeerId(alice.Node.PeerId).ToString();
+        Assert.Equal("that address is this node's own", await alice.RefusedAsync(HttpStatusCode.BadRequest, HttpMethod.Post, "/api/connections", JsonContent.Create(new ConnectRequest(own))));
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var closedPort = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var stranger = Parley.Core.Identity.IdentityKey.Generate().PeerId;
+        var dead = $"/ip4/127.0.0.1/tcp/{closedPort}/p2p/{stranger}";
+        Assert.StartsWith($"cannot connect to {stranger}", await alice.RefusedAsync(HttpStatusCode.BadGateway, HttpMethod.Post, "/api/connections", JsonContent.Create(new ConnectRequest(dead))), StringComparison.Ordinal);
+    }
+
     /// <summary>A full disk (SQLite's SQLITE_FULL, here from max_page_count) is an IOException like the network's
     /// failures, and was once reported as "the network did not answer: the disk … is full".</summary>
     [Fact]

@@ -95,7 +95,15 @@ public sealed class JsPeer : IAsyncDisposable
     /// Starts another JSON-lines script of tests/interop (e.g. <c>dht-peer.mjs</c>) that follows peer.mjs's protocol,
     /// with extra command-line arguments, and waits for its "listening" line.
     /// </summary>
-    public static async Task<JsPeer> StartScriptAsync(string script, string? agent, IReadOnlyList<string> extraArgs, CancellationToken ct = default)
+    public static Task<JsPeer> StartScriptAsync(string script, string? agent, IReadOnlyList<string> extraArgs, CancellationToken ct = default) =>
+        StartScriptAsync(null, script, agent, extraArgs, ct);
+
+    /// <summary>As <see cref="StartScriptAsync(string, string?, IReadOnlyList{string}, CancellationToken)"/>, inside a
+    /// network namespace (<c>ip netns exec</c>, which execs node itself, so the process is node's).</summary>
+    public static Task<JsPeer> StartScriptInNamespaceAsync(string networkNamespace, string script, string? agent, IReadOnlyList<string> extraArgs, CancellationToken ct = default) =>
+        StartScriptAsync(networkNamespace, script, agent, extraArgs, ct);
+
+    private static async Task<JsPeer> StartScriptAsync(string? networkNamespace, string script, string? agent, IReadOnlyList<string> extraArgs, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrEmpty(script);
         ArgumentNullException.ThrowIfNull(extraArgs);
@@ -105,7 +113,8 @@ public sealed class JsPeer : IAsyncDisposable
             throw new JsPeerException($"{Path.Combine(interopDir, script)} is missing.");
         }
 
-        var startInfo = new ProcessStartInfo(Environment.GetEnvironmentVariable("PARLEY_NODE") ?? "node")
+        var nodeCommand = Environment.GetEnvironmentVariable("PARLEY_NODE") ?? "node";
+        var startInfo = new ProcessStartInfo(networkNamespace is null ? nodeCommand : "ip")
         {
             WorkingDirectory = interopDir,
             UseShellExecute = false,
@@ -117,6 +126,13 @@ public sealed class JsPeer : IAsyncDisposable
             StandardInputEncoding = new UTF8Encoding(false),
             CreateNoWindow = true,
         };
+        if (networkNamespace is not null)
+        {
+            foreach (var arg in new[] { "netns", "exec", networkNamespace, nodeCommand })
+            {
+                startInfo.ArgumentList.Add(arg);
+            }
+        }
         startInfo.ArgumentList.Add(script);
         if (agent is not null)
         {
