@@ -23,8 +23,9 @@ internal static class NodeCommands
         };
         var mdns = new Option<bool>("--mdns") { Description = "Find peers on the local network with mDNS (_p2p._udp.local) and join through them" };
         var apiPort = new Option<int>("--api-port") { Description = "Port of the local API and web UI on 127.0.0.1 (0: any free port; written to the data folder)" };
-        var command = new Command("node", "Run a node until Ctrl-C or SIGTERM: DHT, mailboxes for others, your chat if this folder has an identity, and the local API") { listen, mdns, apiPort };
-        command.SetAction((parse, cancellationToken) => RunAsync(options, parse, parse.GetValue(listen)!, parse.GetValue(mdns), parse.GetValue(apiPort), cancellationToken));
+        var noPortMapping = GlobalOptions.NoPortMappingOption();
+        var command = new Command("node", "Run a node until Ctrl-C or SIGTERM: DHT, mailboxes for others, your chat if this folder has an identity, and the local API") { listen, mdns, noPortMapping, apiPort };
+        command.SetAction((parse, cancellationToken) => RunAsync(options, parse, parse.GetValue(listen)!, parse.GetValue(mdns), !parse.GetValue(noPortMapping), parse.GetValue(apiPort), cancellationToken));
         return command;
     }
 
@@ -37,11 +38,11 @@ internal static class NodeCommands
         return command;
     }
 
-    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, int apiPort, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, bool portMapping, int apiPort, CancellationToken cancellationToken)
     {
         var json = parse.GetValue(options.Json);
         using var loggerFactory = GlobalOptions.CreateLoggerFactory(parse.GetValue(options.LogLevel));
-        var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error);
+        var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error, portMapping);
         if (nodeOptions is null)
         {
             return GlobalOptions.Fail(error);

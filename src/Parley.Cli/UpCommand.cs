@@ -20,16 +20,17 @@ internal static class UpCommand
         var noMdns = new Option<bool>("--no-mdns") { Description = "Do not look for peers on the local network" };
         var name = new Option<string?>("--name") { Description = "Your name, when this data folder has no identity yet" };
         var apiPort = new Option<int>("--api-port") { Description = "Port of the local API and web UI on 127.0.0.1 (0: any free port)" };
-        var command = new Command("up", "Start your node and chat in this terminal (also scriptable through a pipe)") { listen, noMdns, name, apiPort };
-        command.SetAction((parse, ct) => RunAsync(options, parse, parse.GetValue(listen)!, !parse.GetValue(noMdns), parse.GetValue(name), parse.GetValue(apiPort), ct));
+        var noPortMapping = GlobalOptions.NoPortMappingOption();
+        var command = new Command("up", "Start your node and chat in this terminal (also scriptable through a pipe)") { listen, noMdns, noPortMapping, name, apiPort };
+        command.SetAction((parse, ct) => RunAsync(options, parse, parse.GetValue(listen)!, !parse.GetValue(noMdns), !parse.GetValue(noPortMapping), parse.GetValue(name), parse.GetValue(apiPort), ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, string? name, int apiPort, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, bool portMapping, string? name, int apiPort, CancellationToken cancellationToken)
     {
         var interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
         var console = GlobalOptions.CreateConsole(interactive);
-        var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error);
+        var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error, portMapping);
         if (nodeOptions is null)
         {
             return GlobalOptions.Fail(error);

@@ -14,6 +14,7 @@ using Parley.Net.AutoNat;
 using Parley.Net.Discovery;
 using Parley.Net.HolePunch;
 using Parley.Net.Host;
+using Parley.Net.PortMapping;
 using Parley.Net.Relay;
 using Parley.Storage;
 
@@ -78,6 +79,12 @@ public sealed class ReachabilityOptions
 
     /// <summary>Null: automatic (a DHT server when others can dial us, a client when they cannot); or a fixed mode.</summary>
     public DhtMode? DhtMode { get; init; }
+
+    /// <summary>
+    /// Asks the home router to forward our listen port (NAT-PMP); null (the default) does not. The CLI's long-running
+    /// commands turn it on; a node started for one command, or in a test on loopback, has no use for it.
+    /// </summary>
+    public PortMappingOptions? PortMapping { get; init; }
 }
 
 /// <summary>
@@ -122,6 +129,7 @@ public sealed class ParleyNode : IAsyncDisposable
         RelayService = reach.RelayService is null ? null : new RelayService(host, reach.RelayService, options.Time, loggerFactory.CreateLogger<RelayService>());
         AutoRelay = new AutoRelay(host, FindRelayCandidatesAsync, reach.AutoRelay, loggerFactory.CreateLogger<AutoRelay>());
         HolePunch = new HolePunchService(host, reach.HolePunch, loggerFactory.CreateLogger<HolePunchService>());
+        PortMapper = reach.PortMapping is null ? null : new PortMapper(host, reach.PortMapping, loggerFactory.CreateLogger<PortMapper>());
     }
 
     public AutoNatService AutoNat { get; }
@@ -133,6 +141,9 @@ public sealed class ParleyNode : IAsyncDisposable
     public AutoRelay AutoRelay { get; }
 
     public HolePunchService HolePunch { get; }
+
+    /// <summary>The port mapping we ask our router for; null when turned off.</summary>
+    public PortMapper? PortMapper { get; }
 
     public Libp2pHost Host { get; }
 
@@ -334,6 +345,10 @@ public sealed class ParleyNode : IAsyncDisposable
             _logger.LogWarning("could not save the routing table: {Reason}", e.Message);
         }
         await AutoRelay.DisposeAsync();
+        if (PortMapper is not null)
+        {
+            await PortMapper.DisposeAsync();
+        }
         await AutoNat.DisposeAsync();
         HolePunch.Dispose();
         RelayService?.Dispose();
@@ -371,6 +386,7 @@ public sealed class ParleyNode : IAsyncDisposable
         AutoNat.Start();
         HolePunch.Start();
         AutoRelay.Start();
+        PortMapper?.Start();
         ApplyReachability();
     }
 

@@ -91,6 +91,7 @@ public sealed class AutoNatService : IAsyncDisposable
         }
         _host.ConnectionOpened += OnConnectionOpened;
         _host.Observed.NewAddressSeen += OnNetworkChanged;
+        _host.MappedAddressesChanged += OnNetworkChanged;
         System.Net.NetworkInformation.NetworkChange.NetworkAddressChanged += OnNetworkChanged;
         _loop = ProbeLoopAsync(_shutdown.Token);
     }
@@ -141,6 +142,7 @@ public sealed class AutoNatService : IAsyncDisposable
     {
         _host.ConnectionOpened -= OnConnectionOpened;
         _host.Observed.NewAddressSeen -= OnNetworkChanged;
+        _host.MappedAddressesChanged -= OnNetworkChanged;
         System.Net.NetworkInformation.NetworkChange.NetworkAddressChanged -= OnNetworkChanged;
         if (_options.Server)
         {
@@ -159,9 +161,9 @@ public sealed class AutoNatService : IAsyncDisposable
         _wake.Dispose();
     }
 
-    /// <summary>Our addresses worth testing: listen and confirmed observed addresses, never relayed ones.</summary>
+    /// <summary>Our addresses worth testing: our router's port mapping, listen and confirmed observed addresses, never relayed ones.</summary>
     private List<Multiaddr> OwnDialableAddresses() =>
-        _host.InterfaceAddresses.Concat(_host.Observed.Confirmed).Where(a => a.TryGetTcpEndPoint(out _)).Distinct().Take(_options.MaxAddressesPerRequest).ToList();
+        _host.MappedAddresses.Concat(_host.InterfaceAddresses).Concat(_host.Observed.Confirmed).Where(a => a.TryGetTcpEndPoint(out _)).Distinct().Take(_options.MaxAddressesPerRequest).ToList();
 
     private void Record(PeerId server, bool reachable)
     {

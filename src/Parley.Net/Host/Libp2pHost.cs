@@ -42,6 +42,7 @@ public sealed class Libp2pHost : IPeerNetwork
     private ImmutableDictionary<string, StreamHandler> _handlers = ImmutableDictionary<string, StreamHandler>.Empty;
     private IReadOnlyList<Multiaddr> _interfaceAddresses = [];
     private IReadOnlyList<Multiaddr> _relayAddresses = [];
+    private IReadOnlyList<Multiaddr> _mappedAddresses = [];
     private IReadOnlyList<Multiaddr> _advertised = [];
     private IPEndPoint? _reuseEndPointV4;
     private IPEndPoint? _reuseEndPointV6;
@@ -98,8 +99,8 @@ public sealed class Libp2pHost : IPeerNetwork
     public HostOptions Options => _options;
 
     /// <summary>
-    /// What we advertise: the addresses we listen on, our observed public addresses once AutoNAT found we are reachable at
-    /// them, and /p2p-circuit addresses on the relays that keep a reservation for us.
+    /// What we advertise: the addresses we listen on, our router's port mapping and our observed public addresses once
+    /// AutoNAT found we are reachable, and /p2p-circuit addresses on the relays that keep a reservation for us.
     /// </summary>
     public IReadOnlyList<Multiaddr> ListenAddresses => Volatile.Read(ref _advertised);
 
@@ -294,6 +295,25 @@ public sealed class Libp2pHost : IPeerNetwork
         }
     }
 
+    /// <summary>Raised when the port mapping on our router changed: whether peers can dial us may have changed with it.</summary>
+    public event EventHandler? MappedAddressesChanged;
+
+    /// <summary>The public addresses our router forwards to us (a port mapping); tested by AutoNAT, advertised once we are reachable.</summary>
+    public IReadOnlyList<Multiaddr> MappedAddresses => Volatile.Read(ref _mappedAddresses);
+
+    /// <summary>Sets the public addresses a port mapping on our router gives us.</summary>
+    public void SetMappedAddresses(IReadOnlyList<Multiaddr> addresses)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        var mapped = addresses.Where(a => a.TryGetTcpEndPoint(out _)).Select(a => a.WithoutPeerId()).Distinct().ToList();
+        if (!Volatile.Read(ref _mappedAddresses).SequenceEqual(mapped))
+        {
+            Volatile.Write(ref _mappedAddresses, mapped);
+            UpdateAdvertisedAddresses();
+            MappedAddressesChanged?.Invoke(this, EventArgs.Empty);
+        }
+    }
+
     /// <summary>Sets the /p2p-circuit addresses of the relays that hold a reservation for us.</summary>
     public void SetRelayAddresses(IReadOnlyList<Multiaddr> addresses)
     {
@@ -476,7 +496,7 @@ public sealed class Libp2pHost : IPeerNetwork
 
     private void UpdateAdvertisedAddresses()
     {
-        var observed = _reachability == Reachability.Public ? Observed.Confirmed : [];
+        var observed = _reachability == Reachability.Public ? Volatile.Read(ref _mappedAddresses).Concat(Observed.Confirmed) : [];
         var advertised = _interfaceAddresses.Concat(observed).Concat(Volatile.Read(ref _relayAddresses)).Distinct().Take(IdentifyService.MaxListenAddresses).ToList();
         var previous = Interlocked.Exchange(ref _advertised, advertised);
         if (!previous.SequenceEqual(advertised))

@@ -136,7 +136,8 @@ public sealed class NatNetwork : IAsyncLifetime
     private string[] Arguments(string data, params string[] command) =>
         ["--data", data, "--name-difficulty", ChatNetwork.NameDifficulty, "--bootstrap", Bootstrap, .. command];
 
-    private async Task<LabUser> StartUserAsync(string name, Home home)
+    /// <summary>Makes <paramref name="name"/>'s identity in <paramref name="home"/> and starts their node there (not one of <see cref="Users"/>).</summary>
+    public async Task<LabUser> StartUserAsync(string name, Home home)
     {
         var data = Path.Combine(Root.FullName, name);
         var (exitCode, stdout, stderr) = await ParleyProcess.RunInAsync(home.Namespace, Timeout, Arguments(data, "init", "--name", name, "--listen", $"/ip4/0.0.0.0/tcp/{Port}"));

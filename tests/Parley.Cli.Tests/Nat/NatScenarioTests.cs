@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Parley.Testing.Interop;
+using Parley.Testing.Nat;
 
 namespace Parley.Cli.Tests.Nat;
 
@@ -192,6 +193,39 @@ public sealed class NatScenarioTests(NatNetwork lab)
         var jsConnections = (await js.CommandAsync("connections")).GetProperty("connections").EnumerateArray()
             .Where(c => c.GetProperty("peerId").GetString() == alice.Device).ToList();
         Assert.Contains(jsConnections, c => !c.GetProperty("limited").GetBoolean() && !c.GetProperty("remoteAddr").GetString()!.Contains("/p2p-circuit", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// frank's router forwards ports on request (NAT-PMP, miniupnpd): his node asks for its listen port, AutoNAT finds
+    /// the forwarded address dialable, and frank is public (a DHT server, advertising the forwarded address) with no
+    /// relay; alice, behind a NAT of her own, reaches him directly.
+    /// </summary>
+    [PortMappingLabFact]
+    public async Task A_node_whose_router_maps_its_port_is_public_and_reached_directly()
+    {
+        var alice = lab.Users["alice"];
+        var home = lab.Lab!.AddHome(NatType.PortMapping);
+        var frank = await lab.StartUserAsync("frank", home);
+        var forwarded = $"/ip4/{home.PublicAddress}/tcp/{NatNetwork.Port}";
+
+        try
+        {
+            await NatNetwork.WaitUntilAsync(async () => Reachability(await lab.StatusAsync(frank)) == "public", Patience, "frank knows he is public");
+        }
+        catch (TimeoutException e)
+        {
+            Assert.Fail($"{e.Message}\n{frank.Node.Describe()}");
+        }
+        var status = (await lab.StatusAsync(frank)).GetProperty("status");
+        Assert.Equal("server", status.GetProperty("dhtMode").GetString());
+        // Until AutoNAT had answered, frank saw himself behind a NAT and reserved relays; public, he lets them go.
+        await NatNetwork.WaitUntilAsync(async () => Relays(await lab.StatusAsync(frank)).Count == 0, Patience, "frank holds no relay reservation");
+        Assert.Contains(status.GetProperty("addresses").EnumerateArray(), a => a.GetString()!.StartsWith(forwarded + "/", StringComparison.Ordinal));
+
+        var sent = await lab.RunJsonAsync(alice, "send", frank.Handle, "hello frank, straight to your router");
+
+        Assert.Equal("delivered", sent.GetProperty("state").GetString());
+        Assert.Contains(Connections(await lab.StatusAsync(alice)), c => c.Peer == frank.Device && !c.Relayed);
     }
 
     private static string PeerOf(string address) => address[(address.LastIndexOf("/p2p/", StringComparison.Ordinal) + "/p2p/".Length)..];

@@ -15,6 +15,9 @@ public enum NatType
 
     /// <summary>(c) Symmetric: a random public port for every new flow (masquerade random); unsolicited inbound dropped.</summary>
     Symmetric,
+
+    /// <summary>(d) As (a), and the router forwards a port on request (NAT-PMP, served by miniupnpd on the LAN side).</summary>
+    PortMapping,
 }
 
 /// <summary>
@@ -31,6 +34,8 @@ public sealed class NatLab : IDisposable
     private static readonly Lazy<string?> Unavailable = new(FindWhyUnavailable);
 
     private readonly List<string> _namespaces = [];
+    private readonly List<Process> _daemons = [];
+    private readonly List<string> _files = [];
     private readonly string _id;
     private int _publicHosts;
     private int _homes;
@@ -45,6 +50,12 @@ public sealed class NatLab : IDisposable
 
     /// <summary>Null when a lab can be built here; otherwise why not.</summary>
     public static string? UnavailableReason => Unavailable.Value;
+
+    /// <summary>Null when a (d) router can be built here (the lab and miniupnpd); otherwise why not.</summary>
+    public static string? PortMappingUnavailableReason =>
+        UnavailableReason ?? (new[] { "/usr/sbin/miniupnpd", "/usr/local/sbin/miniupnpd" }.Any(File.Exists)
+            ? null
+            : "miniupnpd is not installed (scripts/test installs miniupnpd-nftables)");
 
     /// <summary>The namespace holding the public segment's bridge.</summary>
     public string Network { get; }
@@ -88,11 +99,34 @@ public sealed class NatLab : IDisposable
             Exec(router, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0");
         }
         Nft(router, Ruleset(type));
+        if (type == NatType.PortMapping)
+        {
+            StartPortMappingService(router, $"{lan}.0/24");
+        }
         return new Home(home, $"{lan}.2", router, publicAddress, type);
     }
 
     public void Dispose()
     {
+        foreach (var daemon in _daemons)
+        {
+            try
+            {
+                daemon.Kill();
+                daemon.WaitForExit(5000);
+            }
+            catch (InvalidOperationException)
+            {
+                // Already gone.
+            }
+            daemon.Dispose();
+        }
+        _daemons.Clear();
+        foreach (var file in _files)
+        {
+            File.Delete(file);
+        }
+        _files.Clear();
         foreach (var ns in Enumerable.Reverse(_namespaces))
         {
             TryRun("ip", "netns", "del", ns);
@@ -103,10 +137,59 @@ public sealed class NatLab : IDisposable
     /// <summary>The command line that runs <paramref name="arguments"/> inside <paramref name="ns"/>.</summary>
     public static string[] InNamespace(string ns, params string[] arguments) => ["ip", "netns", "exec", ns, .. arguments];
 
+    /// <summary>
+    /// miniupnpd (NAT-PMP and PCP only, no UPnP multicast) in <paramref name="router"/>, granting ports to hosts of
+    /// <paramref name="lan"/>; it writes its forwards into the lab_pmp table that <see cref="Ruleset"/> made for it.
+    /// </summary>
+    private void StartPortMappingService(string router, string lan)
+    {
+        var config = Path.Combine(Path.GetTempPath(), $"{router}-miniupnpd.conf");
+        _files.Add(config);
+        File.WriteAllText(config, $"""
+            ext_ifname=wan
+            listening_ip=lan
+            enable_natpmp=yes
+            enable_upnp=no
+            secure_mode=yes
+            system_uptime=yes
+            upnp_table_name=lab_pmp
+            upnp_nat_table_name=lab_pmp
+            uuid={Guid.NewGuid()}
+            allow 1024-65535 {lan} 1024-65535
+            deny 0-65535 0.0.0.0/0 0-65535
+
+            """);
+        var command = InNamespace(router, "miniupnpd", "-d", "-f", config);
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in command.Skip(1))
+        {
+            start.ArgumentList.Add(argument);
+        }
+        var daemon = Process.Start(start) ?? throw new InvalidOperationException("could not start miniupnpd");
+        _daemons.Add(daemon);
+        // Its log goes nowhere; reading keeps its pipes from filling.
+        daemon.OutputDataReceived += (_, _) => { };
+        daemon.ErrorDataReceived += (_, _) => { };
+        daemon.BeginOutputReadLine();
+        daemon.BeginErrorReadLine();
+    }
+
     private static string Ruleset(NatType type)
     {
         var masquerade = type == NatType.Symmetric ? "masquerade random" : "masquerade";
         var strict = type == NatType.PortRestricted ? "ct state invalid drop" : string.Empty;
+        // (d): flows the router forwards on request (DNAT by miniupnpd) pass the firewall; miniupnpd keeps its own rules in lab_pmp.
+        var forwarded = type == NatType.PortMapping ? """iifname "wan" ct status dnat accept""" : string.Empty;
+        var portMapping = type != NatType.PortMapping ? string.Empty : """
+            table inet lab_pmp {
+              chain forward { type filter hook forward priority filter - 10; policy accept; jump miniupnpd; }
+              chain miniupnpd { }
+              chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump prerouting_miniupnpd; }
+              chain postrouting { type nat hook postrouting priority srcnat - 10; policy accept; jump postrouting_miniupnpd; }
+              chain prerouting_miniupnpd { }
+              chain postrouting_miniupnpd { }
+            }
+            """;
         return $$"""
             table ip lab_nat {
               chain postrouting { type nat hook postrouting priority srcnat; oifname "wan" {{masquerade}}; }
@@ -116,6 +199,7 @@ public sealed class NatLab : IDisposable
                 type filter hook forward priority filter; policy accept;
                 {{strict}}
                 iifname "wan" ct state established,related accept
+                {{forwarded}}
                 iifname "wan" drop
               }
               chain input {
@@ -124,6 +208,7 @@ public sealed class NatLab : IDisposable
                 iifname "wan" drop
               }
             }
+            {{portMapping}}
             """;
     }
 
