@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Parley.Chat.Directory;
+using Parley.Chat.Messaging;
 using Parley.Core.Multiformats;
 using Parley.Node;
 using Spectre.Console;
@@ -43,7 +44,7 @@ internal sealed record GlobalOptions(
         });
 
     /// <summary>Node options from the command line; the error says what is wrong with them.</summary>
-    public ParleyNodeOptions? NodeOptions(ParseResult parse, IReadOnlyList<string> listen, bool keepData, out string error)
+    public ParleyNodeOptions? NodeOptions(ParseResult parse, IReadOnlyList<string> listen, bool keepData, out string error, ChatOptions? chat = null)
     {
         if (!TryParseAll(listen, out var listenAddresses, out error) || !TryParseAll(parse.GetValue(Bootstrap) ?? [], out var bootstrap, out error))
         {
@@ -68,6 +69,7 @@ internal sealed record GlobalOptions(
             Passphrase = passphrase,
             AskPassphrase = PassphrasePrompt.For(parse.GetValue(Data)!),
             Directory = new DirectoryOptions { NameClaimDifficulty = parse.GetValue(NameDifficulty) },
+            Chat = chat ?? new ChatOptions(),
         };
     }
 
