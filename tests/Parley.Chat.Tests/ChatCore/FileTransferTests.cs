@@ -69,6 +69,31 @@ public sealed class FileTransferTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_file_completed_by_a_record_during_the_fetch_is_saved_once_and_says_so()
+    {
+        var alice = await AddAsync("alice");
+        // Held chunks recorded after every chunk: the last one's record saves the file while the fetch still runs.
+        var bob = await AddAsync("bob", options: new ChatOptions { RunBackgroundTasks = false, Files = new FileTransferOptions { DiskReserveBytes = Mib, PersistInterval = TimeSpan.Zero } });
+        await alice.Chat.SendAsync(bob.HandleText, "hello", CancellationToken.None);
+        await SettleAsync();
+        await bob.Chat.AcceptAsync("alice", CancellationToken.None);
+        await SettleAsync();
+        var bytes = RandomBytes((2 * Mib) + 7);
+        var bobEvents = new List<ChatFile>();
+        bob.Chat.FileChanged += (_, e) => bobEvents.Add(e.File);
+
+        await SendAsync(alice, "bob", "song.ogg", bytes);
+        await SettleAsync();
+        await bob.Chat.FetchFilesAsync(CancellationToken.None);
+
+        var received = await OnlyFileAsync(bob);
+        Assert.Equal(FileState.Complete, received.State);
+        Assert.Null(received.Problem);
+        Assert.Equal(SHA256.HashData(bytes), await HashOfAsync(bob, received));
+        Assert.Contains(bobEvents, e => e.State == FileState.Complete);
+    }
+
+    [Fact]
     public async Task A_small_file_to_an_offline_contact_travels_through_the_mailboxes()
     {
         var (alice, bob) = await ContactsAsync();
@@ -290,9 +315,9 @@ public sealed class FileTransferTests : IAsyncLifetime
         }
     }
 
-    private async Task<FakeChatUser> AddAsync(string name, StreamTap? tap = null)
+    private async Task<FakeChatUser> AddAsync(string name, StreamTap? tap = null, ChatOptions? options = null)
     {
-        var user = await _world.AddUserAsync(name, fileChannels: tap is null ? null : inner => new TappedChannels(inner, tap));
+        var user = await _world.AddUserAsync(name, options, fileChannels: tap is null ? null : inner => new TappedChannels(inner, tap));
         _users.Add(user);
         return user;
     }
