@@ -38,6 +38,8 @@ internal static class FileTransferBenchmark
         double RssPeakMiB,
         double HeapBeforeMiB,
         double HeapPeakMiB,
+        double HeapAfterMiB,
+        double AllocatedMiB,
         bool Identical);
 
     public sealed record Result(IReadOnlyList<Transfer> Direct, double MailboxStoredMs, double MailboxReturnMs, bool MailboxIdentical);
@@ -103,7 +105,7 @@ internal static class FileTransferBenchmark
         string.Join("; ", r.Direct.Select(t =>
             $"{t.Bytes / (1024.0 * 1024):0} MiB direct: send call (copy, hash) {t.PrepareSeconds:0.00} s, then transfer {t.TransferSeconds:0.00} s = {t.TransferMBps:0} MB/s " +
             $"({t.TotalMBps:0} MB/s from the send call; the transfer took {t.TransferCpuSeconds:0.00} s of CPU for both nodes), identical: {t.Identical}; process RSS {t.RssBeforeMiB:0} MiB before, peak {t.RssPeakMiB:0} MiB; " +
-            $"managed heap {t.HeapBeforeMiB:0} MiB before, peak {t.HeapPeakMiB:0} MiB (both nodes in this process; goal >= 200 MB/s, memory flat)")) +
+            $"managed heap {t.HeapBeforeMiB:0} MiB before, peak {t.HeapPeakMiB:0} MiB, {t.HeapAfterMiB:0} MiB live after, {t.AllocatedMiB:0} MiB allocated from the send to the end (both nodes in this process; goal >= 200 MB/s, memory flat)")) +
         $"; 1 MiB to a recipient away: stored in the mailboxes {r.MailboxStoredMs:0} ms after the send, saved {r.MailboxReturnMs:0} ms after the recipient's node started again, identical: {r.MailboxIdentical}";
 
     private static async Task<Transfer> SendDirectAsync(string root, ChatClient alice, ParleyNode bob, string bobHandle, long size)
@@ -119,6 +121,7 @@ internal static class FileTransferBenchmark
         GC.WaitForPendingFinalizers();
         var rssBefore = ResidentBytes();
         var heapBefore = GC.GetTotalMemory(false);
+        var allocatedBefore = GC.GetTotalAllocatedBytes();
         using var sampling = new CancellationTokenSource();
         var peaks = SamplePeaksAsync(sampling.Token);
 
@@ -136,6 +139,10 @@ internal static class FileTransferBenchmark
         var transferCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
         await sampling.CancelAsync();
         var (rssPeak, heapPeak) = await peaks;
+        var allocated = GC.GetTotalAllocatedBytes() - allocatedBefore;
+        // What is still reachable once the transfer is done: what a transfer leaves behind, unlike the peak, which
+        // also counts garbage the collector had not reclaimed yet.
+        var heapAfter = GC.GetTotalMemory(forceFullCollection: true);
 
         var savedPath = SavedPath(root, "bob", saved);
         byte[] actual;
@@ -158,6 +165,8 @@ internal static class FileTransferBenchmark
             rssPeak / (1024.0 * 1024),
             heapBefore / (1024.0 * 1024),
             heapPeak / (1024.0 * 1024),
+            heapAfter / (1024.0 * 1024),
+            allocated / (1024.0 * 1024),
             identical);
     }
 
