@@ -5,6 +5,7 @@ using Parley.Core.Identity;
 using Parley.Core.Multiformats;
 using Parley.Net;
 using Parley.Storage;
+using Parley.Testing;
 
 namespace Parley.Node.Tests;
 
@@ -179,21 +180,9 @@ public sealed class FilesOverLoopbackTests
         public void StopServing() => inner.StopServing();
     }
 
-    private sealed class CorruptingStream(PeerStream inner, CorruptOnce corrupter) : Stream
+    private sealed class CorruptingStream(PeerStream inner, CorruptOnce corrupter) : PassThroughStream(inner)
     {
         public long Written { get; private set; }
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -206,30 +195,7 @@ public sealed class FilesOverLoopbackTests
                 buffer = spoiled;
             }
             Written += buffer.Length;
-            await inner.WriteAsync(buffer, cancellationToken);
-        }
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-            base.Dispose(disposing);
+            await Inner.WriteAsync(buffer, cancellationToken);
         }
     }
 }

@@ -1,10 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
-using Microsoft.Extensions.Logging.Abstractions;
-using Parley.Chat.Directory;
 using Parley.Chat.Files;
 using Parley.Chat.Messaging;
-using Parley.Core.Multiformats;
 using Parley.Node;
 using Parley.Storage;
 
@@ -52,15 +49,15 @@ internal static class FileTransferBenchmark
         {
             for (var i = 0; i < PlainNodes; i++)
             {
-                nodes.Add(await StartNodeAsync(root, $"node{i}", nodes));
+                nodes.Add(await ChatBenchmark.StartNodeAsync(root, $"node{i}", nodes));
             }
-            var alice = await StartUserAsync(root, "alice", nodes);
-            var bob = await StartUserAsync(root, "bob", nodes);
+            var alice = await ChatBenchmark.StartUserAsync(root, "alice", nodes);
+            var bob = await ChatBenchmark.StartUserAsync(root, "bob", nodes);
             var bobHandle = bob.Chat!.Handle.ToString();
             await alice.Chat!.SendAsync(bobHandle, "files are coming", CancellationToken.None);
-            await WaitUntilAsync(async () => (await bob.Chat.GetUnreadAsync(CancellationToken.None)).Count > 0);
+            await ChatBenchmark.WaitUntilAsync(async () => (await bob.Chat.GetUnreadAsync(CancellationToken.None)).Count > 0);
             await bob.Chat.AcceptAsync(alice.Chat.Handle.ToString(), CancellationToken.None);
-            await WaitUntilAsync(async () => (await alice.Chat.GetContactAsync(bobHandle, CancellationToken.None)).TheirMailboxToken is not null);
+            await ChatBenchmark.WaitUntilAsync(async () => (await alice.Chat.GetContactAsync(bobHandle, CancellationToken.None)).TheirMailboxToken is not null);
             var largest = sizes.Max();
             await alice.Chat.SetFileLimitAsync(largest, CancellationToken.None);
             await bob.Chat.SetFileLimitAsync(largest, CancellationToken.None);
@@ -77,10 +74,10 @@ internal static class FileTransferBenchmark
             var small = RandomNumberGenerator.GetBytes(MailboxFileBytes);
             var storing = Stopwatch.StartNew();
             var offered = await alice.Chat.SendFileAsync(bobHandle, "note.bin", null, new MemoryStream(small), null, CancellationToken.None);
-            await WaitUntilAsync(async () => await alice.Chat.CountOutboxAsync(CancellationToken.None, unsentOnly: true) == 0);
+            await ChatBenchmark.WaitUntilAsync(async () => await alice.Chat.CountOutboxAsync(CancellationToken.None, unsentOnly: true) == 0);
             var storedMs = storing.Elapsed.TotalMilliseconds;
             var returning = Stopwatch.StartNew();
-            bob = await StartNodeAsync(root, "bob", nodes);
+            bob = await ChatBenchmark.StartNodeAsync(root, "bob", nodes);
             await bob.OpenChatAsync(CancellationToken.None);
             var arrived = WaitForCompleteAsync(bob.Chat!, offered.FileId);
             await bob.Chat!.StartAsync(CancellationToken.None);
@@ -241,44 +238,6 @@ internal static class FileTransferBenchmark
         finally
         {
             chat.FileChanged -= handler;
-        }
-    }
-
-    private static async Task<ParleyNode> StartNodeAsync(string root, string name, List<ParleyNode> nodes)
-    {
-        var node = await ParleyNode.StartAsync(
-            new ParleyNodeOptions
-            {
-                DataFolder = Path.Combine(root, name),
-                Listen = [Multiaddr.Parse("/ip4/127.0.0.1/tcp/0")],
-                Bootstrap = nodes.TakeLast(3).Select(n => n.Host.ListenAddresses[0].WithPeerId(n.PeerId)).ToList(),
-                Directory = new DirectoryOptions { NameClaimDifficulty = 8 },
-            },
-            NullLoggerFactory.Instance,
-            CancellationToken.None);
-        await node.JoinAsync(CancellationToken.None);
-        return node;
-    }
-
-    private static async Task<ParleyNode> StartUserAsync(string root, string name, List<ParleyNode> nodes)
-    {
-        var node = await StartNodeAsync(root, name, nodes);
-        await node.CreateAccountAsync(name, CancellationToken.None);
-        await node.Chat!.StartAsync(CancellationToken.None);
-        nodes.Add(node);
-        return node;
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (deadline.Elapsed > TimeSpan.FromMinutes(2))
-            {
-                throw new TimeoutException("the benchmark's network did not get there in time");
-            }
-            await Task.Delay(5);
         }
     }
 }

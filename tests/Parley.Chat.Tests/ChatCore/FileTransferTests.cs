@@ -5,6 +5,7 @@ using Parley.Chat.Messaging;
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
 using Parley.Net;
+using Parley.Testing;
 
 namespace Parley.Chat.Tests.ChatCore;
 
@@ -384,20 +385,10 @@ public sealed class FileTransferTests : IAsyncLifetime
         public void StopServing() => inner.StopServing();
     }
 
-    private sealed class TappedStream(PeerStream inner, StreamTap tap) : Stream
+    private sealed class TappedStream(PeerStream inner, StreamTap tap) : PassThroughStream(inner)
     {
         private readonly MemoryStream _written = new();
         private long _read;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -408,7 +399,7 @@ public sealed class FileTransferTests : IAsyncLifetime
                 inner.Reset();
                 throw new IOException("cut off by the test");
             }
-            var count = await inner.ReadAsync(buffer, cancellationToken);
+            var count = await Inner.ReadAsync(buffer, cancellationToken);
             if (tap.CorruptAtByte is { } at && at >= _read && at < _read + count)
             {
                 tap.CorruptAtByte = null;
@@ -425,29 +416,14 @@ public sealed class FileTransferTests : IAsyncLifetime
             {
                 tap.Requests.Add(request);
             }
-            await inner.WriteAsync(buffer, cancellationToken);
+            await Inner.WriteAsync(buffer, cancellationToken);
         }
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
             if (disposing)
             {
                 _written.Dispose();
-                inner.Dispose();
             }
             base.Dispose(disposing);
         }
