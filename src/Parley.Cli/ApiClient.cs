@@ -130,6 +130,9 @@ internal sealed class ApiClient : IDisposable
 
     public Task<List<FileDto>> FilesAsync(int limit, CancellationToken ct) => GetAsync<List<FileDto>>($"api/files?limit={limit}", ct);
 
+    /// <summary>Asks the node to look for a source of the file now (after a limit was raised, space freed, or its sender came back).</summary>
+    public Task<FileDto> FetchFileAsync(string id, CancellationToken ct) => PostAsync<FileDto>($"api/files/{Uri.EscapeDataString(id)}/fetch", null, ct);
+
     /// <summary>Whether <paramref name="target"/> names one of the user's rooms (by name, or id or its first characters) rather than a person.</summary>
     public async Task<bool> IsRoomAsync(string target, CancellationToken ct) =>
         (await RoomsAsync(ct)).Any(r => r.Name.Equals(target, StringComparison.OrdinalIgnoreCase) || (target.Length >= 6 && r.Id.StartsWith(target, StringComparison.OrdinalIgnoreCase)));

@@ -135,12 +135,20 @@ internal static class ChatCommands
         });
 
         var fileLimit = new Option<int>("--limit") { Description = "How many of the latest files", DefaultValueFactory = _ => 100 };
-        yield return Build(options, "files", "List files sent and received (received ones are saved in the data folder's files/)", [fileLimit], network: false, async (api, p, json, _, ct) =>
+        var files = Build(options, "files", "List files sent and received (received ones are saved in the data folder's files/)", [fileLimit], network: false, async (api, p, json, _, ct) =>
         {
             var files = await api.FilesAsync(p.GetValue(fileLimit), ct);
             Print(json, files, DescribeFile);
             return 0;
         });
+        var fileId = new Argument<string>("id") { Description = "The file's id, or its first characters (at least 6)" };
+        files.Subcommands.Add(Build(options, "fetch", "Look for a source of a received file now (after raising the limit, freeing space, or when its sender is back)", [fileId], network: false, async (api, p, json, _, ct) =>
+        {
+            var file = await api.FetchFileAsync(p.GetValue(fileId)!, ct);
+            Print(json, [file], DescribeFile, single: true);
+            return 0;
+        }));
+        yield return files;
 
         yield return Build(options, "inbox", "Fetch and print new messages and contact requests", [], network: true, async (api, _, json, running, ct) =>
         {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Parley.Chat.Directory;
+using Parley.Chat.Messaging;
 using Parley.Core.Multiformats;
 using Parley.Net.PortMapping;
 using Parley.Node;
@@ -47,7 +48,7 @@ internal sealed record GlobalOptions(
     /// <summary>For the commands that keep a node running (<c>node</c>, <c>up</c>), which ask the home router for a port mapping unless told not to.</summary>
     public static Option<bool> NoPortMappingOption() => new("--no-port-mapping") { Description = "Do not ask the home router (NAT-PMP) to forward the listen port" };
 
-    public ParleyNodeOptions? NodeOptions(ParseResult parse, IReadOnlyList<string> listen, bool keepData, out string error, bool portMapping = false)
+    public ParleyNodeOptions? NodeOptions(ParseResult parse, IReadOnlyList<string> listen, bool keepData, out string error, ChatOptions? chat = null, bool portMapping = false)
     {
         if (!TryParseAll(listen, out var listenAddresses, out error) || !TryParseAll(parse.GetValue(Bootstrap) ?? [], out var bootstrap, out error))
         {
@@ -72,6 +73,7 @@ internal sealed record GlobalOptions(
             Passphrase = passphrase,
             AskPassphrase = PassphrasePrompt.For(parse.GetValue(Data)!),
             Directory = new DirectoryOptions { NameClaimDifficulty = parse.GetValue(NameDifficulty) },
+            Chat = chat ?? new ChatOptions(),
             Reachability = new ReachabilityOptions { PortMapping = portMapping ? new PortMappingOptions() : null },
         };
     }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Parley.Chat.Files;
 using Parley.Chat.Messaging;
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
@@ -24,8 +25,9 @@ internal static class NodeCommands
         var mdns = new Option<bool>("--mdns") { Description = "Find peers on the local network with mDNS (_p2p._udp.local) and join through them" };
         var apiPort = new Option<int>("--api-port") { Description = "Port of the local API and web UI on 127.0.0.1 (0: any free port; written to the data folder)" };
         var noPortMapping = GlobalOptions.NoPortMappingOption();
-        var command = new Command("node", "Run a node until Ctrl-C or SIGTERM: DHT, mailboxes for others, your chat if this folder has an identity, and the local API") { listen, mdns, noPortMapping, apiPort };
-        command.SetAction((parse, cancellationToken) => RunAsync(options, parse, parse.GetValue(listen)!, parse.GetValue(mdns), !parse.GetValue(noPortMapping), parse.GetValue(apiPort), cancellationToken));
+        var uploadRate = new Option<long>("--upload-rate") { Description = "Serve files to others at most this many bytes per second (0: no limit)" };
+        var command = new Command("node", "Run a node until Ctrl-C or SIGTERM: DHT, mailboxes for others, your chat if this folder has an identity, and the local API") { listen, mdns, noPortMapping, apiPort, uploadRate };
+        command.SetAction((parse, cancellationToken) => RunAsync(options, parse, parse.GetValue(listen)!, parse.GetValue(mdns), !parse.GetValue(noPortMapping), parse.GetValue(apiPort), parse.GetValue(uploadRate), cancellationToken));
         return command;
     }
 
@@ -38,11 +40,15 @@ internal static class NodeCommands
         return command;
     }
 
-    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, bool portMapping, int apiPort, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(GlobalOptions options, ParseResult parse, string[] listen, bool mdns, bool portMapping, int apiPort, long uploadRate, CancellationToken cancellationToken)
     {
         var json = parse.GetValue(options.Json);
         using var loggerFactory = GlobalOptions.CreateLoggerFactory(parse.GetValue(options.LogLevel));
-        var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error, portMapping);
+        if (uploadRate < 0)
+        {
+            return GlobalOptions.Fail("--upload-rate takes a number of bytes per second, 0 for no limit");
+        }
+        var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error, new ChatOptions { Files = new FileTransferOptions { MaxUploadBytesPerSecond = uploadRate } }, portMapping);
         if (nodeOptions is null)
         {
             return GlobalOptions.Fail(error);
@@ -99,6 +105,7 @@ internal static class NodeCommands
                     var chat = node.Chat!;
                     chat.MessageReceived += (_, e) => ReportMessage(json, "message", e);
                     chat.MessageStateChanged += (_, e) => ReportMessage(json, "state", e);
+                    chat.FileChanged += (_, e) => ReportFile(json, e.File);
                     chat.ContactChanged += (_, e) => Console.WriteLine(json
                         ? JsonSerializer.Serialize(new { @event = "contact", handle = e.Contact.Handle.ToString(), state = e.Contact.State.ToString().ToLowerInvariant() })
                         : $"contact {e.Contact.Handle} {e.Contact.State.ToString().ToLowerInvariant()}");
@@ -141,6 +148,22 @@ internal static class NodeCommands
                 ? $"message {e.Contact.Handle}{(e.Contact.State == ContactState.Pending ? " (request)" : "")}: {message.Text}"
                 : $"state {Convert.ToHexStringLower(message.Id)} {Describe(message)}");
     }
+
+    /// <summary>A file's state and progress: bytes held (as recorded, so they survive a crash) and bytes served in this run.</summary>
+    private static void ReportFile(bool json, ChatFile file) =>
+        Console.WriteLine(json
+            ? JsonSerializer.Serialize(new
+            {
+                @event = "file",
+                id = file.IdText,
+                direction = file.Outgoing ? "sent" : "received",
+                state = file.State.ToString().ToLowerInvariant(),
+                size = file.Size,
+                bytesHeld = file.BytesHeld,
+                bytesSent = file.BytesSent,
+                problem = file.Problem,
+            })
+            : $"file {file.IdText} {(file.Outgoing ? "sent" : "received")} {file.State.ToString().ToLowerInvariant()} held {file.BytesHeld}/{file.Size} sent {file.BytesSent}{(file.Problem is { } problem ? $" ({problem})" : "")}");
 
     internal static string Describe(MessageRecord message) => message.State switch
     {

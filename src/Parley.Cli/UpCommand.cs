@@ -30,7 +30,7 @@ internal static class UpCommand
     {
         var interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
         var console = GlobalOptions.CreateConsole(interactive);
-        var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error, portMapping);
+        var nodeOptions = options.NodeOptions(parse, listen, keepData: true, out var error, portMapping: portMapping);
         if (nodeOptions is null)
         {
             return GlobalOptions.Fail(error);

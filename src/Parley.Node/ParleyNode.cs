@@ -57,6 +57,9 @@ public sealed class ParleyNodeOptions
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public ICryptoProvider Crypto { get; init; } = DefaultCryptoProvider.Instance;
+
+    /// <summary>Wraps the node's streams of the file protocol (tests corrupt what it serves); null: used as they are.</summary>
+    public Func<IFileChannels, IFileChannels>? WrapFileChannels { get; init; }
 }
 
 /// <summary>How joining went: peers in the routing table (0: a network of its own), and the bootstrap addresses that could not be used, each with why.</summary>
@@ -451,7 +454,9 @@ public sealed class ParleyNode : IAsyncDisposable
 
     private ChatDependencies ChatDependencies(SqliteChatStore store, DeviceCertificate device) =>
         new(store, new ChatStreams(Host, _options.Chat, _options.Time, _loggerFactory), Directory, Mailbox, device, _options.Time, _options.Crypto, _options.Chat, _loggerFactory,
-            new DiskFileStore(_folder!.Path), new FileStreams(Host, _options.Chat.DirectTimeout));
+            new DiskFileStore(_folder!.Path), WrapFileChannels(new FileStreams(Host, _options.Chat.DirectTimeout)));
+
+    private IFileChannels WrapFileChannels(FileStreams streams) => _options.WrapFileChannels?.Invoke(streams) ?? streams;
 
     private async Task<SqliteChatStore> OpenChatStoreAsync(CancellationToken cancellationToken)
     {

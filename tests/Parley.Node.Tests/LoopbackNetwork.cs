@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Chat.Directory;
+using Parley.Chat.Files;
 using Parley.Chat.Mailbox;
 using Parley.Chat.Messaging;
 using Parley.Core.Multiformats;
@@ -46,7 +47,7 @@ public sealed class LoopbackNetwork : IAsyncDisposable
     }
 
     /// <summary>Starts a node on a fresh port with the data folder called <paramref name="name"/> (reused if it exists) and joins it.</summary>
-    public async Task<ParleyNode> StartNodeAsync(string name, MailboxOptions? mailbox = null)
+    public async Task<ParleyNode> StartNodeAsync(string name, MailboxOptions? mailbox = null, Func<IFileChannels, IFileChannels>? wrapFileChannels = null)
     {
         var node = await ParleyNode.StartAsync(
             new ParleyNodeOptions
@@ -57,6 +58,7 @@ public sealed class LoopbackNetwork : IAsyncDisposable
                 Directory = Directory,
                 Mailbox = mailbox ?? new MailboxOptions(),
                 Chat = Chat,
+                WrapFileChannels = wrapFileChannels,
             },
             _loggerFactory,
             CancellationToken.None);
@@ -66,9 +68,9 @@ public sealed class LoopbackNetwork : IAsyncDisposable
     }
 
     /// <summary>Starts a node for a user in data folder <paramref name="folder"/>: creates the account (named as the folder unless <paramref name="name"/> says otherwise) on first use, then starts the chat.</summary>
-    public async Task<ParleyNode> StartUserAsync(string folder, string? name = null)
+    public async Task<ParleyNode> StartUserAsync(string folder, string? name = null, Func<IFileChannels, IFileChannels>? wrapFileChannels = null)
     {
-        var node = await StartNodeAsync(folder);
+        var node = await StartNodeAsync(folder, wrapFileChannels: wrapFileChannels);
         if (!await node.OpenChatAsync(CancellationToken.None))
         {
             await node.CreateAccountAsync(name ?? folder, CancellationToken.None);

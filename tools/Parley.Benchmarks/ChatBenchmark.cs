@@ -155,7 +155,8 @@ internal static class ChatBenchmark
         $"mailbox send to stored p50 {r.MailboxStoredP50Ms:0.0} ms, p99 {r.MailboxStoredP99Ms:0.0} ms (stored at {r.MeanStoredAt:0.0} mailbox nodes on average, of the {r.Nodes - 1} still running; k = 20); " +
         $"returning node start to the last of 50 waiting messages {r.OfflineDeliveryMs:0} ms";
 
-    private static async Task<ParleyNode> StartNodeAsync(string root, string name, List<ParleyNode> nodes)
+    /// <summary>A node with its data folder <paramref name="name"/> under <paramref name="root"/>, joined through the last three of <paramref name="nodes"/>.</summary>
+    internal static async Task<ParleyNode> StartNodeAsync(string root, string name, List<ParleyNode> nodes)
     {
         var node = await ParleyNode.StartAsync(
             new ParleyNodeOptions
@@ -172,7 +173,8 @@ internal static class ChatBenchmark
         return node;
     }
 
-    private static async Task<ParleyNode> StartUserAsync(string root, string name, List<ParleyNode> nodes)
+    /// <summary>A node with a new account named <paramref name="name"/> and its chat started, added to <paramref name="nodes"/>.</summary>
+    internal static async Task<ParleyNode> StartUserAsync(string root, string name, List<ParleyNode> nodes)
     {
         var node = await StartNodeAsync(root, name, nodes);
         await node.CreateAccountAsync(name, CancellationToken.None);
@@ -255,7 +257,7 @@ internal static class ChatBenchmark
         }
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    internal static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
     {
         var deadline = Stopwatch.StartNew();
         while (!await condition())

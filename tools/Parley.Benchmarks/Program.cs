@@ -118,6 +118,14 @@ if (command is "all" or "relay")
     results["relay"] = relay;
     Console.WriteLine(RelayBenchmark.Describe(relay));
 }
+if (command is "files")
+{
+    // Not part of `all`: it writes a file of each size (64 MiB and 1 GiB unless --sizes says otherwise, in MiB) to a temporary folder.
+    var sizes = (ReadText(args, "--sizes") ?? "64,1024").Split(',').Select(s => long.Parse(s, CultureInfo.InvariantCulture) * 1024 * 1024).ToList();
+    var files = await FileTransferBenchmark.RunAsync(sizes);
+    results["files"] = files;
+    Console.WriteLine(FileTransferBenchmark.Describe(files));
+}
 if (command is "nat")
 {
     var tries = await NatBenchmark.RunAsync((int)ReadOption(args, "--tries", 20));

@@ -292,6 +292,7 @@ internal sealed class FileFetcher(ChatContext context, FileCatalog catalog, Inco
                 var request = new FileRequest { FileId = ByteString.CopyFrom(fileId) };
                 request.HashPages.AddRange(receiving.MissingPages.Take(FileWire.MaxPagesPerRequest).Select(p => (uint)p));
                 request.Chunks.AddRange(receiving.Have.Missing(FileWire.MaxRanges).Select(r => new ChunkRange { First = (uint)r.First, Count = (uint)r.Count }));
+                FileLog.FetchingFrom(context.Logger, Convert.ToHexStringLower(fileId)[..8], device, receiving.Have.Held, receiving.Have.Count, (int)request.Chunks.Sum(r => r.Count));
                 using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 idle.CancelAfter(timeout);
                 await FileWire.WriteMessageAsync(stream, request, idle.Token);

@@ -33,6 +33,12 @@ internal static partial class FileLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "chunk {Index} from {Device} does not match its manifest; refused, fetched again")]
     public static partial void CorruptChunk(ILogger logger, int index, PeerId device);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "fetching file {File} from {Device}: {Held} of {Count} chunks held, asking for {Asked}")]
+    public static partial void FetchingFrom(ILogger logger, string file, PeerId device, int held, int count, int asked);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "served {Chunks} chunks of file {File} to {Peer}")]
+    public static partial void FileServed(ILogger logger, int chunks, string file, PeerId peer);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "fetch from {Device} cut off after {Chunks} chunks: {Reason}; it resumes")]
     public static partial void FileFetchCut(ILogger logger, PeerId device, int chunks, string reason);
 

@@ -53,6 +53,7 @@ internal sealed class FileServer(ChatContext context, FileCatalog catalog)
         }
         using var busy = catalog.Busy(record.FileId);
         using var cipher = ChunkCipher.For(context.Crypto, manifest);
+        var served = 0;
         try
         {
             await WithTimeoutAsync(ct => FileWire.WriteMessageAsync(stream, new FileResponse { Have = Google.Protobuf.ByteString.CopyFrom(have.ToBytes()) }, ct), cancellationToken);
@@ -64,14 +65,20 @@ internal sealed class FileServer(ChatContext context, FileCatalog catalog)
             {
                 for (var index = (int)range.First; index < (int)(range.First + range.Count); index++)
                 {
-                    if (have.Has(index) && !await SendChunkAsync(stream, record, manifest, cipher, content, index, cancellationToken))
+                    if (!have.Has(index))
+                    {
+                        continue;
+                    }
+                    if (!await SendChunkAsync(stream, record, manifest, cipher, content, index, cancellationToken))
                     {
                         await stream.CloseWriteAsync(cancellationToken);
                         return;
                     }
+                    served++;
                 }
             }
             await stream.CloseWriteAsync(cancellationToken);
+            FileLog.FileServed(context.Logger, served, Convert.ToHexStringLower(record.FileId)[..8], stream.RemotePeer);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {

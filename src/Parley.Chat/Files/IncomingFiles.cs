@@ -107,6 +107,11 @@ internal sealed class IncomingFiles(ChatContext context, FileCatalog catalog, Pa
     /// </summary>
     public async Task<FileRecord> RecordAsync(Receiving receiving, string? problem, CancellationToken cancellationToken)
     {
+        if (receiving.Record.State == FileState.Complete)
+        {
+            // Saved by a record during the fetch (its content is closed): nothing is left to record.
+            return receiving.Record;
+        }
         receiving.Content.Flush();
         receiving.Unrecorded = 0;
         receiving.RecordedAt = context.Time.GetTimestamp();

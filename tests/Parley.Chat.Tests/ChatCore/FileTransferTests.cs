@@ -5,6 +5,7 @@ using Parley.Chat.Messaging;
 using Parley.Core.Identity;
 using Parley.Core.Multiformats;
 using Parley.Net;
+using Parley.Testing;
 
 namespace Parley.Chat.Tests.ChatCore;
 
@@ -66,6 +67,31 @@ public sealed class FileTransferTests : IAsyncLifetime
         Assert.Equal(SHA256.HashData(bytes), await HashOfAsync(bob, received));
         Assert.Contains(bobEvents, e => e.State == FileState.Complete);
         Assert.Equal(bytes.Length, (await OnlyFileAsync(alice)).BytesSent);
+    }
+
+    [Fact]
+    public async Task A_file_completed_by_a_record_during_the_fetch_is_saved_once_and_says_so()
+    {
+        var alice = await AddAsync("alice");
+        // Held chunks recorded after every chunk: the last one's record saves the file while the fetch still runs.
+        var bob = await AddAsync("bob", options: new ChatOptions { RunBackgroundTasks = false, Files = new FileTransferOptions { DiskReserveBytes = Mib, PersistInterval = TimeSpan.Zero } });
+        await alice.Chat.SendAsync(bob.HandleText, "hello", CancellationToken.None);
+        await SettleAsync();
+        await bob.Chat.AcceptAsync("alice", CancellationToken.None);
+        await SettleAsync();
+        var bytes = RandomBytes((2 * Mib) + 7);
+        var bobEvents = new List<ChatFile>();
+        bob.Chat.FileChanged += (_, e) => bobEvents.Add(e.File);
+
+        await SendAsync(alice, "bob", "song.ogg", bytes);
+        await SettleAsync();
+        await bob.Chat.FetchFilesAsync(CancellationToken.None);
+
+        var received = await OnlyFileAsync(bob);
+        Assert.Equal(FileState.Complete, received.State);
+        Assert.Null(received.Problem);
+        Assert.Equal(SHA256.HashData(bytes), await HashOfAsync(bob, received));
+        Assert.Contains(bobEvents, e => e.State == FileState.Complete);
     }
 
     [Fact]
@@ -290,9 +316,9 @@ public sealed class FileTransferTests : IAsyncLifetime
         }
     }
 
-    private async Task<FakeChatUser> AddAsync(string name, StreamTap? tap = null)
+    private async Task<FakeChatUser> AddAsync(string name, StreamTap? tap = null, ChatOptions? options = null)
     {
-        var user = await _world.AddUserAsync(name, fileChannels: tap is null ? null : inner => new TappedChannels(inner, tap));
+        var user = await _world.AddUserAsync(name, options, fileChannels: tap is null ? null : inner => new TappedChannels(inner, tap));
         _users.Add(user);
         return user;
     }
@@ -359,20 +385,10 @@ public sealed class FileTransferTests : IAsyncLifetime
         public void StopServing() => inner.StopServing();
     }
 
-    private sealed class TappedStream(PeerStream inner, StreamTap tap) : Stream
+    private sealed class TappedStream(PeerStream inner, StreamTap tap) : PassThroughStream(inner)
     {
         private readonly MemoryStream _written = new();
         private long _read;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -383,7 +399,7 @@ public sealed class FileTransferTests : IAsyncLifetime
                 inner.Reset();
                 throw new IOException("cut off by the test");
             }
-            var count = await inner.ReadAsync(buffer, cancellationToken);
+            var count = await Inner.ReadAsync(buffer, cancellationToken);
             if (tap.CorruptAtByte is { } at && at >= _read && at < _read + count)
             {
                 tap.CorruptAtByte = null;
@@ -400,29 +416,14 @@ public sealed class FileTransferTests : IAsyncLifetime
             {
                 tap.Requests.Add(request);
             }
-            await inner.WriteAsync(buffer, cancellationToken);
+            await Inner.WriteAsync(buffer, cancellationToken);
         }
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
             if (disposing)
             {
                 _written.Dispose();
-                inner.Dispose();
             }
             base.Dispose(disposing);
         }
