@@ -1,6 +1,8 @@
+using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Playwright;
 using Parley.Node.Api;
+using Parley.Node.Tests.Files;
 using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
 
@@ -379,6 +381,83 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         await browser.CloseAsync();
     }
 
+    [Fact]
+    public async Task Alice_sends_bob_an_image_and_a_document_in_the_browser_he_sees_the_image_inline_and_saves_both_intact()
+    {
+        var chromium = FindChromium();
+        await using var network = new LoopbackNetwork();
+        await network.StartNodesAsync(4);
+        var aliceNode = await network.StartUserAsync("alice");
+        var bobNode = await network.StartUserAsync("bob");
+        var alice = aliceNode.Chat!.Handle.ToString();
+        var bob = bobNode.Chat!.Handle.ToString();
+        await aliceNode.Chat.SendAsync(bob, "hello", CancellationToken.None);
+        await WaitUntilAsync(async () => (await bobNode.Chat.GetContactsAsync(CancellationToken.None)).Any(c => c.Handle.ToString() == alice), "bob has alice's request");
+        await bobNode.Chat.AcceptAsync(alice, CancellationToken.None);
+        await using var aliceApi = await LocalApi.StartAsync(aliceNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+        await using var bobApi = await LocalApi.StartAsync(bobNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright, chromium);
+        var problems = new List<string>();
+        var alicePage = await OpenAsync(browser, aliceApi.WebUiAddress, "alice", problems);
+        var bobPage = await OpenAsync(browser, bobApi.WebUiAddress, "bob", problems, acceptDownloads: true);
+        await alicePage.Locator($"#contacts li[data-handle='{bob}']").ClickAsync();
+        await bobPage.Locator($"#contacts li[data-handle='{alice}']").ClickAsync();
+
+        // Alice picks a photo with the file button (the input behind it): her page shows it as it goes, then delivered.
+        var photo = TestImages.Photo(1200, 900, SkiaSharp.SKEncodedImageFormat.Jpeg);
+        await alicePage.Locator("#file-input").SetInputFilesAsync(new FilePayload { Name = "holiday.jpg", MimeType = "image/jpeg", Buffer = photo });
+        var sentPhoto = alicePage.Locator("#messages li.outgoing .file").Filter(new LocatorFilterOptions { HasText = "holiday.jpg" });
+        await Expect(sentPhoto.Locator(".file-state")).ToHaveTextAsync("delivered ✓");
+        await Expect(alicePage.Locator("#messages li.upload")).ToHaveCountAsync(0);
+
+        // Bob's page shows the picture inline from its thumbnail (decoded by the browser: it has a width), with its name
+        // and size; clicking it saves the whole file, byte for byte.
+        var photoAtBob = bobPage.Locator("#messages li.incoming .file").Filter(new LocatorFilterOptions { HasText = "holiday.jpg" });
+        await Expect(photoAtBob.Locator(".file-state")).ToHaveTextAsync("received");
+        var thumbnail = photoAtBob.Locator("img.thumbnail");
+        await Expect(thumbnail).ToHaveAttributeAsync("src", new System.Text.RegularExpressions.Regex("^blob:"));
+        await WaitUntilAsync(async () => await thumbnail.EvaluateAsync<int>("image => image.complete ? image.naturalWidth : 0") > 0, "the thumbnail is decoded");
+        Assert.Equal(320, await thumbnail.EvaluateAsync<int>("image => image.naturalWidth"));
+        await Expect(photoAtBob.Locator(".file-size")).ToHaveTextAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{photo.Length / 1024.0:0.#} KiB"));
+        await ScreenshotAsync(bobPage, "webui-file-image-bob.png");
+        var saved = await bobPage.RunAndWaitForDownloadAsync(() => thumbnail.ClickAsync());
+        Assert.Equal("holiday.jpg", saved.SuggestedFilename);
+        Assert.Equal(SHA256.HashData(photo), SHA256.HashData(await File.ReadAllBytesAsync((await saved.PathAsync())!)));
+
+        // Alice drops a document on the conversation: bob sees its name and size as a link to save it, no picture.
+        var document = RandomNumberGenerator.GetBytes(40 * 1024);
+        var transfer = await alicePage.EvaluateHandleAsync(
+            """
+            (base64) => {
+              const transfer = new DataTransfer();
+              const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+              transfer.items.add(new File([bytes], "minutes.pdf", { type: "application/pdf" }));
+              return transfer;
+            }
+            """,
+            Convert.ToBase64String(document));
+        await alicePage.Locator("#messages").DispatchEventAsync("dragover", new Dictionary<string, object> { ["dataTransfer"] = transfer });
+        await Expect(alicePage.Locator("#conversation")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("dropping"));
+        await alicePage.Locator("#messages").DispatchEventAsync("drop", new Dictionary<string, object> { ["dataTransfer"] = transfer });
+        await Expect(alicePage.Locator("#conversation")).Not.ToHaveClassAsync(new System.Text.RegularExpressions.Regex("dropping"));
+        var documentAtBob = bobPage.Locator("#messages li.incoming .file").Filter(new LocatorFilterOptions { HasText = "minutes.pdf" });
+        await Expect(documentAtBob.Locator(".file-state")).ToHaveTextAsync("received");
+        await Expect(documentAtBob.Locator("button.file-name")).ToHaveTextAsync("minutes.pdf");
+        await Expect(documentAtBob.Locator(".file-size")).ToHaveTextAsync("40 KiB");
+        await Expect(documentAtBob.Locator("img")).ToHaveCountAsync(0);
+        await ScreenshotAsync(bobPage, "webui-file-document-bob.png");
+        var savedDocument = await bobPage.RunAndWaitForDownloadAsync(() => documentAtBob.Locator("button.file-name").ClickAsync());
+        Assert.Equal("minutes.pdf", savedDocument.SuggestedFilename);
+        Assert.Equal(SHA256.HashData(document), SHA256.HashData(await File.ReadAllBytesAsync((await savedDocument.PathAsync())!)));
+        await Expect(alicePage.Locator("#messages li.outgoing .file").Filter(new LocatorFilterOptions { HasText = "minutes.pdf" }).Locator(".file-state")).ToHaveTextAsync("delivered ✓");
+        await ScreenshotAsync(alicePage, "webui-files-alice.png");
+
+        Assert.True(problems.Count == 0, "the pages reported errors:\n" + string.Join("\n", problems));
+        await browser.CloseAsync();
+    }
+
     /// <summary>
     /// Put in each page before its script runs: a stand-in for the Notification API that records what is asked and
     /// shown (permission "default" until asked), and every text the conversation header's state takes.
@@ -435,9 +514,9 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
                 "Install it with: apt-get install -y chromium (scripts/test, which CI runs, installs it), or set PARLEY_CHROMIUM to its path.");
     }
 
-    private async Task<IPage> OpenAsync(IBrowser browser, Uri address, string who, List<string> problems, bool expectRefusal = false, string? initScript = null)
+    private async Task<IPage> OpenAsync(IBrowser browser, Uri address, string who, List<string> problems, bool expectRefusal = false, string? initScript = null, bool acceptDownloads = false)
     {
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1000, Height = 640 } });
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1000, Height = 640 }, AcceptDownloads = acceptDownloads });
         if (initScript is not null)
         {
             await context.AddInitScriptAsync(initScript);
