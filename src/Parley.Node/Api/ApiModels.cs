@@ -333,3 +333,6 @@ public sealed record FileDto(
         file.CreatedAt,
         file.UpdatedAt);
 }
+
+/// <summary><c>url</c>: where the file downloads once, without the token, within a minute (a path on this node).</summary>
+public sealed record DownloadDto(string Url);

@@ -56,6 +56,14 @@ internal static class FileEndpoints
             response.Headers.XContentTypeOptions = "nosniff";
             return Results.File(thumbnail, type);
         })).WithSummary("An image's thumbnail (image/jpeg or image/webp, at most 16 KiB), as the sender's node made it");
+        files.MapPost("/{id}/download", (string id, DownloadTickets tickets, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
+        {
+            // Refused now (not here whole, no longer saved) rather than when the browser follows the address.
+            var (file, content) = await chat.OpenFileAsync(id, ct);
+            await content.DisposeAsync();
+            var path = $"/api/files/{file.IdText}/content";
+            return Results.Ok(new DownloadDto($"{path}?ticket={tickets.Issue(path)}"));
+        })).WithSummary("A one-time address to download a file this device holds whole without the token (for a browser's own download; valid for a minute)");
         files.MapGet("/{id}/content", (string id, HttpResponse response, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
         {
             var (file, content) = await chat.OpenFileAsync(id, ct);

@@ -80,7 +80,7 @@ public sealed class LocalApi : IAsyncDisposable
         builder.Services.AddSingleton<IHostLifetime, OwnedByNodeLifetime>();
         AddServices(builder.Services, loggerFactory);
         var app = builder.Build();
-        var guard = new RequestGuard(token);
+        var guard = new RequestGuard(token, app.Services.GetRequiredService<DownloadTickets>());
         app.Use(guard.InvokeAsync);
         app.Use(RefuseBadRequestsAsync);
         app.Use(AnswerBodylessRefusalsAsync);
@@ -106,6 +106,7 @@ public sealed class LocalApi : IAsyncDisposable
         services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         services.AddRoutingCore();
         services.AddSingleton<IThumbnailer>(_ => new SkiaThumbnailer());
+        services.AddSingleton(_ => new DownloadTickets());
         // A body or query that does not bind throws, so the refusal can carry its reason as JSON like every other.
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
         services.ConfigureHttpJsonOptions(options => options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase);

@@ -720,7 +720,7 @@ async function refreshFiles() {
 
 const fileActions = {
   showThumbnail: (image, id) => loadThumbnail(image, id, state.token),
-  download: (file) => downloadFile(file, state.token).catch((error) => toast(`${file.name}: ${error.message}`)),
+  download: (file) => downloadFile(file, api).catch((error) => toast(`${file.name}: ${error.message}`)),
   fetchAgain: async (file) => {
     try {
       showFile(await api("POST", `/api/files/${file.id}/fetch`));

@@ -164,14 +164,10 @@ export function loadThumbnail(image, id, token) {
   });
 }
 
-// Saves a file the node holds: fetched with the token, then handed to the browser as a download under its clean name.
-export async function downloadFile(file, token) {
-  const response = await fetch(`/api/files/${file.id}/content`, { headers: { Authorization: `Bearer ${token}` } });
-  if (!response.ok) {
-    const data = await response.json().catch(() => null);
-    throw new Error(data?.error ?? `${response.status} ${response.statusText}`);
-  }
-  const url = URL.createObjectURL(await response.blob());
+// Saves a file the node holds: the node gives a one-time address (a link cannot carry the token), and the browser
+// downloads from it straight to disk, as an attachment under the file's clean name.
+export async function downloadFile(file, api) {
+  const { url } = await api("POST", `/api/files/${file.id}/download`);
   const link = document.createElement("a");
   link.href = url;
   link.download = file.name;
@@ -179,5 +175,4 @@ export async function downloadFile(file, token) {
   document.body.append(link);
   link.click();
   link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }

@@ -87,6 +87,63 @@ public sealed class FileApiTests(ApiNetwork network)
         Assert.Equal(image, await download.Content.ReadAsByteArrayAsync());
     }
 
+    [Fact]
+    public async Task A_download_ticket_serves_its_file_once_without_the_token_and_nothing_else()
+    {
+        var (heidi, ivan) = await ContactsAsync();
+        var bytes = RandomNumberGenerator.GetBytes(5000);
+        var first = await PostFileAsync(heidi, ivan, "one.bin", bytes, "application/octet-stream");
+        var second = await PostFileAsync(heidi, ivan, "two.bin", RandomNumberGenerator.GetBytes(10), "application/octet-stream");
+        using var browser = new HttpClient { BaseAddress = heidi.Api.BaseAddress };
+
+        var ticket = await heidi.PostAsync<DownloadDto>($"/api/files/{first.Id[..8]}/download");
+        Assert.StartsWith($"/api/files/{first.Id}/content?ticket=", ticket.Url, StringComparison.Ordinal);
+        using (var download = await browser.GetAsync(ticket.Url))
+        {
+            Assert.Equal(HttpStatusCode.OK, download.StatusCode);
+            Assert.Equal("attachment", download.Content.Headers.ContentDisposition?.DispositionType);
+            Assert.Equal(bytes, await download.Content.ReadAsByteArrayAsync());
+        }
+        // Spent; and a fresh one opens neither another file nor another endpoint, nor serves a POST.
+        using (var again = await browser.GetAsync(ticket.Url))
+        {
+            await ApiUser.ErrorOfAsync(again, HttpStatusCode.Unauthorized);
+        }
+        var query = (await heidi.PostAsync<DownloadDto>($"/api/files/{first.Id}/download")).Url.Split('?')[1];
+        foreach (var (method, path) in new[] { (HttpMethod.Get, $"/api/files/{second.Id}/content"), (HttpMethod.Get, "/api/files"), (HttpMethod.Post, $"/api/files/{first.Id}/content") })
+        {
+            using var request = new HttpRequestMessage(method, $"{path}?{query}");
+            using var refused = await browser.SendAsync(request);
+            await ApiUser.ErrorOfAsync(refused, HttpStatusCode.Unauthorized);
+        }
+        // Without the token no ticket is given.
+        using (var anonymous = await browser.PostAsync($"/api/files/{first.Id}/download", null))
+        {
+            await ApiUser.ErrorOfAsync(anonymous, HttpStatusCode.Unauthorized);
+        }
+    }
+
+    [Fact]
+    public void A_download_ticket_lapses_after_a_minute()
+    {
+        var time = new SteppedTime();
+        var tickets = new DownloadTickets(time);
+        var late = tickets.Issue("/api/files/ab/content");
+        var onTime = tickets.Issue("/api/files/ab/content");
+
+        time.Now += DownloadTickets.Lifetime - TimeSpan.FromSeconds(1);
+        Assert.True(tickets.Redeem(onTime, "/api/files/ab/content"));
+        time.Now += TimeSpan.FromSeconds(1);
+        Assert.False(tickets.Redeem(late, "/api/files/ab/content"));
+    }
+
+    private sealed class SteppedTime : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = DateTimeOffset.UnixEpoch;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
     private static async Task<FileDto> PostFileAsync(ApiUser from, ApiUser to, string name, byte[] bytes, string type)
     {
         using var body = new ByteArrayContent(bytes);
