@@ -382,7 +382,7 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Alice_sends_bob_an_image_and_a_document_in_the_browser_he_sees_the_image_inline_and_saves_both_intact()
+    public async Task Alice_sends_bob_an_image_and_a_document_then_a_picture_in_a_room_in_the_browser_he_sees_the_images_inline_and_saves_them_intact()
     {
         var chromium = FindChromium();
         await using var network = new LoopbackNetwork();
@@ -404,6 +404,30 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         var bobPage = await OpenAsync(browser, bobApi.WebUiAddress, "bob", problems, acceptDownloads: true);
         await alicePage.Locator($"#contacts li[data-handle='{bob}']").ClickAsync();
         await bobPage.Locator($"#contacts li[data-handle='{alice}']").ClickAsync();
+
+        // What a file's state says, as the page words it (the node's file as the API gives it).
+        var states = await alicePage.EvaluateAsync<string[]>("""
+            async () => {
+              const f = await import("/file-parts.js");
+              const file = (more) => ({ outgoing: false, inRoom: false, size: 1000, bytesHeld: 0, bytesSent: 0, active: false, problem: null, state: "waiting", ...more });
+              return [
+                f.fileStateText(file({ active: true, bytesHeld: 400 })),
+                f.fileStateText(file({ problem: "waiting for a direct connection to alice" })),
+                f.fileStateText(file({ state: "toolarge", problem: "big.iso is 2 GiB, over your limit of 256 MiB per file" })),
+                f.fileStateText(file({ state: "complete", bytesHeld: 1000 })),
+                f.fileStateText(file({ outgoing: true, state: "offered", problem: "waiting for bob to come online" })),
+                f.fileStateText(file({ outgoing: true, state: "offered", active: true, bytesSent: 600 })),
+                f.fileStateText(file({ outgoing: true, state: "delivered" })),
+                f.sizeText(1000), f.sizeText(40 * 1024), f.sizeText(1536 * 1024),
+              ];
+            }
+            """);
+        Assert.Equal(
+            [
+                "downloading 40%", "waiting for a direct connection to alice", "not fetched: big.iso is 2 GiB, over your limit of 256 MiB per file", "received",
+                "waiting for bob to come online", "sending 60%", "delivered ✓", "1000 B", "40 KiB", "1.5 MiB",
+            ],
+            states);
 
         // Alice picks a photo with the file button (the input behind it): her page shows it as it goes, then delivered.
         var photo = TestImages.Photo(1200, 900, SkiaSharp.SKEncodedImageFormat.Jpeg);
@@ -453,6 +477,35 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         Assert.Equal(SHA256.HashData(document), SHA256.HashData(await File.ReadAllBytesAsync((await savedDocument.PathAsync())!)));
         await Expect(alicePage.Locator("#messages li.outgoing .file").Filter(new LocatorFilterOptions { HasText = "minutes.pdf" }).Locator(".file-state")).ToHaveTextAsync("delivered ✓");
         await ScreenshotAsync(alicePage, "webui-files-alice.png");
+
+        // In a room the same: alice drops a picture on the room's conversation; bob's node pulls it from hers, and his
+        // page shows it inline and saves it intact.
+        var room = await aliceNode.Chat.CreateGroupAsync("photo club", historyEnabled: false, CancellationToken.None);
+        await aliceNode.Chat.InviteToGroupAsync(room.IdText, bob, CancellationToken.None);
+        await WaitUntilAsync(async () => (await bobNode.Chat.GetGroupsAsync(CancellationToken.None)).Any(g => g.IdText == room.IdText), "bob is invited");
+        await bobNode.Chat.JoinGroupAsync(room.IdText, CancellationToken.None);
+        await WaitUntilAsync(async () => (await aliceNode.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Members.Count == 2, "alice sees bob in the room");
+        await alicePage.Locator("#rooms li").Filter(new LocatorFilterOptions { HasText = "photo club" }).ClickAsync();
+        await bobPage.Locator("#rooms li").Filter(new LocatorFilterOptions { HasText = "photo club" }).ClickAsync();
+        var picture = TestImages.Photo(500, 700, SkiaSharp.SKEncodedImageFormat.Png);
+        var pictureTransfer = await alicePage.EvaluateHandleAsync(
+            """
+            (base64) => {
+              const transfer = new DataTransfer();
+              transfer.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], "sketch.png", { type: "image/png" }));
+              return transfer;
+            }
+            """,
+            Convert.ToBase64String(picture));
+        await alicePage.Locator("#messages").DispatchEventAsync("drop", new Dictionary<string, object> { ["dataTransfer"] = pictureTransfer });
+        var pictureAtBob = bobPage.Locator("#messages li.incoming .file").Filter(new LocatorFilterOptions { HasText = "sketch.png" });
+        await Expect(pictureAtBob.Locator(".file-state")).ToHaveTextAsync("received");
+        var roomThumbnail = pictureAtBob.Locator("img.thumbnail");
+        await WaitUntilAsync(async () => await roomThumbnail.EvaluateAsync<int>("image => image.complete ? image.naturalHeight : 0") > 0, "the room thumbnail is decoded");
+        Assert.Equal(320, await roomThumbnail.EvaluateAsync<int>("image => image.naturalHeight"));
+        var savedPicture = await bobPage.RunAndWaitForDownloadAsync(() => roomThumbnail.ClickAsync());
+        Assert.Equal(SHA256.HashData(picture), SHA256.HashData(await File.ReadAllBytesAsync((await savedPicture.PathAsync())!)));
+        await ScreenshotAsync(bobPage, "webui-file-room-bob.png");
 
         Assert.True(problems.Count == 0, "the pages reported errors:\n" + string.Join("\n", problems));
         await browser.CloseAsync();
