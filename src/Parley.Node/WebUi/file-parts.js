@@ -51,21 +51,7 @@ export function fileElement(file, actions) {
     actions.showThumbnail(image, file.id);
     box.append(image);
   }
-  const line = document.createElement("div");
-  line.className = "file-line";
-  const name = document.createElement(held ? "button" : "span");
-  name.className = "file-name";
-  name.textContent = file.name;
-  if (held) {
-    name.type = "button";
-    name.title = `Save ${file.name} (${sizeText(file.size)})`;
-    name.addEventListener("click", () => actions.download(file));
-  }
-  const size = document.createElement("span");
-  size.className = "file-size";
-  size.textContent = sizeText(file.size);
-  line.append(name, size);
-  box.append(line);
+  box.append(nameLine(file.name, file.size, held ? () => actions.download(file) : null));
   if (!held && file.bytesHeld < file.size) {
     const progress = document.createElement("progress");
     progress.max = file.size;
@@ -87,6 +73,25 @@ export function fileElement(file, actions) {
   return box;
 }
 
+// A file's name and size; the name is a button that saves the file when it can be saved.
+function nameLine(fileName, bytes, onSave) {
+  const line = document.createElement("div");
+  line.className = "file-line";
+  const name = document.createElement(onSave ? "button" : "span");
+  name.className = "file-name";
+  name.textContent = fileName;
+  if (onSave) {
+    name.type = "button";
+    name.title = `Save ${fileName} (${sizeText(bytes)})`;
+    name.addEventListener("click", onSave);
+  }
+  const size = document.createElement("span");
+  size.className = "file-size";
+  size.textContent = sizeText(bytes);
+  line.append(name, size);
+  return line;
+}
+
 // A file being uploaded to the node, shown until the node has taken it (then the message and the file replace it).
 export function uploadElement(upload, onDismiss) {
   const item = document.createElement("li");
@@ -94,16 +99,7 @@ export function uploadElement(upload, onDismiss) {
   item.dataset.upload = upload.id;
   const box = document.createElement("div");
   box.className = "file";
-  const line = document.createElement("div");
-  line.className = "file-line";
-  const name = document.createElement("span");
-  name.className = "file-name";
-  name.textContent = upload.name;
-  const size = document.createElement("span");
-  size.className = "file-size";
-  size.textContent = sizeText(upload.size);
-  line.append(name, size);
-  box.append(line);
+  box.append(nameLine(upload.name, upload.size, null));
   const status = document.createElement("div");
   status.className = "file-state";
   if (upload.error) {

@@ -250,15 +250,10 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
     {
         var chromium = FindChromium();
         await using var network = new LoopbackNetwork();
-        await network.StartNodesAsync(4);
-        var aliceNode = await network.StartUserAsync("alice");
-        var bobNode = await network.StartUserAsync("bob");
+        var (aliceNode, bobNode) = await ContactsAsync(network);
         var alice = aliceNode.Chat!.Handle.ToString();
         var bob = bobNode.Chat!.Handle.ToString();
-        // Contacts already (the first test shows how a request is made and accepted in the page), the greeting read.
-        await aliceNode.Chat.SendAsync(bob, "hello", CancellationToken.None);
-        await WaitUntilAsync(async () => (await bobNode.Chat.GetContactsAsync(CancellationToken.None)).Any(c => c.Handle.ToString() == alice), "bob has alice's request");
-        await bobNode.Chat.AcceptAsync(alice, CancellationToken.None);
+        // The greeting read.
         await bobNode.Chat.MarkReadAsync(await bobNode.Chat.GetUnreadAsync(CancellationToken.None), CancellationToken.None);
         await using var aliceApi = await LocalApi.StartAsync(aliceNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
         await using var bobApi = await LocalApi.StartAsync(bobNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
@@ -386,14 +381,9 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
     {
         var chromium = FindChromium();
         await using var network = new LoopbackNetwork();
-        await network.StartNodesAsync(4);
-        var aliceNode = await network.StartUserAsync("alice");
-        var bobNode = await network.StartUserAsync("bob");
+        var (aliceNode, bobNode) = await ContactsAsync(network);
         var alice = aliceNode.Chat!.Handle.ToString();
         var bob = bobNode.Chat!.Handle.ToString();
-        await aliceNode.Chat.SendAsync(bob, "hello", CancellationToken.None);
-        await WaitUntilAsync(async () => (await bobNode.Chat.GetContactsAsync(CancellationToken.None)).Any(c => c.Handle.ToString() == alice), "bob has alice's request");
-        await bobNode.Chat.AcceptAsync(alice, CancellationToken.None);
         await using var aliceApi = await LocalApi.StartAsync(aliceNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
         await using var bobApi = await LocalApi.StartAsync(bobNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
 
@@ -535,6 +525,19 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
           });
         })();
         """;
+
+    /// <summary>Alice and bob on loopback, contacts already (the first test shows how a request is made and accepted in the page).</summary>
+    private static async Task<(ParleyNode Alice, ParleyNode Bob)> ContactsAsync(LoopbackNetwork network)
+    {
+        await network.StartNodesAsync(4);
+        var alice = await network.StartUserAsync("alice");
+        var bob = await network.StartUserAsync("bob");
+        var aliceHandle = alice.Chat!.Handle.ToString();
+        await alice.Chat.SendAsync(bob.Chat!.Handle.ToString(), "hello", CancellationToken.None);
+        await WaitUntilAsync(async () => (await bob.Chat.GetContactsAsync(CancellationToken.None)).Any(c => c.Handle.ToString() == aliceHandle), "bob has alice's request");
+        await bob.Chat.AcceptAsync(aliceHandle, CancellationToken.None);
+        return (alice, bob);
+    }
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
     {
