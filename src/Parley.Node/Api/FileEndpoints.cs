@@ -86,7 +86,7 @@ internal static class FileEndpoints
         }
         var start = await request.BodyReader.ReadAtLeastAsync(ImageSignatureBytes, cancellationToken);
         var head = start.Buffer.Slice(0, Math.Min(start.Buffer.Length, ImageSignatureBytes)).ToArray();
-        request.BodyReader.AdvanceTo(start.Buffer.Start, start.Buffer.End);
+        request.BodyReader.AdvanceTo(start.Buffer.Start);
         if (FileManifest.ImageType(head) is null)
         {
             return (request.Body, null);

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using SkiaSharp;
 
@@ -10,16 +11,22 @@ internal static class TestImages
     /// <summary>A picture like a photo (gradients with some noise), so it compresses as one does.</summary>
     public static byte[] Photo(int width, int height, SKEncodedImageFormat format, int quality = 90)
     {
-        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
-        var random = new Random(width * 31 + height);
+        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        var pixels = new byte[width * height * 4];
+        var random = new Random((width * 31) + height);
         for (var y = 0; y < height; y++)
         {
             for (var x = 0; x < width; x++)
             {
                 var noise = random.Next(24);
-                bitmap.SetPixel(x, y, new SKColor((byte)((x * 255 / width) ^ noise), (byte)((y * 255 / height) ^ noise), (byte)(((x + y) * 127 / (width + height)) + noise)));
+                var at = ((y * width) + x) * 4;
+                pixels[at] = (byte)((x * 255 / width) ^ noise);
+                pixels[at + 1] = (byte)((y * 255 / height) ^ noise);
+                pixels[at + 2] = (byte)(((x + y) * 127 / (width + height)) + noise);
+                pixels[at + 3] = 255;
             }
         }
+        Marshal.Copy(pixels, 0, bitmap.GetPixels(), pixels.Length);
         using var encoded = bitmap.Encode(format, quality);
         return encoded.ToArray();
     }
