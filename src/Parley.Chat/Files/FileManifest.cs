@@ -61,7 +61,7 @@ public sealed class FileManifest
 
     public bool Pushed => Proto.Pushed;
 
-    /// <summary>The thumbnail's image type (image/jpeg, image/png, image/webp or image/gif), or null without one.</summary>
+    /// <summary>The thumbnail's image type (image/jpeg or image/webp), or null without one.</summary>
     public string? ThumbnailType { get; }
 
     public ReadOnlyMemory<byte> Thumbnail => Proto.Thumbnail.Memory;
@@ -175,10 +175,16 @@ public sealed class FileManifest
         string? thumbnailType = null;
         if (proto.Thumbnail.Length > 0)
         {
-            thumbnailType = ImageType(proto.Thumbnail.Span) ?? throw new FormatException("the thumbnail is not a JPEG, PNG, WebP or GIF image");
+            thumbnailType = ThumbnailTypeOf(proto.Thumbnail.Span) ?? throw new FormatException("the thumbnail is not a JPEG or WebP image");
         }
         return new FileManifest(proto, SafeFileName.Clean(proto.Name), NormalizeMediaType(proto.MediaType), chunkCount, thumbnailType);
     }
+
+    /// <summary>
+    /// The type of a thumbnail: only JPEG or WebP, what the sending node makes (docs/files.md), so the receiver hands
+    /// the browser a type it names from the bytes, never one the sender chose.
+    /// </summary>
+    public static string? ThumbnailTypeOf(ReadOnlySpan<byte> bytes) => ImageType(bytes) is "image/jpeg" or "image/webp" ? ImageType(bytes) : null;
 
     /// <summary>The image type that <paramref name="bytes"/> start like, or null.</summary>
     public static string? ImageType(ReadOnlySpan<byte> bytes) => bytes switch

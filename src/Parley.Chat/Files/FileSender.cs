@@ -27,9 +27,9 @@ internal sealed class FileSender(ChatContext context, FileCatalog catalog, Direc
         {
             throw new ChatException("give the file a name");
         }
-        if (thumbnail is { Length: > 0 } && (thumbnail.Length > FileManifest.MaxThumbnailBytes || FileManifest.ImageType(thumbnail) is null))
+        if (thumbnail is { Length: > 0 } && (thumbnail.Length > FileManifest.MaxThumbnailBytes || FileManifest.ThumbnailTypeOf(thumbnail) is null))
         {
-            throw new ChatException($"a thumbnail must be a JPEG, PNG, WebP or GIF image of at most {FileManifest.MaxThumbnailBytes / 1024} KiB");
+            throw new ChatException($"a thumbnail must be a JPEG or WebP image of at most {FileManifest.MaxThumbnailBytes / 1024} KiB");
         }
         var store = catalog.Store;
         var limit = await catalog.GetLimitAsync(cancellationToken);

@@ -401,8 +401,8 @@ public sealed class ChatClient : IAsyncDisposable
     /// <summary>
     /// Sends a file to a contact (docs/files.md): a copy is kept in the data folder and its manifest goes as a message;
     /// up to 1 MiB the chunks follow through the outbox (the mailboxes when the contact is away), a larger file waits
-    /// for the contact to fetch it directly. <paramref name="thumbnail"/>: a small preview of an image (JPEG, PNG,
-    /// WebP or GIF, at most 16 KiB), or null.
+    /// for the contact to fetch it directly. <paramref name="thumbnail"/>: a small preview of an image (JPEG or
+    /// WebP, at most 16 KiB; the node makes it), or null.
     /// </summary>
     /// <exception cref="ChatException">Not a contact who accepted us, an empty file or one over the limit, a full disk, a bad thumbnail.</exception>
     public Task<ChatFile> SendFileAsync(string recipient, string name, string? mediaType, Stream content, byte[]? thumbnail, CancellationToken cancellationToken) =>

@@ -153,7 +153,8 @@ public sealed record ErrorDto(string Error);
 /// One WebSocket event: <c>type</c> is message, state, update (a message was edited or deleted, or its reactions
 /// changed), contact, status, group (a room changed), groupMessage (a room message arrived, or one of ours reached
 /// more members), groupUpdate (a room message was edited, deleted or reacted to), typing, presence, or session (a
-/// session with a contact was repaired); the matching field is set.
+/// session with a contact was repaired), or file (a file appeared, moved on or changed state: a few times a second at
+/// most while it is transferred); the matching field is set.
 /// </summary>
 public sealed record EventDto(
     string Type,
@@ -164,7 +165,8 @@ public sealed record EventDto(
     GroupMessageDto? GroupMessage = null,
     SessionResetDto? Session = null,
     TypingDto? Typing = null,
-    PresenceDto? Presence = null);
+    PresenceDto? Presence = null,
+    FileDto? File = null);
 
 /// <summary>
 /// A session with a contact could not be decrypted and is being repaired: <c>kind</c> is requested (we could not read
@@ -289,7 +291,10 @@ public sealed record AddedContactDto(ContactDto Contact, string SafetyNumber, bo
 /// <summary>The refusal when a link's safety number does not match the key found for its handle.</summary>
 public sealed record LinkMismatchDto(string Error, bool SafetyNumberMismatch = true);
 
-/// <summary>A file sent or received (docs/files.md); <c>thumbnail</c> is base64, an image's small preview.</summary>
+/// <summary>
+/// A file sent or received (docs/files.md). <c>thumbnailType</c> (image/jpeg or image/webp) says that an image's small
+/// preview is at <c>/api/files/{id}/thumbnail</c>; null without one.
+/// </summary>
 public sealed record FileDto(
     string Id,
     string Message,
@@ -305,7 +310,6 @@ public sealed record FileDto(
     bool Active,
     string? SavedAs,
     string? Problem,
-    string? Thumbnail,
     string? ThumbnailType,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt)
@@ -325,8 +329,10 @@ public sealed record FileDto(
         file.Active,
         file.SavedAs,
         file.Problem,
-        file.Thumbnail is { Length: > 0 } thumbnail ? Convert.ToBase64String(thumbnail) : null,
         file.ThumbnailType,
         file.CreatedAt,
         file.UpdatedAt);
 }
+
+/// <summary><c>url</c>: where the file downloads once, without the token, within a minute (a path on this node).</summary>
+public sealed record DownloadDto(string Url);

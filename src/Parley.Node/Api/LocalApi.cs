@@ -16,6 +16,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Parley.Chat.Messaging;
 using Parley.Core.IO;
+using Parley.Node.Files;
 
 namespace Parley.Node.Api;
 
@@ -79,7 +80,7 @@ public sealed class LocalApi : IAsyncDisposable
         builder.Services.AddSingleton<IHostLifetime, OwnedByNodeLifetime>();
         AddServices(builder.Services, loggerFactory);
         var app = builder.Build();
-        var guard = new RequestGuard(token);
+        var guard = new RequestGuard(token, app.Services.GetRequiredService<DownloadTickets>());
         app.Use(guard.InvokeAsync);
         app.Use(RefuseBadRequestsAsync);
         app.Use(AnswerBodylessRefusalsAsync);
@@ -104,6 +105,8 @@ public sealed class LocalApi : IAsyncDisposable
         services.AddSingleton(loggerFactory);
         services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         services.AddRoutingCore();
+        services.AddSingleton<IThumbnailer>(_ => new SkiaThumbnailer());
+        services.AddSingleton(_ => new DownloadTickets());
         // A body or query that does not bind throws, so the refusal can carry its reason as JSON like every other.
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
         services.ConfigureHttpJsonOptions(options => options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase);
@@ -214,6 +217,7 @@ public sealed class LocalApi : IAsyncDisposable
         EventHandler<MessageEventArgs> onUpdate = (_, e) => events.Writer.TryWrite(new EventDto("update", MessageDto.Of(e.Message, e.Contact, self)));
         EventHandler<GroupMessageEventArgs> onGroupUpdate = (_, e) => events.Writer.TryWrite(new EventDto("groupUpdate", GroupMessage: GroupMessageDto.Of(e.Message, e.Group)));
         EventHandler<TypingEventArgs> onTyping = (_, e) => events.Writer.TryWrite(new EventDto("typing", Typing: new TypingDto(e.Contact.Handle.ToString(), e.Typing)));
+        EventHandler<Chat.Files.FileEventArgs> onFile = (_, e) => events.Writer.TryWrite(new EventDto("file", File: FileDto.Of(e.File)));
         EventHandler<PresenceEventArgs> onPresence = (_, e) =>
             events.Writer.TryWrite(new EventDto("presence", Presence: new PresenceDto(e.Contact.Handle.ToString(), e.Presence.Online, e.Presence.LastSeen)));
         if (chat is not null)
@@ -229,6 +233,7 @@ public sealed class LocalApi : IAsyncDisposable
             chat.GroupMessageUpdated += onGroupUpdate;
             chat.TypingChanged += onTyping;
             chat.PresenceChanged += onPresence;
+            chat.FileChanged += onFile;
         }
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
         // The reader is not cancelled by us (cancelling a receive aborts the socket): it ends when the client closes
@@ -275,6 +280,7 @@ public sealed class LocalApi : IAsyncDisposable
                 chat.GroupMessageUpdated -= onGroupUpdate;
                 chat.TypingChanged -= onTyping;
                 chat.PresenceChanged -= onPresence;
+                chat.FileChanged -= onFile;
             }
             await CloseAsync(socket, reader);
         }

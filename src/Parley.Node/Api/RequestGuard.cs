@@ -8,10 +8,11 @@ namespace Parley.Node.Api;
 /// Refuses any request whose Host is not this node's own loopback address (DNS rebinding: a page on evil.example that
 /// resolves its name to 127.0.0.1 still sends "Host: evil.example"), any request with a foreign Origin (cross-site
 /// requests and WebSockets from other pages), and, under /api, any request without the bearer token. Browsers cannot
-/// set headers on a WebSocket, so /api/events may carry the token as <c>?access_token=</c> instead. Paths are compared
+/// set headers on a WebSocket, so /api/events may carry the token as <c>?access_token=</c> instead; nor on a link, so a
+/// file's download may carry a one-time <c>?ticket=</c> (<see cref="DownloadTickets"/>) instead. Paths are compared
 /// ignoring case, as routing matches them (<c>/API/status</c> is <c>/api/status</c>).
 /// </summary>
-internal sealed class RequestGuard(string token)
+internal sealed class RequestGuard(string token, DownloadTickets tickets)
 {
     private readonly byte[] _token = Encoding.UTF8.GetBytes(token);
     private volatile string[] _hosts = [];
@@ -36,7 +37,7 @@ internal sealed class RequestGuard(string token)
             await RefuseAsync(context, StatusCodes.Status403Forbidden, "requests from other web origins are refused");
             return;
         }
-        if (request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase) && !HasToken(request))
+        if (request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase) && !HasToken(request) && !HasTicket(request))
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
             await RefuseAsync(context, StatusCodes.Status401Unauthorized, "missing or wrong bearer token (it is in the data folder's api-token file)");
@@ -53,6 +54,9 @@ internal sealed class RequestGuard(string token)
             : request.Path.StartsWithSegments("/api/events", StringComparison.OrdinalIgnoreCase) ? request.Query["access_token"].ToString() : "";
         return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), _token);
     }
+
+    private bool HasTicket(HttpRequest request) =>
+        HttpMethods.IsGet(request.Method) && request.Query["ticket"] is { Count: 1 } ticket && tickets.Redeem(ticket.ToString(), request.Path.Value ?? "");
 
     private static Task RefuseAsync(HttpContext context, int status, string reason)
     {

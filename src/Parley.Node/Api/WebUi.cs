@@ -34,8 +34,9 @@ internal static class WebUi
             context.Response.ContentType = type;
             // The page loads nothing from elsewhere, runs no inline script or style, talks only to this node (the Host was
             // checked by RequestGuard, so echoing it is safe), and must not be framed by another site (clickjacking).
+            // Images may also come from blob: addresses the page makes itself: thumbnails fetched with the token.
             var headers = context.Response.Headers;
-            headers.ContentSecurityPolicy = $"default-src 'self'; connect-src 'self' ws://{context.Request.Host}; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+            headers.ContentSecurityPolicy = $"default-src 'self'; img-src 'self' blob:; connect-src 'self' ws://{context.Request.Host}; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
             headers.XFrameOptions = "DENY";
             headers.XContentTypeOptions = "nosniff";
             headers["Referrer-Policy"] = "no-referrer";

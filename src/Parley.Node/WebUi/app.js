@@ -1,6 +1,7 @@
 // Parley's web UI: a thin client of the node's local API (docs/api.md). No build step, no dependencies.
 // Everything from the network is put on the page with textContent, never as HTML.
 import { canChange, dayKey, daySeparator, formatFull, formatTime, presenceText, quoteElement, reactionPicker, reactionsElement } from "./message-parts.js";
+import { downloadFile, fileElement, loadThumbnail, postFile, uploadElement } from "./file-parts.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,6 +27,8 @@ const state = {
   typing: new Map(), // handle -> timer that hides their typing indicator
   privacy: { sharePresence: true, shareTyping: true },
   typingSent: null, // { to, at, stop }: our typing note to the open chat
+  files: new Map(), // message id -> the file it carries (sent or received)
+  uploads: new Map(), // local id -> a file being uploaded to the node: { id, to, room, name, size, progress, error }
 };
 
 // Delivery states only move forward; an event may overtake the answer that created the message.
@@ -287,7 +290,7 @@ function renderRoomMessages() {
     item.textContent = `missing ${plural(gap.lastIteration - gap.firstIteration + 1, "message")} from ${gap.from}: asked the other members for them`;
     items.push(item);
   }
-  $("messages").replaceChildren(...items);
+  $("messages").replaceChildren(...items, ...uploadItems());
   $("messages").lastElementChild?.scrollIntoView({ block: "end" });
 }
 
@@ -399,9 +402,12 @@ function renderMessage(message) {
 // "edited"), and the actions on it (reply, react, edit and delete for everyone), shown when the pointer is on it.
 function decorate(item, message, outgoing, status, inert = false) {
   if (message.quote) item.append(quoteElement(message.quote, state.me, () => reveal(message.quote.id)));
-  const text = document.createElement("div");
-  text.className = "text";
-  text.textContent = message.deleted ? "This message was deleted." : message.text;
+  const file = message.deleted ? null : state.files.get(message.id);
+  const text = file ? fileElement(file, fileActions) : document.createElement("div");
+  if (!file) {
+    text.className = "text";
+    text.textContent = message.deleted ? "This message was deleted." : message.text;
+  }
   if (message.deleted) item.classList.add("deleted");
   const meta = document.createElement("div");
   meta.className = "meta";
@@ -437,7 +443,7 @@ function actionsElement(message, outgoing) {
     if (!open) item.append(reactionPicker(mine(message), (emoji) => react(message, emoji)));
   });
   button("act-reply", "↩", "Reply", () => startReply(message));
-  if (canChange(message, outgoing)) {
+  if (canChange(message, outgoing) && !state.files.has(message.id)) {
     button("act-edit", "✎", "Edit", () => startEdit(message));
     button("act-delete", "🗑", "Delete for everyone", () => deleteForEveryone(message));
   }
@@ -542,6 +548,7 @@ function renderMessages() {
     notice.textContent = text;
     $("messages").append(notice);
   }
+  $("messages").append(...uploadItems());
   $("messages").lastElementChild?.scrollIntoView({ block: "end" });
 }
 
@@ -702,6 +709,103 @@ async function send(event) {
   }
 }
 
+// Files: listed once and kept up to date by the node's file events; a file shows in the bubble of the message that
+// carries it.
+async function refreshFiles() {
+  const files = await api("GET", "/api/files?limit=1000");
+  state.files = new Map(files.map((f) => [f.message, f]));
+  if (state.current) renderMessages();
+  else if (state.room) renderRoomMessages();
+}
+
+const fileActions = {
+  showThumbnail: (image, id) => loadThumbnail(image, id, state.token),
+  download: (file) => downloadFile(file, api).catch((error) => toast(`${file.name}: ${error.message}`)),
+  fetchAgain: async (file) => {
+    try {
+      showFile(await api("POST", `/api/files/${file.id}/fetch`));
+    } catch (error) {
+      toast(error.message);
+    }
+  },
+};
+
+// A file changed: its part of the bubble is redrawn in place (progress comes a few times a second), or the
+// conversation is, when its message is on the page without it yet.
+function showFile(file) {
+  const known = state.files.get(file.message);
+  state.files.set(file.message, file);
+  const shown = $("messages").querySelector(`.file[data-file="${CSS.escape(file.id)}"]`);
+  if (shown) {
+    shown.replaceWith(fileElement(file, fileActions));
+  } else if (!known && $("messages").querySelector(`li[data-id="${CSS.escape(file.message)}"]`)) {
+    if (state.room) renderRoomMessages();
+    else renderMessages();
+  }
+}
+
+const uploadItems = () => [...state.uploads.values()]
+  .filter((u) => (state.room ? u.room === state.room : u.to === state.current && !u.room))
+  .map((u) => uploadElement(u, () => {
+    state.uploads.delete(u.id);
+    $("messages").querySelector(`li[data-upload="${u.id}"]`)?.remove();
+  }));
+
+function redrawUpload(upload) {
+  const shown = $("messages").querySelector(`li[data-upload="${upload.id}"]`);
+  if (shown) shown.replaceWith(...uploadItems().filter((item) => item.dataset.upload === upload.id));
+}
+
+// Sends files to the open chat or room: each is uploaded to the node, which encrypts it and sends its manifest as a
+// message; the message and the file's progress then arrive like any other.
+async function sendFiles(files) {
+  const room = state.room;
+  const to = room ? null : state.current;
+  if (!room && !to) return;
+  await Promise.all([...files].map(async (file) => {
+    const upload = { id: `upload-${++state.sending}`, to, room, name: file.name, size: file.size, progress: 0, error: null };
+    state.uploads.set(upload.id, upload);
+    $("messages").append(...uploadItems().filter((item) => item.dataset.upload === upload.id));
+    $("messages").lastElementChild?.scrollIntoView({ block: "end" });
+    const url = `${room ? `/api/groups/${room}` : `/api/messages/${path(to)}`}/files?name=${encodeURIComponent(file.name)}`;
+    try {
+      const sent = await postFile(url, state.token, file, (progress) => {
+        upload.progress = progress;
+        redrawUpload(upload);
+      });
+      state.uploads.delete(upload.id);
+      state.files.set(sent.message, sent);
+      if (state.room === room && state.current === to) await reloadConversation();
+    } catch (error) {
+      if (error.status === 401) {
+        showLocked("The node refused the token (it changes each time the node starts).");
+        return;
+      }
+      upload.error = error.message;
+      redrawUpload(upload);
+    }
+  }));
+}
+
+// Fetches the open conversation's messages again (a file's message is sent by the node, not by the page).
+async function reloadConversation() {
+  if (state.room) {
+    const id = state.room;
+    const history = await api("GET", `/api/groups/${id}/messages?limit=500`);
+    if (state.room !== id) return;
+    for (const message of history.messages) keepRoomMessage(message);
+    renderRoomMessages();
+  } else if (state.current) {
+    const handle = state.current;
+    const messages = await api("GET", `/api/messages/${path(handle)}?limit=500`);
+    if (state.current !== handle) return;
+    for (const message of messages) keep(message);
+    renderMessages();
+  }
+}
+
+const canSendFiles = () => !$("compose").hidden && (state.current || state.room);
+
 // A pasted contact link asks that person to chat, once their Parley's key matches the safety number in the link.
 async function addByLink(link) {
   const results = $("find-results");
@@ -843,6 +947,9 @@ function onEvent(event) {
         if ($("room-dialog").open) showRoomDialog();
       }
       break;
+    case "file":
+      showFile(event.file);
+      break;
     case "groupMessage": {
       const message = event.groupMessage;
       if (!message.outgoing && message.unread) {
@@ -868,6 +975,7 @@ function connectEvents() {
   socket.addEventListener("open", () => {
     $("status").classList.remove("offline");
     // Catch up on what happened while we were not connected.
+    refreshFiles().catch(() => {});
     refreshLists().catch(() => {});
     refreshRooms().catch(() => {});
     if (state.current) open(state.current);
@@ -904,6 +1012,7 @@ async function start() {
     toast("This node has no identity yet. Create one with: parley init --name <name>");
     return;
   }
+  await refreshFiles();
   await refreshLists();
   await refreshRooms();
   state.privacy = await api("GET", "/api/privacy");
@@ -1010,6 +1119,33 @@ $("token-form").addEventListener("submit", (event) => {
   start();
 });
 $("compose").addEventListener("submit", send);
+$("attach").addEventListener("click", () => $("file-input").click());
+$("file-input").addEventListener("change", () => {
+  const files = [...$("file-input").files];
+  $("file-input").value = "";
+  if (files.length > 0) sendFiles(files);
+});
+// A file dropped on the conversation is sent there; dropped anywhere else, the browser must not open it.
+$("conversation").addEventListener("dragover", (event) => {
+  if (!canSendFiles() || !event.dataTransfer?.types.includes("Files")) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = "copy";
+  $("conversation").classList.add("dropping");
+});
+$("conversation").addEventListener("dragleave", (event) => {
+  if (!$("conversation").contains(event.relatedTarget)) $("conversation").classList.remove("dropping");
+});
+$("conversation").addEventListener("drop", (event) => {
+  $("conversation").classList.remove("dropping");
+  if (!canSendFiles() || !event.dataTransfer?.files.length) return;
+  event.preventDefault();
+  sendFiles(event.dataTransfer.files);
+});
+for (const type of ["dragover", "drop"]) {
+  window.addEventListener(type, (event) => {
+    if (event.dataTransfer?.types.includes("Files")) event.preventDefault();
+  });
+}
 $("compose-text").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) send(event);
 });

@@ -292,6 +292,24 @@ public sealed class FileTransferTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_thumbnail_other_than_a_jpeg_or_webp_is_refused_on_sending_and_on_receipt()
+    {
+        var (alice, _) = await ContactsAsync();
+        byte[] png = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0];
+        byte[] webp = [.. "RIFF"u8, 0, 0, 0, 0, .. "WEBPVP8 "u8];
+
+        var refused = await Assert.ThrowsAsync<ChatException>(() => alice.Chat.SendFileAsync("bob", "a.png", null, new MemoryStream(RandomBytes(100)), png, CancellationToken.None));
+        Assert.Contains("JPEG or WebP", refused.Message, StringComparison.Ordinal);
+
+        // A manifest as another client could send it: only the two types the sending node makes pass.
+        var manifest = Parley.Chat.Files.FileManifest.Create(RandomBytes(32), "a.webp", 100, "image/webp", Parley.Chat.Files.FileManifest.MinChunkSize, new List<byte[]> { RandomBytes(32) }, RandomBytes(32), webp, pushed: true);
+        Assert.Equal("image/webp", manifest.ThumbnailType);
+        var forged = manifest.Proto.Clone();
+        forged.Thumbnail = Google.Protobuf.ByteString.CopyFrom(png);
+        Assert.Throws<FormatException>(() => Parley.Chat.Files.FileManifest.Parse(forged));
+    }
+
     /// <summary>The smallest JPEG header a thumbnail check accepts.</summary>
     private static readonly byte[] Thumbnail = [0xFF, 0xD8, 0xFF, 0xE0, 0, 16, (byte)'J', (byte)'F', (byte)'I', (byte)'F'];
 

@@ -1,6 +1,8 @@
+using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Playwright;
 using Parley.Node.Api;
+using Parley.Node.Tests.Files;
 using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
 
@@ -248,15 +250,10 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
     {
         var chromium = FindChromium();
         await using var network = new LoopbackNetwork();
-        await network.StartNodesAsync(4);
-        var aliceNode = await network.StartUserAsync("alice");
-        var bobNode = await network.StartUserAsync("bob");
+        var (aliceNode, bobNode) = await ContactsAsync(network);
         var alice = aliceNode.Chat!.Handle.ToString();
         var bob = bobNode.Chat!.Handle.ToString();
-        // Contacts already (the first test shows how a request is made and accepted in the page), the greeting read.
-        await aliceNode.Chat.SendAsync(bob, "hello", CancellationToken.None);
-        await WaitUntilAsync(async () => (await bobNode.Chat.GetContactsAsync(CancellationToken.None)).Any(c => c.Handle.ToString() == alice), "bob has alice's request");
-        await bobNode.Chat.AcceptAsync(alice, CancellationToken.None);
+        // The greeting read.
         await bobNode.Chat.MarkReadAsync(await bobNode.Chat.GetUnreadAsync(CancellationToken.None), CancellationToken.None);
         await using var aliceApi = await LocalApi.StartAsync(aliceNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
         await using var bobApi = await LocalApi.StartAsync(bobNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
@@ -379,6 +376,131 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         await browser.CloseAsync();
     }
 
+    [Fact]
+    public async Task Alice_sends_bob_an_image_and_a_document_then_a_picture_in_a_room_in_the_browser_he_sees_the_images_inline_and_saves_them_intact()
+    {
+        var chromium = FindChromium();
+        await using var network = new LoopbackNetwork();
+        var (aliceNode, bobNode) = await ContactsAsync(network);
+        var alice = aliceNode.Chat!.Handle.ToString();
+        var bob = bobNode.Chat!.Handle.ToString();
+        await using var aliceApi = await LocalApi.StartAsync(aliceNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+        await using var bobApi = await LocalApi.StartAsync(bobNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright, chromium);
+        var problems = new List<string>();
+        var alicePage = await OpenAsync(browser, aliceApi.WebUiAddress, "alice", problems);
+        var bobPage = await OpenAsync(browser, bobApi.WebUiAddress, "bob", problems, acceptDownloads: true);
+        await alicePage.Locator($"#contacts li[data-handle='{bob}']").ClickAsync();
+        await bobPage.Locator($"#contacts li[data-handle='{alice}']").ClickAsync();
+
+        // What a file's state says, as the page words it (the node's file as the API gives it).
+        var states = await alicePage.EvaluateAsync<string[]>("""
+            async () => {
+              const f = await import("/file-parts.js");
+              const file = (more) => ({ outgoing: false, inRoom: false, size: 1000, bytesHeld: 0, bytesSent: 0, active: false, problem: null, state: "waiting", ...more });
+              return [
+                f.fileStateText(file({ active: true, bytesHeld: 400 })),
+                f.fileStateText(file({ problem: "waiting for a direct connection to alice" })),
+                f.fileStateText(file({ state: "toolarge", problem: "big.iso is 2 GiB, over your limit of 256 MiB per file" })),
+                f.fileStateText(file({ state: "complete", bytesHeld: 1000 })),
+                f.fileStateText(file({ outgoing: true, state: "offered", problem: "waiting for bob to come online" })),
+                f.fileStateText(file({ outgoing: true, state: "offered", active: true, bytesSent: 600 })),
+                f.fileStateText(file({ outgoing: true, state: "delivered" })),
+                f.sizeText(1000), f.sizeText(40 * 1024), f.sizeText(1536 * 1024),
+              ];
+            }
+            """);
+        Assert.Equal(
+            [
+                "downloading 40%", "waiting for a direct connection to alice", "not fetched: big.iso is 2 GiB, over your limit of 256 MiB per file", "received",
+                "waiting for bob to come online", "sending 60%", "delivered ✓", "1000 B", "40 KiB", "1.5 MiB",
+            ],
+            states);
+
+        // Alice picks a photo with the file button (the input behind it): her page shows it as it goes, then delivered.
+        var photo = TestImages.Photo(1200, 900, SkiaSharp.SKEncodedImageFormat.Jpeg);
+        await alicePage.Locator("#file-input").SetInputFilesAsync(new FilePayload { Name = "holiday.jpg", MimeType = "image/jpeg", Buffer = photo });
+        var sentPhoto = alicePage.Locator("#messages li.outgoing .file").Filter(new LocatorFilterOptions { HasText = "holiday.jpg" });
+        await Expect(sentPhoto.Locator(".file-state")).ToHaveTextAsync("delivered ✓");
+        await Expect(alicePage.Locator("#messages li.upload")).ToHaveCountAsync(0);
+
+        // Bob's page shows the picture inline from its thumbnail (decoded by the browser: it has a width), with its name
+        // and size; clicking it saves the whole file, byte for byte.
+        var photoAtBob = bobPage.Locator("#messages li.incoming .file").Filter(new LocatorFilterOptions { HasText = "holiday.jpg" });
+        await Expect(photoAtBob.Locator(".file-state")).ToHaveTextAsync("received");
+        var thumbnail = photoAtBob.Locator("img.thumbnail");
+        await Expect(thumbnail).ToHaveAttributeAsync("src", new System.Text.RegularExpressions.Regex("^blob:"));
+        await WaitUntilAsync(async () => await thumbnail.EvaluateAsync<int>("image => image.complete ? image.naturalWidth : 0") > 0, "the thumbnail is decoded");
+        Assert.Equal(320, await thumbnail.EvaluateAsync<int>("image => image.naturalWidth"));
+        await Expect(photoAtBob.Locator(".file-size")).ToHaveTextAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{photo.Length / 1024.0:0.#} KiB"));
+        await ScreenshotAsync(bobPage, "webui-file-image-bob.png");
+        var saved = await bobPage.RunAndWaitForDownloadAsync(() => thumbnail.ClickAsync());
+        Assert.Equal("holiday.jpg", saved.SuggestedFilename);
+        Assert.Equal(SHA256.HashData(photo), SHA256.HashData(await File.ReadAllBytesAsync((await saved.PathAsync())!)));
+
+        // Alice drops a document on the conversation: bob sees its name and size as a link to save it, no picture.
+        var document = RandomNumberGenerator.GetBytes(40 * 1024);
+        var transfer = await alicePage.EvaluateHandleAsync(
+            """
+            (base64) => {
+              const transfer = new DataTransfer();
+              const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+              transfer.items.add(new File([bytes], "minutes.pdf", { type: "application/pdf" }));
+              return transfer;
+            }
+            """,
+            Convert.ToBase64String(document));
+        await alicePage.Locator("#messages").DispatchEventAsync("dragover", new Dictionary<string, object> { ["dataTransfer"] = transfer });
+        await Expect(alicePage.Locator("#conversation")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("dropping"));
+        await alicePage.Locator("#messages").DispatchEventAsync("drop", new Dictionary<string, object> { ["dataTransfer"] = transfer });
+        await Expect(alicePage.Locator("#conversation")).Not.ToHaveClassAsync(new System.Text.RegularExpressions.Regex("dropping"));
+        var documentAtBob = bobPage.Locator("#messages li.incoming .file").Filter(new LocatorFilterOptions { HasText = "minutes.pdf" });
+        await Expect(documentAtBob.Locator(".file-state")).ToHaveTextAsync("received");
+        await Expect(documentAtBob.Locator("button.file-name")).ToHaveTextAsync("minutes.pdf");
+        await Expect(documentAtBob.Locator(".file-size")).ToHaveTextAsync("40 KiB");
+        await Expect(documentAtBob.Locator("img")).ToHaveCountAsync(0);
+        await ScreenshotAsync(bobPage, "webui-file-document-bob.png");
+        var savedDocument = await bobPage.RunAndWaitForDownloadAsync(() => documentAtBob.Locator("button.file-name").ClickAsync());
+        Assert.Equal("minutes.pdf", savedDocument.SuggestedFilename);
+        Assert.Equal(SHA256.HashData(document), SHA256.HashData(await File.ReadAllBytesAsync((await savedDocument.PathAsync())!)));
+        await Expect(alicePage.Locator("#messages li.outgoing .file").Filter(new LocatorFilterOptions { HasText = "minutes.pdf" }).Locator(".file-state")).ToHaveTextAsync("delivered ✓");
+        await ScreenshotAsync(alicePage, "webui-files-alice.png");
+
+        // In a room the same: alice drops a picture on the room's conversation; bob's node pulls it from hers, and his
+        // page shows it inline and saves it intact.
+        var room = await aliceNode.Chat.CreateGroupAsync("photo club", historyEnabled: false, CancellationToken.None);
+        await aliceNode.Chat.InviteToGroupAsync(room.IdText, bob, CancellationToken.None);
+        await WaitUntilAsync(async () => (await bobNode.Chat.GetGroupsAsync(CancellationToken.None)).Any(g => g.IdText == room.IdText), "bob is invited");
+        await bobNode.Chat.JoinGroupAsync(room.IdText, CancellationToken.None);
+        await WaitUntilAsync(async () => (await aliceNode.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Members.Count == 2, "alice sees bob in the room");
+        await alicePage.Locator("#rooms li").Filter(new LocatorFilterOptions { HasText = "photo club" }).ClickAsync();
+        await bobPage.Locator("#rooms li").Filter(new LocatorFilterOptions { HasText = "photo club" }).ClickAsync();
+        var picture = TestImages.Photo(500, 700, SkiaSharp.SKEncodedImageFormat.Png);
+        var pictureTransfer = await alicePage.EvaluateHandleAsync(
+            """
+            (base64) => {
+              const transfer = new DataTransfer();
+              transfer.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], "sketch.png", { type: "image/png" }));
+              return transfer;
+            }
+            """,
+            Convert.ToBase64String(picture));
+        await alicePage.Locator("#messages").DispatchEventAsync("drop", new Dictionary<string, object> { ["dataTransfer"] = pictureTransfer });
+        var pictureAtBob = bobPage.Locator("#messages li.incoming .file").Filter(new LocatorFilterOptions { HasText = "sketch.png" });
+        await Expect(pictureAtBob.Locator(".file-state")).ToHaveTextAsync("received");
+        var roomThumbnail = pictureAtBob.Locator("img.thumbnail");
+        await WaitUntilAsync(async () => await roomThumbnail.EvaluateAsync<int>("image => image.complete ? image.naturalHeight : 0") > 0, "the room thumbnail is decoded");
+        Assert.Equal(320, await roomThumbnail.EvaluateAsync<int>("image => image.naturalHeight"));
+        var savedPicture = await bobPage.RunAndWaitForDownloadAsync(() => roomThumbnail.ClickAsync());
+        Assert.Equal(SHA256.HashData(picture), SHA256.HashData(await File.ReadAllBytesAsync((await savedPicture.PathAsync())!)));
+        await ScreenshotAsync(bobPage, "webui-file-room-bob.png");
+
+        Assert.True(problems.Count == 0, "the pages reported errors:\n" + string.Join("\n", problems));
+        await browser.CloseAsync();
+    }
+
     /// <summary>
     /// Put in each page before its script runs: a stand-in for the Notification API that records what is asked and
     /// shown (permission "default" until asked), and every text the conversation header's state takes.
@@ -403,6 +525,19 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
           });
         })();
         """;
+
+    /// <summary>Alice and bob on loopback, contacts already (the first test shows how a request is made and accepted in the page).</summary>
+    private static async Task<(ParleyNode Alice, ParleyNode Bob)> ContactsAsync(LoopbackNetwork network)
+    {
+        await network.StartNodesAsync(4);
+        var alice = await network.StartUserAsync("alice");
+        var bob = await network.StartUserAsync("bob");
+        var aliceHandle = alice.Chat!.Handle.ToString();
+        await alice.Chat.SendAsync(bob.Chat!.Handle.ToString(), "hello", CancellationToken.None);
+        await WaitUntilAsync(async () => (await bob.Chat.GetContactsAsync(CancellationToken.None)).Any(c => c.Handle.ToString() == aliceHandle), "bob has alice's request");
+        await bob.Chat.AcceptAsync(aliceHandle, CancellationToken.None);
+        return (alice, bob);
+    }
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
     {
@@ -435,9 +570,9 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
                 "Install it with: apt-get install -y chromium (scripts/test, which CI runs, installs it), or set PARLEY_CHROMIUM to its path.");
     }
 
-    private async Task<IPage> OpenAsync(IBrowser browser, Uri address, string who, List<string> problems, bool expectRefusal = false, string? initScript = null)
+    private async Task<IPage> OpenAsync(IBrowser browser, Uri address, string who, List<string> problems, bool expectRefusal = false, string? initScript = null, bool acceptDownloads = false)
     {
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1000, Height = 640 } });
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1000, Height = 640 }, AcceptDownloads = acceptDownloads });
         if (initScript is not null)
         {
             await context.AddInitScriptAsync(initScript);
