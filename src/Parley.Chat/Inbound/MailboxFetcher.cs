@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Parley.Chat.Crypto;
 using Parley.Chat.Delivery;
+using Parley.Chat.Devices;
 using Parley.Chat.Mailbox;
 using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
@@ -13,13 +14,19 @@ namespace Parley.Chat.Inbound;
 /// Empties our mailbox: every envelope in it is opened and received like a direct one, what arrived is acknowledged
 /// to its senders (delivered receipts, batched per sender), and everything handled is deleted from the mailbox.
 /// </summary>
-internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, EnvelopeReceiver receiver, PairwiseSessions sessions, Outbox outbox)
+internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, EnvelopeReceiver receiver, PairwiseSessions sessions, Outbox outbox, AccountDevices devices)
 {
     /// <summary>The most recent fetch, for status displays; null before the first.</summary>
     public MailboxPass? LastPass { get; private set; }
 
     public async Task<MailboxPass> FetchAsync(CancellationToken cancellationToken)
     {
+        if (!await devices.HoldsAccountRecordsAsync(cancellationToken))
+        {
+            // The account mailbox holds envelopes of the sessions on the account's first device (docs/devices.md).
+            LastPass = new MailboxPass(0, 0, 0);
+            return LastPass;
+        }
         var owner = context.Account.SigningKey;
         MailboxFetchResult fetched;
         try

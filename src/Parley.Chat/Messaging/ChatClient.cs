@@ -4,6 +4,7 @@ using Parley.Chat.Channels;
 using Parley.Chat.Contacts;
 using Parley.Chat.Conversations;
 using Parley.Chat.Delivery;
+using Parley.Chat.Devices;
 using Parley.Chat.Directory;
 using Parley.Chat.Files;
 using Parley.Chat.Groups;
@@ -65,6 +66,9 @@ public sealed class ChatClient : IAsyncDisposable
     public Account Account => _core.Context.Account;
 
     public DeviceCertificate Device { get; }
+
+    /// <summary>The account's linked devices: add (certify), remove, list (docs/devices.md).</summary>
+    public AccountDevices Devices => _core.Devices;
 
     public Handle Handle => _core.Context.Handle;
 
@@ -469,6 +473,7 @@ public sealed class ChatClient : IAsyncDisposable
         _stopping.Dispose();
         _core.Outbox.Dispose();
         _core.RoomCache.Dispose();
+        _core.Devices.Dispose();
         _core.Files.Dispose();
     }
 
