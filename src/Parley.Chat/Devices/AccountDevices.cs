@@ -24,11 +24,14 @@ public sealed class AccountDevices : IDisposable
     private readonly IUserDirectory _directory;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    internal AccountDevices(ChatContext context, IUserDirectory directory, DeviceCertificate thisDevice)
+    private readonly IdentityKey? _deviceKey;
+
+    internal AccountDevices(ChatContext context, IUserDirectory directory, DeviceCertificate thisDevice, IdentityKey? deviceKey)
     {
         _context = context;
         _directory = directory;
         ThisDevice = thisDevice;
+        _deviceKey = deviceKey;
     }
 
     /// <summary>Called after this device's list changed by <see cref="AddAsync"/> or <see cref="JoinAsync"/>: the
@@ -120,6 +123,31 @@ public sealed class AccountDevices : IDisposable
     /// </summary>
     public async Task<bool> HoldsAccountRecordsAsync(CancellationToken cancellationToken) =>
         await ReadAsync(cancellationToken) is not { } state || (state.Devices.Count > 0 && state.Devices[0].DeviceId == ThisDevice.DeviceId);
+
+    /// <summary>
+    /// The mailbox this device gives out, uploads its one-time prekeys and sends its policy to: the account mailbox on
+    /// the device that holds the account records, else the mailbox owned by this device's key (so that one device's
+    /// delete never removes another's copy); null when this device has neither.
+    /// </summary>
+    internal async Task<IdentityKey?> OwnMailboxAsync(CancellationToken cancellationToken) =>
+        await HoldsAccountRecordsAsync(cancellationToken) ? _context.Account.SigningKey : _deviceKey;
+
+    /// <summary>The mailboxes this device empties: its own, and on a linked device its device-key mailbox too (a device
+    /// that became the first one still gets what was sent to it before).</summary>
+    internal async Task<IReadOnlyList<IdentityKey>> MailboxesToReadAsync(CancellationToken cancellationToken)
+    {
+        var owners = new List<IdentityKey>(2);
+        var own = await OwnMailboxAsync(cancellationToken);
+        if (own is not null)
+        {
+            owners.Add(own);
+        }
+        if (_deviceKey is not null && !ReferenceEquals(own, _deviceKey) && await IsLinkedAsync(cancellationToken))
+        {
+            owners.Add(_deviceKey);
+        }
+        return owners;
+    }
 
     /// <summary>
     /// On a newly linked device: takes the account's device list from the directory, which must list this device (the

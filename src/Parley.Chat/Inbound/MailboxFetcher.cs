@@ -19,15 +19,21 @@ internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, 
     /// <summary>The most recent fetch, for status displays; null before the first.</summary>
     public MailboxPass? LastPass { get; private set; }
 
+    /// <summary>Empties every mailbox this device reads: the account's on its first device, a linked device's own (docs/devices.md).</summary>
     public async Task<MailboxPass> FetchAsync(CancellationToken cancellationToken)
     {
-        if (!await devices.HoldsAccountRecordsAsync(cancellationToken))
+        var pass = new MailboxPass(0, 0, 0);
+        foreach (var owner in await devices.MailboxesToReadAsync(cancellationToken))
         {
-            // The account mailbox holds envelopes of the sessions on the account's first device (docs/devices.md).
-            LastPass = new MailboxPass(0, 0, 0);
-            return LastPass;
+            var one = await FetchAsync(owner, cancellationToken);
+            pass = new MailboxPass(pass.Processed + one.Processed, pass.NodesAnswered + one.NodesAnswered, pass.NodesAsked + one.NodesAsked);
         }
-        var owner = context.Account.SigningKey;
+        LastPass = pass;
+        return pass;
+    }
+
+    private async Task<MailboxPass> FetchAsync(IdentityKey owner, CancellationToken cancellationToken)
+    {
         MailboxFetchResult fetched;
         try
         {
@@ -36,8 +42,7 @@ internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, 
         catch (Exception e) when (e is IOException or TimeoutException)
         {
             ChatLog.MailboxFetchFailed(context.Logger, e.Message);
-            LastPass = new MailboxPass(0, 0, 0);
-            return LastPass;
+            return new MailboxPass(0, 0, 0);
         }
         var processed = 0;
         var acknowledgements = new Dictionary<PeerId, List<byte[]>>();
@@ -101,7 +106,6 @@ internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, 
                 ChatLog.MailboxDeleteFailed(context.Logger, e.Message);
             }
         }
-        LastPass = new MailboxPass(processed, fetched.NodesAnswered, fetched.NodesAsked);
-        return LastPass;
+        return new MailboxPass(processed, fetched.NodesAnswered, fetched.NodesAsked);
     }
 }

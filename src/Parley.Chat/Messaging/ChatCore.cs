@@ -30,7 +30,7 @@ internal sealed class ChatCore
         Direct = directRoute;
         Outbox = new Outbox(Context, directRoute, new MailboxRoute(Context, mailboxes));
         Sessions = new PairwiseSessions(Context, directory, mailboxes, Outbox);
-        Devices = new AccountDevices(Context, directory, dependencies.Device);
+        Devices = new AccountDevices(Context, directory, dependencies.Device, dependencies.DeviceKey);
         Publisher = new DirectoryPublisher(Context, directory, mailboxes, Channels, Devices);
         Devices.Linked = Publisher.PublishDeviceRecordsAsync;
         Contacts = new ContactBook(Context, directory, Sessions, Outbox, Publisher);

@@ -38,12 +38,9 @@ internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory dir
             // Another device may have linked or removed one meanwhile; ours may know what the directory lost.
             await Attempt("device list", () => devices.RefreshAsync(cancellationToken));
         }
-        if (!await devices.HoldsAccountRecordsAsync(cancellationToken))
-        {
-            return new StartReport(presence, prekeys, 0, 0, 0);
-        }
         await Attempt("one-time prekeys", () => ReplenishOneTimePrekeysAsync(cancellationToken));
-        var name = await Attempt("name", () => RenewNameIfDueAsync(force, cancellationToken));
+        // The claim is the account's: renewed by the device that keeps the account records.
+        var name = await devices.HoldsAccountRecordsAsync(cancellationToken) ? await Attempt("name", () => RenewNameIfDueAsync(force, cancellationToken)) : 0;
         // Mailbox nodes forget a policy 30 days after it was last sent, and new mailbox nodes need it too.
         if (force || context.Now - _policyPublishedAt >= context.Options.RenewInterval)
         {
@@ -184,12 +181,13 @@ internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory dir
             }
             return existing.Where(p => p.Id > uploadedThrough).ToList();
         }, cancellationToken);
-        if (pending.Count == 0)
+        // Signed by the owner of the mailbox that hands them out, which is what a claimant checks them against.
+        if (pending.Count == 0 || await devices.OwnMailboxAsync(cancellationToken) is not { } owner)
         {
             return 0;
         }
-        var signed = pending.Select(p => SignedOneTimePrekey.Create(context.Account.SigningKey, p.Id, p.PublicKey)).ToList();
-        var nodes = await mailboxes.UploadOneTimePrekeysAsync(context.Account.SigningKey, signed, cancellationToken);
+        var signed = pending.Select(p => SignedOneTimePrekey.Create(owner, p.Id, p.PublicKey)).ToList();
+        var nodes = await mailboxes.UploadOneTimePrekeysAsync(owner, signed, cancellationToken);
         if (nodes > 0)
         {
             var through = new byte[4];
@@ -245,9 +243,13 @@ internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory dir
             tx.PutSetting(PolicySequenceSetting, encoded);
             return (tokens, next);
         }, cancellationToken);
+        if (await devices.OwnMailboxAsync(cancellationToken) is not { } owner)
+        {
+            return 0;
+        }
         try
         {
-            var stored = await mailboxes.SetPolicyAsync(context.Account.SigningKey, sequence, hashes, cancellationToken);
+            var stored = await mailboxes.SetPolicyAsync(owner, sequence, hashes, cancellationToken);
             if (stored > 0)
             {
                 _policyPublishedAt = context.Now;

@@ -151,7 +151,7 @@ public class LinkedAccountBeforeFanOutTests : AliceAndBobTest
         await Alice.GoOfflineAsync();
         await Bob.Chat.SendAsync(Alice.HandleText, "while you were out", None);
         await Bob.FlushAsync();
-        Assert.Equal(new MailboxPass(0, 0, 0), await phone.Chat.FetchMailboxAsync(None));
+        Assert.Equal(0, (await phone.Chat.FetchMailboxAsync(None)).Processed);
         Assert.Equal(1, World.Mailboxes.Waiting(Alice.Chat.Account.Id));
         await Alice.ComeOnlineAsync();
 
@@ -160,5 +160,31 @@ public class LinkedAccountBeforeFanOutTests : AliceAndBobTest
         Assert.Empty(phone.Received);
         Assert.Empty(Alice.SessionResets);
         Assert.Empty(Bob.SessionResets);
+    }
+
+    [Fact]
+    public async Task A_second_device_has_its_own_mailbox_with_its_own_one_time_prekeys_and_policy()
+    {
+        await MakeContactsAsync();
+        var phone = await World.AddDeviceAsync(Alice, "phone");
+        var phoneKey = phone.Chat.Device.Device;
+
+        // The phone's one-time prekeys wait at its own mailbox, signed by its key; the account's stay the first device's.
+        var claimed = await World.Mailboxes.ClaimOneTimePrekeyAsync(phoneKey, None);
+        Assert.NotNull(claimed);
+        Assert.True(claimed.Verify(phoneKey));
+        Assert.Equal(claimed.PublicKey, (await phone.Store.ReadAsync(r => r.GetPrekey(claimed.Id, oneTime: true), None))!.PublicKey);
+        var accounts = (await World.Mailboxes.ClaimOneTimePrekeyAsync(Alice.Chat.Account.PublicKey, None))!;
+        Assert.True(accounts.Verify(Alice.Chat.Account.PublicKey));
+        Assert.Equal(accounts.PublicKey, (await Alice.Store.ReadAsync(r => r.GetPrekey(accounts.Id, oneTime: true), None))!.PublicKey);
+
+        // Each device empties its own mailbox only: the phone's delete leaves the account mailbox to the first device.
+        await Alice.GoOfflineAsync();
+        await World.Mailboxes.DepositAsync(phoneKey, new byte[16], [1, 2, 3], new Parley.Chat.Mailbox.DepositAuthorization.Stamp(), None);
+        await World.Mailboxes.DepositAsync(Alice.Chat.Account.PublicKey, Enumerable.Repeat((byte)1, 16).ToArray(), [4, 5, 6], new Parley.Chat.Mailbox.DepositAuthorization.Stamp(), None);
+        await phone.Chat.FetchMailboxAsync(None);
+
+        Assert.Equal(0, World.Mailboxes.Waiting(phone.Chat.Device.DeviceId));
+        Assert.Equal(1, World.Mailboxes.Waiting(Alice.Chat.Account.Id));
     }
 }

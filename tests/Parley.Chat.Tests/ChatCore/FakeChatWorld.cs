@@ -174,7 +174,7 @@ public sealed class FakeChatUser : IAsyncDisposable
         IFileChannels files = new FileStreams(_host, TimeSpan.FromSeconds(5));
         var dependencies = new ChatDependencies(
             Store, _world.Hub.Connect(_deviceKey.PeerId), _world.Directory, _world.Mailboxes, device, _world.Time, DefaultCryptoProvider.Instance, _options,
-            FileStore: Files, FileChannels: _fileChannels?.Invoke(files) ?? files);
+            FileStore: Files, FileChannels: _fileChannels?.Invoke(files) ?? files, DeviceKey: _deviceKey);
         Chat = (await ChatClient.OpenAsync(dependencies, CancellationToken.None))!;
         Chat.MessageReceived += (_, e) => Received.Add(e.Message);
         Chat.MessageStateChanged += (_, e) => StateChanges.Add(e.Message);
