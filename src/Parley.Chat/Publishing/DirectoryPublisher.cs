@@ -33,9 +33,9 @@ internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory dir
     {
         var presence = await Attempt("presence", () => PublishPresenceIfDueAsync(force, cancellationToken));
         var prekeys = await Attempt("prekeys", () => PublishPrekeysIfDueAsync(force, cancellationToken));
-        if (force || prekeys > 0)
+        if (force || presence > 0 || prekeys > 0)
         {
-            // Another device may have linked or removed one meanwhile; ours may know what the directory lost.
+            // Another device may have linked or removed one meanwhile (this one, too); ours may know what the directory lost.
             await Attempt("device list", () => devices.RefreshAsync(cancellationToken));
         }
         await Attempt("one-time prekeys", () => ReplenishOneTimePrekeysAsync(cancellationToken));

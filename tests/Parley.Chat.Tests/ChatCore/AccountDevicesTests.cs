@@ -104,6 +104,23 @@ public class AccountDevicesTests : AliceAndBobTest
     }
 
     [Fact]
+    public async Task A_device_learns_of_what_another_changed_when_it_next_republishes_its_presence()
+    {
+        var phone = await World.AddDeviceAsync(Alice, "phone");
+        var tablet = IdentityKey.Generate().PublicKey;
+        await phone.Chat.Devices.AddAsync(tablet, "tablet", None);
+        await phone.Chat.Devices.RemoveAsync(Alice.Chat.Device.DeviceId, None);
+
+        World.Time.Advance(FakeChatWorld.Options.PresenceRepublishInterval);
+        await Alice.Core.Publisher.PublishDueAsync(force: false, None);
+
+        // Removed, the first device hands the account records and the account mailbox to the next one.
+        Assert.Equal([phone.Chat.Device.DeviceId, tablet.ToPeerId()], (await Alice.Chat.Devices.ListAsync(None)).Select(d => d.DeviceId));
+        Assert.False(await Alice.Chat.Devices.HoldsAccountRecordsAsync(None));
+        Assert.True(await phone.Chat.Devices.HoldsAccountRecordsAsync(None));
+    }
+
+    [Fact]
     public async Task Lists_published_by_different_devices_merge_and_a_stale_one_is_repaired()
     {
         var phone = await World.AddDeviceAsync(Alice, "phone");
