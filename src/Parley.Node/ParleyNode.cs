@@ -454,7 +454,7 @@ public sealed class ParleyNode : IAsyncDisposable
 
     private ChatDependencies ChatDependencies(SqliteChatStore store, DeviceCertificate device) =>
         new(store, new ChatStreams(Host, _options.Chat, _options.Time, _loggerFactory), Directory, Mailbox, device, _options.Time, _options.Crypto, _options.Chat, _loggerFactory,
-            new DiskFileStore(_folder!.Path), WrapFileChannels(new FileStreams(Host, _options.Chat.DirectTimeout)));
+            new DiskFileStore(_folder!.Path), WrapFileChannels(new FileStreams(Host, _options.Chat.DirectTimeout)), _deviceKey);
 
     private IFileChannels WrapFileChannels(FileStreams streams) => _options.WrapFileChannels?.Invoke(streams) ?? streams;
 

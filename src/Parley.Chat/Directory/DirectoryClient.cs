@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Chat.Directory.Protos;
 using Parley.Chat.Identity;
 using Parley.Core.Identity;
+using Parley.Core.Multiformats;
 using Parley.Dht;
 using Parley.Dht.Records;
 using Pow = Parley.Core.Crypto.ProofOfWork;
@@ -145,18 +146,22 @@ public sealed class DirectoryClient : IUserDirectory
     public async Task<int> PublishPrekeysAsync(Account account, uint signedPrekeyId, byte[] signedPrekeyPublic, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(account);
+        return await PublishSignedAsync(account, DirectoryKeys.Prekeys(account.Id), PrekeyPayload(account, signedPrekeyId, signedPrekeyPublic), Options.PrekeyLifetime, cancellationToken);
+    }
+
+    private static PrekeyBundleMessage PrekeyPayload(Account account, uint signedPrekeyId, byte[] signedPrekeyPublic)
+    {
         ArgumentNullException.ThrowIfNull(signedPrekeyPublic);
         if (signedPrekeyPublic.Length != DirectoryRecordValidator.PrekeyLength)
         {
             throw new ArgumentException($"a signed prekey is a {DirectoryRecordValidator.PrekeyLength}-byte X25519 public key", nameof(signedPrekeyPublic));
         }
-        var payload = new PrekeyBundleMessage
+        return new PrekeyBundleMessage
         {
             Identity = account.IdentityDhCertificate.ToMessage(),
             SignedPrekeyId = signedPrekeyId,
             SignedPrekey = ByteString.CopyFrom(signedPrekeyPublic),
         };
-        return await PublishSignedAsync(account, DirectoryKeys.Prekeys(account.Id), payload, Options.PrekeyLifetime, cancellationToken);
     }
 
     /// <summary>The current prekey bundle of <paramref name="account"/>, or null when none is found.</summary>
@@ -169,6 +174,71 @@ public sealed class DirectoryClient : IUserDirectory
         }
         var value = await GetAsync(key, cancellationToken);
         return value is null ? null : Open(key, value, _validator.OpenPrekeys);
+    }
+
+    /// <summary>Publishes one linked device's presence (<see cref="DirectoryKeys.DevicePresence"/>), apart from the other devices'.</summary>
+    public async Task<int> PublishDevicePresenceAsync(Account account, DeviceCertificate device, IReadOnlyList<Multiaddr> addresses, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(addresses);
+        var payload = new PresenceMessage();
+        payload.Devices.Add(device.ToMessage());
+        var entry = new DeviceAddressesMessage { Device = ByteString.CopyFrom(device.DeviceId.Bytes) };
+        entry.Addresses.AddRange(addresses.Select(a => ByteString.CopyFrom(a.ToBytes())));
+        payload.Addresses.Add(entry);
+        return await PublishSignedAsync(account, DirectoryKeys.DevicePresence(account.Id, device.DeviceId), payload, Options.PresenceLifetime, cancellationToken);
+    }
+
+    /// <summary>One linked device's presence, or null when none is found.</summary>
+    public async Task<Presence?> GetDevicePresenceAsync(PeerId account, PeerId device, CancellationToken cancellationToken)
+    {
+        var key = DirectoryKeys.DevicePresence(account, device);
+        var value = await GetAsync(key, cancellationToken);
+        return value is null ? null : Open(key, value, _validator.OpenPresence);
+    }
+
+    /// <summary>Publishes one linked device's signed prekey (<see cref="DirectoryKeys.DevicePrekeys"/>).</summary>
+    public async Task<int> PublishDevicePrekeysAsync(Account account, PeerId device, uint signedPrekeyId, byte[] signedPrekeyPublic, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        ArgumentNullException.ThrowIfNull(device);
+        return await PublishSignedAsync(account, DirectoryKeys.DevicePrekeys(account.Id, device), PrekeyPayload(account, signedPrekeyId, signedPrekeyPublic), Options.PrekeyLifetime, cancellationToken);
+    }
+
+    /// <summary>One linked device's prekey bundle, or null when none is found.</summary>
+    public async Task<PrekeyBundle?> GetDevicePrekeysAsync(PeerId account, PeerId device, CancellationToken cancellationToken)
+    {
+        var key = DirectoryKeys.DevicePrekeys(account, device);
+        var value = await GetAsync(key, cancellationToken);
+        return value is null ? null : Open(key, value, _validator.OpenPrekeys);
+    }
+
+    /// <summary>Publishes the account's device list (docs/devices.md); returns how many peers stored it.</summary>
+    /// <exception cref="RecordValidationException">Over a limit, a certificate of another account, or a device both listed and removed.</exception>
+    public async Task<int> PublishDeviceListAsync(Account account, IReadOnlyList<LinkedDevice> devices, IReadOnlyList<PublicKey> removed, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        return await PublishSignedAsync(account, DirectoryKeys.Devices(account.Id), DeviceListPayload(devices, removed), Options.DeviceListLifetime, cancellationToken);
+    }
+
+    /// <summary>The account's device list, or null when it has none (a single-device account).</summary>
+    public async Task<DeviceList?> GetDeviceListAsync(PeerId account, CancellationToken cancellationToken)
+    {
+        var key = DirectoryKeys.Devices(account);
+        var value = await GetAsync(key, cancellationToken);
+        return value is null ? null : Open(key, value, _validator.OpenDeviceList);
+    }
+
+    /// <summary>The payload of a device list record.</summary>
+    public static DeviceListMessage DeviceListPayload(IReadOnlyList<LinkedDevice> devices, IReadOnlyList<PublicKey> removed)
+    {
+        ArgumentNullException.ThrowIfNull(devices);
+        ArgumentNullException.ThrowIfNull(removed);
+        var payload = new DeviceListMessage();
+        payload.Devices.AddRange(devices.Select(d => new LinkedDeviceMessage { Certificate = d.Certificate.ToMessage(), Name = d.Name }));
+        payload.Removed.AddRange(removed.Select(k => ByteString.CopyFrom(k.ToProtobuf())));
+        return payload;
     }
 
     public PublishedRecords PublishedRecords(PeerId account) =>

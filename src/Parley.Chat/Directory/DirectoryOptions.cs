@@ -24,6 +24,9 @@ public sealed class DirectoryOptions
 
     public TimeSpan NameClaimLifetime { get; init; } = TimeSpan.FromDays(7);
 
+    /// <summary>A device list's lifetime; every device republishes it with its prekeys.</summary>
+    public TimeSpan DeviceListLifetime { get; init; } = TimeSpan.FromDays(7);
+
     /// <summary>How often the node should renew its name claims; the caller schedules it.</summary>
     public TimeSpan NameClaimRenewal { get; init; } = TimeSpan.FromDays(1);
 
@@ -40,7 +43,7 @@ public sealed class DirectoryOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(NameClaimDifficulty, Pow.MaxDifficulty, nameof(NameClaimDifficulty));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxClaimsPerName, nameof(MaxClaimsPerName));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(NameLookupQuorum, nameof(NameLookupQuorum));
-        foreach (var (lifetime, name) in new[] { (PresenceLifetime, nameof(PresenceLifetime)), (PrekeyLifetime, nameof(PrekeyLifetime)), (NameClaimLifetime, nameof(NameClaimLifetime)) })
+        foreach (var (lifetime, name) in new[] { (PresenceLifetime, nameof(PresenceLifetime)), (PrekeyLifetime, nameof(PrekeyLifetime)), (NameClaimLifetime, nameof(NameClaimLifetime)), (DeviceListLifetime, nameof(DeviceListLifetime)) })
         {
             ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lifetime, TimeSpan.Zero, name);
             ArgumentOutOfRangeException.ThrowIfGreaterThan(lifetime, MaxLifetime, name);

@@ -19,6 +19,11 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
     public const int MaxAddressesPerDevice = 16;
     public const int PrekeyLength = 32;
 
+    /// <summary>Removed device keys a device list keeps; past it the account must be replaced (docs/devices.md).</summary>
+    public const int MaxRemovedDevices = 64;
+
+    public const int MaxDeviceNameBytes = 64;
+
     /// <summary>Bound on one encoded claim: the largest real one (30-character name, maximal varints) is about 175 bytes.</summary>
     public const int MaxClaimBytes = 256;
 
@@ -54,6 +59,9 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
             case DirectoryKeys.PrekeysKind:
                 OpenPrekeys(key, subject, value);
                 break;
+            case DirectoryKeys.DevicesKind:
+                OpenDeviceList(key, subject, value);
+                break;
             default:
                 ReadClaimSet(subject, value);
                 break;
@@ -67,6 +75,22 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
     /// <summary>Validates a prekey record and returns its contents.</summary>
     /// <exception cref="RecordValidationException">The key or record is invalid.</exception>
     public PrekeyBundle OpenPrekeys(RecordKey key, ReadOnlySpan<byte> value) => OpenPrekeys(key, SubjectOf(key, DirectoryKeys.PrekeysKind), value);
+
+    /// <summary>Validates a device list record and returns its contents.</summary>
+    /// <exception cref="RecordValidationException">The key or record is invalid.</exception>
+    public DeviceList OpenDeviceList(RecordKey key, ReadOnlySpan<byte> value) => OpenDeviceList(key, SubjectOf(key, DirectoryKeys.DevicesKind), value);
+
+    /// <summary>Why <paramref name="name"/> cannot name a device, or null when it can.</summary>
+    public static string? DeviceNameProblem(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(name);
+        if (bytes is 0 || bytes > MaxDeviceNameBytes)
+        {
+            return $"a device name is 1 to {MaxDeviceNameBytes} bytes of UTF-8";
+        }
+        return name.Any(char.IsControl) ? "a device name has no control characters" : null;
+    }
 
     /// <summary>Validates a name claim set and returns its unexpired claims in first-come order.</summary>
     /// <exception cref="RecordValidationException">The key or claim set is invalid.</exception>
@@ -156,9 +180,9 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
             throw new RecordValidationException("key is not of the form /parley/<kind>/<subject>");
         }
         var kind = path[..kindEnd];
-        if (kind is not (DirectoryKeys.PresenceKind or DirectoryKeys.PrekeysKind or DirectoryKeys.NameKind))
+        if (kind is not (DirectoryKeys.PresenceKind or DirectoryKeys.PrekeysKind or DirectoryKeys.NameKind or DirectoryKeys.DevicesKind))
         {
-            throw new RecordValidationException("key names no known kind of parley record (presence, prekeys, name)");
+            throw new RecordValidationException("key names no known kind of parley record (presence, prekeys, name, devices)");
         }
         return (kind, path[(kindEnd + 1)..]);
     }
@@ -173,10 +197,19 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
         return subject;
     }
 
+    /// <summary>
+    /// "&lt;account&gt;" (the account's presence, as single-device accounts publish it) or "&lt;account&gt;/&lt;device&gt;"
+    /// (one linked device's presence: it certifies and addresses that device only, so devices never overwrite each other).
+    /// </summary>
     private Presence OpenPresence(RecordKey key, string subject, ReadOnlySpan<byte> value)
     {
-        var record = _signed.Open(key, SignedRecordValidator.ParseOwnerId(subject), value);
+        var (owner, onlyDevice) = OwnerOfDeviceSubject(subject);
+        var record = _signed.Open(key, owner, value);
         var message = ParsePayload(PresenceMessage.Parser, record.Value, "Presence");
+        if (onlyDevice is not null && (message.Devices.Count != 1 || message.Addresses.Count > 1))
+        {
+            throw new RecordValidationException("a device's presence certifies that one device and no other");
+        }
         if (message.Devices.Count > MaxDevices)
         {
             throw new RecordValidationException($"presence lists {message.Devices.Count} devices; at most {MaxDevices}");
@@ -192,6 +225,10 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
             if (devices.Any(d => d.Device.Equals(device.Device)))
             {
                 throw new RecordValidationException("a device is listed twice");
+            }
+            if (onlyDevice is not null && device.DeviceId != onlyDevice)
+            {
+                throw new RecordValidationException("a device's presence certifies another device than the key's");
             }
             devices.Add(device);
         }
@@ -240,9 +277,77 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
         return new Presence(record.OwnerKey, devices, addresses, record.Sequence, record.ExpiresAt);
     }
 
-    private PrekeyBundle OpenPrekeys(RecordKey key, string subject, ReadOnlySpan<byte> value)
+    private static (PeerId Account, PeerId? Device) OwnerOfDeviceSubject(string subject)
+    {
+        var slash = subject.IndexOf('/', StringComparison.Ordinal);
+        return slash < 0
+            ? (SignedRecordValidator.ParseOwnerId(subject), null)
+            : (SignedRecordValidator.ParseOwnerId(subject[..slash]), SignedRecordValidator.ParseOwnerId(subject[(slash + 1)..]));
+    }
+
+    private DeviceList OpenDeviceList(RecordKey key, string subject, ReadOnlySpan<byte> value)
     {
         var record = _signed.Open(key, SignedRecordValidator.ParseOwnerId(subject), value);
+        var message = ParsePayload(DeviceListMessage.Parser, record.Value, "DeviceList");
+        if (message.Devices.Count is 0 or > MaxDevices)
+        {
+            throw new RecordValidationException($"device list has {message.Devices.Count} devices; 1 to {MaxDevices}");
+        }
+        if (message.Removed.Count > MaxRemovedDevices)
+        {
+            throw new RecordValidationException($"device list names {message.Removed.Count} removed devices; at most {MaxRemovedDevices}");
+        }
+        var removed = new List<PublicKey>(message.Removed.Count);
+        foreach (var bytes in message.Removed)
+        {
+            PublicKey removedKey;
+            try
+            {
+                removedKey = PublicKey.FromProtobuf(bytes.Span);
+            }
+            catch (FormatException e)
+            {
+                throw new RecordValidationException($"a removed device key is malformed: {e.Message}", e);
+            }
+            if (removed.Contains(removedKey))
+            {
+                throw new RecordValidationException("a removed device is named twice");
+            }
+            removed.Add(removedKey);
+        }
+        var devices = new List<LinkedDevice>(message.Devices.Count);
+        foreach (var entry in message.Devices)
+        {
+            if (entry.Certificate is null)
+            {
+                throw new RecordValidationException("a listed device has no certificate");
+            }
+            if (DeviceNameProblem(entry.Name) is { } problem)
+            {
+                throw new RecordValidationException(problem);
+            }
+            var device = Certificate(() => DeviceCertificate.FromMessage(entry.Certificate), "device certificate");
+            if (!device.Account.Equals(record.OwnerKey))
+            {
+                throw new RecordValidationException("a device certificate is for another account than the record's");
+            }
+            if (devices.Any(d => d.Certificate.Device.Equals(device.Device)))
+            {
+                throw new RecordValidationException("a device is listed twice");
+            }
+            if (removed.Contains(device.Device))
+            {
+                throw new RecordValidationException("a device is both listed and removed");
+            }
+            devices.Add(new LinkedDevice(device, entry.Name));
+        }
+        return new DeviceList(record.OwnerKey, devices, removed, record.Sequence, record.ExpiresAt);
+    }
+
+    /// <summary>"&lt;account&gt;" or "&lt;account&gt;/&lt;device&gt;" (a linked device's own signed prekey; the identity DH key is the account's).</summary>
+    private PrekeyBundle OpenPrekeys(RecordKey key, string subject, ReadOnlySpan<byte> value)
+    {
+        var record = _signed.Open(key, OwnerOfDeviceSubject(subject).Account, value);
         var message = ParsePayload(PrekeyBundleMessage.Parser, record.Value, "PrekeyBundle");
         if (message.Identity is null)
         {

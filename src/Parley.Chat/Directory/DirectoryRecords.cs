@@ -13,6 +13,23 @@ public sealed record Presence(PublicKey Account, IReadOnlyList<DeviceCertificate
 /// <summary>The listen addresses of one certified device.</summary>
 public sealed record DeviceAddresses(PeerId Device, IReadOnlyList<Multiaddr> Addresses);
 
+/// <summary>One device of an account's device list: its certificate and the name the user gave it.</summary>
+public sealed record LinkedDevice(DeviceCertificate Certificate, string Name)
+{
+    public PeerId DeviceId => Certificate.DeviceId;
+}
+
+/// <summary>
+/// Verified contents of a device list record (docs/devices.md): the account's current devices and the keys of devices
+/// it removed, which are never accepted again.
+/// </summary>
+public sealed record DeviceList(PublicKey Account, IReadOnlyList<LinkedDevice> Devices, IReadOnlyList<PublicKey> Removed, ulong Sequence, DateTimeOffset ExpiresAt)
+{
+    public bool Contains(PeerId device) => Devices.Any(d => d.DeviceId == device);
+
+    public bool WasRemoved(PublicKey device) => Removed.Contains(device);
+}
+
 /// <summary>Verified contents of a prekey record: the account's certified identity DH key and its current signed prekey.</summary>
 public sealed record PrekeyBundle(PublicKey Account, IdentityDhCertificate Identity, uint SignedPrekeyId, byte[] SignedPrekey, ulong Sequence, DateTimeOffset ExpiresAt);
 

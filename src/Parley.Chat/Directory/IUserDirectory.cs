@@ -1,5 +1,6 @@
 using Parley.Chat.Identity;
 using Parley.Core.Identity;
+using Parley.Core.Multiformats;
 
 namespace Parley.Chat.Directory;
 
@@ -36,6 +37,24 @@ public interface IUserDirectory
 
     /// <summary>Publishes the account's prekey bundle; returns how many places stored it.</summary>
     Task<int> PublishPrekeysAsync(Account account, uint signedPrekeyId, byte[] signedPrekeyPublic, CancellationToken cancellationToken);
+
+    /// <summary>Publishes one linked device's presence, apart from the other devices' (docs/devices.md).</summary>
+    Task<int> PublishDevicePresenceAsync(Account account, DeviceCertificate device, IReadOnlyList<Multiaddr> addresses, CancellationToken cancellationToken);
+
+    /// <summary>One linked device's presence, or null when none is found.</summary>
+    Task<Presence?> GetDevicePresenceAsync(PeerId account, PeerId device, CancellationToken cancellationToken);
+
+    /// <summary>Publishes one linked device's signed prekey (the identity DH key is the account's).</summary>
+    Task<int> PublishDevicePrekeysAsync(Account account, PeerId device, uint signedPrekeyId, byte[] signedPrekeyPublic, CancellationToken cancellationToken);
+
+    /// <summary>One linked device's prekey bundle, or null when none is found.</summary>
+    Task<PrekeyBundle?> GetDevicePrekeysAsync(PeerId account, PeerId device, CancellationToken cancellationToken);
+
+    /// <summary>Publishes the account's device list; returns how many places stored it.</summary>
+    Task<int> PublishDeviceListAsync(Account account, IReadOnlyList<LinkedDevice> devices, IReadOnlyList<PublicKey> removed, CancellationToken cancellationToken);
+
+    /// <summary>The account's device list, or null when it has none (a single-device account).</summary>
+    Task<DeviceList?> GetDeviceListAsync(PeerId account, CancellationToken cancellationToken);
 
     /// <summary>Claims a name for the account, solving its stamp once.</summary>
     /// <exception cref="NameUnavailableException">The name already has the most claimants a name may have.</exception>

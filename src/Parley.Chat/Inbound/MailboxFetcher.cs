@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Parley.Chat.Crypto;
 using Parley.Chat.Delivery;
+using Parley.Chat.Devices;
 using Parley.Chat.Mailbox;
 using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
@@ -13,14 +14,26 @@ namespace Parley.Chat.Inbound;
 /// Empties our mailbox: every envelope in it is opened and received like a direct one, what arrived is acknowledged
 /// to its senders (delivered receipts, batched per sender), and everything handled is deleted from the mailbox.
 /// </summary>
-internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, EnvelopeReceiver receiver, PairwiseSessions sessions, Outbox outbox)
+internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, EnvelopeReceiver receiver, PairwiseSessions sessions, Outbox outbox, AccountDevices devices)
 {
     /// <summary>The most recent fetch, for status displays; null before the first.</summary>
     public MailboxPass? LastPass { get; private set; }
 
+    /// <summary>Empties every mailbox this device reads: the account's on its first device, a linked device's own (docs/devices.md).</summary>
     public async Task<MailboxPass> FetchAsync(CancellationToken cancellationToken)
     {
-        var owner = context.Account.SigningKey;
+        var pass = new MailboxPass(0, 0, 0);
+        foreach (var owner in await devices.MailboxesToReadAsync(cancellationToken))
+        {
+            var one = await FetchAsync(owner, cancellationToken);
+            pass = new MailboxPass(pass.Processed + one.Processed, pass.NodesAnswered + one.NodesAnswered, pass.NodesAsked + one.NodesAsked);
+        }
+        LastPass = pass;
+        return pass;
+    }
+
+    private async Task<MailboxPass> FetchAsync(IdentityKey owner, CancellationToken cancellationToken)
+    {
         MailboxFetchResult fetched;
         try
         {
@@ -29,8 +42,7 @@ internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, 
         catch (Exception e) when (e is IOException or TimeoutException)
         {
             ChatLog.MailboxFetchFailed(context.Logger, e.Message);
-            LastPass = new MailboxPass(0, 0, 0);
-            return LastPass;
+            return new MailboxPass(0, 0, 0);
         }
         var processed = 0;
         var acknowledgements = new Dictionary<PeerId, List<byte[]>>();
@@ -94,7 +106,6 @@ internal sealed class MailboxFetcher(ChatContext context, IMailboxes mailboxes, 
                 ChatLog.MailboxDeleteFailed(context.Logger, e.Message);
             }
         }
-        LastPass = new MailboxPass(processed, fetched.NodesAnswered, fetched.NodesAsked);
-        return LastPass;
+        return new MailboxPass(processed, fetched.NodesAnswered, fetched.NodesAsked);
     }
 }

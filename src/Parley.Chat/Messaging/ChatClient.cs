@@ -4,6 +4,7 @@ using Parley.Chat.Channels;
 using Parley.Chat.Contacts;
 using Parley.Chat.Conversations;
 using Parley.Chat.Delivery;
+using Parley.Chat.Devices;
 using Parley.Chat.Directory;
 using Parley.Chat.Files;
 using Parley.Chat.Groups;
@@ -24,6 +25,8 @@ namespace Parley.Chat.Messaging;
 /// <param name="Mailbox">The mailboxes (<see cref="MailboxClient"/> over the mailbox protocol).</param>
 /// <param name="FileStore">File contents (the data folder's; in memory when null).</param>
 /// <param name="FileChannels">Streams of the file protocol (<see cref="FileStreams"/>); null: files are not fetched or served directly.</param>
+/// <param name="DeviceKey">This device's key (the node's identity), which <paramref name="Device"/> certifies: a linked
+/// device's own mailbox is owned by it (docs/devices.md); null: this device has no mailbox of its own.</param>
 public sealed record ChatDependencies(
     IChatStore Store,
     IPeerChannels Channels,
@@ -35,7 +38,8 @@ public sealed record ChatDependencies(
     ChatOptions Options,
     ILoggerFactory? LoggerFactory = null,
     IFileStore? FileStore = null,
-    IFileChannels? FileChannels = null);
+    IFileChannels? FileChannels = null,
+    Parley.Core.Identity.IdentityKey? DeviceKey = null);
 
 /// <summary>
 /// One user's chat (docs/architecture.md): 1:1 conversations and rooms, end-to-end encrypted, delivered directly or
@@ -65,6 +69,9 @@ public sealed class ChatClient : IAsyncDisposable
     public Account Account => _core.Context.Account;
 
     public DeviceCertificate Device { get; }
+
+    /// <summary>The account's linked devices: add (certify), remove, list (docs/devices.md).</summary>
+    public AccountDevices Devices => _core.Devices;
 
     public Handle Handle => _core.Context.Handle;
 
@@ -199,6 +206,10 @@ public sealed class ChatClient : IAsyncDisposable
         if (!dependencies.Device.Account.Equals(account.PublicKey))
         {
             throw new ChatException("the device certificate belongs to another account");
+        }
+        if (dependencies.DeviceKey is { } deviceKey && !deviceKey.PublicKey.Equals(dependencies.Device.Device))
+        {
+            throw new ChatException("the device key is not the one the device certificate certifies");
         }
         await dependencies.Store.TransactAsync(tx =>
         {
@@ -469,6 +480,7 @@ public sealed class ChatClient : IAsyncDisposable
         _stopping.Dispose();
         _core.Outbox.Dispose();
         _core.RoomCache.Dispose();
+        _core.Devices.Dispose();
         _core.Files.Dispose();
     }
 

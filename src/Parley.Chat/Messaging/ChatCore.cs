@@ -5,6 +5,7 @@ using Parley.Chat.Channels;
 using Parley.Chat.Contacts;
 using Parley.Chat.Conversations;
 using Parley.Chat.Delivery;
+using Parley.Chat.Devices;
 using Parley.Chat.Files;
 using Parley.Chat.Identity;
 using Parley.Chat.Inbound;
@@ -29,7 +30,9 @@ internal sealed class ChatCore
         Direct = directRoute;
         Outbox = new Outbox(Context, directRoute, new MailboxRoute(Context, mailboxes));
         Sessions = new PairwiseSessions(Context, directory, mailboxes, Outbox);
-        Publisher = new DirectoryPublisher(Context, directory, mailboxes, Channels);
+        Devices = new AccountDevices(Context, directory, dependencies.Device, dependencies.DeviceKey);
+        Publisher = new DirectoryPublisher(Context, directory, mailboxes, Channels, Devices);
+        Devices.Linked = Publisher.PublishDeviceRecordsAsync;
         Contacts = new ContactBook(Context, directory, Sessions, Outbox, Publisher);
         Conversations = new DirectConversations(Context, Contacts, Sessions, Outbox);
         RoomCache = new RoomCache(Context);
@@ -60,7 +63,7 @@ internal sealed class ChatCore
         Live = new LiveStatus(Context, Sessions, directRoute);
         Context.Events.ContactChanged += (_, e) => Live.OnContactChanged(e.Contact);
         Receiver = new EnvelopeReceiver(Context, Sessions, directContent, DirectActions, Live, RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair, Files.Inbox);
-        Fetcher = new MailboxFetcher(Context, mailboxes, Receiver, Sessions, Outbox);
+        Fetcher = new MailboxFetcher(Context, mailboxes, Receiver, Sessions, Outbox, Devices);
         Outbox.RoomCopiesCounted = Rooms.RaiseCopiesCountedAsync;
     }
 
@@ -75,6 +78,8 @@ internal sealed class ChatCore
     public PairwiseSessions Sessions { get; }
 
     public SessionRepair Repair { get; }
+
+    public AccountDevices Devices { get; }
 
     public DirectoryPublisher Publisher { get; }
 

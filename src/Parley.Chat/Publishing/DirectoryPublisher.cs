@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using Parley.Chat.Channels;
 using Parley.Chat.Crypto;
+using Parley.Chat.Devices;
 using Parley.Chat.Directory;
 using Parley.Chat.Identity;
 using Parley.Chat.Mailbox;
@@ -15,7 +16,7 @@ namespace Parley.Chat.Publishing;
 /// the signed prekey (rotated weekly) and its bundle, one-time prekeys at the mailboxes, the name claim, and the
 /// mailbox policy (which senders' tokens need no stamp). Linked devices publish their certificates here too.
 /// </summary>
-internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory directory, IMailboxes mailboxes, IPeerChannels channels)
+internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory directory, IMailboxes mailboxes, IPeerChannels channels, AccountDevices devices)
 {
     private const string NextPrekeyIdSetting = "next-prekey-id";
     private const string UploadedOneTimeThroughSetting = "one-time-prekeys-uploaded-through";
@@ -32,8 +33,14 @@ internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory dir
     {
         var presence = await Attempt("presence", () => PublishPresenceIfDueAsync(force, cancellationToken));
         var prekeys = await Attempt("prekeys", () => PublishPrekeysIfDueAsync(force, cancellationToken));
+        if (force || presence > 0 || prekeys > 0)
+        {
+            // Another device may have linked or removed one meanwhile (this one, too); ours may know what the directory lost.
+            await Attempt("device list", () => devices.RefreshAsync(cancellationToken));
+        }
         await Attempt("one-time prekeys", () => ReplenishOneTimePrekeysAsync(cancellationToken));
-        var name = await Attempt("name", () => RenewNameIfDueAsync(force, cancellationToken));
+        // The claim is the account's: renewed by the device that keeps the account records.
+        var name = await devices.HoldsAccountRecordsAsync(cancellationToken) ? await Attempt("name", () => RenewNameIfDueAsync(force, cancellationToken)) : 0;
         // Mailbox nodes forget a policy 30 days after it was last sent, and new mailbox nodes need it too.
         if (force || context.Now - _policyPublishedAt >= context.Options.RenewInterval)
         {
@@ -75,8 +82,32 @@ internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory dir
 
     private async Task<int> PublishPresenceAsync(IReadOnlyList<Multiaddr> addresses, CancellationToken cancellationToken)
     {
-        var devices = (await context.Store.ReadAsync(r => r.GetDeviceCertificates(), cancellationToken)).Select(b => DeviceCertificate.Parse(b)).ToList();
-        return await directory.PublishPresenceAsync(context.Account, devices, [new DeviceAddresses(channels.LocalDevice, addresses)], cancellationToken);
+        var stored = 0;
+        if (await devices.IsLinkedAsync(cancellationToken))
+        {
+            // A linked device's own record, which no other device overwrites (docs/devices.md).
+            stored = await directory.PublishDevicePresenceAsync(context.Account, devices.ThisDevice, addresses, cancellationToken);
+        }
+        if (await devices.HoldsAccountRecordsAsync(cancellationToken))
+        {
+            var certificates = (await context.Store.ReadAsync(r => r.GetDeviceCertificates(), cancellationToken)).Select(b => DeviceCertificate.Parse(b)).ToList();
+            stored = await directory.PublishPresenceAsync(context.Account, certificates, [new DeviceAddresses(channels.LocalDevice, addresses)], cancellationToken);
+        }
+        return stored;
+    }
+
+    /// <summary>This device's own presence and signed prekey records, published as soon as it is linked (or links another).</summary>
+    public async Task PublishDeviceRecordsAsync(CancellationToken cancellationToken)
+    {
+        if (context.Options.PublishPresence)
+        {
+            await Attempt("device presence", () => directory.PublishDevicePresenceAsync(context.Account, devices.ThisDevice, channels.ListenAddresses, cancellationToken));
+        }
+        var current = (await context.Store.ReadAsync(r => r.GetPrekeys(oneTime: false), cancellationToken)).MaxBy(p => p.CreatedAt);
+        if (current is not null)
+        {
+            await Attempt("device prekeys", () => directory.PublishDevicePrekeysAsync(context.Account, devices.ThisDevice.DeviceId, current.Id, current.PublicKey, cancellationToken));
+        }
     }
 
     /// <summary>Tells the directory we are gone, so senders use the mailbox at once instead of dialling a dead address.</summary>
@@ -119,7 +150,15 @@ internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory dir
         {
             return 0;
         }
-        var stored = await directory.PublishPrekeysAsync(context.Account, current.Id, current.PublicKey, cancellationToken);
+        var stored = 0;
+        if (await devices.IsLinkedAsync(cancellationToken))
+        {
+            stored = await directory.PublishDevicePrekeysAsync(context.Account, devices.ThisDevice.DeviceId, current.Id, current.PublicKey, cancellationToken);
+        }
+        if (await devices.HoldsAccountRecordsAsync(cancellationToken))
+        {
+            stored = await directory.PublishPrekeysAsync(context.Account, current.Id, current.PublicKey, cancellationToken);
+        }
         await SaveTimeSettingAsync(PrekeysPublishedSetting, now, cancellationToken);
         return stored;
     }
@@ -142,12 +181,13 @@ internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory dir
             }
             return existing.Where(p => p.Id > uploadedThrough).ToList();
         }, cancellationToken);
-        if (pending.Count == 0)
+        // Signed by the owner of the mailbox that hands them out, which is what a claimant checks them against.
+        if (pending.Count == 0 || await devices.OwnMailboxAsync(cancellationToken) is not { } owner)
         {
             return 0;
         }
-        var signed = pending.Select(p => SignedOneTimePrekey.Create(context.Account.SigningKey, p.Id, p.PublicKey)).ToList();
-        var nodes = await mailboxes.UploadOneTimePrekeysAsync(context.Account.SigningKey, signed, cancellationToken);
+        var signed = pending.Select(p => SignedOneTimePrekey.Create(owner, p.Id, p.PublicKey)).ToList();
+        var nodes = await mailboxes.UploadOneTimePrekeysAsync(owner, signed, cancellationToken);
         if (nodes > 0)
         {
             var through = new byte[4];
@@ -203,9 +243,13 @@ internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory dir
             tx.PutSetting(PolicySequenceSetting, encoded);
             return (tokens, next);
         }, cancellationToken);
+        if (await devices.OwnMailboxAsync(cancellationToken) is not { } owner)
+        {
+            return 0;
+        }
         try
         {
-            var stored = await mailboxes.SetPolicyAsync(context.Account.SigningKey, sequence, hashes, cancellationToken);
+            var stored = await mailboxes.SetPolicyAsync(owner, sequence, hashes, cancellationToken);
             if (stored > 0)
             {
                 _policyPublishedAt = context.Now;

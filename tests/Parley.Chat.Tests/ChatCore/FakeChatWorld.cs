@@ -47,6 +47,29 @@ public sealed class FakeChatWorld : IAsyncDisposable
         return user;
     }
 
+    /// <summary>
+    /// Another device of <paramref name="user"/>'s account, online: what linking leaves behind (the account's secrets
+    /// on a new device whose key the account certified through <see cref="Devices.AccountDevices.AddAsync"/>), without the
+    /// linking ceremony, and without the state a link hands over (contacts, rooms, history).
+    /// </summary>
+    public async Task<FakeChatUser> AddDeviceAsync(FakeChatUser user, string deviceName, ChatOptions? options = null)
+    {
+        var account = await user.Store.ReadAsync(r => r.GetAccount(), CancellationToken.None);
+        var store = new InMemoryChatStore();
+        await store.TransactAsync(tx =>
+        {
+            tx.PutAccount(account! with { NameProofOfWork = null });
+            return true;
+        }, CancellationToken.None);
+        var deviceKey = IdentityKey.Generate();
+        await user.Chat.Devices.AddAsync(deviceKey.PublicKey, deviceName, CancellationToken.None);
+        var device = new FakeChatUser(this, store, deviceKey, options ?? Options, null);
+        // Joined before it starts: a device that does not know it is linked publishes as a single-device account.
+        await device.ComeOnlineAsync(chat => chat.Devices.JoinAsync(CancellationToken.None));
+        _users.Add(device);
+        return device;
+    }
+
     /// <summary>Runs outbox passes on every online user until nothing is left to send.</summary>
     public async Task SettleAsync()
     {
@@ -142,7 +165,8 @@ public sealed class FakeChatUser : IAsyncDisposable
 
     internal Parley.Chat.Messaging.ChatCore Core => Chat.Core;
 
-    public async Task ComeOnlineAsync()
+    /// <param name="beforeStart">Runs on the opened chat before it starts (serving, publishing, fetching).</param>
+    public async Task ComeOnlineAsync(Func<ChatClient, Task>? beforeStart = null)
     {
         var account = await Store.ReadAsync(r => r.GetAccount(), CancellationToken.None);
         var device = Parley.Chat.Identity.Account.FromSecrets(account!.AccountSeed, account.IdentityDhPrivateKey).CertifyDevice(_deviceKey.PublicKey, _world.Time.GetUtcNow());
@@ -150,11 +174,15 @@ public sealed class FakeChatUser : IAsyncDisposable
         IFileChannels files = new FileStreams(_host, TimeSpan.FromSeconds(5));
         var dependencies = new ChatDependencies(
             Store, _world.Hub.Connect(_deviceKey.PeerId), _world.Directory, _world.Mailboxes, device, _world.Time, DefaultCryptoProvider.Instance, _options,
-            FileStore: Files, FileChannels: _fileChannels?.Invoke(files) ?? files);
+            FileStore: Files, FileChannels: _fileChannels?.Invoke(files) ?? files, DeviceKey: _deviceKey);
         Chat = (await ChatClient.OpenAsync(dependencies, CancellationToken.None))!;
         Chat.MessageReceived += (_, e) => Received.Add(e.Message);
         Chat.MessageStateChanged += (_, e) => StateChanges.Add(e.Message);
         Chat.SessionReset += (_, e) => SessionResets.Add(e);
+        if (beforeStart is not null)
+        {
+            await beforeStart(Chat);
+        }
         await Chat.StartAsync(CancellationToken.None);
         IsOnline = true;
     }

@@ -1,6 +1,8 @@
+using Google.Protobuf;
 using Parley.Chat.Directory;
 using Parley.Chat.Identity;
 using Parley.Core.Identity;
+using Parley.Core.Multiformats;
 
 namespace Parley.Testing.Chat;
 
@@ -15,6 +17,9 @@ public sealed class InMemoryDirectory(TimeProvider time) : IUserDirectory
     private readonly Dictionary<string, List<HandleMatch>> _names = [];
     private readonly Dictionary<PeerId, Presence> _presence = [];
     private readonly Dictionary<PeerId, PrekeyBundle> _prekeys = [];
+    private readonly Dictionary<(PeerId, PeerId), Presence> _devicePresence = [];
+    private readonly Dictionary<(PeerId, PeerId), PrekeyBundle> _devicePrekeys = [];
+    private readonly Dictionary<PeerId, DeviceList> _deviceLists = [];
     private ulong _sequence;
 
     public bool Reachable { get; set; } = true;
@@ -94,6 +99,69 @@ public sealed class InMemoryDirectory(TimeProvider time) : IUserDirectory
         {
             _prekeys[account.Id] = new PrekeyBundle(account.PublicKey, account.IdentityDhCertificate, signedPrekeyId, signedPrekeyPublic, ++_sequence, time.GetUtcNow().AddDays(7));
             return Task.FromResult(1);
+        }
+    }
+
+    public Task<int> PublishDevicePresenceAsync(Account account, DeviceCertificate device, IReadOnlyList<Multiaddr> addresses, CancellationToken cancellationToken)
+    {
+        CheckReachable();
+        lock (_gate)
+        {
+            _devicePresence[(account.Id, device.DeviceId)] = new Presence(account.PublicKey, [device], [new DeviceAddresses(device.DeviceId, addresses)], ++_sequence, time.GetUtcNow().AddHours(1));
+            PresencePublished++;
+            return Task.FromResult(1);
+        }
+    }
+
+    public Task<Presence?> GetDevicePresenceAsync(PeerId account, PeerId device, CancellationToken cancellationToken)
+    {
+        CheckReachable();
+        lock (_gate)
+        {
+            return Task.FromResult(_devicePresence.GetValueOrDefault((account, device)));
+        }
+    }
+
+    public Task<int> PublishDevicePrekeysAsync(Account account, PeerId device, uint signedPrekeyId, byte[] signedPrekeyPublic, CancellationToken cancellationToken)
+    {
+        CheckReachable();
+        lock (_gate)
+        {
+            _devicePrekeys[(account.Id, device)] = new PrekeyBundle(account.PublicKey, account.IdentityDhCertificate, signedPrekeyId, signedPrekeyPublic, ++_sequence, time.GetUtcNow().AddDays(7));
+            return Task.FromResult(1);
+        }
+    }
+
+    public Task<PrekeyBundle?> GetDevicePrekeysAsync(PeerId account, PeerId device, CancellationToken cancellationToken)
+    {
+        CheckReachable();
+        lock (_gate)
+        {
+            return Task.FromResult(_devicePrekeys.GetValueOrDefault((account, device)));
+        }
+    }
+
+    /// <summary>Checked as a storing node checks it: the same limits and rules as <see cref="DirectoryRecordValidator"/>.</summary>
+    public Task<int> PublishDeviceListAsync(Account account, IReadOnlyList<LinkedDevice> devices, IReadOnlyList<PublicKey> removed, CancellationToken cancellationToken)
+    {
+        CheckReachable();
+        var key = DirectoryKeys.Devices(account.Id);
+        var sequence = Interlocked.Increment(ref _sequence);
+        var record = Parley.Dht.Records.SignedRecord.Create(account.SigningKey, key, DirectoryClient.DeviceListPayload(devices, removed).ToByteArray(), sequence, time.GetUtcNow().AddDays(7));
+        var list = new DirectoryRecordValidator(time).OpenDeviceList(key, record);
+        lock (_gate)
+        {
+            _deviceLists[account.Id] = list;
+            return Task.FromResult(1);
+        }
+    }
+
+    public Task<DeviceList?> GetDeviceListAsync(PeerId account, CancellationToken cancellationToken)
+    {
+        CheckReachable();
+        lock (_gate)
+        {
+            return Task.FromResult(_deviceLists.GetValueOrDefault(account));
         }
     }
 
