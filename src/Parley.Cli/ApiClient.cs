@@ -131,6 +131,14 @@ internal sealed class ApiClient : IDisposable
     public Task<List<FileDto>> FilesAsync(int limit, CancellationToken ct) => GetAsync<List<FileDto>>($"api/files?limit={limit}", ct);
 
     /// <summary>Asks the node to look for a source of the file now (after a limit was raised, space freed, or its sender came back).</summary>
+    public Task<FileLimitDto> FileLimitAsync(CancellationToken ct) => GetAsync<FileLimitDto>("api/files/limit", ct);
+
+    public async Task<FileLimitDto> SetFileLimitAsync(long bytes, CancellationToken ct)
+    {
+        using var response = await _http.PutAsJsonAsync("api/files/limit", new FileLimitDto(bytes), Json, ct);
+        return await ReadAsync<FileLimitDto>(response, ct);
+    }
+
     public Task<FileDto> FetchFileAsync(string id, CancellationToken ct) => PostAsync<FileDto>($"api/files/{Uri.EscapeDataString(id)}/fetch", null, ct);
 
     /// <summary>Whether <paramref name="target"/> names one of the user's rooms (by name, or id or its first characters) rather than a person.</summary>

@@ -148,6 +148,26 @@ internal static class ChatCommands
             Print(json, [file], DescribeFile, single: true);
             return 0;
         }));
+        var size = new Argument<string?>("size") { Description = "The new limit: a number of bytes, or with a unit: 500K, 200M, 2G (binary: 1M = 1,048,576 bytes)", Arity = ArgumentArity.ZeroOrOne };
+        files.Subcommands.Add(Build(options, "limit", "Show, or set, the largest file you send or fetch", [size], network: false, async (api, p, json, _, ct) =>
+        {
+            var wanted = p.GetValue(size);
+            long? bytes = null;
+            if (wanted is not null && (bytes = ParseSize(wanted)) is null)
+            {
+                return GlobalOptions.Fail($"'{wanted}' is not a size: give a number of bytes, or one with K, M or G (e.g. 200M)");
+            }
+            var limit = bytes is { } value ? await api.SetFileLimitAsync(value, ct) : await api.FileLimitAsync(ct);
+            if (json)
+            {
+                GlobalOptions.PrintJson(limit);
+            }
+            else
+            {
+                Console.WriteLine($"files up to {FileSize(limit.Bytes)} ({limit.Bytes} bytes)");
+            }
+            return 0;
+        }));
         yield return files;
 
         yield return Build(options, "inbox", "Fetch and print new messages and contact requests", [], network: true, async (api, _, json, running, ct) =>
@@ -263,6 +283,26 @@ internal static class ChatCommands
         var where = file.SavedAs is { } saved ? $" -> files/{saved}" : "";
         var why = file.Problem is { } problem ? $" ({problem})" : "";
         return $"{file.Id[..12]} {(file.Outgoing ? "sent" : "received")} {file.Name} {FileSize(file.Size)} {file.State}{progress}{where}{why}";
+    }
+
+    /// <summary>"1048576", "500K", "200 MiB", "2g": bytes, with binary units; null when it is not a size.</summary>
+    internal static long? ParseSize(string text)
+    {
+        var trimmed = text.Trim();
+        var digits = trimmed.TakeWhile(char.IsAsciiDigit).Count();
+        if (digits == 0 || !long.TryParse(trimmed.AsSpan(0, digits), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number))
+        {
+            return null;
+        }
+        int? shift = trimmed[digits..].Trim().ToUpperInvariant() switch
+        {
+            "" or "B" => 0,
+            "K" or "KB" or "KIB" => 10,
+            "M" or "MB" or "MIB" => 20,
+            "G" or "GB" or "GIB" => 30,
+            _ => null,
+        };
+        return shift is { } bits && number <= long.MaxValue >> bits ? number << bits : null;
     }
 
     internal static string FileSize(long bytes) => bytes switch

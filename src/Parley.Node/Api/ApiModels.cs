@@ -291,6 +291,9 @@ public sealed record AddedContactDto(ContactDto Contact, string SafetyNumber, bo
 /// <summary>The refusal when a link's safety number does not match the key found for its handle.</summary>
 public sealed record LinkMismatchDto(string Error, bool SafetyNumberMismatch = true);
 
+/// <summary>The largest file this user sends or fetches, in bytes (<c>GET</c> and <c>PUT /api/files/limit</c>).</summary>
+public sealed record FileLimitDto(long Bytes);
+
 /// <summary>
 /// A file sent or received (docs/files.md). <c>thumbnailType</c> (image/jpeg or image/webp) says that an image's small
 /// preview is at <c>/api/files/{id}/thumbnail</c>; null without one.

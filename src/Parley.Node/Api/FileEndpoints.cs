@@ -39,6 +39,14 @@ internal static class FileEndpoints
         files.MapGet("", (int? limit, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
             Results.Ok((await chat.GetFilesAsync(limit ?? DefaultPage, ct)).Select(FileDto.Of))))
             .WithSummary("Files sent and received, newest first");
+        files.MapGet("/limit", (CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
+            Results.Ok(new FileLimitDto(await chat.GetFileLimitAsync(ct)))))
+            .WithSummary("The largest file this user sends or fetches, in bytes");
+        files.MapPut("/limit", (FileLimitDto request, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
+        {
+            await chat.SetFileLimitAsync(request.Bytes, ct);
+            return Results.Ok(new FileLimitDto(await chat.GetFileLimitAsync(ct)));
+        })).WithSummary("Set the largest file this user sends or fetches, in bytes (then fetch a file refused for its size with /fetch)");
         files.MapGet("/{id}", (string id, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
             Results.Ok(FileDto.Of(await chat.GetFileAsync(id, ct)))))
             .WithSummary("A file (id, or its first characters): state, progress, what it waits for");

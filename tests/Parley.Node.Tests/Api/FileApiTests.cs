@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Security.Cryptography;
 using Parley.Node.Api;
 using Parley.Node.Tests.Files;
@@ -11,6 +12,22 @@ namespace Parley.Node.Tests.Api;
 [Collection("api")]
 public sealed class FileApiTests(ApiNetwork network)
 {
+    [Fact]
+    public async Task The_file_limit_is_read_and_raised_and_a_limit_too_small_is_refused()
+    {
+        var judy = network["judy"];
+        var before = await judy.GetAsync<FileLimitDto>("/api/files/limit");
+
+        using var raised = await judy.Http.PutAsJsonAsync("/api/files/limit", new FileLimitDto(before.Bytes * 2), ApiUser.Json);
+        using var tooSmall = await judy.Http.PutAsJsonAsync("/api/files/limit", new FileLimitDto(10), ApiUser.Json);
+
+        Assert.Equal(HttpStatusCode.OK, raised.StatusCode);
+        Assert.Equal(before.Bytes * 2, (await judy.GetAsync<FileLimitDto>("/api/files/limit")).Bytes);
+        Assert.StartsWith("a file limit of 10 bytes is too small", await ApiUser.ErrorOfAsync(tooSmall, HttpStatusCode.BadRequest), StringComparison.Ordinal);
+        using var restored = await judy.Http.PutAsJsonAsync("/api/files/limit", before, ApiUser.Json);
+        Assert.Equal(HttpStatusCode.OK, restored.StatusCode);
+    }
+
     [Fact]
     public async Task A_file_posted_to_a_contact_is_listed_on_both_sides_and_downloaded_as_an_attachment_under_a_clean_name()
     {
