@@ -44,6 +44,28 @@ public sealed class DeviceApiTests(ApiNetwork network)
     }
 
     [Fact]
+    public async Task A_code_whose_addresses_no_longer_answer_links_through_the_dht()
+    {
+        var olivia = await network.Network.StartUserAsync("olivia");
+        var phone = await network.Network.StartNodeAsync("phone");
+        await phone.Host.DisconnectAsync(olivia.PeerId, CancellationToken.None);
+        var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var deadPort = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        var offer = olivia.Linker!.CreateOffer(olivia.Host.ListenAddresses);
+        var stale = new LinkCode(offer.Code.Secret, offer.Code.ExpiresAt, offer.Code.Device, [Core.Multiformats.Multiaddr.Parse($"/ip4/127.0.0.1/tcp/{deadPort}")]);
+
+        var linking = phone.LinkAsync(stale, "phone", _ => { }, CancellationToken.None);
+        await PollAsync(() => Task.FromResult(offer.State), state => state != LinkOfferState.Waiting || linking.IsCompleted);
+        Assert.True(offer.Decide(true), offer.Error ?? (linking.IsFaulted ? linking.Exception!.InnerException!.Message : "not confirming"));
+        var result = await linking.WaitAsync(ApiNetwork.Patience);
+
+        Assert.Equal(olivia.Chat!.Account.Id, result.Account);
+        Assert.Equal(olivia.Chat.Handle, phone.Chat!.Handle);
+    }
+
+    [Fact]
     public async Task The_device_endpoints_need_the_token()
     {
         using var anonymous = new HttpClient { BaseAddress = network["alice"].Api.BaseAddress };
