@@ -92,6 +92,18 @@ internal sealed class ApiClient : IDisposable
     public Task<AddedContactDto> AddContactAsync(string link, string? text, CancellationToken ct) =>
         PostAsync<AddedContactDto>("api/contacts/add", new AddContactRequest(link, string.IsNullOrWhiteSpace(text) ? null : text), ct);
 
+    public Task<List<DeviceDto>> DevicesAsync(CancellationToken ct) => GetAsync<List<DeviceDto>>("api/devices", ct);
+
+    public Task<LinkOfferDto> CreateLinkOfferAsync(CancellationToken ct) => PostAsync<LinkOfferDto>("api/devices/link", null, ct);
+
+    public Task<LinkOfferDto> LinkOfferAsync(CancellationToken ct) => GetAsync<LinkOfferDto>("api/devices/link", ct);
+
+    public Task<LinkOfferDto> ConfirmLinkAsync(bool accept, CancellationToken ct) => PostAsync<LinkOfferDto>("api/devices/link/confirm", new ConfirmLinkRequest(accept), ct);
+
+    public Task<DeviceJoinDto> AddDeviceAsync(string code, string name, CancellationToken ct) => PostAsync<DeviceJoinDto>("api/devices/add", new AddDeviceRequest(code, name), ct);
+
+    public Task<DeviceJoinDto> DeviceJoinAsync(CancellationToken ct) => GetAsync<DeviceJoinDto>("api/devices/add", ct);
+
     public Task<List<GroupDto>> RoomsAsync(CancellationToken ct) => GetAsync<List<GroupDto>>("api/groups", ct);
 
     public Task<GroupDto> RoomAsync(string room, CancellationToken ct) => GetAsync<GroupDto>($"api/groups/{Uri.EscapeDataString(room)}", ct);

@@ -53,6 +53,7 @@ root.Subcommands.Add(NodeCommands.Node(options));
 root.Subcommands.Add(NodeCommands.Ping(options));
 root.Subcommands.Add(DhtCommands.Create(options));
 root.Subcommands.Add(RoomCommands.Create(options));
+root.Subcommands.Add(DeviceCommands.Create(options));
 foreach (var command in ChatCommands.Create(options).Concat(ChatCommands.ContactLinks(options)))
 {
     root.Subcommands.Add(command);

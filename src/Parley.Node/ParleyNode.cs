@@ -3,6 +3,7 @@ using Parley.Chat.Channels;
 using Parley.Chat.Directory;
 using Parley.Chat.Files;
 using Parley.Chat.Identity;
+using Parley.Chat.Linking;
 using Parley.Chat.Mailbox;
 using Parley.Chat.Messaging;
 using Parley.Core.Crypto;
@@ -16,6 +17,7 @@ using Parley.Net.HolePunch;
 using Parley.Net.Host;
 using Parley.Net.PortMapping;
 using Parley.Net.Relay;
+using Parley.Node.Linking;
 using Parley.Storage;
 
 namespace Parley.Node;
@@ -60,6 +62,9 @@ public sealed class ParleyNodeOptions
 
     /// <summary>Wraps the node's streams of the file protocol (tests corrupt what it serves); null: used as they are.</summary>
     public Func<IFileChannels, IFileChannels>? WrapFileChannels { get; init; }
+
+    /// <summary>Linking devices to the account (docs/linking.md).</summary>
+    public LinkOptions Linking { get; init; } = new();
 }
 
 /// <summary>How joining went: peers in the routing table (0: a network of its own), and the bootstrap addresses that could not be used, each with why.</summary>
@@ -111,6 +116,8 @@ public sealed class ParleyNode : IAsyncDisposable
     private readonly SemaphoreSlim _republish = new(1, 1);
     private SqliteChatStore? _chatStore;
     private MdnsDiscovery? _mdns;
+    private readonly Lock _joinLock = new();
+    private DeviceJoin? _join;
 
     private ParleyNode(ParleyNodeOptions options, ILoggerFactory loggerFactory, DataFolder? folder, IDisposable? folderLock, IdentityKey deviceKey, Libp2pHost host, Libp2pHost depositHost, KademliaNode dht, IMailboxStore mailboxStore)
     {
@@ -160,6 +167,21 @@ public sealed class ParleyNode : IAsyncDisposable
 
     /// <summary>The user's chat, once <see cref="OpenChatAsync"/> found (or <see cref="CreateAccountAsync"/> made) an account.</summary>
     public ChatClient? Chat { get; private set; }
+
+    /// <summary>Makes link codes and hands the account to new devices, while the chat is open.</summary>
+    public DeviceLinker? Linker { get; private set; }
+
+    /// <summary>Linking this node into an existing account, once <see cref="StartJoin"/> started it.</summary>
+    public DeviceJoin? Join
+    {
+        get
+        {
+            lock (_joinLock)
+            {
+                return _join;
+            }
+        }
+    }
 
     public PeerId PeerId => Host.LocalPeerId;
 
@@ -285,8 +307,85 @@ public sealed class ParleyNode : IAsyncDisposable
             : null;
         device ??= Account.FromSecrets(account.AccountSeed, account.IdentityDhPrivateKey, _options.Crypto).CertifyDevice(_deviceKey.PublicKey, _options.Time.GetUtcNow());
         Chat = await ChatClient.OpenAsync(ChatDependencies(store, device), cancellationToken);
+        if (Chat is not null)
+        {
+            IDeviceEnrollment enrollment = new StoredDeviceEnrollment(store, Chat.Devices);
+            Linker = new DeviceLinker(Host, store, Chat.Account, enrollment, _options.Time, _options.Crypto, _options.Linking, _loggerFactory.CreateLogger<DeviceLinker>());
+        }
         return Chat is not null;
     }
+
+    /// <summary>
+    /// Links this node, whose folder has no account yet, into the account of the device that made <paramref name="code"/>
+    /// (docs/linking.md), then opens the chat. <paramref name="showVerificationCode"/> gets the digits to compare.
+    /// </summary>
+    /// <exception cref="LinkException">Refused, unreachable or broken off; nothing was stored.</exception>
+    public async Task<LinkResult> LinkAsync(LinkCode code, string deviceName, Action<string> showVerificationCode, CancellationToken cancellationToken)
+    {
+        if (Chat is not null)
+        {
+            throw new LinkException("this node already has an account");
+        }
+        var store = await OpenChatStoreAsync(cancellationToken);
+        var result = await LinkClient.LinkAsync(Host, store, code, deviceName, FindAddressesAsync, showVerificationCode, _options.Time, _options.Crypto, _options.Linking, cancellationToken);
+        await OpenChatAsync(cancellationToken);
+        // The snapshot brought the device list, so this device already knows it is not the first; joining merges the
+        // published list and publishes this device's own records now rather than at the next republish.
+        try
+        {
+            await Chat!.Devices.JoinAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is ChatException or IOException)
+        {
+            _logger.LogWarning("linked, but the device list could not be read from the network yet: {Reason}", e.Message);
+        }
+        return result;
+    }
+
+    /// <summary>Starts <see cref="LinkAsync"/> in the background (the API's first-run screen), then starts the chat; progress in <see cref="Join"/>.</summary>
+    public DeviceJoin StartJoin(LinkCode code, string deviceName, CancellationToken stopping)
+    {
+        var join = new DeviceJoin();
+        lock (_joinLock)
+        {
+            // One at a time; a failed one can be tried again with a new code.
+            if (_join is { State: not DeviceJoinState.Failed } running)
+            {
+                return running;
+            }
+            _join = join;
+        }
+        join.Completion = Task.Run(async () =>
+        {
+            try
+            {
+                var result = await LinkAsync(code, deviceName, join.Show, stopping);
+                await Chat!.StartAsync(stopping);
+                join.Succeed(result);
+            }
+            catch (Exception e) when (e is LinkException or ChatException or IOException or OperationCanceledException)
+            {
+                join.Fail(e.Message);
+            }
+        }, CancellationToken.None);
+        return join;
+    }
+
+    /// <summary>The account's devices as this device knows them (its store's certificates and the names they were linked under).</summary>
+    public async Task<IReadOnlyList<DeviceEntry>> ListDevicesAsync(CancellationToken cancellationToken)
+    {
+        if (Chat is null || _chatStore is null)
+        {
+            return [];
+        }
+        return await _chatStore.ReadAsync(r => r.GetDeviceCertificates()
+            .Select(c => DeviceCertificate.Parse(c))
+            .Select(c => new DeviceEntry(c.DeviceId, DeviceNames.Of(r, c.DeviceId), c.DeviceId == PeerId, c.IssuedAt))
+            .ToList(), cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<Multiaddr>> FindAddressesAsync(PeerId peer, CancellationToken cancellationToken) =>
+        await Dht.FindPeerAsync(peer, cancellationToken) is { } found ? found.Addresses : [];
 
     /// <summary>Creates the user's account in this data folder and opens its chat.</summary>
     /// <exception cref="ChatException">The folder already has an account, or the name is not valid.</exception>
@@ -331,6 +430,7 @@ public sealed class ParleyNode : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Linker?.Dispose();
         if (Chat is not null)
         {
             await Chat.DisposeAsync();

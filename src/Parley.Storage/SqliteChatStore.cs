@@ -231,6 +231,8 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$c", certificate),
             ("$t", Ms(addedAt)));
 
+        public void DeleteDevice(byte[] deviceKey) => connection.Execute(transaction, "DELETE FROM devices WHERE device_key = $k", ("$k", deviceKey));
+
         public ContactRecord? GetContact(PeerId account) =>
             connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts WHERE account = $a", ReadContact, ("$a", account.ToString())).SingleOrDefault();
 

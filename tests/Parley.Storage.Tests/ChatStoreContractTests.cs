@@ -110,6 +110,27 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_device_is_listed_once_whatever_its_certificate_and_forgotten_when_deleted()
+    {
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutDevice([1], [10], Now);
+            tx.PutDevice([2], [20], Now.AddSeconds(1));
+            tx.PutDevice([1], [11], Now.AddSeconds(2));
+            tx.DeleteDevice([3]);
+            return true;
+        }, CancellationToken.None);
+        Assert.Equal([[11], [20]], await Store.ReadAsync(r => r.GetDeviceCertificates(), CancellationToken.None));
+
+        await Store.TransactAsync(tx =>
+        {
+            tx.DeleteDevice([1]);
+            return true;
+        }, CancellationToken.None);
+        Assert.Equal([[20]], await Store.ReadAsync(r => r.GetDeviceCertificates(), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Contacts_are_found_by_name_whatever_its_case_and_only_those()
     {
         var (bob1, bob2, carol) = (IdentityKey.Generate(), IdentityKey.Generate(), IdentityKey.Generate());

@@ -112,6 +112,12 @@ if (command is "rooms")
     }
     results["rooms"] = rooms;
 }
+if (command is "all" or "link")
+{
+    var link = await LinkBenchmark.RunAsync((int)ReadOption(args, "--contacts", 50), (int)ReadOption(args, "--messages-per-contact", 90), (int)ReadOption(args, "--rooms", 5), (int)ReadOption(args, "--room-messages", 100), (int)ReadOption(args, "--runs", 5));
+    results["link"] = link;
+    Console.WriteLine(LinkBenchmark.Describe(link));
+}
 if (command is "all" or "relay")
 {
     var relay = await RelayBenchmark.RunAsync((int)ReadOption(args, "--messages", 300));

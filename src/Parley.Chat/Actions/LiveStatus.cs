@@ -19,8 +19,8 @@ namespace Parley.Chat.Actions;
 /// </summary>
 internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions, DirectRoute direct) : IAsyncDisposable
 {
-    private const string SharePresenceSetting = "privacy/presence";
-    private const string ShareTypingSetting = "privacy/typing";
+    internal const string SharePresenceSetting = "privacy/presence";
+    internal const string ShareTypingSetting = "privacy/typing";
     private const int ParallelNotes = 8;
 
     private readonly ConcurrentDictionary<PeerId, (bool Online, DateTimeOffset At)> _seen = new();

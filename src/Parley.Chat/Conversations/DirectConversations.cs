@@ -112,7 +112,7 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
         }
     }
 
-    private static string RequestSentSetting(PeerId contact) => $"request-sent/{contact}";
+    internal static string RequestSentSetting(PeerId contact) => $"request-sent/{contact}";
 
     /// <summary>Stores our message on the conversation's clock and queues it encrypted; the first to a contact we ask is the request.</summary>
     private MessageRecord Compose(IChatTransaction tx, ContactRecord contact, string text, byte[]? replyTo, SessionSetup? setup, Attachment? attachment)

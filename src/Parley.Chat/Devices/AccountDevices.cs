@@ -18,7 +18,8 @@ public sealed class AccountDevices : IDisposable
     /// <summary>The name this device takes in the list the first time another device is added.</summary>
     public const string FirstDeviceName = "first device";
 
-    private const string ListSetting = "device-list";
+    /// <summary>Where this device keeps the account's device list (a linked device gets it in the link's snapshot).</summary>
+    internal const string ListSetting = "device-list";
 
     private readonly ChatContext _context;
     private readonly IUserDirectory _directory;

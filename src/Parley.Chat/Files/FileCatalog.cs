@@ -14,7 +14,7 @@ internal sealed class FileCatalog(ChatContext context, IFileStore store)
 {
     public static readonly TimeSpan ProgressEventInterval = TimeSpan.FromMilliseconds(250);
 
-    private const string LimitSetting = "files/max-bytes";
+    internal const string LimitSetting = "files/max-bytes";
 
     private readonly ConcurrentDictionary<string, Activity> _activity = new();
 

@@ -371,6 +371,18 @@ public sealed class GroupSession
         }
     }
 
+    /// <summary>
+    /// Drops this member's sending chain and whom it went to, for a copy of the session handed to another device of
+    /// the same account: two devices on one chain would reuse its message keys, so the copy makes a chain of its own on
+    /// its next <see cref="Update"/> and sends it to every member.
+    /// </summary>
+    public void ForgetSendingChain()
+    {
+        _own?.Wipe();
+        _own = null;
+        _sentTo.Clear();
+    }
+
     /// <summary>Everything the session holds, chain keys included: seal it before it is stored.</summary>
     public byte[] Serialize()
     {

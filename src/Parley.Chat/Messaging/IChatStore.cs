@@ -154,6 +154,9 @@ public interface IChatTransaction : IChatReader
 
     void PutDevice(byte[] deviceKey, byte[] certificate, DateTimeOffset addedAt);
 
+    /// <summary>Forgets a device's certificate (nothing when there is none).</summary>
+    void DeleteDevice(byte[] deviceKey);
+
     void PutOutbox(OutboxItem item);
 
     void DeleteOutbox(byte[] envelopeId);

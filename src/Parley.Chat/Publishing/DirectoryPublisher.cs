@@ -22,7 +22,7 @@ internal sealed class DirectoryPublisher(ChatContext context, IUserDirectory dir
     private const string UploadedOneTimeThroughSetting = "one-time-prekeys-uploaded-through";
     private const string PrekeysPublishedSetting = "prekeys-published-at";
     private const string NameRenewedSetting = "name-renewed-at";
-    private const string PolicySequenceSetting = "mailbox-policy-sequence";
+    internal const string PolicySequenceSetting = "mailbox-policy-sequence";
 
     private IReadOnlyList<Multiaddr> _publishedAddresses = [];
     private DateTimeOffset _presencePublishedAt = DateTimeOffset.MinValue;

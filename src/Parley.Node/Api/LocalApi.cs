@@ -121,6 +121,7 @@ public sealed class LocalApi : IAsyncDisposable
         FileEndpoints.Map(app, node);
         MessageActionEndpoints.Map(app, node);
         var stopping = app.Lifetime.ApplicationStopping;
+        DeviceEndpoints.Map(app, node, stopping);
         app.Map("/api/events", context => StreamEventsAsync(context, node, stopping)).ExcludeFromDescription();
     }
 

@@ -1,7 +1,6 @@
 using Parley.Chat.Crypto;
 using Parley.Chat.Identity;
 using Parley.Core.Identity;
-using QRCoder;
 
 namespace Parley.Node.Contacts;
 
@@ -80,20 +79,8 @@ public sealed record ContactLink(Handle Handle, string Fingerprint)
     }
 
     /// <summary>The link's QR code: rows of modules, '1' dark, with the quiet zone of 4 modules around it.</summary>
-    public IReadOnlyList<string> QrRows()
-    {
-        using var data = QrData();
-        return data.ModuleMatrix.Select(row => string.Concat(row.Cast<bool>().Select(dark => dark ? '1' : '0'))).ToList();
-    }
+    public IReadOnlyList<string> QrRows() => QrRendering.Rows(ToString());
 
     /// <summary>The QR code in Unicode half blocks, two rows of modules per line, light modules drawn (print it light on dark).</summary>
-    public string QrText()
-    {
-        using var data = QrData();
-        using var ascii = new AsciiQRCode(data);
-        return ascii.GetGraphicSmall(drawQuietZones: true, invert: false, endOfLine: "\n");
-    }
-
-    // Error correction M (15%), what most contact codes use: a v1 link fits a 41x41 code.
-    private QRCodeData QrData() => QRCodeGenerator.GenerateQrCode(ToString(), QRCodeGenerator.ECCLevel.M);
+    public string QrText() => QrRendering.Text(ToString());
 }

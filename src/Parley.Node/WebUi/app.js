@@ -2,6 +2,7 @@
 // Everything from the network is put on the page with textContent, never as HTML.
 import { canChange, dayKey, daySeparator, formatFull, formatTime, presenceText, quoteElement, reactionPicker, reactionsElement } from "./message-parts.js";
 import { downloadFile, fileElement, loadThumbnail, postFile, uploadElement } from "./file-parts.js";
+import { setUpDevices, showFirstRun } from "./devices.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -1009,7 +1010,7 @@ async function start() {
   if (!state.me) {
     $("me-handle").textContent = "no identity yet";
     $("contacts").replaceChildren();
-    toast("This node has no identity yet. Create one with: parley init --name <name>");
+    showFirstRun();
     return;
   }
   await refreshFiles();
@@ -1211,6 +1212,7 @@ $("safety").addEventListener("click", async () => {
 });
 $("safety-close").addEventListener("click", () => $("safety-dialog").close());
 $("my-link").addEventListener("click", showMyLink);
+setUpDevices(api, qrSvg);
 $("link-close").addEventListener("click", () => $("link-dialog").close());
 $("copy-my-link").addEventListener("click", () => navigator.clipboard?.writeText($("my-link-text").textContent).catch(() => {}));
 $("new-room").addEventListener("click", async () => {

@@ -147,6 +147,48 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_node_without_an_account_is_linked_to_alice_from_its_first_run_screen_after_both_pages_show_the_same_code()
+    {
+        var chromium = FindChromium();
+        await using var network = new LoopbackNetwork();
+        await network.StartNodesAsync(3);
+        var aliceNode = await network.StartUserAsync("alice");
+        var tabletNode = await network.StartNodeAsync("tablet");
+        await using var aliceApi = await LocalApi.StartAsync(aliceNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+        await using var tabletApi = await LocalApi.StartAsync(tabletNode, 0, NullLoggerFactory.Instance, CancellationToken.None);
+        var alice = aliceNode.Chat!.Handle.ToString();
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright, chromium);
+        var problems = new List<string>();
+        var alicePage = await OpenAsync(browser, aliceApi.WebUiAddress, "alice", problems);
+        var tabletPage = await OpenAsync(browser, tabletApi.WebUiAddress, "tablet", problems);
+        await Expect(tabletPage.Locator("#first-run")).ToBeVisibleAsync();
+
+        await alicePage.Locator("#devices").ClickAsync();
+        await Expect(alicePage.Locator("#device-list li")).ToContainTextAsync("(this device)");
+        await alicePage.Locator("#link-device").ClickAsync();
+        await Expect(alicePage.Locator("#offer-qr svg path")).ToHaveAttributeAsync("d", new System.Text.RegularExpressions.Regex("^M"));
+        var code = await alicePage.Locator("#offer-code").TextContentAsync() ?? "";
+        Assert.StartsWith("parley-link:", code, StringComparison.Ordinal);
+        await ScreenshotAsync(alicePage, "webui-link-device-alice.png");
+
+        await tabletPage.Locator("#join-code").FillAsync(code);
+        await tabletPage.Locator("#join-name").FillAsync("tablet");
+        await tabletPage.Locator("#join-code").PressAsync("Enter");
+        await Expect(alicePage.Locator("#offer-verify")).ToBeVisibleAsync();
+        var verification = await alicePage.Locator("#offer-verification").TextContentAsync() ?? "";
+        Assert.Matches("^[0-9]{3} [0-9]{3}$", verification);
+        await Expect(tabletPage.Locator("#join-state")).ToContainTextAsync($"Verification code: {verification}.");
+        await alicePage.Locator("#link-confirm").ClickAsync();
+        await Expect(alicePage.Locator("#offer-state")).ToContainTextAsync("tablet is now a device of your account");
+        await Expect(alicePage.Locator("#device-list li")).ToHaveCountAsync(2);
+        // Linked, the tablet's page reloads as alice.
+        await Expect(tabletPage.Locator("#me-handle")).ToHaveTextAsync(alice);
+        Assert.Empty(problems);
+    }
+
+    [Fact]
     public async Task Alice_adds_bob_by_his_contact_link_makes_a_room_invites_him_and_they_talk_in_it_in_the_browser()
     {
         var chromium = FindChromium();

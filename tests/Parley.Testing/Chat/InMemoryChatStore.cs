@@ -135,6 +135,8 @@ public sealed partial class InMemoryChatStore : IChatStore
 
         public IReadOnlyList<byte[]> GetDeviceCertificates() => state.Devices.OrderBy(d => d.AddedMs).Select(d => d.Certificate).ToList();
 
+        public void DeleteDevice(byte[] deviceKey) => state.Devices.RemoveAll(d => d.Key == Hex(deviceKey));
+
         public void PutDevice(byte[] deviceKey, byte[] certificate, DateTimeOffset addedAt)
         {
             var key = Hex(deviceKey);
