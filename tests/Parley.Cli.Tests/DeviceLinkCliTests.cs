@@ -8,8 +8,8 @@ public sealed class DeviceLinkCliTests(ChatNetwork network)
     public async Task A_linked_device_is_the_same_account_with_its_contacts_and_bad_codes_are_refused()
     {
         var (alice, bob, laptop) = (network.Folder("alice"), network.Folder("bob"), network.Folder("laptop"));
-        await network.RunOkAsync(alice, "init", "--name", "alice");
-        var bobHandle = (await network.RunOkAsync(bob, "init", "--name", "bob")).Trim();
+        await network.RunOkAsync(alice, "init", "--name", "linda");
+        var bobHandle = (await network.RunOkAsync(bob, "init", "--name", "boris")).Trim();
         await network.RunOkAsync(alice, "send", bobHandle, "hi bob");
         Assert.Contains("not a link code", await network.RunFailingAsync(laptop, "device", "add", "parley-link:abcdefgh"), StringComparison.Ordinal);
         Assert.Contains("start it first", (await ParleyProcess.RunAsync(ChatNetwork.Timeout, "--data", alice, "device", "link")).Stderr, StringComparison.Ordinal);
@@ -37,7 +37,7 @@ public sealed class DeviceLinkCliTests(ChatNetwork network)
     public async Task Killing_either_device_during_linking_leaves_both_folders_usable_and_a_new_code_links()
     {
         var (alice, laptop) = (network.Folder("alice"), network.Folder("laptop"));
-        await network.RunOkAsync(alice, "init", "--name", "alice");
+        await network.RunOkAsync(alice, "init", "--name", "marta");
 
         // The existing device dies while the new one waits for the confirmation.
         var node = await network.StartNodeAsync(alice);
@@ -92,7 +92,8 @@ public sealed class DeviceLinkCliTests(ChatNetwork network)
         await link.WriteLineAsync(confirm ? "y" : "n");
         Assert.True(await add.WaitForExitAsync(ChatNetwork.Timeout) == 0, add.Describe());
         Assert.True(await link.WaitForExitAsync(ChatNetwork.Timeout) == 0, link.Describe());
-        Assert.Contains("linked: this device is now alice#", add.Stdout, StringComparison.Ordinal);
+        var handle = (await network.RunJsonAsync(existing, "whoami")).GetProperty("handle").GetString();
+        Assert.Contains($"linked: this device is now {handle}", add.Stdout, StringComparison.Ordinal);
         return code;
     }
 }

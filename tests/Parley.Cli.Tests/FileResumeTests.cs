@@ -45,7 +45,7 @@ public sealed partial class FileResumeTests(ChatNetwork network)
             Assert.True(resumed.Held * ChunkSize >= heldAtKill, $"the fetch resumed with {resumed.Held} chunks, fewer than the {heldAtKill} bytes recorded before the kill: {benNode.Describe()}");
             Assert.Equal(Chunks - resumed.Held, resumed.Asked);
             // The sender's one complete serve of this file (the cut one did not complete) held only the rest.
-            Assert.Equal([Chunks - resumed.Held], Served(annNode.Stderr, first));
+            Assert.Equal([Chunks - resumed.Held], await ServedAsync(annNode, first));
             await AssertSavedAsync(ben, first, firstBytes);
 
             // The sender is killed midway and comes back; the recipient is told to look for it again.
@@ -59,7 +59,7 @@ public sealed partial class FileResumeTests(ChatNetwork network)
             var afterSender = ResumedFetch(benNode.Stderr, second);
             Assert.Equal(Chunks - afterSender.Held, afterSender.Asked);
             // The restarted sender served only what the recipient still lacked.
-            Assert.Equal([Chunks - afterSender.Held], Served(annNode.Stderr, second));
+            Assert.Equal([Chunks - afterSender.Held], await ServedAsync(annNode, second));
             await AssertSavedAsync(ben, second, secondBytes);
         }
         finally
@@ -120,9 +120,23 @@ public sealed partial class FileResumeTests(ChatNetwork network)
         return (held, int.Parse(last.Groups["asked"].Value, CultureInfo.InvariantCulture));
     }
 
-    /// <summary>How many chunks of the file each complete serve of the sender's node held, from its log.</summary>
-    private static List<int> Served(string log, string id) =>
-        ServedLine().Matches(log).Where(m => m.Groups["id"].Value == id[..8]).Select(m => int.Parse(m.Groups["chunks"].Value, CultureInfo.InvariantCulture)).ToList();
+    /// <summary>
+    /// How many chunks of the file each complete serve of the sender's node held, from its log, once it logged one: the
+    /// sender logs a serve when its stream ends, which can be after the recipient already said the file is complete.
+    /// </summary>
+    private static async Task<List<int>> ServedAsync(ParleyProcess node, string id)
+    {
+        var deadline = DateTime.UtcNow + ChatNetwork.Timeout;
+        while (true)
+        {
+            var served = ServedLine().Matches(node.Stderr).Where(m => m.Groups["id"].Value == id[..8]).Select(m => int.Parse(m.Groups["chunks"].Value, CultureInfo.InvariantCulture)).ToList();
+            if (served.Count > 0 || DateTime.UtcNow > deadline)
+            {
+                return served;
+            }
+            await Task.Delay(100);
+        }
+    }
 
     private async Task AssertSavedAsync(string data, string id, byte[] bytes)
     {
