@@ -557,9 +557,20 @@ function renderMessages() {
 // (stateOnly); any other copy (a history, the answer to a send, a new message) brings the rest.
 function keep(message, stateOnly = false) {
   const known = state.messages.get(message.id);
+  // Our own message, heard of (an event) before the answer to its send: it takes its placeholder's place.
+  if (!known && message.direction === "outgoing") dropPlaceholder(message.text);
   const newer = !known || (rank[message.state] ?? 0) >= (rank[known.state] ?? 0);
   const delivery = newer ? { state: message.state, storedAt: message.storedAt } : { state: known.state, storedAt: known.storedAt };
   state.messages.set(message.id, { ...(known && stateOnly ? known : message), ...delivery });
+}
+
+function dropPlaceholder(text) {
+  for (const [id, pending] of state.messages) {
+    if (id.startsWith("sending-") && pending.text === text) {
+      state.messages.delete(id);
+      return;
+    }
+  }
 }
 
 // A room message's copies only ever move on (queued, stored, delivered): the answer to a send can arrive after the
