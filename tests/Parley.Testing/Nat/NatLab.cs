@@ -143,7 +143,7 @@ public sealed class NatLab : IDisposable
     /// </summary>
     private void StartPortMappingService(string router, string lan)
     {
-        var config = Path.Combine(Path.GetTempPath(), $"{router}-miniupnpd.conf");
+        var config = PortMappingConfig(router);
         _files.Add(config);
         File.WriteAllText(config, $"""
             ext_ifname=wan
@@ -172,6 +172,32 @@ public sealed class NatLab : IDisposable
         daemon.ErrorDataReceived += (_, _) => { };
         daemon.BeginOutputReadLine();
         daemon.BeginErrorReadLine();
+    }
+
+    private static string PortMappingConfig(string router) => Path.Combine(Path.GetTempPath(), $"{router}-miniupnpd.conf");
+
+    /// <summary>A killed test run leaves its routers' miniupnpd running (it keeps their namespace alive): ends it and its file.</summary>
+    private static void StopAbandonedPortMapping(string router)
+    {
+        var config = PortMappingConfig(router);
+        foreach (var daemon in Process.GetProcessesByName("miniupnpd"))
+        {
+            using (daemon)
+            {
+                try
+                {
+                    if (File.ReadAllText($"/proc/{daemon.Id}/cmdline").Contains(config, StringComparison.Ordinal))
+                    {
+                        daemon.Kill();
+                    }
+                }
+                catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+                {
+                    // Gone meanwhile.
+                }
+            }
+        }
+        File.Delete(config);
     }
 
     private static string Ruleset(NatType type)
@@ -289,6 +315,7 @@ public sealed class NatLab : IDisposable
             var pid = name[NamePrefix.Length..].Split('x')[0];
             if (int.TryParse(pid, CultureInfo.InvariantCulture, out var owner) && !Directory.Exists($"/proc/{owner}"))
             {
+                StopAbandonedPortMapping(name);
                 TryRun("ip", "netns", "del", name);
             }
         }
