@@ -222,6 +222,13 @@ public sealed class AutoRelay : IAsyncDisposable
             // The reservation lasts as long as this connection: never closed when idle, never trimmed.
             _host.Protection.Protect(relay, ReservationTag);
             _host.IdleProtection.Protect(relay, ReservationTag);
+            // Turned off while the request was on its way (AutoNAT found us public): SetEnabled dropped the others
+            // after clearing the flag, so this one is dropped here; set first, checked after, none is left behind.
+            if (!_enabled)
+            {
+                Drop(relay);
+                return (false, false);
+            }
             if (isNew)
             {
                 _logger.LogInformation("reserved a slot on relay {Relay} until {Expires}", relay, reservation.Expires);

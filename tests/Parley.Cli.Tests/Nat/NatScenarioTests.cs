@@ -208,24 +208,25 @@ public sealed class NatScenarioTests(NatNetwork lab)
         var frank = await lab.StartUserAsync("frank", home);
         var forwarded = $"/ip4/{home.PublicAddress}/tcp/{NatNetwork.Port}";
 
+        // Whatever fails, say what frank's node and his router's miniupnpd did (the lab's other tests never show it).
         try
         {
             await NatNetwork.WaitUntilAsync(async () => Reachability(await lab.StatusAsync(frank)) == "public", Patience, "frank knows he is public");
+            var status = (await lab.StatusAsync(frank)).GetProperty("status");
+            Assert.Equal("server", status.GetProperty("dhtMode").GetString());
+            // Until AutoNAT had answered, frank saw himself behind a NAT and reserved relays; public, he lets them go.
+            await NatNetwork.WaitUntilAsync(async () => Relays(await lab.StatusAsync(frank)).Count == 0, Patience, "frank holds no relay reservation");
+            Assert.Contains(status.GetProperty("addresses").EnumerateArray(), a => a.GetString()!.StartsWith(forwarded + "/", StringComparison.Ordinal));
+
+            var sent = await lab.RunJsonAsync(alice, "send", frank.Handle, "hello frank, straight to your router");
+
+            Assert.Equal("delivered", sent.GetProperty("state").GetString());
+            Assert.Contains(Connections(await lab.StatusAsync(alice)), c => c.Peer == frank.Device && !c.Relayed);
         }
-        catch (TimeoutException e)
+        catch (Exception e) when (e is TimeoutException or Xunit.Sdk.XunitException)
         {
-            Assert.Fail($"{e.Message}\n{frank.Node.Describe()}");
+            Assert.Fail($"{e.Message}\n--- frank's node\n{frank.Node.Describe()}\n--- his router\n{lab.Lab!.PortMappingLog()}");
         }
-        var status = (await lab.StatusAsync(frank)).GetProperty("status");
-        Assert.Equal("server", status.GetProperty("dhtMode").GetString());
-        // Until AutoNAT had answered, frank saw himself behind a NAT and reserved relays; public, he lets them go.
-        await NatNetwork.WaitUntilAsync(async () => Relays(await lab.StatusAsync(frank)).Count == 0, Patience, "frank holds no relay reservation");
-        Assert.Contains(status.GetProperty("addresses").EnumerateArray(), a => a.GetString()!.StartsWith(forwarded + "/", StringComparison.Ordinal));
-
-        var sent = await lab.RunJsonAsync(alice, "send", frank.Handle, "hello frank, straight to your router");
-
-        Assert.Equal("delivered", sent.GetProperty("state").GetString());
-        Assert.Contains(Connections(await lab.StatusAsync(alice)), c => c.Peer == frank.Device && !c.Relayed);
     }
 
     private static string PeerOf(string address) => address[(address.LastIndexOf("/p2p/", StringComparison.Ordinal) + "/p2p/".Length)..];

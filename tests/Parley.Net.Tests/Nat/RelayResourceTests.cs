@@ -69,6 +69,37 @@ public sealed class RelayResourceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_reservation_granted_after_relays_were_turned_off_is_not_kept()
+    {
+        var relay = await StartRelayAsync();
+        var service = _services[^1];
+        var alice = await _fixture.StartAsync();
+        using var cts = new CancellationTokenSource(HostFixture.Timeout * 2);
+        await alice.ConnectAsync(HostFixture.AddressOf(relay), cts.Token);
+        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var autoRelay = new AutoRelay(alice, async token =>
+        {
+            asked.TrySetResult();
+            await answer.Task.WaitAsync(token);
+            return [relay.LocalPeerId];
+        }, new AutoRelayOptions { DesiredRelays = 1, MaxRelays = 2 });
+        _disposables.Add(autoRelay);
+        autoRelay.Start();
+        autoRelay.SetEnabled(true);
+        await asked.Task.WaitAsync(cts.Token);
+
+        // AutoNAT finds alice public while she is looking for relays: the reservation she was about to make is not wanted.
+        autoRelay.SetEnabled(false);
+        answer.SetResult();
+        await WaitUntilAsync(() => service.Statistics.Reservations == 1, "the relay granted the late reservation", cts.Token);
+        await Task.Delay(TimeSpan.FromMilliseconds(500), cts.Token);
+
+        Assert.Empty(autoRelay.Reservations);
+        Assert.DoesNotContain(alice.ListenAddresses, a => a.ToString().Contains("/p2p-circuit", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_relay_carrying_a_relayed_connection_is_not_trimmed()
     {
         var relay = await StartRelayAsync();

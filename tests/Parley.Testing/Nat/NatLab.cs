@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -35,6 +36,7 @@ public sealed class NatLab : IDisposable
 
     private readonly List<string> _namespaces = [];
     private readonly List<Process> _daemons = [];
+    private readonly ConcurrentQueue<string> _portMappingLog = new();
     private readonly List<string> _files = [];
     private readonly string _id;
     private int _publicHosts;
@@ -159,7 +161,11 @@ public sealed class NatLab : IDisposable
             deny 0-65535 0.0.0.0/0 0-65535
 
             """);
-        var command = InNamespace(router, "miniupnpd", "-d", "-f", config);
+        // A pid file of its own: the default one is shared with any other miniupnpd on the machine, and one that names a
+        // live process makes miniupnpd exit at once.
+        var pidFile = PortMappingPidFile(router);
+        _files.Add(pidFile);
+        var command = InNamespace(router, "miniupnpd", "-d", "-f", config, "-P", pidFile);
         var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in command.Skip(1))
         {
@@ -167,14 +173,40 @@ public sealed class NatLab : IDisposable
         }
         var daemon = Process.Start(start) ?? throw new InvalidOperationException("could not start miniupnpd");
         _daemons.Add(daemon);
-        // Its log goes nowhere; reading keeps its pipes from filling.
-        daemon.OutputDataReceived += (_, _) => { };
-        daemon.ErrorDataReceived += (_, _) => { };
+        daemon.OutputDataReceived += (_, line) => KeepPortMappingLog(router, line.Data);
+        daemon.ErrorDataReceived += (_, line) => KeepPortMappingLog(router, line.Data);
         daemon.BeginOutputReadLine();
         daemon.BeginErrorReadLine();
+        // A node asking before the daemon listens is refused (ICMP) and would not ask again for minutes.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (!_portMappingLog.Any(line => line.StartsWith(router + " ", StringComparison.Ordinal) && line.Contains("Listening for NAT-PMP", StringComparison.Ordinal)))
+        {
+            if (daemon.HasExited || DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"miniupnpd in {router} is not listening for NAT-PMP:\n{PortMappingLog()}");
+            }
+            Thread.Sleep(50);
+        }
+    }
+
+    /// <summary>What the lab's miniupnpd daemons printed (their latest lines), for a failing test to show.</summary>
+    public string PortMappingLog() => _portMappingLog.IsEmpty ? "(miniupnpd printed nothing)" : string.Join('\n', _portMappingLog);
+
+    private void KeepPortMappingLog(string router, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        _portMappingLog.Enqueue($"{router} miniupnpd: {line}");
+        while (_portMappingLog.Count > 200 && _portMappingLog.TryDequeue(out _))
+        {
+        }
     }
 
     private static string PortMappingConfig(string router) => Path.Combine(Path.GetTempPath(), $"{router}-miniupnpd.conf");
+
+    private static string PortMappingPidFile(string router) => Path.Combine(Path.GetTempPath(), $"{router}-miniupnpd.pid");
 
     /// <summary>A killed test run leaves its routers' miniupnpd running (it keeps their namespace alive): ends it and its file.</summary>
     private static void StopAbandonedPortMapping(string router)
@@ -198,6 +230,7 @@ public sealed class NatLab : IDisposable
             }
         }
         File.Delete(config);
+        File.Delete(PortMappingPidFile(router));
     }
 
     private static string Ruleset(NatType type)
