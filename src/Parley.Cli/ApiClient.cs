@@ -94,6 +94,8 @@ internal sealed class ApiClient : IDisposable
 
     public Task<List<DeviceDto>> DevicesAsync(CancellationToken ct) => GetAsync<List<DeviceDto>>("api/devices", ct);
 
+    public Task<List<DeviceDto>> RemoveDeviceAsync(string device, CancellationToken ct) => DeleteAsync<List<DeviceDto>>($"api/devices/{Uri.EscapeDataString(device)}", ct);
+
     public Task<LinkOfferDto> CreateLinkOfferAsync(CancellationToken ct) => PostAsync<LinkOfferDto>("api/devices/link", null, ct);
 
     public Task<LinkOfferDto> LinkOfferAsync(CancellationToken ct) => GetAsync<LinkOfferDto>("api/devices/link", ct);
@@ -214,6 +216,12 @@ internal sealed class ApiClient : IDisposable
     private async Task<T> GetAsync<T>(string path, CancellationToken ct)
     {
         using var response = await _http.GetAsync(path, ct);
+        return await ReadAsync<T>(response, ct);
+    }
+
+    private async Task<T> DeleteAsync<T>(string path, CancellationToken ct)
+    {
+        using var response = await _http.DeleteAsync(path, ct);
         return await ReadAsync<T>(response, ct);
     }
 

@@ -6,14 +6,14 @@ using Spectre.Console;
 
 namespace Parley.Cli;
 
-/// <summary>`parley device link|add|list`: linking devices to the account (docs/linking.md).</summary>
+/// <summary>`parley device link|add|list|remove`: linking devices to the account (docs/linking.md).</summary>
 internal static class DeviceCommands
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(200);
 
     public static Command Create(GlobalOptions options)
     {
-        var device = new Command("device", "Your account on several devices: link a new one, list them");
+        var device = new Command("device", "Your account on several devices: link a new one, list or remove them");
 
         var link = new Command("link", "Show a one-time code (and its QR code) that links a new device to your account; your node must be running");
         link.SetAction((parse, ct) => LinkAsync(options, parse, ct));
@@ -26,6 +26,19 @@ internal static class DeviceCommands
         add.SetAction((parse, ct) => AddAsync(options, parse, parse.GetValue(code)!, parse.GetValue(name)!, parse.GetValue(listen)!, ct));
         device.Subcommands.Add(add);
 
+        var id = new Argument<string>("id") { Description = "The device's id, as parley device list shows it" };
+        device.Subcommands.Add(ChatCommands.Build(options, "remove", "Remove a device from your account (a lost or sold one): it is dropped from the published device list and its key is barred for good", [id], network: true, async (api, parse, json, _, ct) =>
+        {
+            var left = await api.RemoveDeviceAsync(parse.GetValue(id)!, ct);
+            if (json)
+            {
+                GlobalOptions.PrintJson(left);
+                return 0;
+            }
+            Console.WriteLine($"removed {parse.GetValue(id)}; the account's devices now: {string.Join(", ", left.Select(d => d.Name ?? d.Id))}");
+            Console.WriteLine("it held your account key: if it was stolen, see docs/devices.md (a thief can still sign records for the account)");
+            return 0;
+        }));
         device.Subcommands.Add(ChatCommands.Build(options, "list", "List the account's devices known here (this one marked)", [], network: false, async (api, _, json, _, ct) =>
         {
             var devices = await api.DevicesAsync(ct);

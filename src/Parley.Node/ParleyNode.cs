@@ -374,14 +374,36 @@ public sealed class ParleyNode : IAsyncDisposable
     /// <summary>The account's devices as this device knows them (its store's certificates and the names they were linked under).</summary>
     public async Task<IReadOnlyList<DeviceEntry>> ListDevicesAsync(CancellationToken cancellationToken)
     {
-        if (Chat is null || _chatStore is null)
+        if (Chat is not { } chat)
         {
             return [];
         }
-        return await _chatStore.ReadAsync(r => r.GetDeviceCertificates()
-            .Select(c => DeviceCertificate.Parse(c))
-            .Select(c => new DeviceEntry(c.DeviceId, DeviceNames.Of(r, c.DeviceId), c.DeviceId == PeerId, c.IssuedAt))
-            .ToList(), cancellationToken);
+        // The account's device list as this device knows it (merged with the directory's), not only the devices this
+        // one linked or was handed: a device another one added or removed is shown as such.
+        return (await chat.Devices.ListAsync(cancellationToken))
+            .Select(d => new DeviceEntry(d.DeviceId, d.Name, d.DeviceId == PeerId, d.Certificate.IssuedAt))
+            .ToList();
+    }
+
+    /// <summary>
+    /// Removes <paramref name="device"/> from the account (docs/devices.md): the published device list drops it and bars
+    /// its key for good, and this device forgets its certificate.
+    /// </summary>
+    /// <exception cref="ChatException">No account here, the device is this one, or not a device of the account.</exception>
+    public async Task RemoveDeviceAsync(PeerId device, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (Chat is not { } chat || _chatStore is not { } store)
+        {
+            throw new ChatException("this node has no account");
+        }
+        await chat.Devices.RemoveAsync(device, cancellationToken);
+        var key = device.TryExtractPublicKey() ?? throw new ChatException($"{device} does not name a device key");
+        await store.TransactAsync(tx =>
+        {
+            tx.DeleteDevice(key.ToProtobuf());
+            return true;
+        }, cancellationToken);
     }
 
     private async Task<IReadOnlyList<Multiaddr>> FindAddressesAsync(PeerId peer, CancellationToken cancellationToken) =>

@@ -31,6 +31,12 @@ public sealed class DeviceLinkCliTests(ChatNetwork network)
         var (exitCode, _, stderr) = await ParleyProcess.RunAsync(ChatNetwork.Timeout, network.Command(network.Folder("phone"), "device", "add", code));
         Assert.Equal(1, exitCode);
         Assert.Contains("this link code was already used", stderr, StringComparison.Ordinal);
+
+        // The laptop is lost: alice removes it; it is gone from the list, and a device cannot remove itself.
+        var laptopDevice = laptopWhoami.GetProperty("device").GetString()!;
+        Assert.Contains("cannot remove itself", await network.RunFailingAsync(alice, "device", "remove", aliceWhoami.GetProperty("device").GetString()!), StringComparison.Ordinal);
+        Assert.Contains($"removed {laptopDevice}", await network.RunOkAsync(alice, "device", "remove", laptopDevice), StringComparison.Ordinal);
+        Assert.DoesNotContain(ChatCliTests.Lines(await network.RunOkAsync(alice, "device", "list")), d => d.Contains(laptopDevice, StringComparison.Ordinal));
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Parley.Chat.Linking;
+using Parley.Core.Identity;
 using Parley.Node.Linking;
 
 namespace Parley.Node.Api;
@@ -15,6 +16,23 @@ internal static class DeviceEndpoints
         api.MapGet("", (CancellationToken ct) => ApiEndpoints.WithChat(node, async _ =>
             Results.Ok((await node.ListDevicesAsync(ct)).Select(DeviceDto.From))))
             .WithSummary("The account's devices known here: id, the name it was linked under, this device");
+        api.MapDelete("/{id}", (string id, CancellationToken ct) => ApiEndpoints.WithChat(node, async _ =>
+        {
+            if (!PeerId.TryParse(id, out var device))
+            {
+                return Results.Json(new ErrorDto($"'{id}' is not a device id (parley device list shows them)"), statusCode: StatusCodes.Status400BadRequest);
+            }
+            if (device == node.PeerId)
+            {
+                return Results.Json(new ErrorDto("a device cannot remove itself; remove it from another device of the account"), statusCode: StatusCodes.Status409Conflict);
+            }
+            if (!(await node.ListDevicesAsync(ct)).Any(d => d.Id == device))
+            {
+                return Results.Json(new ErrorDto($"{device} is not a device of this account"), statusCode: StatusCodes.Status404NotFound);
+            }
+            await node.RemoveDeviceAsync(device, ct);
+            return Results.Ok((await node.ListDevicesAsync(ct)).Select(DeviceDto.From));
+        })).WithSummary("Remove a device from the account: the published device list drops it and bars its key for good; answers the devices left");
         api.MapPost("/link", () => ApiEndpoints.WithChat(node, _ =>
             Task.FromResult(Results.Ok(LinkOfferDto.From(node.Linker!.CreateOffer(node.Host.ListenAddresses), withQr: true)))))
             .WithSummary("A new one-time link code (10 minutes) with its QR code; a code still waiting is withdrawn");

@@ -41,10 +41,26 @@ async function renderDevices() {
       id.className = "mono device-id";
       id.textContent = device.id;
       item.append(id);
+      if (!device.thisDevice) {
+        const remove = Object.assign(document.createElement("button"), { type: "button", className: "small remove-device", textContent: "Remove" });
+        remove.addEventListener("click", () => removeDevice(device));
+        item.append(remove);
+      }
       return item;
     }));
   } catch (error) {
     list.replaceChildren(Object.assign(document.createElement("li"), { className: "error", textContent: error.message }));
+  }
+}
+
+async function removeDevice(device) {
+  const name = device.name ?? "this device";
+  if (!confirm(`Remove "${name}" from your account? It is barred for good; link it again only with a fresh data folder. If it was stolen, it still holds your account key.`)) return;
+  try {
+    await api("DELETE", `/api/devices/${encodeURIComponent(device.id)}`);
+    await renderDevices();
+  } catch (error) {
+    alert(error.message);
   }
 }
 

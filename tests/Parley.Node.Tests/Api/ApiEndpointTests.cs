@@ -251,7 +251,7 @@ public sealed class ApiEndpointTests(ApiNetwork network)
             new[]
             {
                 "/api/connections", "/api/contacts", "/api/contacts/add", "/api/contacts/{who}/accept", "/api/contacts/{who}/block",
-                "/api/devices", "/api/devices/add", "/api/devices/link", "/api/devices/link/confirm", "/api/files", "/api/files/limit", "/api/files/{id}",
+                "/api/devices", "/api/devices/add", "/api/devices/link", "/api/devices/link/confirm", "/api/devices/{id}", "/api/files", "/api/files/limit", "/api/files/{id}",
                 "/api/files/{id}/content", "/api/files/{id}/download", "/api/files/{id}/fetch", "/api/files/{id}/thumbnail", "/api/find", "/api/groups", "/api/groups/join",
                 "/api/groups/{room}", "/api/groups/{room}/files", "/api/groups/{room}/history", "/api/groups/{room}/invite", "/api/groups/{room}/leave",
                 "/api/groups/{room}/members/{who}/demote", "/api/groups/{room}/members/{who}/kick", "/api/groups/{room}/members/{who}/promote",

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Parley.Chat.Linking;
+using Parley.Core.Identity;
 using Parley.Node.Api;
 using Parley.Testing;
 
@@ -70,10 +71,36 @@ public sealed class DeviceApiTests(ApiNetwork network)
     }
 
     [Fact]
+    public async Task A_device_is_removed_for_good_and_neither_this_device_nor_a_stranger_can_be()
+    {
+        await using var nina = await ApiUser.StartAsync(await network.Network.StartUserAsync("nina"));
+        var phone = IdentityKey.Generate();
+        var phoneId = PeerId.FromPublicKey(phone.PublicKey).ToString();
+        await nina.Node.Chat!.Devices.AddAsync(phone.PublicKey, "old phone", CancellationToken.None);
+        Assert.Equal([("first device", true), ("old phone", false)], (await nina.GetAsync<List<DeviceDto>>("/api/devices")).Select(d => (d.Name, d.ThisDevice)));
+
+        Assert.Contains("cannot remove itself", await nina.RefusedAsync(HttpStatusCode.Conflict, HttpMethod.Delete, $"/api/devices/{nina.Node.PeerId}"), StringComparison.Ordinal);
+        Assert.Contains("not a device id", await nina.RefusedAsync(HttpStatusCode.BadRequest, HttpMethod.Delete, "/api/devices/phone"), StringComparison.Ordinal);
+        var stranger = PeerId.FromPublicKey(IdentityKey.Generate().PublicKey);
+        Assert.Contains("not a device of this account", await nina.RefusedAsync(HttpStatusCode.NotFound, HttpMethod.Delete, $"/api/devices/{stranger}"), StringComparison.Ordinal);
+
+        using var response = await nina.Http.DeleteAsync($"/api/devices/{phoneId}");
+        response.EnsureSuccessStatusCode();
+        var left = await response.Content.ReadFromJsonAsync<List<DeviceDto>>(ApiUser.Json);
+        Assert.Equal([nina.Node.PeerId.ToString()], left!.Select(d => d.Id));
+        Assert.Equal([nina.Node.PeerId.ToString()], (await nina.GetAsync<List<DeviceDto>>("/api/devices")).Select(d => d.Id));
+        // The published list bars the key: the phone cannot be linked again under it.
+        var published = await nina.Node.Directory.GetDeviceListAsync(nina.Node.Chat.Account.Id, CancellationToken.None);
+        Assert.NotNull(published);
+        Assert.True(published.WasRemoved(phone.PublicKey));
+        Assert.Contains("cannot be linked again", (await Assert.ThrowsAsync<Chat.Messaging.ChatException>(() => nina.Node.Chat.Devices.AddAsync(phone.PublicKey, "old phone", CancellationToken.None))).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_device_endpoints_need_the_token()
     {
         using var anonymous = new HttpClient { BaseAddress = network["alice"].Api.BaseAddress };
-        foreach (var (method, path) in new[] { (HttpMethod.Get, "/api/devices"), (HttpMethod.Post, "/api/devices/link"), (HttpMethod.Get, "/api/devices/link"), (HttpMethod.Post, "/api/devices/link/confirm"), (HttpMethod.Post, "/api/devices/add"), (HttpMethod.Get, "/api/devices/add") })
+        foreach (var (method, path) in new[] { (HttpMethod.Get, "/api/devices"), (HttpMethod.Post, "/api/devices/link"), (HttpMethod.Get, "/api/devices/link"), (HttpMethod.Post, "/api/devices/link/confirm"), (HttpMethod.Post, "/api/devices/add"), (HttpMethod.Get, "/api/devices/add"), (HttpMethod.Delete, "/api/devices/x") })
         {
             using var response = await anonymous.SendAsync(new HttpRequestMessage(method, path));
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
