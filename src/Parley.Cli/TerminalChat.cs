@@ -24,6 +24,7 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
         /link                  your contact link and QR code, for others to add you
         /add <link> [text]     ask someone to chat through their link (checks their safety number)
         /file <path>           send a file to the person or room at hand      /files   files sent and received
+        /devices               your account's devices   /devices remove <id>   remove one (parley device link adds one)
         /status                node status           /clear            clear the screen
         /help                  this help             /quit             leave (the node stops)
         //text                 send text that starts with /
@@ -174,6 +175,9 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
                 case "add":
                     var (link, greeting) = Split(rest);
                     await AddByLinkAsync(Require(link, "a contact link (parley://contact/…)"), greeting, cancellationToken);
+                    break;
+                case "devices":
+                    await DevicesAsync(rest, cancellationToken);
                     break;
                 case "status":
                     _status = await api.StatusAsync(cancellationToken);
@@ -476,6 +480,25 @@ internal sealed partial class TerminalChat(ApiClient api, IAnsiConsole console, 
     private static string SafetyNumberText(string number) => string.Join(' ', Enumerable.Range(0, number.Length / 5).Select(i => number.Substring(i * 5, 5)));
 
     private static string Shorten(string text) => text.Length <= 24 ? text : text[..23] + "…";
+
+    private async Task DevicesAsync(string rest, CancellationToken cancellationToken)
+    {
+        var (verb, id) = Split(rest);
+        IReadOnlyList<DeviceDto> devices;
+        switch (verb)
+        {
+            case "":
+                devices = await api.DevicesAsync(cancellationToken);
+                break;
+            case "remove":
+                devices = await api.RemoveDeviceAsync(Require(id, "the device's id (/devices lists them)"), cancellationToken);
+                Write($"removed {Markup.Escape(id)} from your account; its key is barred for good");
+                break;
+            default:
+                throw new ArgumentException("/devices lists your devices; /devices remove <id> removes one");
+        }
+        Write(string.Join('\n', devices.Select(d => $"  {(d.ThisDevice ? "*" : " ")} {Markup.Escape(d.Name ?? "")}  [grey]{Markup.Escape(d.Id)}[/]{(d.ThisDevice ? " (this device)" : "")}")));
+    }
 
     private static (string Head, string Tail) Split(string text)
     {

@@ -37,6 +37,10 @@ public sealed partial class TerminalChatTests(ChatNetwork network)
         await tina.ReadUntilAsync("/quit             leave (the node stops)", Timeout);
         await tina.WriteLineAsync("/frobnicate now");
         await tina.ReadUntilAsync("unknown command /frobnicate; /help lists them", Timeout);
+        await tina.WriteLineAsync("/devices");
+        await tina.ReadUntilAsync("first device", Timeout);
+        await tina.WriteLineAsync("/devices remove nonsense");
+        await tina.ReadUntilAsync("is not a device id", Timeout);
         await tina.WriteLineAsync($"/history {tomHandle}");
         await tina.ReadUntilAsync($"{tomHandle}: hi back", Timeout);
 
