@@ -37,7 +37,7 @@ internal sealed class ChatCore
         Conversations = new DirectConversations(Context, Contacts, Sessions, Outbox);
         RoomCache = new RoomCache(Context);
         var messenger = new RoomMessenger(Context, Sessions, Outbox);
-        var membership = new RoomMembership(Context, RoomCache, messenger, directory);
+        var membership = new RoomMembership(Context, RoomCache, messenger, new WelcomeParts(Context, messenger), directory);
         RoomMessages = new RoomMessages(Context, RoomCache, messenger);
         var history = new HistoryOffers(Context, RoomCache, messenger);
         Rooms = new RoomEngine(Context, RoomCache, membership, messenger, RoomMessages, history, Contacts, Outbox);
@@ -48,6 +48,7 @@ internal sealed class ChatCore
             new EntriesRequestHandler(messenger),
             new KeysHandler(RoomMessages, directory, Context),
             new HeadsRequestHandler(messenger, account.PublicKey),
+            new WelcomeRequestHandler(messenger, account.PublicKey),
             new HeadsHandler(membership),
             new JoinRequestHandler(RoomCache, messenger, Context),
             new HistoryHandler(history),

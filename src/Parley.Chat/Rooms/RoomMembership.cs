@@ -13,14 +13,8 @@ namespace Parley.Chat.Rooms;
 /// sent (our status follows: invited, member, removed), taking a welcome, signing a join request, and keeping our
 /// sender keys in line with the members (a new chain after a removal, sent to whoever lacks it).
 /// </summary>
-internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomMessenger messenger, IUserDirectory directory)
+internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomMessenger messenger, WelcomeParts welcomes, IUserDirectory directory)
 {
-    /// <summary>
-    /// What an envelope adds around the keys and records it carries (sender identity, session, prekey and ratchet
-    /// headers, the tag, the room control's fields, a mailbox's sealing): well under this.
-    /// </summary>
-    private const int EnvelopeHeadroom = 2048;
-
     private PublicKey Me => context.Account.PublicKey;
 
     /// <summary>Signs and appends our own entry; the next save stores it.</summary>
@@ -103,22 +97,31 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
         return changed;
     }
 
-    /// <summary>Takes a welcome: the room's log as the admin has it. Returns the room when it changed, else null.</summary>
-    public Room? Welcome(IChatTransaction tx, Id256 id, Room? room, GroupWelcome welcome)
+    /// <summary>
+    /// Takes a welcome (or one part of it) from <paramref name="sender"/>: the room's log as the admin has it. Returns
+    /// the room when it changed, else null: also while parts of the welcome are still to come.
+    /// </summary>
+    public Room? Welcome(IChatTransaction tx, Id256 id, Room? room, GroupWelcome part, ContactRecord sender)
     {
         if (room is { Record.Status: GroupStatus.Member })
         {
-            return AddEntries(tx, room, welcome.Entries).Count > 0 ? room : null;
+            return AddEntries(tx, room, part.Entries).Count > 0 ? room : null;
         }
-        if (welcome.LinkKey.Length == 0 || welcome.Entries.Count == 0)
+        if (part.LinkKey.Length == 0 || part.Entries.Count == 0 || welcomes.Add(tx, id, part, sender) is not { } welcome)
         {
             return null;
         }
         var log = new MembershipLog(context.Crypto, id, welcome.LinkKey.Span);
         var accepted = new List<MembershipEntry>();
-        foreach (var bytes in welcome.Entries.Take(MembershipLog.MaxPendingEntries))
+        foreach (var bytes in welcome.Entries)
         {
             accepted.AddRange(log.Add(bytes.Span).Accepted);
+        }
+        if (!WelcomeParts.IsComplete(log, welcome))
+        {
+            // Every part came, yet the log lacks some of the heads they name: not shown as the room.
+            ChatLog.WelcomeIgnored(context.Logger);
+            return null;
         }
         var state = log.State;
         var status = state.IsMember(Me) ? GroupStatus.Member
@@ -246,7 +249,7 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
                 continue;
             }
             var sent = true;
-            foreach (var keys in Batches(distributions.Select(d => d.Payload), records.Select(r => r.Value), MaxKeysMessage))
+            foreach (var keys in KeysMessages(distributions.Select(d => d.Payload), records.Select(r => r.Value)))
             {
                 sent &= messenger.SendControl(tx, room.Id, recipient, new GroupControl { Keys = keys }, setups);
             }
@@ -288,39 +291,19 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
         return wire;
     }
 
-    /// <summary>
-    /// The most bytes of keys and records one message carries: its envelope must fit what a member's chat stream reads
-    /// (<see cref="ChatOptions.MaxEnvelopeBytes"/>) and what a mailbox takes (MailboxOptions.MaxEnvelopeSize), 64 KiB
-    /// both by default. A larger one is refused by both routes, and stays in the outbox until it expires.
-    /// </summary>
-    private int MaxKeysMessage => context.Options.MaxEnvelopeBytes - EnvelopeHeadroom;
-
-    /// <summary>Keys and records in messages of at most <paramref name="maxSize"/> bytes.</summary>
-    private static List<GroupKeys> Batches(IEnumerable<byte[]> distributions, IEnumerable<GroupMemberRecords> records, int maxSize)
+    /// <summary>Keys and records in as few messages as the size bound allows.</summary>
+    private IEnumerable<GroupKeys> KeysMessages(IEnumerable<byte[]> distributions, IEnumerable<GroupMemberRecords> records)
     {
-        var batches = new List<GroupKeys> { new() };
-        var size = 0;
-        // An item's size on the wire: its field's tag (one byte), its length and its bytes.
-        void Fit(int length)
+        var items = distributions.Select(d => (Length: d.Length, Add: (Action<GroupKeys>)(keys => keys.Distributions.Add(ByteString.CopyFrom(d)))))
+            .Concat(records.Select(r => (Length: r.CalculateSize(), Add: (Action<GroupKeys>)(keys => keys.Records.Add(r)))));
+        foreach (var batch in RoomMessenger.Batches(items, i => i.Length, messenger.MaxControlPayload))
         {
-            var itemSize = 1 + CodedOutputStream.ComputeLengthSize(length) + length;
-            if (size > 0 && size + itemSize > maxSize)
+            var keys = new GroupKeys();
+            foreach (var item in batch)
             {
-                batches.Add(new GroupKeys());
-                size = 0;
+                item.Add(keys);
             }
-            size += itemSize;
+            yield return keys;
         }
-        foreach (var distribution in distributions)
-        {
-            Fit(distribution.Length);
-            batches[^1].Distributions.Add(ByteString.CopyFrom(distribution));
-        }
-        foreach (var memberRecords in records)
-        {
-            Fit(memberRecords.CalculateSize());
-            batches[^1].Records.Add(memberRecords);
-        }
-        return batches;
     }
 }

@@ -15,6 +15,42 @@ namespace Parley.Chat.Rooms;
 /// </summary>
 internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessions, Outbox outbox)
 {
+    /// <summary>
+    /// What an envelope adds around a room control's payload (sender identity, session, prekey and ratchet headers,
+    /// the tag, the control's own fields, a mailbox's sealing): well under this.
+    /// </summary>
+    private const int EnvelopeHeadroom = 2048;
+
+    /// <summary>
+    /// The most bytes of entries, keys or records one room control carries: its envelope must fit what a member's chat
+    /// stream reads (<see cref="ChatOptions.MaxEnvelopeBytes"/>) and what a mailbox takes (MailboxOptions.MaxEnvelopeSize),
+    /// 64 KiB both by default. A larger one is refused by both routes, and stays in the outbox until it expires.
+    /// </summary>
+    public int MaxControlPayload => context.Options.MaxEnvelopeBytes - EnvelopeHeadroom;
+
+    /// <summary>
+    /// Items, in order, in batches of at most <paramref name="maxSize"/> bytes on the wire, each item counted as a
+    /// length-delimited field (tag, length, bytes); an item larger than that goes alone.
+    /// </summary>
+    public static List<List<T>> Batches<T>(IEnumerable<T> items, Func<T, int> length, int maxSize)
+    {
+        var batches = new List<List<T>> { new() };
+        var size = 0;
+        foreach (var item in items)
+        {
+            var itemLength = length(item);
+            var itemSize = 1 + CodedOutputStream.ComputeLengthSize(itemLength) + itemLength;
+            if (size > 0 && size + itemSize > maxSize)
+            {
+                batches.Add([]);
+                size = 0;
+            }
+            size += itemSize;
+            batches[^1].Add(item);
+        }
+        return batches;
+    }
+
     /// <summary>Encrypts a room control on the pairwise session with <paramref name="to"/> and queues it; false (and logged) when there is no way to reach them yet.</summary>
     public bool SendControl(IChatTransaction tx, Id256 room, PublicKey to, GroupControl control, IReadOnlyDictionary<PeerId, SessionSetup?>? setups)
     {
@@ -34,23 +70,43 @@ internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessio
         return true;
     }
 
-    /// <summary>Sends membership entries to each of <paramref name="recipients"/> but us.</summary>
+    /// <summary>
+    /// Sends membership entries to each of <paramref name="recipients"/> but us, in as many messages as the size bound
+    /// asks, in the order given (parents first, so that each message's entries are taken as it arrives).
+    /// </summary>
     public void Broadcast(IChatTransaction tx, Room room, IEnumerable<MembershipEntry> entries, IEnumerable<PublicKey> recipients, IReadOnlyDictionary<PeerId, SessionSetup?>? setups)
     {
-        var control = new GroupEntries();
-        control.Entries.AddRange(entries.Select(e => ByteString.CopyFrom(e.ToBytes())));
+        var batches = Batches(entries.Select(e => ByteString.CopyFrom(e.ToBytes())), e => e.Length, MaxControlPayload);
         foreach (var recipient in recipients.Where(r => !r.Equals(context.Account.PublicKey)).Distinct())
         {
-            SendControl(tx, room.Id, recipient, new GroupControl { Entries = control.Clone() }, setups);
+            foreach (var batch in batches)
+            {
+                var control = new GroupEntries();
+                control.Entries.AddRange(batch);
+                SendControl(tx, room.Id, recipient, new GroupControl { Entries = control }, setups);
+            }
         }
     }
 
-    /// <summary>The whole log, the link key and the admin's handle: what lets an invited or approved member in.</summary>
+    /// <summary>
+    /// The whole log, the link key and the admin's handle: what lets an invited or approved member in. A log larger
+    /// than one message goes in parts, each naming the log's heads, so that the newcomer knows when it has all of it.
+    /// </summary>
     public void SendWelcome(IChatTransaction tx, Room room, PublicKey to, IReadOnlyDictionary<PeerId, SessionSetup?>? setups)
     {
-        var welcome = new GroupWelcome { LinkKey = ByteString.CopyFrom(room.Log.LinkKey), AdminHandle = context.Handle.ToString() };
-        welcome.Entries.AddRange(room.Log.Entries.Select(e => ByteString.CopyFrom(e.Entry.ToBytes())));
-        SendControl(tx, room.Id, to, new GroupControl { Welcome = welcome }, setups);
+        var header = new GroupWelcome { LinkKey = ByteString.CopyFrom(room.Log.LinkKey), AdminHandle = context.Handle.ToString() };
+        header.Heads.AddRange(room.Log.Heads.Select(h => ByteString.CopyFrom(h.Span)));
+        // Room for the header and for the part numbers (two varints of at most 5 bytes, each with its tag).
+        var entriesRoom = MaxControlPayload - header.CalculateSize() - 12;
+        var parts = Batches(room.Log.Entries.Select(e => ByteString.CopyFrom(e.Entry.ToBytes())), e => e.Length, entriesRoom);
+        for (var i = 0; i < parts.Count; i++)
+        {
+            var welcome = header.Clone();
+            welcome.Part = (uint)i;
+            welcome.Parts = (uint)parts.Count;
+            welcome.Entries.AddRange(parts[i]);
+            SendControl(tx, room.Id, to, new GroupControl { Welcome = welcome }, setups);
+        }
     }
 
     /// <summary>Queues a copy of a room message's ciphertext for one member.</summary>

@@ -171,6 +171,76 @@ public sealed class RoomEngineTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_welcome_larger_than_an_envelope_comes_in_parts_and_the_newcomer_takes_the_room_once_all_are_in()
+    {
+        var (alice, bob, carol) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"));
+        var room = await LargeLogRoomAsync(alice, renames: 160);
+        foreach (var invitee in new[] { bob, carol })
+        {
+            var toInvitee = 0;
+            // Counts the envelopes to the invitee, losing none.
+            _world.Hub.Lose = device => device == invitee.Chat.Device.DeviceId && ++toInvitee < 0;
+            await alice.Core.Rooms.InviteAsync(room, invitee.HandleText, CancellationToken.None);
+            await alice.FlushAsync();
+            Assert.Equal(2, toInvitee);
+            await SettleAsync();
+            await invitee.Core.Rooms.JoinAsync(room, CancellationToken.None);
+            await SettleAsync();
+        }
+        foreach (var user in _users)
+        {
+            await user.Core.Rooms.SendAsync(room, $"hi from {user.Chat.Handle.Name}", CancellationToken.None);
+        }
+        await SettleAsync();
+
+        var reference = await alice.Chat.GetGroupAsync(room, CancellationToken.None);
+        foreach (var user in _users)
+        {
+            var info = await user.Chat.GetGroupAsync(room, CancellationToken.None);
+            Assert.Equal(GroupStatus.Member, info.Status);
+            Assert.Equal(reference.Name, info.Name);
+            Assert.Equal(3, info.Members.Count);
+            Assert.Equal(3, (await TextsAsync(user, room)).Count);
+        }
+    }
+
+    [Fact]
+    public async Task A_lost_part_of_a_welcome_is_sent_again_and_the_room_is_not_shown_before()
+    {
+        var (alice, bob) = (await AddAsync("alice"), await AddAsync("bob"));
+        var room = await LargeLogRoomAsync(alice, renames: 300);
+        var toBob = 0;
+        // The welcome takes three envelopes; the second is lost.
+        _world.Hub.Lose = device => device == bob.Chat.Device.DeviceId && ++toBob == 2;
+        await alice.Core.Rooms.InviteAsync(room, bob.HandleText, CancellationToken.None);
+        await alice.FlushAsync();
+
+        Assert.True(toBob >= 3);
+        Assert.Empty(await bob.Chat.GetGroupsAsync(CancellationToken.None));
+        await SettleAsync();
+
+        var info = await bob.Chat.GetGroupAsync(room, CancellationToken.None);
+        Assert.Equal(GroupStatus.Invited, info.Status);
+        Assert.Equal((await alice.Chat.GetGroupAsync(room, CancellationToken.None)).Name, info.Name);
+        await bob.Core.Rooms.JoinAsync(room, CancellationToken.None);
+        await SettleAsync();
+        await bob.Core.Rooms.SendAsync(room, "made it", CancellationToken.None);
+        await SettleAsync();
+        Assert.Equal(["made it"], await TextsAsync(alice, room));
+    }
+
+    /// <summary>A room whose log alone is larger than an envelope: renamed many times with long names (about 470 bytes an entry).</summary>
+    private static async Task<string> LargeLogRoomAsync(FakeChatUser admin, int renames)
+    {
+        var room = (await admin.Core.Rooms.CreateAsync("big log", historyEnabled: false, CancellationToken.None)).IdText;
+        for (var i = 0; i < renames; i++)
+        {
+            await admin.Core.Rooms.ChangeRoomAsync(room, Parley.Chat.Groups.MembershipChange.Rename($"{i:D4} {new string('x', 250)}"), CancellationToken.None);
+        }
+        return room;
+    }
+
     private async Task<FakeChatUser> AddAsync(string name)
     {
         var user = await _world.AddUserAsync(name);

@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Parley.Chat.Groups;
 using Parley.Chat.Protos;
 
@@ -15,17 +14,14 @@ internal sealed class EntriesRequestHandler(RoomMessenger messenger) : IRoomCont
         {
             return false;
         }
-        var found = new GroupEntries();
-        foreach (var wanted in input.Control.EntriesRequest.Ids.Take(MembershipEntry.MaxParents))
+        var found = input.Control.EntriesRequest.Ids.Take(MembershipEntry.MaxParents)
+            .Where(wanted => wanted.Length == Id256.Size)
+            .Select(wanted => room.Log.Find(Id256.FromBytes(wanted.Span)))
+            .OfType<MembershipEntry>()
+            .ToList();
+        if (found.Count > 0)
         {
-            if (wanted.Length == Id256.Size && room.Log.Find(Id256.FromBytes(wanted.Span)) is { } entry)
-            {
-                found.Entries.Add(ByteString.CopyFrom(entry.ToBytes()));
-            }
-        }
-        if (found.Entries.Count > 0)
-        {
-            messenger.SendControl(input.Tx, input.Id, input.Sender.AccountKey, new GroupControl { Entries = found }, null);
+            messenger.Broadcast(input.Tx, room, found, [input.Sender.AccountKey], null);
         }
         return true;
     }

@@ -9,7 +9,7 @@ internal sealed class WelcomeHandler(RoomCache rooms, RoomMembership membership,
 
     public bool Handle(RoomControlInput input)
     {
-        if (membership.Welcome(input.Tx, input.Id, input.Room, input.Control.Welcome) is { } room)
+        if (membership.Welcome(input.Tx, input.Id, input.Room, input.Control.Welcome, input.Sender) is { } room)
         {
             input.FollowUps.Add(input.Id);
             var info = rooms.Info(room);
