@@ -103,7 +103,7 @@ internal static class RoomDeliveryBenchmark
             {
                 foreach (var (chat, _) in clients)
                 {
-                    await WaitAsync(async () => (await chat.GetGroupHistoryAsync(room.IdText, members + 10, CancellationToken.None)).Messages.Count == members, TimeSpan.FromSeconds(60));
+                    await WaitAsync(async () => (await chat.GetGroupHistoryAsync(room.IdText, members + 10, CancellationToken.None)).Messages.Count == members, TimeSpan.FromSeconds(Math.Max(60, 2 * members)));
                 }
             }
             catch (TimeoutException)
