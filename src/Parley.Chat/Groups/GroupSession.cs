@@ -393,24 +393,37 @@ public sealed class GroupSession
             Self = ByteString.CopyFrom(Self.ToProtobuf()),
             Own = _own?.ToState(),
         };
+        state.Held.AddRange(_held.Select(h => new HeldDistributionStateProto { From = ByteString.CopyFrom(h.From.ToProtobuf()), Distribution = ByteString.CopyFrom(h.Distribution.ToBytes()) }));
+        state.SentTo.AddRange(_sentTo.Select(m => ByteString.CopyFrom(m.ToProtobuf())));
+        // A save follows every message, which moves one chain: the others' encodings are reused as they were, and
+        // written as the repeated field's elements after the other fields (protobuf takes fields in any order).
+        var received = new List<ByteString>(_chains.Count);
         foreach (var (sender, chains) in _chainsBySender)
         {
             foreach (var key in chains)
             {
-                var received = _chains[key];
-                // A save follows every message, which moves one chain: the others' states are reused as they were.
-                received.Stored ??= new ReceivedChainStateProto
+                var chain = _chains[key];
+                chain.Stored ??= new ReceivedChainStateProto
                 {
                     Sender = ByteString.CopyFrom(sender.ToProtobuf()),
-                    Chain = received.Keys.ToState(),
-                    Membership = ByteString.CopyFrom(received.Membership.Span),
-                };
-                state.Received.Add(received.Stored);
+                    Chain = chain.Keys.ToState(),
+                    Membership = ByteString.CopyFrom(chain.Membership.Span),
+                }.ToByteString();
+                received.Add(chain.Stored);
             }
         }
-        state.Held.AddRange(_held.Select(h => new HeldDistributionStateProto { From = ByteString.CopyFrom(h.From.ToProtobuf()), Distribution = ByteString.CopyFrom(h.Distribution.ToBytes()) }));
-        state.SentTo.AddRange(_sentTo.Select(m => ByteString.CopyFrom(m.ToProtobuf())));
-        return state.ToByteArray();
+        var receivedTag = WireFormat.MakeTag(GroupSessionStateProto.ReceivedFieldNumber, WireFormat.WireType.LengthDelimited);
+        var size = state.CalculateSize() + received.Sum(r => CodedOutputStream.ComputeRawVarint32Size(receivedTag) + CodedOutputStream.ComputeBytesSize(r));
+        var bytes = new byte[size];
+        var output = new CodedOutputStream(bytes);
+        state.WriteTo(output);
+        foreach (var chain in received)
+        {
+            output.WriteTag(receivedTag);
+            output.WriteBytes(chain);
+        }
+        output.CheckNoSpaceLeft();
+        return bytes;
     }
 
     /// <exception cref="FormatException">Not a stored session.</exception>
@@ -525,7 +538,7 @@ public sealed class GroupSession
         private SenderKeyChain? _passOnFrom;
 
         /// <summary>The chain's stored form, until the chain moves on.</summary>
-        public ReceivedChainStateProto? Stored { get; set; }
+        public ByteString? Stored { get; set; }
 
         /// <summary><paramref name="member"/> is due for the chain from where it stands now, unless it was due from earlier.</summary>
         public void Owe(PublicKey member)

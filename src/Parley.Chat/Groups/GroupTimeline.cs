@@ -38,28 +38,29 @@ public sealed class GroupTimeline
 
     /// <summary>Holes in each sender's iterations, per chain: between the first iteration expected (or the lowest seen)
     /// and the highest seen.</summary>
-    public IReadOnlyList<MessageGap> Gaps
+    public IReadOnlyList<MessageGap> Gaps =>
+        [.. GapsWhere(_ => true).OrderBy(g => Convert.ToHexString(g.Sender.Raw), StringComparer.Ordinal).ThenBy(g => g.Epoch).ThenBy(g => g.ChainId).ThenBy(g => g.FirstIteration)];
+
+    /// <summary>The gaps in one sender's chains (read after each of its messages: no sorting of everyone's).</summary>
+    public IEnumerable<MessageGap> GapsOf(PublicKey sender) => GapsWhere(sender.Equals);
+
+    private IEnumerable<MessageGap> GapsWhere(Func<PublicKey, bool> sender)
     {
-        get
+        foreach (var ((from, epoch, chainId), progress) in _chains)
         {
-            var gaps = new List<MessageGap>();
-            foreach (var ((sender, epoch, chainId), progress) in _chains)
+            if (progress.Seen.Count == 0 || !sender(from))
             {
-                if (progress.Seen.Count == 0)
-                {
-                    continue;
-                }
-                long expected = Math.Min(progress.FirstExpected ?? progress.Seen.Min, progress.Seen.Min);
-                foreach (var iteration in progress.Seen)
-                {
-                    if (iteration > expected)
-                    {
-                        gaps.Add(new MessageGap(sender, epoch, chainId, (uint)expected, iteration - 1));
-                    }
-                    expected = (long)iteration + 1;
-                }
+                continue;
             }
-            return [.. gaps.OrderBy(g => Convert.ToHexString(g.Sender.Raw), StringComparer.Ordinal).ThenBy(g => g.Epoch).ThenBy(g => g.ChainId).ThenBy(g => g.FirstIteration)];
+            long expected = Math.Min(progress.FirstExpected ?? progress.Seen.Min, progress.Seen.Min);
+            foreach (var iteration in progress.Seen)
+            {
+                if (iteration > expected)
+                {
+                    yield return new MessageGap(from, epoch, chainId, (uint)expected, iteration - 1);
+                }
+                expected = (long)iteration + 1;
+            }
         }
     }
 

@@ -234,7 +234,7 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
             return;
         }
         var fetch = new GroupFetch();
-        foreach (var gap in room.Timeline.Gaps.Where(g => g.Sender.Equals(sender)))
+        foreach (var gap in room.Timeline.GapsOf(sender))
         {
             if (_requestedGaps.Add((room.Id, gap.Sender, gap.Epoch, gap.ChainId, gap.FirstIteration)))
             {
