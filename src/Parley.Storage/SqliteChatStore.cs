@@ -102,6 +102,12 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ALTER TABLE group_messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
             CREATE INDEX group_messages_by_target ON group_messages (target) WHERE target IS NOT NULL;
             """),
+        // Linked devices (docs/devices.md): a session and an outbox entry name the contact's device they are for; null
+        // (every row stored before) is the device holding the account's records, so no session is lost.
+        new(8, """
+            ALTER TABLE sessions ADD COLUMN device TEXT;
+            ALTER TABLE outbox ADD COLUMN device TEXT;
+            """),
     ];
 
     private readonly SqliteDatabase _database;
@@ -200,7 +206,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         /// <summary>Rows that are an action on a message (an edit, a deletion, a reaction), not a text.</summary>
         private const string IsAction = "kind <> 0";
         private const string ContactColumns = "account, account_key, identity_dh_key, name, state, their_token, our_token, created_ms";
-        private const string OutboxColumns = "envelope_id, recipient, message_id, envelope, stage, attempts, next_attempt_ms, created_ms, content";
+        private const string OutboxColumns = "envelope_id, recipient, message_id, envelope, stage, attempts, next_attempt_ms, created_ms, content, device";
 
         public AccountRecord? GetAccount() => connection.Query(transaction, "SELECT account_seed, identity_dh_private, name, name_pow, created_ms FROM account", r => new AccountRecord(
             vault.Open((byte[])r.GetValue(0)),
@@ -269,21 +275,21 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
 
         public SessionRecord? GetSession(PeerId contact, byte[] sessionId) => connection.Query(
             transaction,
-            "SELECT session_id, state, prekey, last_received_ms, created_ms FROM sessions WHERE contact = $c AND session_id = $id",
-            r => new SessionRecord(contact, (byte[])r.GetValue(0), vault.Open((byte[])r.GetValue(1)), DecodePrekey(r.GetBlobOrNull(2)), Time(r.GetInt64(3)), Time(r.GetInt64(4))),
+            "SELECT session_id, state, prekey, last_received_ms, created_ms, device FROM sessions WHERE contact = $c AND session_id = $id",
+            r => ReadSession(contact, r),
             ("$c", contact.ToString()),
             ("$id", sessionId)).SingleOrDefault();
 
         public IReadOnlyList<SessionRecord> GetSessions(PeerId contact) => connection.Query(
             transaction,
-            "SELECT session_id, state, prekey, last_received_ms, created_ms FROM sessions WHERE contact = $c ORDER BY last_received_ms DESC, created_ms DESC",
-            r => new SessionRecord(contact, (byte[])r.GetValue(0), vault.Open((byte[])r.GetValue(1)), DecodePrekey(r.GetBlobOrNull(2)), Time(r.GetInt64(3)), Time(r.GetInt64(4))),
+            "SELECT session_id, state, prekey, last_received_ms, created_ms, device FROM sessions WHERE contact = $c ORDER BY last_received_ms DESC, created_ms DESC",
+            r => ReadSession(contact, r),
             ("$c", contact.ToString()));
 
         public void PutSession(SessionRecord session) => connection.Execute(
             transaction,
             """
-            INSERT INTO sessions (contact, session_id, state, prekey, last_received_ms, created_ms) VALUES ($c, $id, $state, $prekey, $received, $created)
+            INSERT INTO sessions (contact, session_id, state, prekey, last_received_ms, created_ms, device) VALUES ($c, $id, $state, $prekey, $received, $created, $device)
             ON CONFLICT (contact, session_id) DO UPDATE SET state = $state, prekey = $prekey, last_received_ms = $received
             """,
             ("$c", session.Contact.ToString()),
@@ -291,7 +297,8 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$state", vault.Seal(session.State)),
             ("$prekey", EncodePrekey(session.Prekey)),
             ("$received", Ms(session.LastReceivedAt)),
-            ("$created", Ms(session.CreatedAt)));
+            ("$created", Ms(session.CreatedAt)),
+            ("$device", session.Device?.ToString()));
 
         public void DeleteSession(PeerId contact, byte[] sessionId) =>
             connection.Execute(transaction, "DELETE FROM sessions WHERE contact = $c AND session_id = $id", ("$c", contact.ToString()), ("$id", sessionId));
@@ -463,7 +470,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
 
         public void PutOutbox(OutboxItem item) => connection.Execute(
             transaction,
-            $"INSERT OR REPLACE INTO outbox ({OutboxColumns}) VALUES ($id, $r, $m, $e, $stage, $attempts, $next, $created, $content)",
+            $"INSERT OR REPLACE INTO outbox ({OutboxColumns}) VALUES ($id, $r, $m, $e, $stage, $attempts, $next, $created, $content, $device)",
             ("$id", item.EnvelopeId),
             ("$r", item.Recipient.ToString()),
             ("$m", item.MessageId),
@@ -472,7 +479,8 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$attempts", item.Attempts),
             ("$next", Ms(item.NextAttemptAt)),
             ("$created", Ms(item.CreatedAt)),
-            ("$content", SealOrNull(item.Content)));
+            ("$content", SealOrNull(item.Content)),
+            ("$device", item.Device?.ToString()));
 
         public void DeleteOutbox(byte[] envelopeId) => connection.Execute(transaction, "DELETE FROM outbox WHERE envelope_id = $id", ("$id", envelopeId));
 
@@ -660,7 +668,12 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             r.GetInt32(5),
             Time(r.GetInt64(6)),
             Time(r.GetInt64(7)),
-            OpenOrNull(r.GetBlobOrNull(8)));
+            OpenOrNull(r.GetBlobOrNull(8)),
+            r.IsDBNull(9) ? null : PeerId.Parse(r.GetString(9)));
+
+        private SessionRecord ReadSession(PeerId contact, SqliteDataReader r) => new(
+            contact, (byte[])r.GetValue(0), vault.Open((byte[])r.GetValue(1)), DecodePrekey(r.GetBlobOrNull(2)), Time(r.GetInt64(3)), Time(r.GetInt64(4)),
+            r.IsDBNull(5) ? null : PeerId.Parse(r.GetString(5)));
 
         private ContactRecord ReadContact(SqliteDataReader r) => new(
             PeerId.Parse(r.GetString(0)),

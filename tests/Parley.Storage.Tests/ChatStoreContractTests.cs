@@ -89,6 +89,30 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Sessions_and_outbox_entries_keep_the_device_they_are_for()
+    {
+        var contact = IdentityKey.Generate().PeerId;
+        var device = IdentityKey.Generate().PeerId;
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutSession(new SessionRecord(contact, [1, 1, 1, 1, 1, 1, 1, 1], [9], null, Now, Now));
+            tx.PutSession(new SessionRecord(contact, [2, 2, 2, 2, 2, 2, 2, 2], [9], null, Now.AddSeconds(1), Now, device));
+            tx.PutOutbox(new OutboxItem([1], contact, null, [1], OutboxStage.Sending, 0, Now, Now));
+            tx.PutOutbox(new OutboxItem([2], contact, null, [2], OutboxStage.Sending, 0, Now, Now.AddSeconds(1), null, device));
+            return true;
+        }, CancellationToken.None);
+
+        await Store.ReadAsync(r =>
+        {
+            Assert.Equal([device, null], r.GetSessions(contact).Select(s => s.Device));
+            Assert.Equal(device, r.GetSession(contact, [2, 2, 2, 2, 2, 2, 2, 2])!.Device);
+            Assert.Null(r.GetSession(contact, [1, 1, 1, 1, 1, 1, 1, 1])!.Device);
+            Assert.Equal([null, device], r.GetOutboxFor(contact).Select(i => i.Device));
+            return true;
+        }, CancellationToken.None);
+    }
+
+    [Fact]
     public async Task A_transaction_that_throws_leaves_nothing_behind()
     {
         var peer = IdentityKey.Generate();

@@ -63,7 +63,10 @@ public sealed record ContactRecord(
 public sealed record PendingPrekey(byte[] EphemeralKey, uint SignedPrekeyId, uint? OneTimePrekeyId);
 
 /// <summary>One Double Ratchet session with a contact; a pair can have a few (both wrote first at once).</summary>
-public sealed record SessionRecord(PeerId Contact, byte[] SessionId, byte[] State, PendingPrekey? Prekey, DateTimeOffset LastReceivedAt, DateTimeOffset CreatedAt);
+/// <summary>A pairwise session. <see cref="Device"/>: the contact's device it is with, when the contact has linked devices
+/// (docs/devices.md); null for a session with the device that holds the account's records (every session of a
+/// single-device account, and every session stored before linked devices).</summary>
+public sealed record SessionRecord(PeerId Contact, byte[] SessionId, byte[] State, PendingPrekey? Prekey, DateTimeOffset LastReceivedAt, DateTimeOffset CreatedAt, PeerId? Device = null);
 
 /// <summary>
 /// What a stored message is: a text (a reply when it names the message it quotes), or an action on another message of
@@ -128,7 +131,9 @@ public enum OutboxStage
 /// <summary>
 /// An encrypted envelope waiting to reach its recipient. <see cref="MessageId"/> is null for receipts and other control
 /// messages. <see cref="Content"/> is the plaintext <c>Content</c> of a pairwise envelope (sealed at rest), kept so that
-/// session repair can encrypt it again on a new session; null for room copies and session resets.
+/// session repair can encrypt it again on a new session; null for room copies and session resets. <see cref="Device"/>:
+/// the one device of the recipient's account it goes to (a linked device, docs/devices.md); null for the account's
+/// route (its presence and mailbox), as for every single-device account.
 /// </summary>
 public sealed record OutboxItem(
     byte[] EnvelopeId,
@@ -139,7 +144,8 @@ public sealed record OutboxItem(
     int Attempts,
     DateTimeOffset NextAttemptAt,
     DateTimeOffset CreatedAt,
-    byte[]? Content = null);
+    byte[]? Content = null,
+    PeerId? Device = null);
 
 /// <summary>The user's own secrets and name; one per data folder.</summary>
 public sealed record AccountRecord(byte[] AccountSeed, byte[] IdentityDhPrivateKey, string Name, ulong? NameProofOfWork, DateTimeOffset CreatedAt);
