@@ -15,7 +15,7 @@ namespace Parley.Chat.Contacts;
 /// accepting and blocking, and making sure everyone a room writes to is at least a room peer with a way to start a
 /// session. Every contact change that gives or takes a mailbox token updates the mailbox policy.
 /// </summary>
-internal sealed class ContactBook(ChatContext context, IUserDirectory directory, PairwiseSessions sessions, Outbox outbox, DirectoryPublisher publisher)
+internal sealed class ContactBook(ChatContext context, IUserDirectory directory, PairwiseSessions sessions, Outbox outbox, DirectoryPublisher publisher, DeviceSessions deviceSessions)
 {
     /// <summary>The name of someone we heard from before anything told us their name (a room control from a stranger).</summary>
     public const string UnknownName = "unknown";
@@ -99,6 +99,7 @@ internal sealed class ContactBook(ChatContext context, IUserDirectory directory,
         }, cancellationToken);
         // The mailbox nodes learn the new token before the contact can use it.
         await publisher.PublishMailboxPolicyAsync(cancellationToken);
+        await deviceSessions.PrepareAsync(accepted, cancellationToken);
         var setup = await sessions.PrepareAsync(accepted, cancellationToken);
         await context.Store.TransactAsync(tx =>
         {

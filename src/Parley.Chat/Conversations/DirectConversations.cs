@@ -15,7 +15,7 @@ namespace Parley.Chat.Conversations;
 /// causal order (Lamport clock and parents), reading a conversation and marking it read (read receipts to accepted
 /// contacts). A message is encrypted and queued in one transaction; delivery is the outbox's.
 /// </summary>
-internal sealed class DirectConversations(ChatContext context, ContactBook contacts, PairwiseSessions sessions, Outbox outbox)
+internal sealed class DirectConversations(ChatContext context, ContactBook contacts, PairwiseSessions sessions, Outbox outbox, DeviceSessions deviceSessions)
 {
     /// <summary>How many messages one history or unread query returns at most.</summary>
     public const int MaxPageSize = 10_000;
@@ -48,6 +48,8 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
             ContactState.GroupPeer => await contacts.AskAsync(contact, cancellationToken),
             _ => contact,
         };
+        // A contact's devices, and ours, each need a session (nothing to do without linked devices).
+        await deviceSessions.PrepareAsync(contact, cancellationToken);
         var setup = hasSession ? null : await sessions.PrepareAsync(contact, cancellationToken);
         var sent = await context.Store.TransactAsync(tx => Compose(tx, contact, text, replyTo, setup, attachment), cancellationToken);
         outbox.Wake();

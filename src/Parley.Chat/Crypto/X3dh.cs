@@ -100,6 +100,19 @@ public static class X3dh
         }
     }
 
+    /// <summary>
+    /// The associated data of a session started by one device of a linked account (docs/devices.md): AD ‖ len ‖ the
+    /// initiating device's key, so that the session belongs to that device and to no other of the account.
+    /// </summary>
+    internal static byte[] WithInitiatorDevice(byte[] associatedData, ReadOnlySpan<byte> initiatorDevice)
+    {
+        var bound = new byte[associatedData.Length + 4 + initiatorDevice.Length];
+        associatedData.CopyTo(bound, 0);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bound.AsSpan(associatedData.Length), (uint)initiatorDevice.Length);
+        initiatorDevice.CopyTo(bound.AsSpan(associatedData.Length + 4));
+        return bound;
+    }
+
     /// <summary>"parley-x3dh-ad:" ‖ len ‖ account_A ‖ len ‖ IK_A ‖ len ‖ account_B ‖ len ‖ IK_B (uint32 big-endian lengths).</summary>
     internal static byte[] AssociatedData(ReadOnlySpan<byte> accountA, ReadOnlySpan<byte> identityA, ReadOnlySpan<byte> accountB, ReadOnlySpan<byte> identityB)
     {

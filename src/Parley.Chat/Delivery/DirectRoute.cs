@@ -22,22 +22,23 @@ internal sealed class DirectRoute(ChatContext context, IUserDirectory directory,
     /// Offers every envelope to the recipient's online devices, pipelined on one channel per device (so a batch costs
     /// about one round trip, not one per envelope); an answer stays null when no device took the envelope.
     /// </summary>
-    public async Task<ChatResponse?[]> SendAsync(PeerId recipient, IReadOnlyList<OutboxItem> items, CancellationToken cancellationToken)
+    /// <param name="device">One device of a linked account (its own presence record, docs/devices.md); null: the account's presence.</param>
+    public async Task<ChatResponse?[]> SendAsync(PeerId recipient, PeerId? device, IReadOnlyList<OutboxItem> items, CancellationToken cancellationToken)
     {
         var responses = new ChatResponse?[items.Count];
-        var presence = await LookUpPresenceAsync(recipient, cancellationToken);
+        var presence = device is null ? await LookUpPresenceAsync(recipient, cancellationToken) : await LookUpDevicePresenceAsync(recipient, device, cancellationToken);
         if (presence is null)
         {
             return responses;
         }
-        foreach (var device in presence.Addresses.Where(a => a.Addresses.Count > 0))
+        foreach (var online in presence.Addresses.Where(a => a.Addresses.Count > 0))
         {
             var pending = Enumerable.Range(0, items.Count).Where(i => responses[i] is null).ToList();
             if (pending.Count == 0)
             {
                 break;
             }
-            var answers = await Task.WhenAll(pending.Select(i => TrySendAsync(device, Envelope.Parser.ParseFrom(items[i].Envelope), cancellationToken)));
+            var answers = await Task.WhenAll(pending.Select(i => TrySendAsync(online, Envelope.Parser.ParseFrom(items[i].Envelope), cancellationToken)));
             for (var k = 0; k < pending.Count; k++)
             {
                 responses[pending[k]] = answers[k];
@@ -80,7 +81,7 @@ internal sealed class DirectRoute(ChatContext context, IUserDirectory directory,
         return false;
     }
 
-    /// <summary>A delivery to <paramref name="recipient"/> failed: look their presence up again next time.</summary>
+    /// <summary>A delivery to <paramref name="recipient"/> (an account, or one linked device) failed: look their presence up again next time.</summary>
     public void Forget(PeerId recipient) => _presence.TryRemove(recipient, out _);
 
     private async Task<ChatResponse?> TrySendAsync(DeviceAddresses device, Envelope envelope, CancellationToken cancellationToken)
@@ -97,10 +98,17 @@ internal sealed class DirectRoute(ChatContext context, IUserDirectory directory,
     }
 
     /// <summary>Where an account's devices are, from the directory; cached, a failed delivery drops it (<see cref="Forget"/>).</summary>
-    public async Task<Presence?> LookUpPresenceAsync(PeerId account, CancellationToken cancellationToken)
+    public Task<Presence?> LookUpPresenceAsync(PeerId account, CancellationToken cancellationToken) =>
+        LookUpAsync(account, account, ct => directory.GetPresenceAsync(account, ct), cancellationToken);
+
+    /// <summary>Where one linked device of an account is, from its own presence record; cached under the device's id.</summary>
+    private Task<Presence?> LookUpDevicePresenceAsync(PeerId account, PeerId device, CancellationToken cancellationToken) =>
+        LookUpAsync(device, account, ct => directory.GetDevicePresenceAsync(account, device, ct), cancellationToken);
+
+    private async Task<Presence?> LookUpAsync(PeerId key, PeerId account, Func<CancellationToken, Task<Presence?>> lookUp, CancellationToken cancellationToken)
     {
         var now = context.Now;
-        if (_presence.TryGetValue(account, out var cached)
+        if (_presence.TryGetValue(key, out var cached)
             && now - cached.LookedUpAt < (cached.Presence is null ? context.Options.AbsentPresenceCacheTime : context.Options.PresenceCacheTime))
         {
             return cached.Presence;
@@ -108,13 +116,13 @@ internal sealed class DirectRoute(ChatContext context, IUserDirectory directory,
         Presence? presence = null;
         try
         {
-            presence = await directory.GetPresenceAsync(account, cancellationToken);
+            presence = await lookUp(cancellationToken);
         }
         catch (IOException e)
         {
             ChatLog.PresenceLookupFailed(context.Logger, account, e.Message);
         }
-        _presence[account] = (presence, now);
+        _presence[key] = (presence, now);
         return presence;
     }
 }

@@ -6,8 +6,9 @@ namespace Parley.Chat.Delivery;
 
 /// <summary>
 /// Delivery to an offline recipient: the envelope sealed to their identity key and deposited in their mailbox, with
-/// the token they gave us or, before they accepted us, a proof-of-work stamp. Linked devices would deposit one
-/// envelope per device here.
+/// the token they gave us or, before they accepted us, a proof-of-work stamp. An envelope for one linked device goes to
+/// the mailbox owned by that device's key (docs/devices.md); a device that has not heard of our token yet (ours, for a
+/// sync copy, always) is paid with a stamp.
 /// </summary>
 internal sealed class MailboxRoute(ChatContext context, IMailboxes mailboxes)
 {
@@ -18,8 +19,13 @@ internal sealed class MailboxRoute(ChatContext context, IMailboxes mailboxes)
         try
         {
             var sealedEnvelope = SealedBox.Seal(context.Crypto, contact.IdentityDhKey, item.Envelope);
+            var owner = item.Device is { } device ? device.TryExtractPublicKey() ?? throw new ArgumentException("a device id without its key") : contact.AccountKey;
             DepositAuthorization authorization = contact.TheirMailboxToken is { } token ? new DepositAuthorization.Token(token) : new DepositAuthorization.Stamp();
-            result = await mailboxes.DepositAsync(contact.AccountKey, item.EnvelopeId, sealedEnvelope, authorization, cancellationToken);
+            result = await mailboxes.DepositAsync(owner, item.EnvelopeId, sealedEnvelope, authorization, cancellationToken);
+            if (result.Stored == 0 && item.Device is not null && authorization is DepositAuthorization.Token)
+            {
+                result = await mailboxes.DepositAsync(owner, item.EnvelopeId, sealedEnvelope, new DepositAuthorization.Stamp(), cancellationToken);
+            }
         }
         // An envelope bigger than a mailbox takes (ArgumentException) is refused as a failure of the network is: it
         // waits in the outbox for a direct route instead of holding up every other envelope.

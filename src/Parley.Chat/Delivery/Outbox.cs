@@ -30,11 +30,15 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
     /// keeps its place in the recipient's order and its lifetime.
     /// </summary>
     /// <param name="position">Envelopes put in one transaction go out in this order (their creation times are this many ms apart).</param>
-    public void Put(IChatTransaction tx, PeerId recipient, Envelope envelope, byte[]? messageId, byte[]? content = null, DateTimeOffset? createdAt = null, int position = 0)
+    /// <param name="device">The one device of the recipient's account it is for (docs/devices.md); null: the account route.</param>
+    public void Put(IChatTransaction tx, PeerId recipient, Envelope envelope, byte[]? messageId, byte[]? content = null, DateTimeOffset? createdAt = null, int position = 0, PeerId? device = null)
     {
         var now = context.Now;
-        tx.PutOutbox(new OutboxItem(envelope.EnvelopeId.ToByteArray(), recipient, messageId, envelope.ToByteArray(), OutboxStage.Sending, 0, now, createdAt ?? now + TimeSpan.FromMilliseconds(position), content));
+        tx.PutOutbox(new OutboxItem(envelope.EnvelopeId.ToByteArray(), recipient, messageId, envelope.ToByteArray(), OutboxStage.Sending, 0, now, createdAt ?? now + TimeSpan.FromMilliseconds(position), content, device));
     }
+
+    /// <summary>Who the sync copies to our own devices are addressed to (docs/devices.md): ourselves; null until set.</summary>
+    public Func<ContactRecord>? Self { get; set; }
 
     /// <summary>Puts a room message's ciphertext for one member in the outbox; it needs no pairwise session.</summary>
     public void PutRoomCopy(IChatTransaction tx, PeerId recipient, byte[] ciphertext, byte[] messageId)
@@ -114,19 +118,19 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
         var due = await context.Store.ReadAsync(r => r.GetOutbox(context.Now, Batch), cancellationToken);
         var finished = 0;
         await Parallel.ForEachAsync(
-            due.GroupBy(item => item.Recipient),
+            due.GroupBy(item => (item.Recipient, item.Device)),
             new ParallelOptions { MaxDegreeOfParallelism = ParallelRecipients, CancellationToken = cancellationToken },
             async (group, ct) =>
             {
-                var done = await DeliverToAsync(group.Key, group.OrderBy(i => i.CreatedAt).ToList(), ct);
+                var done = await DeliverToAsync(group.Key.Recipient, group.Key.Device, group.OrderBy(i => i.CreatedAt).ToList(), ct);
                 Interlocked.Add(ref finished, done);
             });
         return finished;
     }
 
-    private async Task<int> DeliverToAsync(PeerId recipient, List<OutboxItem> items, CancellationToken cancellationToken)
+    private async Task<int> DeliverToAsync(PeerId recipient, PeerId? device, List<OutboxItem> items, CancellationToken cancellationToken)
     {
-        var contact = await context.Store.ReadAsync(r => r.GetContact(recipient), cancellationToken);
+        var contact = recipient == context.Account.Id && Self is { } self ? self() : await context.Store.ReadAsync(r => r.GetContact(recipient), cancellationToken);
         var now = context.Now;
         var expired = contact is null ? items : items.Where(i => now - i.CreatedAt > context.Options.OutboxLifetime).ToList();
         if (expired.Count > 0)
@@ -143,7 +147,7 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
             return expired.Count;
         }
         items = items.Except(expired).ToList();
-        var responses = await direct.SendAsync(recipient, items, cancellationToken);
+        var responses = await direct.SendAsync(recipient, device, items, cancellationToken);
         var delivered = items.Where((_, i) => responses[i]?.Status is ChatResponse.Types.Status.Accepted or ChatResponse.Types.Status.Duplicate).ToList();
         await MarkDeliveredAsync(contact, delivered, cancellationToken);
         for (var i = 0; i < items.Count; i++)
@@ -157,7 +161,7 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
         var undelivered = items.Where((_, i) => responses[i] is null).ToList();
         if (undelivered.Count > 0)
         {
-            direct.Forget(recipient);
+            direct.Forget(device ?? recipient);
         }
         foreach (var item in undelivered)
         {

@@ -255,11 +255,13 @@ public sealed class AccountDevices : IDisposable
     private async Task<ListState?> ReadAsync(CancellationToken cancellationToken)
     {
         var bytes = await _context.Store.ReadAsync(r => r.GetSetting(ListSetting), cancellationToken);
-        if (bytes is null)
-        {
-            return null;
-        }
-        // Written by this class only; the certificates are verified again on the way in.
+        return bytes is null ? null : ParseList(bytes);
+    }
+
+    /// <summary>A device list as this device stores it (its own account's, or a contact's: <see cref="DeviceFanout"/>).</summary>
+    internal static ListState ParseList(byte[] bytes)
+    {
+        // Written by this device only; the certificates were verified on the way in.
         var message = DeviceListMessage.Parser.ParseFrom(bytes);
         return new ListState(
             message.Devices.Select(d => new LinkedDevice(DeviceCertificate.FromMessage(d.Certificate), d.Name)).ToList(),
@@ -278,5 +280,5 @@ public sealed class AccountDevices : IDisposable
 
     public void Dispose() => _gate.Dispose();
 
-    private sealed record ListState(List<LinkedDevice> Devices, List<PublicKey> Removed);
+    internal sealed record ListState(List<LinkedDevice> Devices, List<PublicKey> Removed);
 }

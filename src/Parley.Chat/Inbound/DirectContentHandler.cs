@@ -89,7 +89,8 @@ internal sealed class DirectContentHandler(ChatContext context)
     }
 
     /// <summary>Our messages reached the sender's device, or were read: they move forward, never back, and leave the outbox.</summary>
-    public ReceiveOutcome ApplyReceipt(IChatTransaction tx, Protos.Receipt receipt, PeerId senderId, ContactRecord? contact, List<Action> events)
+    /// <param name="senderDevice">The device of a linked contact it came from: only that device's copies leave the outbox (its other devices still get theirs).</param>
+    public ReceiveOutcome ApplyReceipt(IChatTransaction tx, Protos.Receipt receipt, PeerId senderId, ContactRecord? contact, List<Action> events, PeerId? senderDevice = null)
     {
         var conversation = ConversationIds.Direct(context.Account.Id, senderId);
         var state = receipt.Kind == Protos.Receipt.Types.Kind.Read ? DeliveryState.Read : DeliveryState.Delivered;
@@ -99,7 +100,17 @@ internal sealed class DirectContentHandler(ChatContext context)
                 conversation.AsSpan().SequenceEqual(mine.ConversationId))
             {
                 tx.UpdateMessageState(mine.Id, state, mine.StoredCount);
-                tx.DeleteOutboxForMessage(mine.Id);
+                if (senderDevice is null)
+                {
+                    tx.DeleteOutboxForMessage(mine.Id);
+                }
+                else
+                {
+                    foreach (var item in tx.GetOutboxFor(senderId).Where(i => i.MessageId is { } m && m.AsSpan().SequenceEqual(mine.Id) && (i.Device is null || i.Device == senderDevice)))
+                    {
+                        tx.DeleteOutbox(item.EnvelopeId);
+                    }
+                }
                 var updated = mine with { State = state };
                 if (contact is not null)
                 {
@@ -140,7 +151,7 @@ internal sealed class DirectContentHandler(ChatContext context)
     }
 
     /// <summary>The name a requester gives; only a valid one is kept (the tag, from their key, is what identifies them).</summary>
-    private static string ClaimedName(string? name)
+    internal static string ClaimedName(string? name)
     {
         if (name is null || name.Length > MaxNameLength)
         {

@@ -28,7 +28,9 @@ internal sealed class EnvelopeReceiver(
     RoomEngine roomEngine,
     Outbox outbox,
     SessionRepair repair,
-    Files.FileInbox files)
+    Files.FileInbox files,
+    Devices.DeviceFanout fanout,
+    Devices.SentCopies copies)
 {
     public async Task<ReceiveOutcome> ReceiveAsync(Envelope envelope, CancellationToken cancellationToken)
     {
@@ -67,9 +69,15 @@ internal sealed class EnvelopeReceiver(
         {
             return new ReceiveOutcome(ReceiveStatus.Refused, $"bad sender identity or envelope: {e.Message}");
         }
-        if (sender.Account.ToPeerId() == context.Account.Id)
+        DeviceCertificate? device;
+        try
         {
-            return new ReceiveOutcome(ReceiveStatus.Refused, "an envelope claiming to be from ourselves");
+            // A sync copy from another device of ours names it; any other envelope claiming to be ours is refused.
+            device = await fanout.CheckSenderAsync(sender, envelope, cancellationToken);
+        }
+        catch (EnvelopeRefusedException e)
+        {
+            return new ReceiveOutcome(ReceiveStatus.Refused, e.Message);
         }
         var now = context.Now;
         var events = new List<Action>();
@@ -79,7 +87,7 @@ internal sealed class EnvelopeReceiver(
         {
             try
             {
-                outcome = await context.Store.TransactAsync(tx => Apply(tx, envelope, sender, now, events, followUps, roomsLocked: false), cancellationToken);
+                outcome = await context.Store.TransactAsync(tx => Apply(tx, envelope, sender, device, now, events, followUps, roomsLocked: false), cancellationToken);
             }
             catch (RoomLockNeededException)
             {
@@ -87,13 +95,13 @@ internal sealed class EnvelopeReceiver(
                 // back, the ratchet included) under the rooms' lock. Plain 1:1 messages never wait for rooms.
                 events.Clear();
                 outcome = await rooms.LockedAsync(
-                    () => context.Store.TransactAsync(tx => Apply(tx, envelope, sender, now, events, followUps, roomsLocked: true), cancellationToken),
+                    () => context.Store.TransactAsync(tx => Apply(tx, envelope, sender, device, now, events, followUps, roomsLocked: true), cancellationToken),
                     cancellationToken);
             }
         }
         catch (EnvelopeRefusedException e)
         {
-            if (e.SessionUnreadable)
+            if (e.SessionUnreadable && device?.Account.Equals(context.Account.PublicKey) != true)
             {
                 await repair.AskAsync(sender, envelope, cancellationToken);
             }
@@ -110,7 +118,7 @@ internal sealed class EnvelopeReceiver(
         return outcome;
     }
 
-    private ReceiveOutcome Apply(IChatTransaction tx, Envelope envelope, IdentityDhCertificate sender, DateTimeOffset now, List<Action> events, HashSet<Id256> followUps, bool roomsLocked)
+    private ReceiveOutcome Apply(IChatTransaction tx, Envelope envelope, IdentityDhCertificate sender, DeviceCertificate? device, DateTimeOffset now, List<Action> events, HashSet<Id256> followUps, bool roomsLocked)
     {
         // Recorded first; a refusal rolls it back with everything else.
         if (!tx.MarkEnvelopeSeen(envelope.EnvelopeId.ToByteArray(), now))
@@ -132,9 +140,15 @@ internal sealed class EnvelopeReceiver(
             repair.Apply(tx, envelope, sender, contact, events);
             return new ReceiveOutcome(ReceiveStatus.Accepted);
         }
-        var content = sessions.Decrypt(tx, envelope, sender, now);
+        var content = sessions.Decrypt(tx, envelope, sender, now, device);
+        if ((senderId == context.Account.Id) != (content.BodyCase == Content.BodyOneofCase.SentCopy))
+        {
+            throw new EnvelopeRefusedException("a sync copy comes only from another device of ours, and nothing else does");
+        }
         switch (content.BodyCase)
         {
+            case Content.BodyOneofCase.SentCopy:
+                return copies.Apply(tx, content.SentCopy, now, events);
             case Content.BodyOneofCase.Group:
                 if (!roomsLocked)
                 {
@@ -152,7 +166,7 @@ internal sealed class EnvelopeReceiver(
             case Content.BodyOneofCase.ContactAccept:
                 return direct.ApplyAccept(tx, content.ContactAccept, contact, events);
             case Content.BodyOneofCase.Receipt:
-                return direct.ApplyReceipt(tx, content.Receipt, senderId, contact, events);
+                return direct.ApplyReceipt(tx, content.Receipt, senderId, contact, events, device?.DeviceId);
             case Content.BodyOneofCase.File:
                 return files.ApplyManifest(tx, content, sender, contact, now, events);
             case Content.BodyOneofCase.FileReceived:

@@ -29,12 +29,15 @@ internal sealed class ChatCore
         var directRoute = new DirectRoute(Context, directory, Channels);
         Direct = directRoute;
         Outbox = new Outbox(Context, directRoute, new MailboxRoute(Context, mailboxes));
-        Sessions = new PairwiseSessions(Context, directory, mailboxes, Outbox);
+        Fanout = new DeviceFanout(Context, directory, dependencies.Device);
+        Outbox.Self = Fanout.Self;
+        Sessions = new PairwiseSessions(Context, directory, mailboxes, Outbox, Fanout);
+        DeviceSessions = new DeviceSessions(Context, directory, mailboxes, Sessions, Fanout);
         Devices = new AccountDevices(Context, directory, dependencies.Device, dependencies.DeviceKey);
         Publisher = new DirectoryPublisher(Context, directory, mailboxes, Channels, Devices);
         Devices.Linked = Publisher.PublishDeviceRecordsAsync;
-        Contacts = new ContactBook(Context, directory, Sessions, Outbox, Publisher);
-        Conversations = new DirectConversations(Context, Contacts, Sessions, Outbox);
+        Contacts = new ContactBook(Context, directory, Sessions, Outbox, Publisher, DeviceSessions);
+        Conversations = new DirectConversations(Context, Contacts, Sessions, Outbox, DeviceSessions);
         RoomCache = new RoomCache(Context);
         var messenger = new RoomMessenger(Context, Sessions, Outbox);
         var membership = new RoomMembership(Context, RoomCache, messenger, new WelcomeParts(Context, messenger), directory);
@@ -63,7 +66,7 @@ internal sealed class ChatCore
         RoomActions = new RoomActions(Context, Rooms, RoomCache);
         Live = new LiveStatus(Context, Sessions, directRoute);
         Context.Events.ContactChanged += (_, e) => Live.OnContactChanged(e.Contact);
-        Receiver = new EnvelopeReceiver(Context, Sessions, directContent, DirectActions, Live, RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair, Files.Inbox);
+        Receiver = new EnvelopeReceiver(Context, Sessions, directContent, DirectActions, Live, RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair, Files.Inbox, Fanout, new SentCopies(Context, directContent));
         Fetcher = new MailboxFetcher(Context, mailboxes, Receiver, Sessions, Outbox, Devices);
         Outbox.RoomCopiesCounted = Rooms.RaiseCopiesCountedAsync;
     }
@@ -77,6 +80,10 @@ internal sealed class ChatCore
     public Outbox Outbox { get; }
 
     public PairwiseSessions Sessions { get; }
+
+    public DeviceFanout Fanout { get; }
+
+    public DeviceSessions DeviceSessions { get; }
 
     public SessionRepair Repair { get; }
 

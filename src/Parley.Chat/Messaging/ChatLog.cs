@@ -39,6 +39,15 @@ internal static partial class ChatLog
     [LoggerMessage(Level = LogLevel.Debug, Message = "presence lookup for {Account} failed: {Reason}")]
     public static partial void PresenceLookupFailed(ILogger logger, PeerId account, string reason);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "device list lookup for {Account} failed: {Reason}")]
+    public static partial void DeviceListLookupFailed(ILogger logger, PeerId account, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "no session with device {Device} of {Contact} yet; it gets nothing of this")]
+    public static partial void NoSessionWithDevice(ILogger logger, PeerId contact, PeerId device);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "could not start a session with device {Device}: {Reason}")]
+    public static partial void DeviceSessionFailed(ILogger logger, PeerId device, string reason);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "gave up on {Count} envelopes past their lifetime or to someone no longer a contact")]
     public static partial void GaveUpEnvelopes(ILogger logger, int count);
 

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Parley.Chat.Crypto;
 using Parley.Chat.Delivery;
+using Parley.Chat.Devices;
 using Parley.Chat.Directory;
 using Parley.Chat.Identity;
 using Parley.Chat.Mailbox;
@@ -13,10 +14,11 @@ namespace Parley.Chat.Sessions;
 /// <summary>
 /// The 1:1 Double Ratchet sessions with contacts (docs/messaging.md): starting one with X3DH from the contact's
 /// published keys, encrypting content on it into an outbox envelope, and opening an inbound envelope (answering an
-/// X3DH header with a new session). One session per account pair today; linked devices make it one per device pair,
-/// which stays inside this class and the store's session records.
+/// X3DH header with a new session). One session per account pair for a single-device account; for an account with
+/// linked devices one per device pair (docs/devices.md): an envelope goes to each of its devices (<see cref="DeviceFanout"/>),
+/// and what we send a contact goes as a sync copy to our other devices.
 /// </summary>
-internal sealed class PairwiseSessions(ChatContext context, IUserDirectory directory, IMailboxes mailboxes, Outbox outbox)
+internal sealed class PairwiseSessions(ChatContext context, IUserDirectory directory, IMailboxes mailboxes, Outbox outbox, DeviceFanout fanout)
 {
     /// <summary>
     /// For a contact with no session yet, does the network part of X3DH (their prekey bundle and a one-time prekey)
@@ -44,16 +46,22 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
         {
             ChatLog.NoOneTimePrekey(context.Logger, e.Message);
         }
-        return Start(contact, bundle.SignedPrekeyId, bundle.SignedPrekey, oneTime?.Id, oneTime?.PublicKey);
+        var ourDevice = await context.Store.ReadAsync(OurDeviceKey, cancellationToken);
+        return Start(contact, bundle.SignedPrekeyId, bundle.SignedPrekey, oneTime?.Id, oneTime?.PublicKey, ourDevice);
     }
+
+    /// <summary>Our device key, bound into the sessions we start, once our envelopes name our device (the account has a list).</summary>
+    public PublicKey? OurDeviceKey(IChatReader reader) => fanout.SenderDevice(reader) is null ? null : fanout.ThisDevice.Device;
 
     /// <summary>X3DH as the initiator, from the contact's signed prekey and, if one was claimed, a one-time prekey.</summary>
     /// <exception cref="RatchetException">A prekey of the wrong length or of low order.</exception>
-    public SessionSetup Start(ContactRecord contact, uint signedPrekeyId, byte[] signedPrekey, uint? oneTimePrekeyId, byte[]? oneTimePrekey)
+    /// <param name="ourDevice">Our device key when our envelopes name it (our account has a device list): bound into the session.</param>
+    public SessionSetup Start(ContactRecord contact, uint signedPrekeyId, byte[] signedPrekey, uint? oneTimePrekeyId, byte[]? oneTimePrekey, PublicKey? ourDevice = null)
     {
         var initiation = X3dh.Initiate(
             context.Crypto, context.Account.PublicKey.ToProtobuf(), context.IdentityKeyPair, contact.AccountKey.ToProtobuf(), contact.IdentityDhKey, signedPrekey, oneTimePrekey ?? []);
-        var session = RatchetSession.InitializeAsInitiator(context.Crypto, initiation.SharedSecret, initiation.AssociatedData, signedPrekey);
+        var associatedData = ourDevice is null ? initiation.AssociatedData : X3dh.WithInitiatorDevice(initiation.AssociatedData, ourDevice.ToProtobuf());
+        var session = RatchetSession.InitializeAsInitiator(context.Crypto, initiation.SharedSecret, associatedData, signedPrekey);
         return new SessionSetup(
             ChatContext.SessionIdOf(initiation.EphemeralPublicKey),
             session,
@@ -73,14 +81,47 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
     }
 
     /// <summary>Encrypts <paramref name="content"/> on the contact's current session (or the one <paramref name="setup"/> starts) and puts the envelope in the outbox.</summary>
+    /// <remarks>
+    /// To a contact with linked devices: one envelope per device we have a session with (the others were prepared by
+    /// <see cref="DeviceSessions"/> or get nothing of this); a message also goes as a sync copy to our other devices.
+    /// </remarks>
     public void Queue(IChatTransaction tx, ContactRecord contact, Content content, byte[]? messageId, SessionSetup? setup)
     {
         var plaintext = content.ToByteArray();
-        outbox.Put(tx, contact.Account, Encrypt(tx, contact, plaintext, setup), messageId, plaintext);
+        if (fanout.TargetsOf(tx, contact.Account) is not { } devices)
+        {
+            outbox.Put(tx, contact.Account, Encrypt(tx, contact, null, plaintext, setup), messageId, plaintext);
+        }
+        else
+        {
+            QueueToDevices(tx, contact, devices, plaintext, messageId, setup);
+        }
+        if (contact.Account != context.Account.Id && DeviceFanout.SyncCopyOf(contact, content) is { } copy && fanout.OwnOtherDevices(tx) is { Count: > 0 } own)
+        {
+            // Not tied to the message: our own device having it says nothing of its delivery to the contact.
+            QueueToDevices(tx, fanout.Self(), own, copy.ToByteArray(), null, null);
+        }
+    }
+
+    private void QueueToDevices(IChatTransaction tx, ContactRecord contact, IReadOnlyList<DeviceTarget> devices, byte[] plaintext, byte[]? messageId, SessionSetup? setup)
+    {
+        var sessions = tx.GetSessions(contact.Account);
+        foreach (var device in devices)
+        {
+            // A setup from the account route starts a session with the device holding the account's records.
+            if (sessions.Any(device.Owns) || (device.IsFirst && setup is not null))
+            {
+                outbox.Put(tx, contact.Account, Encrypt(tx, contact, device, plaintext, device.IsFirst ? setup : null), messageId, plaintext, device: device.Device);
+            }
+            else
+            {
+                ChatLog.NoSessionWithDevice(context.Logger, contact.Account, device.Device);
+            }
+        }
     }
 
     /// <summary>Encrypts <paramref name="content"/> on the contact's current session (or the one <paramref name="setup"/> starts), not queued; the session's new state is written in <paramref name="tx"/>.</summary>
-    public Envelope Encrypt(IChatTransaction tx, ContactRecord contact, Content content, SessionSetup? setup) => Encrypt(tx, contact, content.ToByteArray(), setup);
+    public Envelope Encrypt(IChatTransaction tx, ContactRecord contact, Content content, SessionSetup? setup) => Encrypt(tx, contact, null, content.ToByteArray(), setup);
 
     /// <summary>
     /// Replaces an outbox entry by its content encrypted again on the contact's current session (session repair); the
@@ -89,16 +130,23 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
     public void Requeue(IChatTransaction tx, ContactRecord contact, OutboxItem item, byte[] content)
     {
         tx.DeleteOutbox(item.EnvelopeId);
-        outbox.Put(tx, contact.Account, Encrypt(tx, contact, content, null), item.MessageId, content, item.CreatedAt);
+        var device = item.Device is { } id ? fanout.TargetsOf(tx, contact.Account)?.FirstOrDefault(t => t.Device == id) : null;
+        if (item.Device is not null && device is null)
+        {
+            // The device left the list meanwhile: it gets nothing more.
+            return;
+        }
+        outbox.Put(tx, contact.Account, Encrypt(tx, contact, device, content, null), item.MessageId, content, item.CreatedAt, device: item.Device);
     }
 
     /// <summary>Makes the session <paramref name="setup"/> started the one to send on next (it has not been received on).</summary>
-    public void Adopt(IChatTransaction tx, ContactRecord contact, SessionSetup setup) =>
-        tx.PutSession(new SessionRecord(contact.Account, setup.SessionId, setup.Session.Serialize(), setup.Prekey, DateTimeOffset.UnixEpoch, context.Now));
+    public void Adopt(IChatTransaction tx, ContactRecord contact, SessionSetup setup, PeerId? device = null) =>
+        tx.PutSession(new SessionRecord(contact.Account, setup.SessionId, setup.Session.Serialize(), setup.Prekey, DateTimeOffset.UnixEpoch, context.Now, device));
 
-    private Envelope Encrypt(IChatTransaction tx, ContactRecord contact, byte[] plaintext, SessionSetup? setup)
+    /// <param name="device">The device it goes to; null: the account route (any session with the contact).</param>
+    private Envelope Encrypt(IChatTransaction tx, ContactRecord contact, DeviceTarget? device, byte[] plaintext, SessionSetup? setup)
     {
-        var sessions = tx.GetSessions(contact.Account);
+        var sessions = device is null ? tx.GetSessions(contact.Account) : tx.GetSessions(contact.Account).Where(device.Owns).ToList();
         SessionRecord record;
         RatchetSession session;
         if (sessions.Count > 0)
@@ -108,7 +156,7 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
         }
         else if (setup is not null)
         {
-            record = new SessionRecord(contact.Account, setup.SessionId, [], setup.Prekey, DateTimeOffset.UnixEpoch, context.Now);
+            record = new SessionRecord(contact.Account, setup.SessionId, [], setup.Prekey, DateTimeOffset.UnixEpoch, context.Now, device?.Device);
             session = setup.Session;
         }
         else
@@ -124,6 +172,10 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
             SessionId = ByteString.CopyFrom(record.SessionId),
             Ratchet = ByteString.CopyFrom(ratchet.ToBytes()),
         };
+        if (fanout.SenderDevice(tx) is { } ourDevice)
+        {
+            envelope.SenderDevice = ByteString.CopyFrom(ourDevice);
+        }
         if (record.Prekey is { } prekey)
         {
             envelope.Prekey = new PrekeyHeader
@@ -139,10 +191,15 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
 
     /// <summary>Finds or (from the X3DH header) starts the session and decrypts; the session's new state is written in <paramref name="tx"/>.</summary>
     /// <exception cref="EnvelopeRefusedException">It cannot be decrypted.</exception>
-    public Content Decrypt(IChatTransaction tx, Envelope envelope, IdentityDhCertificate sender, DateTimeOffset now)
+    /// <param name="senderDevice">The sender's device the envelope names (checked by <see cref="DeviceFanout.CheckSenderAsync"/>), if any.</param>
+    public Content Decrypt(IChatTransaction tx, Envelope envelope, IdentityDhCertificate sender, DateTimeOffset now, DeviceCertificate? senderDevice = null)
     {
         var senderId = sender.Account.ToPeerId();
         var record = tx.GetSession(senderId, envelope.SessionId.ToByteArray());
+        if (record?.Device is { } device && device != senderDevice?.DeviceId)
+        {
+            throw new EnvelopeRefusedException("the session belongs to another device of the sender");
+        }
         RatchetSession session;
         PrekeyRecord? oneTime = null;
         if (record is null)
@@ -179,9 +236,11 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
             {
                 throw new EnvelopeRefusedException($"bad X3DH header: {e.Message}");
             }
-            session = RatchetSession.InitializeAsResponder(context.Crypto, secret.SharedSecret, secret.AssociatedData, new X25519KeyPair(signedPrekey.PrivateKey, signedPrekey.PublicKey));
-            record = new SessionRecord(senderId, envelope.SessionId.ToByteArray(), [], null, now, now);
-            foreach (var stale in tx.GetSessions(senderId).Skip(context.Options.MaxSessionsPerContact - 1))
+            // The session is the named device's: a copy naming another device cannot be decrypted on it.
+            var associatedData = senderDevice is null ? secret.AssociatedData : X3dh.WithInitiatorDevice(secret.AssociatedData, senderDevice.Device.ToProtobuf());
+            session = RatchetSession.InitializeAsResponder(context.Crypto, secret.SharedSecret, associatedData, new X25519KeyPair(signedPrekey.PrivateKey, signedPrekey.PublicKey));
+            record = new SessionRecord(senderId, envelope.SessionId.ToByteArray(), [], null, now, now, senderDevice?.DeviceId);
+            foreach (var stale in tx.GetSessions(senderId).Where(s => s.Device == record.Device).Skip(context.Options.MaxSessionsPerContact - 1))
             {
                 tx.DeleteSession(senderId, stale.SessionId);
             }

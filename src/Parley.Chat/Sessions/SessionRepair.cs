@@ -123,7 +123,7 @@ internal sealed class SessionRepair(ChatContext context, PairwiseSessions sessio
         {
             try
             {
-                sessions.Adopt(tx, contact, sessions.Start(contact, reset.SignedPrekeyId, reset.SignedPrekey.ToByteArray(), null, null));
+                sessions.Adopt(tx, contact, sessions.Start(contact, reset.SignedPrekeyId, reset.SignedPrekey.ToByteArray(), null, null, sessions.OurDeviceKey(tx)));
             }
             catch (RatchetException e)
             {

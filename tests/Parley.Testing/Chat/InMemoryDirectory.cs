@@ -27,6 +27,9 @@ public sealed class InMemoryDirectory(TimeProvider time) : IUserDirectory
     /// <summary>How many presence records were published, offline ones included.</summary>
     public int PresencePublished { get; private set; }
 
+    /// <summary>How many times an account's device list was looked up.</summary>
+    public int DeviceListLookups { get; private set; }
+
     public Task<IReadOnlyList<HandleMatch>> FindAsync(string nameOrHandle, CancellationToken cancellationToken)
     {
         CheckReachable();
@@ -161,6 +164,7 @@ public sealed class InMemoryDirectory(TimeProvider time) : IUserDirectory
         CheckReachable();
         lock (_gate)
         {
+            DeviceListLookups++;
             return Task.FromResult(_deviceLists.GetValueOrDefault(account));
         }
     }
