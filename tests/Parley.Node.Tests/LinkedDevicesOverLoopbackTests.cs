@@ -7,7 +7,7 @@ namespace Parley.Node.Tests;
 /// <summary>
 /// Alice on two whole nodes (TCP, DHT, SQLite) and bob: the second node gets the account's secrets as linking leaves
 /// them, is certified through the device API and joins; the device list and each device's own records are found over
-/// the network, the account keeps working on its first device, and removing the second device is published.
+/// the network, both devices show the conversation with bob (fan-out), and removing the second device is published.
 /// </summary>
 public sealed class LinkedDevicesOverLoopbackTests
 {
@@ -57,6 +57,12 @@ public sealed class LinkedDevicesOverLoopbackTests
         await LoopbackNetwork.WaitUntilAsync(async () => (await bob.GetUnreadAsync(None)).Count == 1, Patience, "bob has alice's request");
         await bob.SendAsync(alice.Handle.ToString(), "hi alice", None);
         await LoopbackNetwork.WaitUntilAsync(async () => (await alice.GetHistoryAsync("bob", 10, None)).Count == 2, Patience, "alice's first device has bob's answer");
+        // The phone shows the conversation too: alice's request from the first device's sync copy, bob's answer from
+        // the copy bob encrypted to the phone.
+        await LoopbackNetwork.WaitUntilAsync(async () => (await phone.GetContactsAsync(None)).Count == 1 && (await phone.GetHistoryAsync("bob", 10, None)).Count == 2, Patience, "alice's phone has both messages");
+        Assert.Equal(
+            [(MessageDirection.Outgoing, "hi bob"), (MessageDirection.Incoming, "hi alice")],
+            (await phone.GetHistoryAsync("bob", 10, None)).Select(m => (m.Direction, m.Text)));
 
         await alice.Devices.RemoveAsync(phoneNode.PeerId, None);
 
