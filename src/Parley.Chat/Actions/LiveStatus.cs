@@ -251,6 +251,6 @@ internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions,
     /// <summary>Encrypts a note on an existing session (a note never starts one) and offers it directly; false when nobody took it.</summary>
     private Task<bool> SendAsync(ContactRecord contact, Content note, CancellationToken cancellationToken) =>
         direct.SendNowAsync(contact.Account, () => context.Store.TransactAsync(
-            tx => tx.GetContact(contact.Account) is { State: ContactState.Accepted } current && tx.HasSession(current.Account) ? sessions.Encrypt(tx, current, note, null) : null,
+            tx => tx.GetContact(contact.Account) is { State: ContactState.Accepted } current && sessions.CanEncrypt(tx, current) ? sessions.Encrypt(tx, current, note, null) : null,
             cancellationToken), cancellationToken);
 }

@@ -120,6 +120,13 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
         }
     }
 
+    /// <summary>True when <see cref="Encrypt(IChatTransaction, ContactRecord, Content, SessionSetup?)"/> has a session to encrypt on: any with a
+    /// single-device contact, one with the first device of a linked contact.</summary>
+    public bool CanEncrypt(IChatReader reader, ContactRecord contact) =>
+        fanout.TargetsOf(reader, contact.Account)?.FirstOrDefault(t => t.IsFirst) is { } first
+            ? reader.GetSessions(contact.Account).Any(first.Owns)
+            : reader.HasSession(contact.Account);
+
     /// <summary>Encrypts <paramref name="content"/> on the contact's current session (or the one <paramref name="setup"/> starts), not queued; the session's new state is written in <paramref name="tx"/>.</summary>
     public Envelope Encrypt(IChatTransaction tx, ContactRecord contact, Content content, SessionSetup? setup) => Encrypt(tx, contact, null, content.ToByteArray(), setup);
 
@@ -146,6 +153,8 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
     /// <param name="device">The device it goes to; null: the account route (any session with the contact).</param>
     private Envelope Encrypt(IChatTransaction tx, ContactRecord contact, DeviceTarget? device, byte[] plaintext, SessionSetup? setup)
     {
+        // The account route of a linked contact reaches the device holding the account's records: its sessions only.
+        device ??= fanout.TargetsOf(tx, contact.Account)?.FirstOrDefault(t => t.IsFirst);
         var sessions = device is null ? tx.GetSessions(contact.Account) : tx.GetSessions(contact.Account).Where(device.Owns).ToList();
         SessionRecord record;
         RatchetSession session;
