@@ -112,18 +112,21 @@ internal sealed class SessionRepair(ChatContext context, PairwiseSessions sessio
             return;
         }
         var existing = tx.GetSessions(contact.Account);
-        if (existing.FirstOrDefault(s => s.SessionId.AsSpan().SequenceEqual(failedSession)) is { } broken)
+        var broken = existing.FirstOrDefault(s => s.SessionId.AsSpan().SequenceEqual(failedSession));
+        // With a linked contact, only the sessions with the device that asked (docs/devices.md) are restarted.
+        var device = broken?.Device ?? failed.Device;
+        if (broken is not null)
         {
-            foreach (var stale in existing.Where(s => s.CreatedAt <= broken.CreatedAt))
+            foreach (var stale in existing.Where(s => s.Device == device && s.CreatedAt <= broken.CreatedAt))
             {
                 tx.DeleteSession(contact.Account, stale.SessionId);
             }
         }
-        if (!tx.HasSession(contact.Account))
+        if (!tx.GetSessions(contact.Account).Any(s => s.Device == device))
         {
             try
             {
-                sessions.Adopt(tx, contact, sessions.Start(contact, reset.SignedPrekeyId, reset.SignedPrekey.ToByteArray(), null, null, sessions.OurDeviceKey(tx)));
+                sessions.Adopt(tx, contact, sessions.Start(contact, reset.SignedPrekeyId, reset.SignedPrekey.ToByteArray(), null, null, sessions.OurDeviceKey(tx)), device);
             }
             catch (RatchetException e)
             {
