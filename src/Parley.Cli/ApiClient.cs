@@ -10,7 +10,6 @@ namespace Parley.Cli;
 /// <summary>The CLI's side of the node's local API: the one-shot commands and the terminal chat both go through it.</summary>
 internal sealed class ApiClient : IDisposable
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private static readonly TimeSpan ProbePatience = TimeSpan.FromSeconds(20);
 
@@ -149,7 +148,7 @@ internal sealed class ApiClient : IDisposable
 
     public async Task<FileLimitDto> SetFileLimitAsync(long bytes, CancellationToken ct)
     {
-        using var response = await _http.PutAsJsonAsync("api/files/limit", new FileLimitDto(bytes), Json, ct);
+        using var response = await _http.PutAsJsonAsync("api/files/limit", new FileLimitDto(bytes), CliJson.Default.FileLimitDto, ct);
         return await ReadAsync<FileLimitDto>(response, ct);
     }
 
@@ -202,7 +201,7 @@ internal sealed class ApiClient : IDisposable
             {
                 continue;
             }
-            var item = JsonSerializer.Deserialize<EventDto>(message.GetBuffer().AsSpan(0, (int)message.Length), Json);
+            var item = JsonSerializer.Deserialize(message.GetBuffer().AsSpan(0, (int)message.Length), CliJson.Default.EventDto);
             message.SetLength(0);
             if (item is not null)
             {
@@ -227,7 +226,7 @@ internal sealed class ApiClient : IDisposable
 
     private async Task<T> PostAsync<T>(string path, object? body, CancellationToken ct)
     {
-        using var response = body is null ? await _http.PostAsync(path, null, ct) : await _http.PostAsJsonAsync(path, body, Json, ct);
+        using var response = body is null ? await _http.PostAsync(path, null, ct) : await _http.PostAsync(path, JsonContent.Create(body, CliJson.Default.GetTypeInfo(body.GetType())!), ct);
         return await ReadAsync<T>(response, ct);
     }
 
@@ -236,11 +235,11 @@ internal sealed class ApiClient : IDisposable
         if (!response.IsSuccessStatusCode)
         {
             var error = response.Content.Headers.ContentType?.MediaType == "application/json"
-                ? (await response.Content.ReadFromJsonAsync<ErrorDto>(Json, ct))?.Error
+                ? (await response.Content.ReadFromJsonAsync(CliJson.Default.ErrorDto, ct))?.Error
                 : null;
             throw new ApiException(response.StatusCode, error ?? $"the node answered {(int)response.StatusCode} {response.ReasonPhrase}");
         }
-        return (await response.Content.ReadFromJsonAsync<T>(Json, ct))!;
+        return (await response.Content.ReadFromJsonAsync(CliJson.Of<T>(), ct))!;
     }
 }
 

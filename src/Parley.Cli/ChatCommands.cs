@@ -38,7 +38,7 @@ internal static class ChatCommands
             }
             if (json)
             {
-                GlobalOptions.PrintJson(new { handle = status.Handle, account = status.Account, device = status.Device });
+                GlobalOptions.PrintJson(new WhoAmI(status.Handle, status.Account, status.Device));
             }
             else
             {
@@ -53,7 +53,7 @@ internal static class ChatCommands
             var connections = await api.ConnectionsAsync(ct);
             if (json)
             {
-                GlobalOptions.PrintJson(new { status, connections, routingTable = await api.RoutingTableAsync(ct) });
+                GlobalOptions.PrintJson(new NodeReport(status, connections, await api.RoutingTableAsync(ct)));
                 return 0;
             }
             Console.WriteLine($"{status.Handle ?? "(no identity yet)"}\ndevice      {status.Device}\npeers       {status.Peers} in the routing table");
@@ -106,7 +106,7 @@ internal static class ChatCommands
             var latest = await WaitPastQueuedAsync(api, sent, p.GetValue(options.Data)!, ct);
             if (json)
             {
-                GlobalOptions.PrintJson(new { id = latest.Id, to = latest.Contact, state = latest.State, storedAt = latest.StoredAt });
+                GlobalOptions.PrintJson(new SentReport(latest.Id, latest.Contact, latest.State, latest.StoredAt));
             }
             else
             {
@@ -242,7 +242,7 @@ internal static class ChatCommands
             var link = await api.LinkAsync(ct);
             if (json)
             {
-                GlobalOptions.PrintJson(new { link = link.Link, handle = link.Handle, fingerprint = link.Fingerprint });
+                GlobalOptions.PrintJson(new LinkReport(link.Link, link.Handle, link.Fingerprint));
             }
             else
             {
@@ -412,7 +412,7 @@ internal static class ChatCommands
             var report = (await node.JoinAsync(cancellationToken)).Peers > 0 ? await chat.StartAsync(cancellationToken) : null;
             if (json)
             {
-                GlobalOptions.PrintJson(new { handle = chat.Handle.ToString(), account = chat.Account.Id.ToString(), nameStoredAt = report?.NameStoredAt ?? 0 });
+                GlobalOptions.PrintJson(new CreatedAccount(chat.Handle.ToString(), chat.Account.Id.ToString(), report?.NameStoredAt ?? 0));
             }
             else
             {

@@ -353,5 +353,5 @@ internal static class DemoCommand
         }
     }
 
-    private sealed record Summary(int Sent, int Delivered, int Lost, int Duplicated, double DirectP50Ms, double DirectP99Ms, double MailboxStoredP50Ms, long ElapsedMs);
+    internal sealed record Summary(int Sent, int Delivered, int Lost, int Duplicated, double DirectP50Ms, double DirectP99Ms, double MailboxStoredP50Ms, long ElapsedMs);
 }

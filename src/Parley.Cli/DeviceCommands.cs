@@ -70,7 +70,7 @@ internal static class DeviceCommands
             var offer = await api.CreateLinkOfferAsync(cancellationToken);
             if (json)
             {
-                GlobalOptions.PrintJson(new { @event = "code", code = offer.Code, expiresAt = offer.ExpiresAt });
+                GlobalOptions.PrintJson(new LinkCodeLine("code", offer.Code, offer.ExpiresAt));
             }
             else
             {
@@ -86,14 +86,14 @@ internal static class DeviceCommands
                     case "confirming" when !asked:
                         asked = true;
                         Console.WriteLine(json
-                            ? System.Text.Json.JsonSerializer.Serialize(new { @event = "confirm", verificationCode = offer.VerificationCode, deviceName = offer.DeviceName, device = offer.Device })
+                            ? CliJson.Serialize(new ConfirmLine("confirm", offer.VerificationCode, offer.DeviceName, offer.Device))
                             : $"verification code: {offer.VerificationCode}\nthe device \"{offer.DeviceName}\" ({offer.Device}) wants to link to your account. Does it show the same code? [y/N]");
                         var answer = await Console.In.ReadLineAsync(cancellationToken);
                         var accept = answer?.Trim().StartsWith('y') == true || answer?.Trim().StartsWith('Y') == true;
                         await api.ConfirmLinkAsync(accept, cancellationToken);
                         break;
                     case "linked":
-                        Console.WriteLine(json ? System.Text.Json.JsonSerializer.Serialize(new { @event = "linked", device = offer.Device }) : $"linked: {offer.DeviceName} ({offer.Device}) is now a device of your account");
+                        Console.WriteLine(json ? CliJson.Serialize(new DeviceLinkedLine("linked", offer.Device)) : $"linked: {offer.DeviceName} ({offer.Device}) is now a device of your account");
                         return 0;
                     case "failed":
                         return GlobalOptions.Fail($"the link did not happen: {offer.Error}");
@@ -208,10 +208,10 @@ internal static class DeviceCommands
     }
 
     private static void ShowVerification(bool json, string verification) => Console.WriteLine(json
-        ? System.Text.Json.JsonSerializer.Serialize(new { @event = "verify", verificationCode = verification })
+        ? CliJson.Serialize(new VerifyLine("verify", verification))
         : $"verification code: {verification}\ncheck that the existing device shows the same code, and confirm there");
 
     private static void PrintLinked(bool json, string handle, string account, int contacts, int rooms, int messages) => Console.WriteLine(json
-        ? System.Text.Json.JsonSerializer.Serialize(new { @event = "linked", handle, account, contacts, rooms, messages })
+        ? CliJson.Serialize(new AccountLinkedLine("linked", handle, account, contacts, rooms, messages))
         : $"linked: this device is now {handle} ({contacts} contacts, {rooms} rooms, {messages} messages)");
 }

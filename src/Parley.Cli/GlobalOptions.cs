@@ -22,7 +22,6 @@ internal sealed record GlobalOptions(
 {
     public const string PassphraseVariable = "PARLEY_PASSPHRASE";
 
-    private static readonly JsonSerializerOptions JsonOutput = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     public void AddTo(RootCommand root)
     {
@@ -112,7 +111,7 @@ internal sealed record GlobalOptions(
         return console;
     }
 
-    public static void PrintJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, JsonOutput));
+    public static void PrintJson<T>(T value) => Console.WriteLine(CliJson.Serialize(value));
 
     public static int Fail(string message)
     {

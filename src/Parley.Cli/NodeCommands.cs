@@ -71,7 +71,7 @@ internal static class NodeCommands
             foreach (var address in node.Host.ListenAddresses)
             {
                 var full = address.WithPeerId(node.PeerId).ToString();
-                Console.WriteLine(json ? JsonSerializer.Serialize(new { @event = "listening", address = full }) : $"listening {full}");
+                Console.WriteLine(json ? CliJson.Serialize(new AddressLine("listening", full)) : $"listening {full}");
             }
             node.Host.PeerConnected += (_, e) => Report(json, "connected", e.Peer, e.RemoteAddress);
             node.Host.PeerDisconnected += (_, e) => Report(json, "disconnected", e.Peer, e.RemoteAddress);
@@ -94,11 +94,11 @@ internal static class NodeCommands
                 foreach (var failure in join.Unusable)
                 {
                     Console.WriteLine(json
-                        ? JsonSerializer.Serialize(new { @event = "bootstrapFailed", address = failure.Address.ToString(), reason = failure.Reason })
+                        ? CliJson.Serialize(new BootstrapFailedLine("bootstrapFailed", failure.Address.ToString(), failure.Reason))
                         : $"bootstrap peer {failure.Address} not used: {failure.Reason}");
                 }
                 Console.WriteLine(json
-                    ? JsonSerializer.Serialize(new { @event = "joined", routingTable = join.Peers })
+                    ? CliJson.Serialize(new JoinedLine("joined", join.Peers))
                     : join.Peers == 0 ? "joined: no peers yet; waiting for others to join through this node" : $"joined: {join.Peers} peer{(join.Peers == 1 ? "" : "s")} in the routing table");
                 if (hasChat)
                 {
@@ -107,15 +107,15 @@ internal static class NodeCommands
                     chat.MessageStateChanged += (_, e) => ReportMessage(json, "state", e);
                     chat.FileChanged += (_, e) => ReportFile(json, e.File);
                     chat.ContactChanged += (_, e) => Console.WriteLine(json
-                        ? JsonSerializer.Serialize(new { @event = "contact", handle = e.Contact.Handle.ToString(), state = e.Contact.State.ToString().ToLowerInvariant() })
+                        ? CliJson.Serialize(new ContactLine("contact", e.Contact.Handle.ToString(), e.Contact.State.ToString().ToLowerInvariant()))
                         : $"contact {e.Contact.Handle} {e.Contact.State.ToString().ToLowerInvariant()}");
                     var report = await chat.StartAsync(cancellationToken);
                     Console.WriteLine(json
-                        ? JsonSerializer.Serialize(new { @event = "chat", handle = chat.Handle.ToString(), mailboxEnvelopes = report.MailboxEnvelopes })
+                        ? CliJson.Serialize(new ChatLine("chat", chat.Handle.ToString(), report.MailboxEnvelopes))
                         : $"chat {chat.Handle} ({report.MailboxEnvelopes} waiting message{(report.MailboxEnvelopes == 1 ? "" : "s")} fetched from the mailbox)");
                 }
                 await using var api = await LocalApi.StartAsync(node, apiPort, loggerFactory, cancellationToken);
-                Console.WriteLine(json ? JsonSerializer.Serialize(new { @event = "api", address = api.BaseAddress.ToString() }) : $"api {api.BaseAddress}");
+                Console.WriteLine(json ? CliJson.Serialize(new AddressLine("api", api.BaseAddress.ToString())) : $"api {api.BaseAddress}");
                 using var saveTimer = new PeriodicTimer(TimeSpan.FromMinutes(1));
                 while (await saveTimer.WaitForNextTickAsync(cancellationToken))
                 {
@@ -134,16 +134,14 @@ internal static class NodeCommands
     {
         var message = e.Message;
         Console.WriteLine(json
-            ? JsonSerializer.Serialize(new
-            {
-                @event = what,
-                id = Convert.ToHexStringLower(message.Id),
-                contact = e.Contact.Handle.ToString(),
-                direction = message.Direction.ToString().ToLowerInvariant(),
-                state = message.State.ToString().ToLowerInvariant(),
-                storedAt = message.StoredCount,
-                text = message.Text,
-            })
+            ? CliJson.Serialize(new MessageLine(
+                what,
+                Convert.ToHexStringLower(message.Id),
+                e.Contact.Handle.ToString(),
+                message.Direction.ToString().ToLowerInvariant(),
+                message.State.ToString().ToLowerInvariant(),
+                message.StoredCount,
+                message.Text))
             : what == "message"
                 ? $"message {e.Contact.Handle}{(e.Contact.State == ContactState.Pending ? " (request)" : "")}: {message.Text}"
                 : $"state {Convert.ToHexStringLower(message.Id)} {Describe(message)}");
@@ -152,17 +150,15 @@ internal static class NodeCommands
     /// <summary>A file's state and progress: bytes held (as recorded, so they survive a crash) and bytes served in this run.</summary>
     private static void ReportFile(bool json, ChatFile file) =>
         Console.WriteLine(json
-            ? JsonSerializer.Serialize(new
-            {
-                @event = "file",
-                id = file.IdText,
-                direction = file.Outgoing ? "sent" : "received",
-                state = file.State.ToString().ToLowerInvariant(),
-                size = file.Size,
-                bytesHeld = file.BytesHeld,
-                bytesSent = file.BytesSent,
-                problem = file.Problem,
-            })
+            ? CliJson.Serialize(new FileLine(
+                "file",
+                file.IdText,
+                file.Outgoing ? "sent" : "received",
+                file.State.ToString().ToLowerInvariant(),
+                file.Size,
+                file.BytesHeld,
+                file.BytesSent,
+                file.Problem))
             : $"file {file.IdText} {(file.Outgoing ? "sent" : "received")} {file.State.ToString().ToLowerInvariant()} held {file.BytesHeld}/{file.Size} sent {file.BytesSent}{(file.Problem is { } problem ? $" ({problem})" : "")}");
 
     internal static string Describe(MessageRecord message) => message.State switch
@@ -198,6 +194,6 @@ internal static class NodeCommands
 
     private static void Report(bool json, string what, PeerId peer, Multiaddr? address) =>
         Console.WriteLine(json
-            ? JsonSerializer.Serialize(new { @event = what, peer = peer.ToString(), address = address?.ToString() })
+            ? CliJson.Serialize(new PeerLine(what, peer.ToString(), address?.ToString()))
             : $"{what} {peer} {address}");
 }

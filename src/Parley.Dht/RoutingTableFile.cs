@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Parley.Core.Identity;
 using Parley.Core.IO;
 using Parley.Core.Multiformats;
@@ -9,7 +10,7 @@ namespace Parley.Dht;
 /// The routing table saved in the data folder, so a restarted node rejoins through the peers it knew instead of
 /// needing a bootstrap address. Written to a temporary file and renamed, so a crash never leaves half a file; 0600.
 /// </summary>
-public static class RoutingTableFile
+public static partial class RoutingTableFile
 {
     public const string FileName = "routing-table.json";
 
@@ -20,7 +21,7 @@ public static class RoutingTableFile
     {
         ArgumentNullException.ThrowIfNull(peers);
         var entries = peers.Select(p => new Entry(p.Peer.ToString(), p.Addresses.Select(a => a.ToString()).ToList())).ToList();
-        await OwnerOnly.WriteAtomicallyAsync(path, (stream, ct) => JsonSerializer.SerializeAsync(stream, entries, cancellationToken: ct), overwrite: true, cancellationToken);
+        await OwnerOnly.WriteAtomicallyAsync(path, (stream, ct) => JsonSerializer.SerializeAsync(stream, entries, EntriesJson.Default.ListEntry, ct), overwrite: true, cancellationToken);
     }
 
     /// <summary>The saved peers; an absent file is an empty list, and unreadable entries are skipped.</summary>
@@ -39,7 +40,7 @@ public static class RoutingTableFile
         try
         {
             await using var stream = File.OpenRead(path);
-            entries = await JsonSerializer.DeserializeAsync<List<Entry>>(stream, cancellationToken: cancellationToken);
+            entries = await JsonSerializer.DeserializeAsync(stream, EntriesJson.Default.ListEntry, cancellationToken);
         }
         catch (JsonException e)
         {
@@ -62,4 +63,7 @@ public static class RoutingTableFile
     }
 
     private sealed record Entry(string Peer, List<string>? Addresses);
+
+    [JsonSerializable(typeof(List<Entry>))]
+    private sealed partial class EntriesJson : JsonSerializerContext;
 }

@@ -36,7 +36,7 @@ public sealed record SnapshotPart(
 /// and the last <see cref="HistoryPerConversation"/> messages of every conversation and room. Not the ratchet sessions,
 /// prekeys or outbox, which belong to one device. Read in one consistent view; imported in one transaction.
 /// </summary>
-public static class AccountSnapshot
+public static partial class AccountSnapshot
 {
     /// <summary>Messages (and, in rooms, actions) kept per conversation and per room.</summary>
     public const int HistoryPerConversation = 1_000;
@@ -45,7 +45,7 @@ public static class AccountSnapshot
 
     private const int ItemsPerPart = 400;
 
-    private static readonly JsonSerializerOptions Json = CreateJsonOptions();
+    private static readonly JsonTypeInfo<SnapshotPart> SnapshotPartJson = (JsonTypeInfo<SnapshotPart>)CreateJsonOptions().GetTypeInfo(typeof(SnapshotPart));
 
     /// <summary>The snapshot of the store's account, split into JSON parts of at most <see cref="MaxPartBytes"/>.</summary>
     public static Task<IReadOnlyList<byte[]>> ExportAsync(IChatStore store, PeerId self, ICryptoProvider crypto, int history, CancellationToken cancellationToken)
@@ -119,7 +119,7 @@ public static class AccountSnapshot
         }
         try
         {
-            return JsonSerializer.Deserialize<SnapshotPart>(bytes, Json) ?? throw new FormatException("an empty snapshot part");
+            return JsonSerializer.Deserialize(bytes, SnapshotPartJson) ?? throw new FormatException("an empty snapshot part");
         }
         catch (JsonException e)
         {
@@ -170,7 +170,7 @@ public static class AccountSnapshot
     /// <summary>Adds a part, halving it until each half fits (a part of one item that does not fit is refused).</summary>
     private static void Add(List<byte[]> parts, SnapshotPart part)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(part, Json);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(part, SnapshotPartJson);
         if (bytes.Length <= MaxPartBytes)
         {
             parts.Add(bytes);
@@ -204,12 +204,7 @@ public static class AccountSnapshot
 
     private static JsonSerializerOptions CreateJsonOptions()
     {
-        var options = new JsonSerializerOptions
-        {
-            TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { DropComputedProperties } },
-            Converters = { new PeerIdConverter(), new PublicKeyConverter(), new JsonStringEnumConverter() },
-            MaxDepth = 16,
-        };
+        var options = new JsonSerializerOptions(SnapshotJson.Default.Options) { TypeInfoResolver = SnapshotJson.Default.WithAddedModifier(DropComputedProperties) };
         options.MakeReadOnly();
         return options;
     }
@@ -229,6 +224,10 @@ public static class AccountSnapshot
             }
         }
     }
+
+    [JsonSourceGenerationOptions(Converters = [typeof(PeerIdConverter), typeof(PublicKeyConverter)], UseStringEnumConverter = true, MaxDepth = 16)]
+    [JsonSerializable(typeof(SnapshotPart))]
+    private sealed partial class SnapshotJson : JsonSerializerContext;
 
     private sealed class PeerIdConverter : JsonConverter<PeerId>
     {

@@ -28,7 +28,7 @@ internal static class ApiEndpoints
         api.MapGet("/routing-table", () => node.Dht.RoutingTable.Snapshot().Select(e => e.Peer.ToString()).ToList())
             .WithSummary("The peers in the DHT routing table (only peers others can dial)");
         api.MapGet("/contacts", (CancellationToken ct) => WithChat(node, async chat =>
-            Results.Ok((await chat.GetContactsAsync(ct)).Where(c => c.State != ContactState.Pending).Select(ContactDto.From))))
+            Results.Ok((await chat.GetContactsAsync(ct)).Where(c => c.State != ContactState.Pending).Select(ContactDto.From).ToList())))
             .WithSummary("Contacts (not requests)");
         api.MapGet("/requests", (CancellationToken ct) => WithChat(node, async chat =>
         {
@@ -48,13 +48,13 @@ internal static class ApiEndpoints
         api.MapPost("/contacts/{who}/block", (string who, CancellationToken ct) => WithChat(node, async chat => Results.Ok(ContactDto.From(await chat.BlockAsync(who, ct)))))
             .WithSummary("Block a contact");
         api.MapGet("/find", (string q, CancellationToken ct) => WithChat(node, async chat =>
-            Results.Ok((await chat.FindAsync(q, ct)).Select(m => new MatchDto(m.Handle.ToString(), m.Account.ToPeerId().ToString())))))
+            Results.Ok((await chat.FindAsync(q, ct)).Select(m => new MatchDto(m.Handle.ToString(), m.Account.ToPeerId().ToString())).ToList())))
             .WithSummary("Find users by name (every holder) or name#tag (exactly that user)");
         api.MapPost("/messages", (SendRequest request, CancellationToken ct) => WithChat(node, async chat =>
         {
             if (string.IsNullOrWhiteSpace(request.To) || request.Text is null)
             {
-                return Results.Json(new ErrorDto("give both \"to\" (a handle, a contact's name or an account id) and \"text\" (and \"replyTo\", a message id, to reply)"), statusCode: StatusCodes.Status400BadRequest);
+                return ApiJsonContext.Error(new ErrorDto("give both \"to\" (a handle, a contact's name or an account id) and \"text\" (and \"replyTo\", a message id, to reply)"), statusCode: StatusCodes.Status400BadRequest);
             }
             var message = await chat.SendAsync(request.To, request.Text, MessageActionEndpoints.ReplyTo(request.ReplyTo), ct);
             var contact = await chat.GetContactAsync(request.To, ct);
@@ -64,7 +64,7 @@ internal static class ApiEndpoints
         {
             var contact = await chat.GetContactAsync(who, ct);
             var messages = await chat.GetHistoryAsync(who, limit ?? DefaultPage, ct);
-            return Results.Ok(messages.Select(m => MessageDto.Of(m, contact, chat.Handle.ToString())));
+            return Results.Ok(messages.Select(m => MessageDto.Of(m, contact, chat.Handle.ToString())).ToList());
         })).WithSummary("The conversation with a contact, oldest first, in causal order");
         api.MapPost("/messages/{who}/read", (string who, CancellationToken ct) => WithChat(node, async chat =>
         {
@@ -76,7 +76,7 @@ internal static class ApiEndpoints
         api.MapGet("/unread", (CancellationToken ct) => WithChat(node, async chat =>
         {
             var contacts = (await chat.GetContactsAsync(ct)).ToDictionary(c => c.Account);
-            return Results.Ok((await chat.GetUnreadAsync(ct)).Select(m => MessageDto.Of(m, contacts[m.Sender], chat.Handle.ToString())));
+            return Results.Ok((await chat.GetUnreadAsync(ct)).Select(m => MessageDto.Of(m, contacts[m.Sender], chat.Handle.ToString())).ToList());
         })).WithSummary("Incoming messages not marked read yet, including requests");
         api.MapGet("/safety-number/{who}", (string who, CancellationToken ct) => WithChat(node, async chat =>
         {
@@ -114,11 +114,11 @@ internal static class ApiEndpoints
     {
         if (!Multiaddr.TryParse(request.Address, out var address) || address!.PeerId is not { } peer)
         {
-            return Results.Json(new ErrorDto($"'{request.Address}' is not a multiaddr ending in /p2p/<peer id>"), statusCode: StatusCodes.Status400BadRequest);
+            return ApiJsonContext.Error(new ErrorDto($"'{request.Address}' is not a multiaddr ending in /p2p/<peer id>"), statusCode: StatusCodes.Status400BadRequest);
         }
         if (peer == node.PeerId)
         {
-            return Results.Json(new ErrorDto("that address is this node's own"), statusCode: StatusCodes.Status400BadRequest);
+            return ApiJsonContext.Error(new ErrorDto("that address is this node's own"), statusCode: StatusCodes.Status400BadRequest);
         }
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(ConnectTimeout);
@@ -129,7 +129,7 @@ internal static class ApiEndpoints
         catch (Exception e) when (e is PeerConnectionException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
             var reason = e is OperationCanceledException ? $"no answer within {ConnectTimeout.TotalSeconds:0} s" : e.Message;
-            return Results.Json(new ErrorDto($"cannot connect to {peer}: {reason}"), statusCode: StatusCodes.Status502BadGateway);
+            return ApiJsonContext.Error(new ErrorDto($"cannot connect to {peer}: {reason}"), statusCode: StatusCodes.Status502BadGateway);
         }
         return Results.Ok(node.Host.Connections.Where(c => c.Peer == peer).OrderBy(c => c.OpenedAt).Select(ConnectionDto.From).ToList());
     }
@@ -138,7 +138,7 @@ internal static class ApiEndpoints
     {
         if (node.Chat is not { } chat)
         {
-            return Results.Json(new ErrorDto("this node has no identity yet; create one with: parley init --name <name>"), statusCode: StatusCodes.Status409Conflict);
+            return ApiJsonContext.Error(new ErrorDto("this node has no identity yet; create one with: parley init --name <name>"), statusCode: StatusCodes.Status409Conflict);
         }
         try
         {
@@ -147,16 +147,16 @@ internal static class ApiEndpoints
         catch (Exception e) when (e is ChatException or ArgumentException or FormatException)
         {
             // ArgumentException, FormatException: a blank or malformed name, handle or account id.
-            return Results.Json(new ErrorDto(e.Message), statusCode: StatusCodes.Status400BadRequest);
+            return ApiJsonContext.Error(new ErrorDto(e.Message), statusCode: StatusCodes.Status400BadRequest);
         }
         catch (IOException e) when (StorageFailure(e) is { } storage)
         {
             // A storage failure is an IOException too; it must not be reported as the network's.
-            return Results.Json(new ErrorDto(storage.Message), statusCode: storage.IsDiskFull ? StatusCodes.Status507InsufficientStorage : StatusCodes.Status500InternalServerError);
+            return ApiJsonContext.Error(new ErrorDto(storage.Message), statusCode: storage.IsDiskFull ? StatusCodes.Status507InsufficientStorage : StatusCodes.Status500InternalServerError);
         }
         catch (IOException e)
         {
-            return Results.Json(new ErrorDto($"the network did not answer: {e.Message}"), statusCode: StatusCodes.Status503ServiceUnavailable);
+            return ApiJsonContext.Error(new ErrorDto($"the network did not answer: {e.Message}"), statusCode: StatusCodes.Status503ServiceUnavailable);
         }
     }
 

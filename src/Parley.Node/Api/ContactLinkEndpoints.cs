@@ -30,7 +30,7 @@ internal static class ContactLinkEndpoints
     {
         if (link.Handle == chat.Handle)
         {
-            return Results.Json(new ErrorDto("that is your own contact link"), statusCode: StatusCodes.Status400BadRequest);
+            return ApiJsonContext.Error(new ErrorDto("that is your own contact link"), statusCode: StatusCodes.Status400BadRequest);
         }
         var contact = (await chat.GetContactsAsync(cancellationToken)).FirstOrDefault(c => c.Handle == link.Handle);
         if (contact is null)
@@ -40,7 +40,7 @@ internal static class ContactLinkEndpoints
             var found = (await chat.FindAsync(link.Handle.ToString(), cancellationToken)).Where(m => m.Handle == link.Handle).ToList();
             if (found.Count == 0)
             {
-                return Results.Json(new ErrorDto($"nobody with the handle {link.Handle} was found in the directory"), statusCode: StatusCodes.Status400BadRequest);
+                return ApiJsonContext.Error(new ErrorDto($"nobody with the handle {link.Handle} was found in the directory"), statusCode: StatusCodes.Status400BadRequest);
             }
             if (!found.Any(m => link.Matches(m.Account)))
             {
@@ -55,7 +55,7 @@ internal static class ContactLinkEndpoints
         switch (contact?.State)
         {
             case ContactState.Blocked:
-                return Results.Json(new ErrorDto($"you blocked {link.Handle}; unblocking is not possible yet"), statusCode: StatusCodes.Status400BadRequest);
+                return ApiJsonContext.Error(new ErrorDto($"you blocked {link.Handle}; unblocking is not possible yet"), statusCode: StatusCodes.Status400BadRequest);
             case ContactState.Pending:
                 contact = await chat.AcceptAsync(link.Handle.ToString(), cancellationToken);
                 break;
@@ -76,5 +76,6 @@ internal static class ContactLinkEndpoints
 
     private static IResult Mismatch(ContactLink link, string what) => Results.Json(
         new LinkMismatchDto($"WARNING: the safety number in this link does not match {what} ({link.Handle}): someone may be posing as them, or the link was altered. No request was sent; check the link with them in person or on a call."),
+        ApiJsonContext.Default.LinkMismatchDto,
         statusCode: StatusCodes.Status409Conflict);
 }

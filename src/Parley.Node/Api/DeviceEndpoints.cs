@@ -14,7 +14,7 @@ internal static class DeviceEndpoints
     {
         var api = app.MapGroup("/api/devices");
         api.MapGet("", (CancellationToken ct) => ApiEndpoints.WithChat(node, async _ =>
-            Results.Ok((await node.ListDevicesAsync(ct)).Select(DeviceDto.From))))
+            Results.Ok((await node.ListDevicesAsync(ct)).Select(DeviceDto.From).ToList())))
             .WithSummary("The account's devices known here: id, the name it was linked under, this device");
         api.MapDelete("/{id}", (string id, CancellationToken ct) => ApiEndpoints.WithChat(node, async _ =>
         {
@@ -38,18 +38,18 @@ internal static class DeviceEndpoints
             .WithSummary("A new one-time link code (10 minutes) with its QR code; a code still waiting is withdrawn");
         api.MapGet("/link", () => ApiEndpoints.WithChat(node, _ => Task.FromResult(node.Linker!.Current is { } offer
             ? Results.Ok(LinkOfferDto.From(offer, withQr: false))
-            : Results.Json(new ErrorDto("no link code was made on this device; make one with POST /api/devices/link"), statusCode: StatusCodes.Status404NotFound))))
+            : ApiJsonContext.Error(new ErrorDto("no link code was made on this device; make one with POST /api/devices/link"), statusCode: StatusCodes.Status404NotFound))))
             .WithSummary("How the last link code is doing: waiting, confirming (with the verification code), transferring, linked or failed");
         api.MapPost("/link/confirm", (ConfirmLinkRequest request) => ApiEndpoints.WithChat(node, _ => Task.FromResult(
             node.Linker!.Current is { } offer && offer.Decide(request.Accept)
                 ? Results.Ok(LinkOfferDto.From(offer, withQr: false))
-                : Results.Json(new ErrorDto("no device is waiting for a confirmation"), statusCode: StatusCodes.Status409Conflict))))
+                : ApiJsonContext.Error(new ErrorDto("no device is waiting for a confirmation"), statusCode: StatusCodes.Status409Conflict))))
             .WithSummary("The user's answer to 'does the new device show the same verification code?'; false declines");
         api.MapPost("/add", (AddDeviceRequest request) =>
         {
             if (node.Chat is not null)
             {
-                return Results.Json(new ErrorDto("this node already has an account; link a new device from an empty data folder"), statusCode: StatusCodes.Status409Conflict);
+                return ApiJsonContext.Error(new ErrorDto("this node already has an account; link a new device from an empty data folder"), statusCode: StatusCodes.Status409Conflict);
             }
             LinkCode code;
             try
@@ -58,13 +58,13 @@ internal static class DeviceEndpoints
             }
             catch (FormatException e)
             {
-                return Results.Json(new ErrorDto(e.Message), statusCode: StatusCodes.Status400BadRequest);
+                return ApiJsonContext.Error(new ErrorDto(e.Message), statusCode: StatusCodes.Status400BadRequest);
             }
             return Results.Ok(DeviceJoinDto.From(node.StartJoin(code, string.IsNullOrWhiteSpace(request.Name) ? Environment.MachineName : request.Name, stopping)));
         }).WithSummary("Link this node (no account yet) into the account of the device that made the code; progress at GET /api/devices/add");
         api.MapGet("/add", () => node.Join is { } join
             ? Results.Ok(DeviceJoinDto.From(join))
-            : Results.Json(new ErrorDto("no link was started on this node"), statusCode: StatusCodes.Status404NotFound))
+            : ApiJsonContext.Error(new ErrorDto("no link was started on this node"), statusCode: StatusCodes.Status404NotFound))
             .WithSummary("How linking this node is going: connecting, confirming (with the verification code), linked or failed");
     }
 }

@@ -37,7 +37,7 @@ internal static class FileEndpoints
         })).WithSummary("Send a file to a room (the request body is the file, of any content type; its name, and optionally its type, in the query); an image gets a thumbnail");
         var files = app.MapGroup("/api/files");
         files.MapGet("", (int? limit, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
-            Results.Ok((await chat.GetFilesAsync(limit ?? DefaultPage, ct)).Select(FileDto.Of))))
+            Results.Ok((await chat.GetFilesAsync(limit ?? DefaultPage, ct)).Select(FileDto.Of).ToList())))
             .WithSummary("Files sent and received, newest first");
         files.MapGet("/limit", (CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
             Results.Ok(new FileLimitDto(await chat.GetFileLimitAsync(ct)))))
@@ -59,7 +59,7 @@ internal static class FileEndpoints
             // The type is named from the bytes (only a JPEG or WebP, as the sending node makes them), never taken from the sender.
             if (file.Thumbnail is not { Length: > 0 } thumbnail || FileManifest.ThumbnailTypeOf(thumbnail) is not { } type)
             {
-                return Results.Json(new ErrorDto($"{file.Name} has no thumbnail"), statusCode: StatusCodes.Status404NotFound);
+                return ApiJsonContext.Error(new ErrorDto($"{file.Name} has no thumbnail"), statusCode: StatusCodes.Status404NotFound);
             }
             response.Headers.XContentTypeOptions = "nosniff";
             return Results.File(thumbnail, type);

@@ -17,7 +17,7 @@ internal static class GroupEndpoints
     {
         var groups = app.MapGroup("/api/groups");
         groups.MapGet("", (CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
-            Results.Ok((await chat.GetGroupsAsync(ct)).Select(GroupDto.Of))))
+            Results.Ok((await chat.GetGroupsAsync(ct)).Select(GroupDto.Of).ToList())))
             .WithSummary("The rooms this user is in, invited to, or asked to join");
         groups.MapPost("", (CreateGroupRequest request, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
             Results.Ok(GroupDto.Of(await chat.CreateGroupAsync(Require(request.Name, "name"), request.History, ct)))))

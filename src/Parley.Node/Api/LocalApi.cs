@@ -34,7 +34,6 @@ public sealed class LocalApi : IAsyncDisposable
     /// <summary>How often the event stream sends the node's status (peers, mailbox, outbox).</summary>
     public static readonly TimeSpan StatusInterval = TimeSpan.FromSeconds(5);
 
-    private static readonly JsonSerializerOptions EventJson = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     private readonly WebApplication _app;
     private readonly ParleyNode _node;
@@ -109,7 +108,7 @@ public sealed class LocalApi : IAsyncDisposable
         services.AddSingleton(_ => new DownloadTickets());
         // A body or query that does not bind throws, so the refusal can carry its reason as JSON like every other.
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
-        services.ConfigureHttpJsonOptions(options => options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase);
+        services.ConfigureHttpJsonOptions(options => options.SerializerOptions.TypeInfoResolver = ApiJsonContext.Default);
     }
 
     /// <summary>Every endpoint under /api.</summary>
@@ -159,7 +158,7 @@ public sealed class LocalApi : IAsyncDisposable
         {
             context.Response.Clear();
             context.Response.StatusCode = e.StatusCode;
-            await context.Response.WriteAsJsonAsync(new ErrorDto(e.Message), context.RequestAborted);
+            await context.Response.WriteAsJsonAsync(new ErrorDto(e.Message), ApiJsonContext.Default.ErrorDto, cancellationToken: context.RequestAborted);
         }
     }
 
@@ -182,7 +181,7 @@ public sealed class LocalApi : IAsyncDisposable
             StatusCodes.Status405MethodNotAllowed => "this endpoint does not take that method",
             _ => $"refused ({response.StatusCode})",
         };
-        await response.WriteAsJsonAsync(new ErrorDto(reason), context.RequestAborted);
+        await response.WriteAsJsonAsync(new ErrorDto(reason), ApiJsonContext.Default.ErrorDto, cancellationToken: context.RequestAborted);
     }
 
     private static async Task ServeOpenApiAsync(HttpContext context)
@@ -202,7 +201,7 @@ public sealed class LocalApi : IAsyncDisposable
         if (!context.WebSockets.IsWebSocketRequest)
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
-            await context.Response.WriteAsJsonAsync(new ErrorDto("this is a WebSocket endpoint"), context.RequestAborted);
+            await context.Response.WriteAsJsonAsync(new ErrorDto("this is a WebSocket endpoint"), ApiJsonContext.Default.ErrorDto, cancellationToken: context.RequestAborted);
             return;
         }
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
@@ -258,7 +257,7 @@ public sealed class LocalApi : IAsyncDisposable
                 await next;
                 while (events.Reader.TryRead(out var item))
                 {
-                    await socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(item, EventJson), WebSocketMessageType.Text, true, closing.Token);
+                    await socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(item, ApiJsonContext.Events.EventDto), WebSocketMessageType.Text, true, closing.Token);
                 }
             }
         }

@@ -61,6 +61,6 @@ internal sealed class RequestGuard(string token, DownloadTickets tickets)
     private static Task RefuseAsync(HttpContext context, int status, string reason)
     {
         context.Response.StatusCode = status;
-        return context.Response.WriteAsJsonAsync(new ErrorDto(reason));
+        return context.Response.WriteAsJsonAsync(new ErrorDto(reason), ApiJsonContext.Default.ErrorDto);
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -278,6 +279,8 @@ public sealed class ApiEndpointTests(ApiNetwork network)
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
         LocalApi.AddServices(builder.Services, NullLoggerFactory.Instance);
         builder.Services.AddOpenApi();
+        // The generator also describes parameters (strings, numbers), which the API's own JSON context need not know.
+        builder.Services.ConfigureHttpJsonOptions(options => options.SerializerOptions.TypeInfoResolverChain.Add(new DefaultJsonTypeInfoResolver()));
         await using var generator = builder.Build();
         LocalApi.MapEndpoints(generator, network["alice"].Node);
         generator.MapOpenApi(LocalApi.OpenApiPath);
