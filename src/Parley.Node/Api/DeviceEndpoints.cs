@@ -20,18 +20,18 @@ internal static class DeviceEndpoints
         {
             if (!PeerId.TryParse(id, out var device))
             {
-                return Results.Json(new ErrorDto($"'{id}' is not a device id (parley device list shows them)"), statusCode: StatusCodes.Status400BadRequest);
+                return ApiJsonContext.Error(new ErrorDto($"'{id}' is not a device id (parley device list shows them)"), statusCode: StatusCodes.Status400BadRequest);
             }
             if (device == node.PeerId)
             {
-                return Results.Json(new ErrorDto("a device cannot remove itself; remove it from another device of the account"), statusCode: StatusCodes.Status409Conflict);
+                return ApiJsonContext.Error(new ErrorDto("a device cannot remove itself; remove it from another device of the account"), statusCode: StatusCodes.Status409Conflict);
             }
             if (!(await node.ListDevicesAsync(ct)).Any(d => d.Id == device))
             {
-                return Results.Json(new ErrorDto($"{device} is not a device of this account"), statusCode: StatusCodes.Status404NotFound);
+                return ApiJsonContext.Error(new ErrorDto($"{device} is not a device of this account"), statusCode: StatusCodes.Status404NotFound);
             }
             await node.RemoveDeviceAsync(device, ct);
-            return Results.Ok((await node.ListDevicesAsync(ct)).Select(DeviceDto.From));
+            return Results.Ok((await node.ListDevicesAsync(ct)).Select(DeviceDto.From).ToList());
         })).WithSummary("Remove a device from the account: the published device list drops it and bars its key for good; answers the devices left");
         api.MapPost("/link", () => ApiEndpoints.WithChat(node, _ =>
             Task.FromResult(Results.Ok(LinkOfferDto.From(node.Linker!.CreateOffer(node.Host.ListenAddresses), withQr: true)))))
