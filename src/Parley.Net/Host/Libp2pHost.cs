@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -515,58 +516,25 @@ public sealed class Libp2pHost : IPeerNetwork
             ? list.Where(c => c.IsOpen && (allowRelayed || !c.IsRelayed)).OrderBy(c => c.IsRelayed).FirstOrDefault()
             : null;
 
-    /// <summary>
-    /// Dials the peer's known addresses in a staggered race, as go-libp2p's dial ranker does: direct addresses first,
-    /// a quarter second apart (a private address of someone else's network may never answer), relayed ones half a
-    /// second after them; the first connection wins.
-    /// </summary>
+    /// <summary>Dials the peer's known addresses in the staggered race of <see cref="DialRanking"/>; the first connection wins.</summary>
     private async Task<Connection> DialKnownAddressesAsync(PeerId peer, bool allowRelayed, CancellationToken cancellationToken)
     {
         var known = PeerStore.GetAddresses(peer);
-        var direct = known.Where(TcpTransport.CanDial).OrderBy(a => AddressScopes.Of(a) ?? AddressScope.Public).ToList();
-        var relayed = allowRelayed ? known.Where(a => a.TryGetCircuit(out var relay, out _) && relay.PeerId != LocalPeerId).ToList() : [];
-        if (direct.Count + relayed.Count == 0)
+        var relayed = allowRelayed ? known.Where(a => a.TryGetCircuit(out var relay, out _) && relay.PeerId != LocalPeerId) : [];
+        var schedule = DialRanking.Schedule(known.Where(TcpTransport.CanDial), relayed);
+        _logger.LogDebug("dialling {Peer}: {Schedule}", peer, string.Join(", ", schedule.Select(s => $"{s.Address} at {(int)s.Delay.TotalMilliseconds} ms")));
+        var started = Stopwatch.GetTimestamp();
+        try
         {
-            throw new PeerConnectionException($"no known address for {peer}");
+            var connection = await DialRanking.RaceAsync(peer, schedule, (address, ct) => GetOrDialAsync(address.WithPeerId(peer), ct), cancellationToken).ConfigureAwait(false);
+            _logger.LogDebug("dialled {Peer} at {Address} in {Elapsed} ms", peer, connection.RemoteAddress, (int)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return connection;
         }
-        var step = TimeSpan.FromMilliseconds(250);
-        var relayStart = direct.Count == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(500);
-        var schedule = direct.Select((a, i) => (Address: a, Delay: step * i))
-            .Concat(relayed.Select((a, i) => (Address: a, Delay: relayStart + (step * i))))
-            .ToList();
-        using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var attempts = schedule.Select(s => DialAfterAsync(s.Address.WithPeerId(peer), s.Delay, race.Token)).ToList();
-        var failures = new List<Exception>();
-        while (attempts.Count > 0)
+        catch (PeerConnectionException e)
         {
-            var done = await Task.WhenAny(attempts).ConfigureAwait(false);
-            attempts.Remove(done);
-            try
-            {
-                var connection = await done.ConfigureAwait(false);
-                await race.CancelAsync().ConfigureAwait(false);
-                return connection;
-            }
-            catch (PeerConnectionException e)
-            {
-                failures.Add(e);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                // Another address won.
-            }
+            _logger.LogDebug("dial of {Peer} failed after {Elapsed} ms: {Reason}", peer, (int)Stopwatch.GetElapsedTime(started).TotalMilliseconds, e.Message);
+            throw;
         }
-        cancellationToken.ThrowIfCancellationRequested();
-        throw new PeerConnectionException($"cannot reach {peer} at any of {schedule.Count} addresses: {failures[^1].Message}", new AggregateException(failures));
-    }
-
-    private async Task<Connection> DialAfterAsync(Multiaddr address, TimeSpan delay, CancellationToken cancellationToken)
-    {
-        if (delay > TimeSpan.Zero)
-        {
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-        }
-        return await GetOrDialAsync(address, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<Connection> GetOrDialAsync(Multiaddr address, CancellationToken cancellationToken)
