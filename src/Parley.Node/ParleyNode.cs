@@ -497,7 +497,7 @@ public sealed class ParleyNode : IAsyncDisposable
     {
         Host.SetReachability(Reachability.Unknown);
         Host.Observed.Changed += (_, _) => ApplyReachability();
-        Host.Observed.NewAddressSeen += (_, _) => ApplyReachability();
+        Host.Observed.IpSeen += (_, _) => ApplyReachability();
         AutoNat.ReachabilityChanged += (_, _) => ApplyReachability();
         // A peer that stopped advertising the kad protocol (it went into client mode) leaves our routing table.
         Host.Identify.PeerIdentified += (_, info) =>

@@ -33,6 +33,13 @@ public sealed class ObservedAddresses
     /// <summary>Raised when a peer sees us at an IP address no connected peer saw us at before: the network may have changed.</summary>
     public event EventHandler? NewAddressSeen;
 
+    /// <summary>
+    /// Raised when a peer sees us at an IP address no connected peer saw us at before, the first one included: whether
+    /// we are <see cref="SeenThroughNat"/> may have changed (behind a symmetric NAT no address is ever confirmed, so
+    /// <see cref="Changed"/> would never tell).
+    /// </summary>
+    public event EventHandler? IpSeen;
+
     /// <summary>Public addresses confirmed by enough observers, most confirmed first.</summary>
     public IReadOnlyList<Multiaddr> Confirmed => Volatile.Read(ref _confirmed);
 
@@ -79,6 +86,7 @@ public sealed class ObservedAddresses
             // Over a relay the observed address is the relay's view, not ours.
             return;
         }
+        bool newIp;
         bool newAddress;
         lock (_gate)
         {
@@ -87,10 +95,15 @@ public sealed class ObservedAddresses
                 return;
             }
             var ip = observed.ValueOf(MultiaddrProtocol.Ip4) ?? observed.ValueOf(MultiaddrProtocol.Ip6);
-            newAddress = _byObserver.Count > 0 && !_byObserver.Values.Any(o => (o.Observed.ValueOf(MultiaddrProtocol.Ip4) ?? o.Observed.ValueOf(MultiaddrProtocol.Ip6)) == ip);
+            newIp = !_byObserver.Values.Any(o => (o.Observed.ValueOf(MultiaddrProtocol.Ip4) ?? o.Observed.ValueOf(MultiaddrProtocol.Ip6)) == ip);
+            newAddress = _byObserver.Count > 0 && newIp;
             _byObserver[observer] = (observed.WithoutPeerId(), observerEndPoint.Address);
         }
         Recompute();
+        if (newIp)
+        {
+            IpSeen?.Invoke(this, EventArgs.Empty);
+        }
         if (newAddress)
         {
             NewAddressSeen?.Invoke(this, EventArgs.Empty);

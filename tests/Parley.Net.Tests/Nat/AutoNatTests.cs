@@ -114,6 +114,29 @@ public sealed class AutoNatTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Behind_a_symmetric_NAT_the_first_peer_that_sees_us_tells_that_we_are_behind_a_NAT()
+    {
+        // Every peer sees another port, so no address is ever confirmed and Changed never fires: IpSeen must.
+        var observed = new ObservedAddresses(activationThreshold: 2);
+        var seen = 0;
+        var changes = 0;
+        observed.IpSeen += (_, _) => seen++;
+        observed.Changed += (_, _) => changes++;
+        var ours = new[] { Multiaddr.Parse("/ip4/10.0.0.2/tcp/4001") };
+
+        observed.Record(IdentityKey.Generate().PeerId, Multiaddr.Parse("/ip4/1.1.1.1/tcp/1"), Multiaddr.Parse("/ip4/8.8.4.4/tcp/50001"));
+
+        Assert.Equal(1, seen);
+        Assert.True(observed.SeenThroughNat(ours));
+
+        observed.Record(IdentityKey.Generate().PeerId, Multiaddr.Parse("/ip4/9.9.9.9/tcp/1"), Multiaddr.Parse("/ip4/8.8.4.4/tcp/50002"));
+
+        Assert.Equal(1, seen);
+        Assert.Equal(0, changes);
+        Assert.Empty(observed.Confirmed);
+    }
+
+    [Fact]
     public void Observations_over_a_relay_or_of_private_addresses_confirm_nothing()
     {
         var observed = new ObservedAddresses(activationThreshold: 1);
