@@ -54,7 +54,16 @@ internal sealed class ContactBook(ChatContext context, IUserDirectory directory,
     }
 
     /// <summary>Finds a user in the directory and adds them as a contact we are asking to talk to.</summary>
-    public async Task<ContactRecord> DiscoverAsync(string recipient, CancellationToken cancellationToken)
+    public async Task<ContactRecord> DiscoverAsync(string recipient, CancellationToken cancellationToken) =>
+        (await DiscoverAsync(recipient, prepareSession: false, cancellationToken)).Contact;
+
+    /// <summary>
+    /// As <see cref="DiscoverAsync(string, CancellationToken)"/>; with <paramref name="prepareSession"/> it also starts
+    /// the session for the first message to someone new to us (Setup is null when they were known already): the prekeys
+    /// that found them serve X3DH, and the one-time prekey is claimed while the mailbox policy is published, instead of
+    /// one directory round after another (each a DHT lookup: the first message to a stranger waits for all of them).
+    /// </summary>
+    public async Task<(ContactRecord Contact, SessionSetup? Setup)> DiscoverAsync(string recipient, bool prepareSession, CancellationToken cancellationToken)
     {
         var matches = await FindInDirectoryAsync(recipient, cancellationToken);
         var match = matches.Count switch
@@ -72,19 +81,21 @@ internal sealed class ContactBook(ChatContext context, IUserDirectory directory,
         var contact = new ContactRecord(
             match.Account.ToPeerId(), match.Account, bundle.Identity.DhKey, match.Handle.Name, ContactState.Requested,
             TheirMailboxToken: null, OurMailboxToken: context.RandomBytes(ChatContext.MailboxTokenLength), context.Now);
-        contact = await context.Store.TransactAsync(tx =>
+        var (added, isNew) = await context.Store.TransactAsync(tx =>
         {
             if (tx.GetContact(contact.Account) is { } existing)
             {
-                return existing;
+                return (existing, false);
             }
             tx.PutContact(contact);
-            return contact;
+            return (contact, true);
         }, cancellationToken);
-        // Their replies may come to our mailbox with the token our request carries.
-        await publisher.PublishMailboxPolicyAsync(cancellationToken);
-        context.Events.OnContactChanged(contact);
-        return contact;
+        // Their replies may come to our mailbox with the token our request carries: published before the request is queued.
+        var policy = publisher.PublishMailboxPolicyAsync(cancellationToken);
+        var setup = prepareSession && isNew ? sessions.PrepareAsync(added, bundle, cancellationToken) : Task.FromResult<SessionSetup?>(null);
+        await Task.WhenAll(policy, setup);
+        context.Events.OnContactChanged(added);
+        return (added, await setup);
     }
 
     /// <summary>Accepts a contact request: their waiting messages become chat, and they may reach our mailbox without proof of work.</summary>

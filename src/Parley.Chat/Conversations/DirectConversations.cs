@@ -39,7 +39,13 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
             var found = ContactBook.Find(r, recipient);
             return (found, found is not null && r.HasSession(found.Account));
         }, cancellationToken);
-        var contact = known ?? await contacts.DiscoverAsync(recipient, cancellationToken);
+        var contact = known;
+        SessionSetup? setup = null;
+        if (contact is null)
+        {
+            // Someone new: finding them and preparing the session overlap (ContactBook.DiscoverAsync).
+            (contact, setup) = await contacts.DiscoverAsync(recipient, prepareSession: true, cancellationToken);
+        }
         contact = contact.State switch
         {
             ContactState.Blocked => throw new ChatException($"you blocked {contact.Handle}; they cannot be written to"),
@@ -50,7 +56,7 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
         };
         // A contact's devices, and ours, each need a session (nothing to do without linked devices).
         await deviceSessions.PrepareAsync(contact, cancellationToken);
-        var setup = hasSession ? null : await sessions.PrepareAsync(contact, cancellationToken);
+        setup ??= hasSession ? null : await sessions.PrepareAsync(contact, cancellationToken);
         var sent = await context.Store.TransactAsync(tx => Compose(tx, contact, text, replyTo, setup, attachment), cancellationToken);
         outbox.Wake();
         return sent;

@@ -25,13 +25,17 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
     /// before the transaction that encrypts; null when a session exists.
     /// </summary>
     /// <exception cref="ChatException">They have no keys in the directory, or their identity key changed.</exception>
-    public async Task<SessionSetup?> PrepareAsync(ContactRecord contact, CancellationToken cancellationToken)
+    public Task<SessionSetup?> PrepareAsync(ContactRecord contact, CancellationToken cancellationToken) =>
+        PrepareAsync(contact, null, cancellationToken);
+
+    /// <param name="bundle">Their prekey bundle when it was just fetched (to find them); fetched here otherwise.</param>
+    public async Task<SessionSetup?> PrepareAsync(ContactRecord contact, PrekeyBundle? bundle, CancellationToken cancellationToken)
     {
         if (await context.Store.ReadAsync(r => r.HasSession(contact.Account), cancellationToken))
         {
             return null;
         }
-        var bundle = await directory.GetPrekeysAsync(contact.Account, cancellationToken)
+        bundle ??= await directory.GetPrekeysAsync(contact.Account, cancellationToken)
             ?? throw new ChatException($"{contact.Handle} has no keys in the directory; they may not have been online for a week");
         if (!bundle.Identity.DhKey.AsSpan().SequenceEqual(contact.IdentityDhKey))
         {
