@@ -185,7 +185,10 @@ public sealed class KademliaNode : IAsyncDisposable
         // From nobody: our own records do not count against the per-peer limit meant for others.
         Records.Put(key, value, from: null);
         _originated.TrackRecord(key, value);
-        return await ReplicateAsync(key, value, cancellationToken);
+        var started = _time.GetTimestamp();
+        var result = await ReplicateAsync(key, value, cancellationToken);
+        _logger.LogDebug("put {Key}: stored at {Stored} of {Attempted} peers in {Elapsed} ms", recordKey, result.Stored, result.Attempted, (int)_time.GetElapsedTime(started).TotalMilliseconds);
+        return result;
     }
 
     /// <summary>The best valid record for <paramref name="key"/> among this node and the peers closest to it.</summary>
@@ -226,6 +229,7 @@ public sealed class KademliaNode : IAsyncDisposable
             }
             return valid >= quorum;
         }, cancellationToken);
+        _logger.LogDebug("get {Key}: {Copies} copies from {Queried} peers queried, {Hops} hops, in {Elapsed} ms", recordKey, valid, run.Queried, run.Hops, (int)run.Elapsed.TotalMilliseconds);
         if (candidates.Count == 0)
         {
             return new GetValueResult(null, 0, run.Hops, run.Elapsed);

@@ -24,14 +24,18 @@ internal static class NatBenchmark
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
     private static readonly string Parley = Path.Combine(AppContext.BaseDirectory, "parley.dll");
     private static readonly string Self = Path.Combine(AppContext.BaseDirectory, "Parley.Benchmarks.dll");
+    private static string? s_logs;
 
-    public static async Task<IReadOnlyList<NatTry>?> RunAsync(int tries)
+    /// <param name="only">The pairs to run ("a+a", "a+b", "a+c", "c+c"); all when null.</param>
+    /// <param name="logs">A folder for each node's debug log, each line stamped with the UTC time it was read; no logs when null.</param>
+    public static async Task<IReadOnlyList<NatTry>?> RunAsync(int tries, IReadOnlyCollection<string>? only = null, string? logs = null)
     {
         if (NatLab.UnavailableReason is { } reason)
         {
             Console.WriteLine($"NAT lab: skipped ({reason})");
             return null;
         }
+        s_logs = logs is null ? null : Directory.CreateDirectory(logs).FullName;
         var root = Directory.CreateTempSubdirectory("parley-nat-bench-");
         var processes = new List<Process>();
         using var lab = NatLab.Create();
@@ -53,7 +57,7 @@ internal static class NatBenchmark
                 ("a+c", NatType.EndpointIndependent, NatType.Symmetric),
                 ("c+c", NatType.Symmetric, NatType.Symmetric),
             };
-            var results = await Task.WhenAll(pairs.Select(p => RunPairAsync(lab, root, processes, bootstrap!, p.Item1, p.Item2, p.Item3, tries)));
+            var results = await Task.WhenAll(pairs.Where(p => only is null || only.Contains(p.Item1)).Select(p => RunPairAsync(lab, root, processes, bootstrap!, p.Item1, p.Item2, p.Item3, tries)));
             return results.SelectMany(r => r).ToList();
         }
         finally
@@ -73,7 +77,12 @@ internal static class NatBenchmark
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = Timeout };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(Path.Combine(data, LocalApi.TokenFile))).Trim());
         var options = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+        // This process is new: its first request pays for loading and compiling the HTTP and JSON code (0.1 s to
+        // several seconds under load), which is not the node's latency. One request before the clock starts.
+        (await http.GetAsync("api/status")).Dispose();
+        _ = JsonSerializer.Serialize(new SendRequest(to, "warm-up"), options);
         var started = Stopwatch.GetTimestamp();
+        var sentAt = DateTime.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture);
         using var response = await http.PostAsJsonAsync("api/messages", new SendRequest(to, "the first message"), options);
         response.EnsureSuccessStatusCode();
         var sent = (await response.Content.ReadFromJsonAsync<MessageDto>(options))!;
@@ -83,12 +92,12 @@ internal static class NatBenchmark
             var state = messages.FirstOrDefault(m => m.Id == sent.Id)?.State;
             if (state is "delivered" or "read")
             {
-                Console.WriteLine(JsonSerializer.Serialize(new { delivered = true, ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds }));
+                Console.WriteLine(JsonSerializer.Serialize(new { delivered = true, ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds, sentAt }));
                 return 0;
             }
             await Task.Delay(10);
         }
-        Console.WriteLine(JsonSerializer.Serialize(new { delivered = false, ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds }));
+        Console.WriteLine(JsonSerializer.Serialize(new { delivered = false, ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds, sentAt }));
         return 0;
     }
 
@@ -153,13 +162,13 @@ internal static class NatBenchmark
             var status = await StatusAsync(xHome.Namespace, root, xData, bootstrap);
             direct = status.GetProperty("connections").EnumerateArray().Any(c => c.GetProperty("peer").GetString() == device && !c.GetProperty("relayed").GetBoolean());
         }
-        Console.Error.WriteLine($"{name} try {t + 1}: {(direct ? "direct" : "relayed")}, first message {timing.GetProperty("ms").GetDouble():0} ms");
+        Console.Error.WriteLine($"{name} try {t + 1}: {(direct ? "direct" : "relayed")}, first message {timing.GetProperty("ms").GetDouble():0} ms (sent {timing.GetProperty("sentAt").GetString()})");
         Kill(y);
         return new NatTry(name, direct, timing.GetProperty("delivered").GetBoolean(), timing.GetProperty("ms").GetDouble());
     }
 
     private static string[] Arguments(DirectoryInfo root, string data, string? bootstrap, params string[] command) =>
-        ["--data", Path.Combine(root.FullName, data), "--name-difficulty", Difficulty, .. bootstrap is null ? [] : new[] { "--bootstrap", bootstrap }, .. command];
+        ["--data", Path.Combine(root.FullName, data), "--name-difficulty", Difficulty, .. bootstrap is null ? [] : new[] { "--bootstrap", bootstrap }, .. s_logs is null ? [] : new[] { "--log-level", "Debug" }, .. command];
 
     private static async Task<JsonElement> StatusAsync(string ns, DirectoryInfo root, string data, string bootstrap)
     {
@@ -212,8 +221,18 @@ internal static class NatBenchmark
         {
             processes.Add(process);
         }
-        _ = process.StandardError.ReadToEndAsync();
+        _ = s_logs is null ? process.StandardError.ReadToEndAsync() : CopyLogAsync(process, Path.Combine(s_logs, Path.GetFileName(arguments[Array.IndexOf(arguments, "--data") + 1]) + ".log"));
         return process;
+    }
+
+    /// <summary>The node's log lines, each stamped with the UTC time it was read (the console logger has no timestamps).</summary>
+    private static async Task CopyLogAsync(Process process, string path)
+    {
+        await using var log = new StreamWriter(path, append: true) { AutoFlush = true };
+        while (await process.StandardError.ReadLineAsync() is { } line)
+        {
+            await log.WriteLineAsync($"{DateTime.UtcNow:HH:mm:ss.fff} {line}");
+        }
     }
 
     private static ProcessStartInfo StartInfo(string ns, string[] command)

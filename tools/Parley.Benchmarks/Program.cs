@@ -134,7 +134,8 @@ if (command is "files")
 }
 if (command is "nat")
 {
-    var tries = await NatBenchmark.RunAsync((int)ReadOption(args, "--tries", 20));
+    // --pairs a+a,c+c: only those pairs; --logs DIR: every node's debug log, timestamped, in DIR/<node>.log.
+    var tries = await NatBenchmark.RunAsync((int)ReadOption(args, "--tries", 20), ReadText(args, "--pairs")?.Split(','), ReadText(args, "--logs"));
     results["nat"] = tries;
     if (tries is not null)
     {
