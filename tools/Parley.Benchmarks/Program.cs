@@ -118,6 +118,17 @@ if (command is "all" or "link")
     results["link"] = link;
     Console.WriteLine(LinkBenchmark.Describe(link));
 }
+if (command is "all" or "devices")
+{
+    var fanout = new List<DeviceFanoutBenchmark.Result>();
+    foreach (var devices in new[] { 1, 2, 5 })
+    {
+        var result = await DeviceFanoutBenchmark.RunAsync(devices, (int)ReadOption(args, "--device-messages", 200));
+        fanout.Add(result);
+        Console.WriteLine(DeviceFanoutBenchmark.Describe(result));
+    }
+    results["devices"] = fanout;
+}
 if (command is "all" or "relay")
 {
     var relay = await RelayBenchmark.RunAsync((int)ReadOption(args, "--messages", 300));
