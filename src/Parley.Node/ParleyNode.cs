@@ -397,8 +397,8 @@ public sealed class ParleyNode : IAsyncDisposable
         {
             throw new ChatException("this node has no account");
         }
-        await chat.Devices.RemoveAsync(device, cancellationToken);
         var key = device.TryExtractPublicKey() ?? throw new ChatException($"{device} does not name a device key");
+        await chat.Devices.RemoveAsync(device, cancellationToken);
         await store.TransactAsync(tx =>
         {
             tx.DeleteDevice(key.ToProtobuf());
