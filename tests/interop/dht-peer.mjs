@@ -112,7 +112,9 @@ const node = await createLibp2p({
   streamMuxers: [yamux({ maxInboundStreams: 4096, maxOutboundStreams: 4096 })],
   services: {
     identify: identify(),
-    ping: ping(),
+    // kad-dht's routing table pings new and old contacts from separate queues; with ping's default of one outbound
+    // stream per connection, an overlap fails the new contact's ping and the peer never enters the table
+    ping: ping({ maxOutboundStreams: 4 }),
     dht: kadDHT({
       protocol: dhtProtocol,
       clientMode: false,
@@ -328,14 +330,20 @@ const commands = {
     const failed = dialed.flatMap((r, i) => r.status === 'rejected' ? [`${args.addrs[i]}: ${describeError(r.reason)}`] : [])
     const peers = dialed.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
     if (peers.length === 0) throw new Error(`could not dial any bootstrap address: ${failed.join('; ')}`)
-    // Peers enter the table after identify shows the DHT protocol and a ping succeeds.
+    // Peers enter the table after identify shows the DHT protocol and a ping succeeds; a failed ping is not retried by
+    // kad-dht, so a peer still missing is offered to the table again (joins any verification under way).
     // Poll (cheap, local) until all are in or the deadline passes.
+    let nextOffer = Date.now() + 2000
     while (true) {
       const missing = []
-      for (const p of peers) if (!(await inRoutingTable(p))) missing.push(p.toString())
+      for (const p of peers) if (!(await inRoutingTable(p))) missing.push(p)
       if (missing.length === 0) break
+      if (Date.now() >= nextOffer) {
+        nextOffer = Date.now() + 2000
+        for (const p of missing) dht.routingTable.add(p, { signal }).catch(() => {})
+      }
       if (signal.aborted) {
-        throw new Error(`bootstrap peers not in the routing table in time: ${missing.join(', ')}${failed.length > 0 ? `; dial failures: ${failed.join('; ')}` : ''}`)
+        throw new Error(`bootstrap peers not in the routing table in time: ${missing.map(String).join(', ')}${failed.length > 0 ? `; dial failures: ${failed.join('; ')}` : ''}`)
       }
       await new Promise(resolve => setTimeout(resolve, 25))
     }
