@@ -34,7 +34,7 @@ if (command is "all" or "dht")
     results["dhtLookups"] = medians is null ? null : new { nodesPerKind = 20, lookups, parleyMedianMs = Math.Round(medians.Value.ParleyMedianMs, 1), jsMedianMs = Math.Round(medians.Value.JsMedianMs, 1), ratio = Math.Round(medians.Value.ParleyMedianMs / medians.Value.JsMedianMs, 2) };
     Console.WriteLine(medians is null
         ? "DHT lookups: skipped"
-        : $"DHT closest-peer lookups on 20 js + 20 Parley loopback nodes, median: Parley {medians.Value.ParleyMedianMs:0.0} ms, js {medians.Value.JsMedianMs:0.0} ms, ratio {medians.Value.ParleyMedianMs / medians.Value.JsMedianMs:0.00} (goal: Parley no slower)");
+        : $"DHT closest-peer lookups on 20 js + 20 Parley loopback nodes, median: Parley {medians.Value.ParleyMedianMs:0.0} ms, js {medians.Value.JsMedianMs:0.0} ms, ratio {medians.Value.ParleyMedianMs / medians.Value.JsMedianMs:0.00} (goal: at most 0.5)");
 }
 if (command is "all" or "memory")
 {

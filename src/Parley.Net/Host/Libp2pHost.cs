@@ -223,6 +223,12 @@ public sealed class Libp2pHost : IPeerNetwork
             connection.Lease.CloseStream(inbound: false);
             throw new PeerConnectionException($"cannot open a stream to {peer}: {e.Message}", e);
         }
+        if (protocols.Count == 1 && PeerStore.Get(peer)?.Protocols.Contains(protocols[0]) == true)
+        {
+            var lazy = new LazySelectStream(stream, protocols[0]);
+            return new PeerStream(lazy, protocols[0], connection.RemotePeer, connection.RemoteAddress, lazy.CloseWriteAsync, lazy.Reset,
+                () => connection.Lease.CloseStream(inbound: false));
+        }
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -66,6 +66,31 @@ public static class MultistreamSelect
         throw new MultistreamException($"peer supports none of: {string.Join(", ", protocols)}");
     }
 
+    /// <summary>The header and a single proposal, for a dialer that sends them with its first data (<see cref="LazySelectStream"/>).</summary>
+    internal static byte[] EncodeProposal(string protocol)
+    {
+        using var proposal = new MemoryStream();
+        WriteMessage(proposal, ProtocolId);
+        WriteMessage(proposal, protocol);
+        return proposal.ToArray();
+    }
+
+    /// <summary>Reads the responder's header and its answer to a single proposal sent ahead (<see cref="EncodeProposal"/>).</summary>
+    /// <exception cref="MultistreamException">The responder refused <paramref name="protocol"/> or broke the protocol.</exception>
+    internal static async Task ReadAcceptanceAsync(Stream stream, string protocol, CancellationToken cancellationToken)
+    {
+        var header = await ReadMessageAsync(stream, MaxProtocolIdLength, cancellationToken).ConfigureAwait(false);
+        if (header != ProtocolId)
+        {
+            throw new MultistreamException($"expected {ProtocolId} header, got '{Printable(header)}'");
+        }
+        var answer = await ReadMessageAsync(stream, MaxProtocolIdLength, cancellationToken).ConfigureAwait(false);
+        if (answer != protocol)
+        {
+            throw new MultistreamException(answer == NotAvailable ? $"peer does not support {protocol}" : $"unexpected answer '{Printable(answer)}' to proposal {protocol}");
+        }
+    }
+
     /// <summary>
     /// Answers proposals until one is in <paramref name="supported"/> and returns it; answers <c>ls</c> with the list.
     /// </summary>
