@@ -74,6 +74,10 @@ internal sealed class ApiClient : IDisposable
     public Task<List<MessageDto>> HistoryAsync(string who, int limit, CancellationToken ct) =>
         GetAsync<List<MessageDto>>($"api/messages/{Uri.EscapeDataString(who)}?limit={limit}", ct);
 
+    /// <summary>Which of the recipient's devices have one of our messages delivered or read.</summary>
+    public Task<DeliveryDetailDto> DeliveryAsync(string who, string id, CancellationToken ct) =>
+        GetAsync<DeliveryDetailDto>($"api/messages/{Uri.EscapeDataString(who)}/{Uri.EscapeDataString(id)}/delivery", ct);
+
     public Task<List<MessageDto>> UnreadAsync(CancellationToken ct) => GetAsync<List<MessageDto>>("api/unread", ct);
 
     public Task MarkReadAsync(string who, CancellationToken ct) => PostAsync<JsonElement>($"api/messages/{Uri.EscapeDataString(who)}/read", null, ct);

@@ -204,6 +204,14 @@ internal static class ChatCommands
             return 0;
         });
 
+        var messageId = new Argument<string>("message-id") { Description = "The id of one of your messages (as `send` or `history --json` print it)" };
+        yield return Build(options, "delivery", "Show which of the recipient's devices have one of your messages delivered, and which read it", [who, messageId], network: false, async (api, p, json, _, ct) =>
+        {
+            var detail = await api.DeliveryAsync(p.GetValue(who)!, p.GetValue(messageId)!, ct);
+            Print(json, [detail], DescribeDelivery, single: true);
+            return 0;
+        });
+
         yield return Build(options, "contacts", "List contacts and requests", [], network: false, async (api, _, json, _, ct) =>
         {
             var contacts = await api.ContactsAsync(ct);
@@ -316,6 +324,12 @@ internal static class ChatCommands
     internal static string Describe(MessageDto message) => message.State == "stored"
         ? $"stored at {message.StoredAt} mailbox node{(message.StoredAt == 1 ? "" : "s")}"
         : message.State;
+
+    /// <summary>The message's state, then one line per device of the recipient: its name (or id), its state and since when.</summary>
+    internal static string DescribeDelivery(DeliveryDetailDto detail) =>
+        string.Join(
+            Environment.NewLine,
+            detail.Devices.Select(d => $"  {d.Name ?? d.Device}: {(d.State is { } state ? $"{state} at {d.At:u}" : "not yet")}").Prepend($"{detail.Message.Text}   [{Describe(detail.Message)}]"));
 
     internal static Option<string> ListenOption() => new("--listen")
     {

@@ -73,6 +73,7 @@ internal sealed record CreatedAccount(string Handle, string Account, int NameSto
 [JsonSerializable(typeof(List<FileDto>))]
 [JsonSerializable(typeof(IReadOnlyList<FileDto>))]
 [JsonSerializable(typeof(MessageDto))]
+[JsonSerializable(typeof(DeliveryDetailDto))]
 [JsonSerializable(typeof(List<MessageDto>))]
 [JsonSerializable(typeof(IReadOnlyList<MessageDto>))]
 [JsonSerializable(typeof(ContactDto))]

@@ -108,6 +108,12 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ALTER TABLE sessions ADD COLUMN device TEXT;
             ALTER TABLE outbox ADD COLUMN device TEXT;
             """),
+        // Per-device delivery detail of our 1:1 messages (docs/devices.md): which of the recipient's devices has one, which read it.
+        new(9, """
+            CREATE TABLE message_devices (
+                message_id BLOB NOT NULL, device TEXT NOT NULL, state INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+                PRIMARY KEY (message_id, device));
+            """),
     ];
 
     private readonly SqliteDatabase _database;
@@ -411,6 +417,23 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$state", (int)state),
             ("$id", messageId)).SingleOrDefault();
 
+        public IReadOnlyList<DeviceDelivery> GetDeviceDeliveries(byte[] messageId) => connection.Query(
+            transaction,
+            "SELECT device, state, at_ms FROM message_devices WHERE message_id = $id ORDER BY rowid",
+            r => new DeviceDelivery(PeerId.Parse(r.GetString(0)), (DeliveryState)r.GetInt32(1), Time(r.GetInt64(2))),
+            ("$id", messageId));
+
+        public void PutDeviceDelivery(byte[] messageId, DeviceDelivery delivery) => connection.Execute(
+            transaction,
+            """
+            INSERT INTO message_devices (message_id, device, state, at_ms) VALUES ($id, $device, $state, $at)
+            ON CONFLICT (message_id, device) DO UPDATE SET state = $state, at_ms = $at WHERE state < $state
+            """,
+            ("$id", messageId),
+            ("$device", delivery.Device.ToString()),
+            ("$state", (int)delivery.State),
+            ("$at", Ms(delivery.At)));
+
         public void MarkRead(byte[] messageId) => connection.Execute(transaction, "UPDATE messages SET unread = 0 WHERE id = $id", ("$id", messageId));
 
         public void EditMessage(byte[] messageId, string text, DateTimeOffset editedAt) => connection.Execute(
@@ -419,7 +442,13 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         public void EraseMessage(byte[] messageId) =>
             connection.Execute(transaction, "UPDATE messages SET text = $text, deleted = 1 WHERE id = $id", ("$text", vault.SealText("")), ("$id", messageId));
 
-        public void DeleteMessages(byte[] conversationId) => connection.Execute(transaction, "DELETE FROM messages WHERE conversation_id = $c", ("$c", conversationId));
+        public void DeleteMessages(byte[] conversationId) => connection.Execute(
+            transaction,
+            """
+            DELETE FROM message_devices WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = $c);
+            DELETE FROM messages WHERE conversation_id = $c;
+            """,
+            ("$c", conversationId));
 
         public (ulong Lamport, IReadOnlyList<byte[]> Heads) GetConversationClock(byte[] conversationId)
         {

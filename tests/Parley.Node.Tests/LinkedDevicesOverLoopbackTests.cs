@@ -7,7 +7,8 @@ namespace Parley.Node.Tests;
 /// <summary>
 /// Alice on two whole nodes (TCP, DHT, SQLite) and bob: the second node gets the account's secrets as linking leaves
 /// them, is certified through the device API and joins; the device list and each device's own records are found over
-/// the network, both devices show the conversation with bob (fan-out), and removing the second device is published.
+/// the network, both devices show the conversation with bob (fan-out) with the same delivery and read states, reads,
+/// edits, deletions and reactions, both see bob typing, and removing the second device is published.
 /// </summary>
 public sealed class LinkedDevicesOverLoopbackTests
 {
@@ -64,10 +65,70 @@ public sealed class LinkedDevicesOverLoopbackTests
             [(MessageDirection.Outgoing, "hi bob"), (MessageDirection.Incoming, "hi alice")],
             (await phone.GetHistoryAsync("bob", 10, None)).Select(m => (m.Direction, m.Text)));
 
+        await BothDevicesStayInStepAsync(alice, phone, bob);
+
         await alice.Devices.RemoveAsync(phoneNode.PeerId, None);
 
         var after = await bobNode.Directory.GetDeviceListAsync(alice.Account.Id, None);
         Assert.Equal([aliceNode.PeerId], after!.Devices.Select(d => d.DeviceId));
         Assert.True(after.WasRemoved(phoneNode.PeerId.TryExtractPublicKey()!));
+    }
+
+    /// <summary>What alice does on one device shows on the other (docs/devices.md), and both show bob's states alike.</summary>
+    private static async Task BothDevicesStayInStepAsync(ChatClient alice, ChatClient phone, ChatClient bob)
+    {
+        var typing = new[] { new TaskCompletionSource(), new TaskCompletionSource() };
+        alice.TypingChanged += (_, e) => typing[0].TrySetResult();
+        phone.TypingChanged += (_, e) => typing[1].TrySetResult();
+        Assert.True(await bob.SendTypingAsync(alice.Handle.ToString(), typing: true, None));
+        await Task.WhenAll(typing.Select(t => t.Task)).WaitAsync(Patience);
+
+        var typo = await alice.SendAsync("bob", "helo", None);
+        var oops = await alice.SendAsync("bob", "oops", None);
+        await LoopbackNetwork.WaitUntilAsync(
+            async () => (await phone.GetHistoryAsync("bob", 10, None)).Count(m => m.Id.SequenceEqual(typo.Id) || m.Id.SequenceEqual(oops.Id)) == 2,
+            Patience,
+            "the phone has the laptop's messages");
+        // Bob's device took them directly: the phone shows them delivered too, not "sending" (the laptop's note).
+        await LoopbackNetwork.WaitUntilAsync(
+            async () => (await phone.GetHistoryAsync("bob", 10, None)).Where(m => m.Direction == MessageDirection.Outgoing).All(m => m.State >= DeliveryState.Delivered),
+            Patience,
+            "the phone shows the laptop's messages delivered");
+
+        await alice.EditAsync("bob", typo.Id, "hello", None);
+        await phone.DeleteForEveryoneAsync("bob", oops.Id, None);
+        var answer = (await phone.GetHistoryAsync("bob", 10, None)).Single(m => m.Direction == MessageDirection.Incoming);
+        await phone.ReactAsync("bob", answer.Id, "👍", None);
+        await phone.MarkReadAsync(await phone.GetUnreadAsync(None), None);
+        await LoopbackNetwork.WaitUntilAsync(
+            async () => (await bob.GetHistoryAsync("alice", 10, None)).Count(m => m.Id.SequenceEqual(typo.Id) || m.Id.SequenceEqual(oops.Id)) == 2,
+            Patience,
+            "bob has the laptop's messages");
+        await bob.MarkReadAsync(await bob.GetHistoryAsync("alice", 10, None), None);
+
+        static async Task<List<(MessageDirection, string, DeliveryState, bool, string)>> ShownAsync(ChatClient device) =>
+            (await device.GetHistoryAsync("bob", 10, None)).Select(m => (m.Direction, m.Text, m.State, m.Deleted, string.Concat(m.Reactions.Select(r => r.Emoji)))).ToList();
+        List<(MessageDirection, string, DeliveryState, bool, string)> expected =
+        [
+            (MessageDirection.Outgoing, "hi bob", DeliveryState.Read, false, ""),
+            (MessageDirection.Incoming, "hi alice", DeliveryState.Received, false, "👍"),
+            (MessageDirection.Outgoing, "hello", DeliveryState.Read, false, ""),
+            (MessageDirection.Outgoing, "", DeliveryState.Read, true, ""),
+        ];
+        foreach (var (device, name) in new[] { (alice, "laptop"), (phone, "phone") })
+        {
+            await LoopbackNetwork.WaitUntilAsync(
+                async () => (await ShownAsync(device)).SequenceEqual(expected) && (await device.GetUnreadAsync(None)).Count == 0,
+                Patience,
+                $"alice's {name} shows the edit, the deletion, the reaction, bob's reads and nothing unread");
+        }
+        Assert.Equal("hello", (await bob.GetHistoryAsync("alice", 10, None)).Single(m => m.Id.SequenceEqual(typo.Id)).Text);
+
+        // Bob's view of his answer: both of alice's devices have it; the phone read it.
+        var detail = await bob.GetDeliveryDetailAsync("alice", answer.Id, None);
+        Assert.Equal(DeliveryState.Read, detail.Message.State);
+        Assert.Equal([alice.Device.DeviceId, phone.Device.DeviceId], detail.Devices.Select(d => d.Device));
+        Assert.Equal(DeliveryState.Read, detail.Devices[1].State);
+        Assert.NotNull(detail.Devices[0].State);
     }
 }

@@ -271,6 +271,35 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_devices_delivery_of_a_message_only_moves_forward_and_goes_with_its_conversation()
+    {
+        var (laptop, phone) = (IdentityKey.Generate().PeerId, IdentityKey.Generate().PeerId);
+        var conversation = Enumerable.Repeat((byte)5, 32).ToArray();
+        await Store.TransactAsync(tx =>
+        {
+            tx.InsertMessage(new MessageRecord(MessageId, conversation, laptop, MessageDirection.Outgoing, 1, [], "hi", DeliveryState.Queued, 0, Now, Now, false, false));
+            tx.PutDeviceDelivery(MessageId, new DeviceDelivery(phone, DeliveryState.Delivered, Now));
+            tx.PutDeviceDelivery(MessageId, new DeviceDelivery(laptop, DeliveryState.Read, Now.AddSeconds(1)));
+            tx.PutDeviceDelivery(MessageId, new DeviceDelivery(phone, DeliveryState.Read, Now.AddSeconds(2)));
+            // Never back: a late delivered receipt after the read one changes nothing.
+            tx.PutDeviceDelivery(MessageId, new DeviceDelivery(laptop, DeliveryState.Delivered, Now.AddSeconds(3)));
+            return true;
+        }, CancellationToken.None);
+
+        Assert.Equal(
+            [new DeviceDelivery(phone, DeliveryState.Read, Now.AddSeconds(2)), new DeviceDelivery(laptop, DeliveryState.Read, Now.AddSeconds(1))],
+            await Store.ReadAsync(r => r.GetDeviceDeliveries(MessageId), CancellationToken.None));
+        Assert.Empty(await Store.ReadAsync(r => r.GetDeviceDeliveries(Parent), CancellationToken.None));
+
+        await Store.TransactAsync(tx =>
+        {
+            tx.DeleteMessages(conversation);
+            return true;
+        }, CancellationToken.None);
+        Assert.Empty(await Store.ReadAsync(r => r.GetDeviceDeliveries(MessageId), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task The_outbox_gives_what_is_due_oldest_first_and_forgets_a_message_s_envelopes_together()
     {
         var peer = IdentityKey.Generate().PeerId;

@@ -44,13 +44,25 @@ internal sealed class DirectActions(ChatContext context, DirectContentHandler di
         {
             throw new EnvelopeRefusedException("an action on a message from someone who never wrote");
         }
+        var action = Store(tx, content, contact, MessageDirection.Incoming, now, events);
+        return new ReceiveOutcome(ReceiveStatus.Accepted, Acknowledge: (senderId, action.Id));
+    }
+
+    /// <summary>An edit, deletion or reaction another device of ours sent <paramref name="contact"/> (its sync copy, docs/devices.md): stored and applied as ours.</summary>
+    /// <exception cref="EnvelopeRefusedException">Malformed.</exception>
+    public void ApplyOurs(IChatTransaction tx, Content content, ContactRecord contact, DateTimeOffset now, List<Action> events) =>
+        Store(tx, content, contact, MessageDirection.Outgoing, now, events);
+
+    private MessageRecord Store(IChatTransaction tx, Content content, ContactRecord contact, MessageDirection direction, DateTimeOffset now, List<Action> events)
+    {
+        var senderId = direction == MessageDirection.Incoming ? contact.Account : context.Account.Id;
         var (kind, target, text) = content.BodyCase switch
         {
             Content.BodyOneofCase.Edit => (MessageKind.Edit, content.Edit.Target, content.Edit.Text),
             Content.BodyOneofCase.Deletion => (MessageKind.Deletion, content.Deletion.Target, ""),
             _ => (MessageKind.Reaction, content.Reaction.Target, content.Reaction.Emoji),
         };
-        direct.CheckMessage(content, text, senderId);
+        direct.CheckMessage(content, text, contact.Account);
         if (target.Length != ChatContext.MessageIdLength)
         {
             throw new EnvelopeRefusedException("an action names a message id that is not 16 bytes");
@@ -60,12 +72,13 @@ internal sealed class DirectActions(ChatContext context, DirectContentHandler di
             throw new EnvelopeRefusedException($"a malformed {kind.ToString().ToLowerInvariant()}");
         }
         var action = new MessageRecord(
-            content.MessageId.ToByteArray(), content.ConversationId.ToByteArray(), senderId, MessageDirection.Incoming, content.Lamport,
-            content.Parents.Select(p => p.ToByteArray()).ToList(), text, DeliveryState.Received, 0, DirectContentHandler.SentAt(content), now,
+            content.MessageId.ToByteArray(), content.ConversationId.ToByteArray(), senderId, direction, content.Lamport,
+            content.Parents.Select(p => p.ToByteArray()).ToList(), text, direction == MessageDirection.Incoming ? DeliveryState.Received : DeliveryState.Queued, 0,
+            DirectContentHandler.SentAt(content), now,
             IsContactRequest: false, Unread: false, kind, target.ToByteArray());
         if (tx.InsertMessage(action))
         {
-            tx.AdvanceConversation(action.ConversationId, senderId, action.Lamport, action.Id);
+            tx.AdvanceConversation(action.ConversationId, contact.Account, action.Lamport, action.Id);
             // Its message may not be here yet: then the action waits, stored, and applies when the message comes.
             if (tx.GetMessage(action.Target!) is { Kind: MessageKind.Text } message && message.ConversationId.AsSpan().SequenceEqual(action.ConversationId))
             {
@@ -73,7 +86,7 @@ internal sealed class DirectActions(ChatContext context, DirectContentHandler di
                 events.Add(() => context.Events.OnMessageUpdated(shown, contact));
             }
         }
-        return new ReceiveOutcome(ReceiveStatus.Accepted, Acknowledge: (senderId, action.Id));
+        return action;
     }
 
     private async Task<MessageRecord> ActAsync(string who, byte[] messageId, MessageKind kind, string text, Action<Content, ByteString> body, CancellationToken cancellationToken)

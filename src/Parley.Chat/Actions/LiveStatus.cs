@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using Parley.Chat.Delivery;
+using Parley.Chat.Devices;
 using Parley.Chat.Inbound;
 using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
@@ -248,9 +249,23 @@ internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions,
         return sent;
     }
 
-    /// <summary>Encrypts a note on an existing session (a note never starts one) and offers it directly; false when nobody took it.</summary>
-    private Task<bool> SendAsync(ContactRecord contact, Content note, CancellationToken cancellationToken) =>
-        direct.SendNowAsync(contact.Account, () => context.Store.TransactAsync(
-            tx => tx.GetContact(contact.Account) is { State: ContactState.Accepted } current && sessions.CanEncrypt(tx, current) ? sessions.Encrypt(tx, current, note, null) : null,
+    /// <summary>
+    /// Encrypts a note on an existing session (a note never starts one) and offers it directly, to each device of a
+    /// linked contact on its own session (docs/devices.md); false when nobody took it.
+    /// </summary>
+    private async Task<bool> SendAsync(ContactRecord contact, Content note, CancellationToken cancellationToken)
+    {
+        var devices = await context.Store.ReadAsync(r => sessions.DevicesOf(r, contact.Account), cancellationToken);
+        if (devices is null)
+        {
+            return await SendToAsync(contact, null, note, cancellationToken);
+        }
+        var taken = await Task.WhenAll(devices.Select(device => SendToAsync(contact, device, note, cancellationToken)));
+        return taken.Any(t => t);
+    }
+
+    private Task<bool> SendToAsync(ContactRecord contact, DeviceTarget? device, Content note, CancellationToken cancellationToken) =>
+        direct.SendNowAsync(contact.Account, device?.Device, () => context.Store.TransactAsync(
+            tx => tx.GetContact(contact.Account) is { State: ContactState.Accepted } current && sessions.CanEncrypt(tx, current, device) ? sessions.Encrypt(tx, current, device, note) : null,
             cancellationToken), cancellationToken);
 }

@@ -15,7 +15,7 @@ namespace Parley.Chat.Conversations;
 /// causal order (Lamport clock and parents), reading a conversation and marking it read (read receipts to accepted
 /// contacts). A message is encrypted and queued in one transaction; delivery is the outbox's.
 /// </summary>
-internal sealed class DirectConversations(ChatContext context, ContactBook contacts, PairwiseSessions sessions, Outbox outbox, DeviceSessions deviceSessions)
+internal sealed class DirectConversations(ChatContext context, ContactBook contacts, PairwiseSessions sessions, Outbox outbox, DeviceSessions deviceSessions, Devices.DeviceSyncNotes syncNotes)
 {
     /// <summary>How many messages one history or unread query returns at most.</summary>
     public const int MaxPageSize = 10_000;
@@ -93,28 +93,39 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
         return (content, heads);
     }
 
-    /// <summary>Marks messages as seen by the user; accepted contacts get read receipts.</summary>
+    /// <summary>Marks messages as seen by the user; accepted contacts get read receipts, our other devices a note (docs/devices.md).</summary>
     public async Task MarkReadAsync(IReadOnlyList<MessageRecord> messages, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var receipts = await context.Store.TransactAsync(tx =>
+        if (messages.Any(m => m.Direction == MessageDirection.Incoming))
+        {
+            // The note to our other devices needs a session with each (none yet if this device never wrote to them).
+            await deviceSessions.PrepareOwnAsync(cancellationToken);
+        }
+        var queued = await context.Store.TransactAsync(tx =>
         {
             var bySender = new Dictionary<PeerId, List<byte[]>>();
             foreach (var message in messages.Where(m => m.Direction == MessageDirection.Incoming))
             {
                 tx.MarkRead(message.Id);
-                if (tx.GetContact(message.Sender) is { State: ContactState.Accepted })
-                {
-                    (bySender.TryGetValue(message.Sender, out var ids) ? ids : bySender[message.Sender] = []).Add(message.Id);
-                }
+                (bySender.TryGetValue(message.Sender, out var ids) ? ids : bySender[message.Sender] = []).Add(message.Id);
             }
+            var queued = 0;
             foreach (var (sender, ids) in bySender)
             {
-                sessions.QueueControl(tx, tx.GetContact(sender)!, Receipts.Make(Protos.Receipt.Types.Kind.Read, ids));
+                if (tx.GetContact(sender) is not { } contact)
+                {
+                    continue;
+                }
+                if (contact.State == ContactState.Accepted && sessions.QueueControl(tx, contact, Receipts.Make(Protos.Receipt.Types.Kind.Read, ids)))
+                {
+                    queued++;
+                }
+                queued += syncNotes.Read(tx, contact, ids) ? 1 : 0;
             }
-            return bySender.Count;
+            return queued;
         }, cancellationToken);
-        if (receipts > 0)
+        if (queued > 0)
         {
             outbox.Wake();
         }

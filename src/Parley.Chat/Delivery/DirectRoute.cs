@@ -63,21 +63,22 @@ internal sealed class DirectRoute(ChatContext context, IUserDirectory directory,
     /// when none took it. <paramref name="seal"/> encrypts it only once the recipient seems to be online, so that a
     /// note to someone away spends no message key.
     /// </summary>
-    public async Task<bool> SendNowAsync(PeerId recipient, Func<Task<Envelope?>> seal, CancellationToken cancellationToken)
+    /// <param name="device">One device of a linked account (its own presence record); null: the account's presence.</param>
+    public async Task<bool> SendNowAsync(PeerId recipient, PeerId? device, Func<Task<Envelope?>> seal, CancellationToken cancellationToken)
     {
-        var presence = await LookUpPresenceAsync(recipient, cancellationToken);
+        var presence = device is null ? await LookUpPresenceAsync(recipient, cancellationToken) : await LookUpDevicePresenceAsync(recipient, device, cancellationToken);
         if (presence is null || await seal() is not { } envelope)
         {
             return false;
         }
-        foreach (var device in presence.Addresses.Where(a => a.Addresses.Count > 0))
+        foreach (var online in presence.Addresses.Where(a => a.Addresses.Count > 0))
         {
-            if (await TrySendAsync(device, envelope, cancellationToken) is { Status: ChatResponse.Types.Status.Accepted or ChatResponse.Types.Status.Duplicate })
+            if (await TrySendAsync(online, envelope, cancellationToken) is { Status: ChatResponse.Types.Status.Accepted or ChatResponse.Types.Status.Duplicate })
             {
                 return true;
             }
         }
-        Forget(recipient);
+        Forget(device ?? recipient);
         return false;
     }
 

@@ -37,6 +37,12 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
         tx.PutOutbox(new OutboxItem(envelope.EnvelopeId.ToByteArray(), recipient, messageId, envelope.ToByteArray(), OutboxStage.Sending, 0, now, createdAt ?? now + TimeSpan.FromMilliseconds(position), content, device));
     }
 
+    /// <summary>
+    /// Called inside the transaction in which a device of the contact (null: their account route) took envelopes
+    /// directly, with the messages they carry: per-device detail and a note to our other devices (docs/devices.md).
+    /// </summary>
+    public Action<IChatTransaction, ContactRecord, PeerId?, IReadOnlyList<byte[]>>? DirectlyDelivered { get; set; }
+
     /// <summary>Who the sync copies to our own devices are addressed to (docs/devices.md): ourselves; null until set.</summary>
     public Func<ContactRecord>? Self { get; set; }
 
@@ -149,7 +155,7 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
         items = items.Except(expired).ToList();
         var responses = await direct.SendAsync(recipient, device, items, cancellationToken);
         var delivered = items.Where((_, i) => responses[i]?.Status is ChatResponse.Types.Status.Accepted or ChatResponse.Types.Status.Duplicate).ToList();
-        await MarkDeliveredAsync(contact, delivered, cancellationToken);
+        await MarkDeliveredAsync(contact, device, delivered, cancellationToken);
         for (var i = 0; i < items.Count; i++)
         {
             if (responses[i] is { Status: ChatResponse.Types.Status.Refused } refusal)
@@ -219,7 +225,7 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
         }
     }
 
-    private async Task MarkDeliveredAsync(ContactRecord contact, List<OutboxItem> items, CancellationToken cancellationToken)
+    private async Task MarkDeliveredAsync(ContactRecord contact, PeerId? device, List<OutboxItem> items, CancellationToken cancellationToken)
     {
         if (items.Count == 0)
         {
@@ -249,6 +255,7 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
                     roomMessages.Add(tx.GetGroupMessage(id)!);
                 }
             }
+            DirectlyDelivered?.Invoke(tx, contact, device, items.Where(i => i.MessageId is { Length: ChatContext.MessageIdLength }).Select(i => i.MessageId!).ToList());
             return (changed, roomMessages);
         }, cancellationToken);
         foreach (var message in updated)

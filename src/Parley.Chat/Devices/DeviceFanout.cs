@@ -163,6 +163,7 @@ internal sealed class DeviceFanout(ChatContext context, IUserDirectory directory
     /// <summary>The copy our other devices get of what we sent <paramref name="contact"/>; null for content they need not show.</summary>
     public static Content? SyncCopyOf(ContactRecord contact, Content content) =>
         content.BodyCase is Content.BodyOneofCase.Text or Content.BodyOneofCase.ContactRequest or Content.BodyOneofCase.ContactAccept
+            or Content.BodyOneofCase.Edit or Content.BodyOneofCase.Deletion or Content.BodyOneofCase.Reaction
             ? new Content
             {
                 SentCopy = new SentCopy

@@ -10,10 +10,11 @@ namespace Parley.Chat.Devices;
 /// <summary>
 /// What another device of our account sent a contact (its sync copy, docs/devices.md): stored here as our outgoing
 /// message of that conversation, the contact added when this device did not know them, a request or an acceptance
-/// recorded as the other device made it. Its state then moves on with the contact's receipts, which every device of
-/// ours receives.
+/// recorded as the other device made it; an edit, a deletion or a reaction applied as ours. Its state then moves on
+/// with the contact's receipts, which every device of ours receives, and with the sending device's notes of what the
+/// contact's devices took from it directly (<see cref="DeviceSyncNotes"/>).
 /// </summary>
-internal sealed class SentCopies(ChatContext context, DirectContentHandler direct)
+internal sealed class SentCopies(ChatContext context, DirectContentHandler direct, Actions.DirectActions actions)
 {
     /// <exception cref="EnvelopeRefusedException">A malformed copy.</exception>
     public ReceiveOutcome Apply(IChatTransaction tx, SentCopy copy, DateTimeOffset now, List<Action> events)
@@ -57,6 +58,11 @@ internal sealed class SentCopies(ChatContext context, DirectContentHandler direc
             tx.PutContact(contact);
             var changed = contact;
             events.Add(() => context.Events.OnContactChanged(changed));
+        }
+        if (content.BodyCase is Content.BodyOneofCase.Edit or Content.BodyOneofCase.Deletion or Content.BodyOneofCase.Reaction)
+        {
+            actions.ApplyOurs(tx, content, contact, now, events);
+            return new ReceiveOutcome(ReceiveStatus.Accepted);
         }
         if (content.BodyCase is not (Content.BodyOneofCase.Text or Content.BodyOneofCase.ContactRequest))
         {

@@ -96,8 +96,13 @@ internal sealed class DirectContentHandler(ChatContext context)
         var state = receipt.Kind == Protos.Receipt.Types.Kind.Read ? DeliveryState.Read : DeliveryState.Delivered;
         foreach (var id in receipt.MessageIds.Take(MaxReceiptIds))
         {
-            if (tx.GetMessage(id.ToByteArray()) is { Direction: MessageDirection.Outgoing } mine && mine.State < state &&
-                conversation.AsSpan().SequenceEqual(mine.ConversationId))
+            if (tx.GetMessage(id.ToByteArray()) is not { Direction: MessageDirection.Outgoing } mine || !conversation.AsSpan().SequenceEqual(mine.ConversationId))
+            {
+                continue;
+            }
+            // Per-device detail (docs/devices.md); the message's own state is the furthest any device got.
+            tx.PutDeviceDelivery(mine.Id, new DeviceDelivery(senderDevice ?? senderId, state, context.Now));
+            if (mine.State < state)
             {
                 tx.UpdateMessageState(mine.Id, state, mine.StoredCount);
                 if (senderDevice is null)

@@ -30,7 +30,8 @@ internal sealed class EnvelopeReceiver(
     SessionRepair repair,
     Files.FileInbox files,
     Devices.DeviceFanout fanout,
-    Devices.SentCopies copies)
+    Devices.SentCopies copies,
+    Devices.DeviceSyncNotes syncNotes)
 {
     public async Task<ReceiveOutcome> ReceiveAsync(Envelope envelope, CancellationToken cancellationToken)
     {
@@ -141,14 +142,16 @@ internal sealed class EnvelopeReceiver(
             return new ReceiveOutcome(ReceiveStatus.Accepted);
         }
         var content = sessions.Decrypt(tx, envelope, sender, now, device);
-        if ((senderId == context.Account.Id) != (content.BodyCase == Content.BodyOneofCase.SentCopy))
+        if ((senderId == context.Account.Id) != (content.BodyCase is Content.BodyOneofCase.SentCopy or Content.BodyOneofCase.DeviceSync))
         {
-            throw new EnvelopeRefusedException("a sync copy comes only from another device of ours, and nothing else does");
+            throw new EnvelopeRefusedException("a sync copy or note comes only from another device of ours, and nothing else does");
         }
         switch (content.BodyCase)
         {
             case Content.BodyOneofCase.SentCopy:
                 return copies.Apply(tx, content.SentCopy, now, events);
+            case Content.BodyOneofCase.DeviceSync:
+                return syncNotes.Apply(tx, content.DeviceSync, events);
             case Content.BodyOneofCase.Group:
                 if (!roomsLocked)
                 {

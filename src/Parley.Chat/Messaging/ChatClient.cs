@@ -266,7 +266,15 @@ public sealed class ChatClient : IAsyncDisposable
     /// <summary>Incoming messages not shown yet, by conversation in causal order, without marking them.</summary>
     public Task<IReadOnlyList<MessageRecord>> GetUnreadAsync(CancellationToken cancellationToken) => _core.Conversations.GetUnreadAsync(cancellationToken);
 
-    /// <summary>Marks messages as seen by the user; accepted contacts get read receipts.</summary>
+    /// <summary>
+    /// One of our messages to <paramref name="who"/> and which of their devices have it delivered or read (docs/devices.md);
+    /// the message's own state is the furthest any of them got.
+    /// </summary>
+    /// <exception cref="ChatException">No such contact, or no message of ours with that id in the conversation.</exception>
+    public async Task<DeliveryDetail> GetDeliveryDetailAsync(string who, byte[] messageId, CancellationToken cancellationToken) =>
+        await _core.SyncNotes.DetailAsync(await GetContactAsync(who, cancellationToken), messageId, cancellationToken);
+
+    /// <summary>Marks messages as seen by the user; accepted contacts get read receipts, our other devices a note.</summary>
     public Task MarkReadAsync(IReadOnlyList<MessageRecord> messages, CancellationToken cancellationToken) => _core.Conversations.MarkReadAsync(messages, cancellationToken);
 
     /// <summary>Signal-style safety number for comparing keys with a contact out of band.</summary>

@@ -32,12 +32,14 @@ internal sealed class ChatCore
         Fanout = new DeviceFanout(Context, directory, dependencies.Device);
         Outbox.Self = Fanout.Self;
         Sessions = new PairwiseSessions(Context, directory, mailboxes, Outbox, Fanout);
+        SyncNotes = new DeviceSyncNotes(Context, Sessions, Fanout);
+        Outbox.DirectlyDelivered = SyncNotes.Delivered;
         DeviceSessions = new DeviceSessions(Context, directory, mailboxes, Sessions, Fanout);
         Devices = new AccountDevices(Context, directory, dependencies.Device, dependencies.DeviceKey);
         Publisher = new DirectoryPublisher(Context, directory, mailboxes, Channels, Devices);
         Devices.Linked = Publisher.PublishDeviceRecordsAsync;
         Contacts = new ContactBook(Context, directory, Sessions, Outbox, Publisher, DeviceSessions);
-        Conversations = new DirectConversations(Context, Contacts, Sessions, Outbox, DeviceSessions);
+        Conversations = new DirectConversations(Context, Contacts, Sessions, Outbox, DeviceSessions, SyncNotes);
         RoomCache = new RoomCache(Context);
         var messenger = new RoomMessenger(Context, Sessions, Outbox);
         var membership = new RoomMembership(Context, RoomCache, messenger, new WelcomeParts(Context, messenger), directory);
@@ -66,7 +68,7 @@ internal sealed class ChatCore
         RoomActions = new RoomActions(Context, Rooms, RoomCache);
         Live = new LiveStatus(Context, Sessions, directRoute);
         Context.Events.ContactChanged += (_, e) => Live.OnContactChanged(e.Contact);
-        Receiver = new EnvelopeReceiver(Context, Sessions, directContent, DirectActions, Live, RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair, Files.Inbox, Fanout, new SentCopies(Context, directContent));
+        Receiver = new EnvelopeReceiver(Context, Sessions, directContent, DirectActions, Live, RoomControls, RoomMessages, RoomCache, Rooms, Outbox, Repair, Files.Inbox, Fanout, new SentCopies(Context, directContent, DirectActions), SyncNotes);
         Fetcher = new MailboxFetcher(Context, mailboxes, Receiver, Sessions, Outbox, Devices);
         Outbox.RoomCopiesCounted = Rooms.RaiseCopiesCountedAsync;
     }
@@ -108,6 +110,8 @@ internal sealed class ChatCore
     public RoomActions RoomActions { get; }
 
     public LiveStatus Live { get; }
+
+    public DeviceSyncNotes SyncNotes { get; }
 
     public EnvelopeReceiver Receiver { get; }
 

@@ -43,6 +43,9 @@ public interface IChatReader
 
     MessageRecord? GetMessage(byte[] messageId);
 
+    /// <summary>Which of the recipient's devices have our message, and which read it (<see cref="PutDeviceDelivery"/>), in the order first recorded.</summary>
+    IReadOnlyList<DeviceDelivery> GetDeviceDeliveries(byte[] messageId);
+
     /// <summary>Texts of a conversation (not the actions on them) in display order (Lamport clock, then sender, then id); the last <paramref name="limit"/>.</summary>
     IReadOnlyList<MessageRecord> GetMessages(byte[] conversationId, int limit);
 
@@ -139,6 +142,9 @@ public interface IChatTransaction : IChatReader
     MessageRecord? AdvanceMessageState(byte[] messageId, DeliveryState state);
 
     void MarkRead(byte[] messageId);
+
+    /// <summary>Records that one device of the recipient has our message (or read it); a device's state only moves forward, with the time it got there.</summary>
+    void PutDeviceDelivery(byte[] messageId, DeviceDelivery delivery);
 
     /// <summary>Shows <paramref name="text"/> as the message's text from now on, edited at <paramref name="editedAt"/>.</summary>
     void EditMessage(byte[] messageId, string text, DateTimeOffset editedAt);

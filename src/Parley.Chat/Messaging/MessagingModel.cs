@@ -112,6 +112,19 @@ public sealed record MessageRecord(
     public QuotedMessage? Quote { get; init; }
 }
 
+/// <summary>How far one device of the recipient has a message of ours (docs/devices.md): <see cref="DeliveryState.Delivered"/> or <see cref="DeliveryState.Read"/>, since <paramref name="At"/>.</summary>
+/// <param name="Device">The recipient's device; their account's id when they have no linked devices (or it came on their account route).</param>
+public sealed record DeviceDelivery(PeerId Device, DeliveryState State, DateTimeOffset At);
+
+/// <summary>One of our 1:1 messages and how far each of the recipient's devices has it (docs/devices.md, per-device detail).</summary>
+public sealed record DeliveryDetail(MessageRecord Message, IReadOnlyList<DeviceDeliveryStatus> Devices);
+
+/// <summary>How far one device of the recipient has a message, as far as this device knows.</summary>
+/// <param name="Device">The device; the contact's account id for a contact without linked devices (or what came on their account route).</param>
+/// <param name="Name">Its name in the contact's device list; null when they have none or it is no longer listed.</param>
+/// <param name="State"><see cref="DeliveryState.Delivered"/> or <see cref="DeliveryState.Read"/>; null: not known to have it yet.</param>
+public sealed record DeviceDeliveryStatus(PeerId Device, string? Name, DeliveryState? State, DateTimeOffset? At);
+
 /// <summary>Someone's reaction to a message (the latest they sent).</summary>
 public sealed record Reaction(PeerId From, string Emoji, DateTimeOffset At);
 

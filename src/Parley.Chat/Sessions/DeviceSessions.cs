@@ -17,11 +17,19 @@ internal sealed class DeviceSessions(ChatContext context, IUserDirectory directo
     public async Task PrepareAsync(ContactRecord contact, CancellationToken cancellationToken)
     {
         await fanout.RefreshAsync(contact.Account, force: false, cancellationToken);
-        var self = fanout.Self();
+        await PrepareAsync(r => [(contact, fanout.TargetsOf(r, contact.Account)), (fanout.Self(), fanout.OwnOtherDevices(r))], cancellationToken);
+    }
+
+    /// <summary>Only our other devices: before a note to them alone (what was read here, <see cref="DeviceSyncNotes"/>).</summary>
+    public Task PrepareOwnAsync(CancellationToken cancellationToken) =>
+        PrepareAsync(r => [(fanout.Self(), fanout.OwnOtherDevices(r))], cancellationToken);
+
+    private async Task PrepareAsync(Func<IChatReader, (ContactRecord Peer, IReadOnlyList<DeviceTarget>? Targets)[]> peers, CancellationToken cancellationToken)
+    {
         var (missing, ourDevice) = await context.Store.ReadAsync(r =>
         {
             var lacking = new List<(ContactRecord Peer, DeviceTarget Device)>();
-            foreach (var (peer, targets) in new[] { (contact, fanout.TargetsOf(r, contact.Account)), (self, fanout.OwnOtherDevices(r)) })
+            foreach (var (peer, targets) in peers(r))
             {
                 var existing = r.GetSessions(peer.Account);
                 lacking.AddRange((targets ?? []).Where(t => !existing.Any(t.Owns)).Select(t => (peer, t)));

@@ -125,14 +125,20 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
     }
 
     /// <summary>True when <see cref="Encrypt(IChatTransaction, ContactRecord, Content, SessionSetup?)"/> has a session to encrypt on: any with a
-    /// single-device contact, one with the first device of a linked contact.</summary>
-    public bool CanEncrypt(IChatReader reader, ContactRecord contact) =>
-        fanout.TargetsOf(reader, contact.Account)?.FirstOrDefault(t => t.IsFirst) is { } first
-            ? reader.GetSessions(contact.Account).Any(first.Owns)
+    /// single-device contact, one with the first device of a linked contact; with <paramref name="device"/>, one with that device.</summary>
+    public bool CanEncrypt(IChatReader reader, ContactRecord contact, DeviceTarget? device = null) =>
+        (device ?? fanout.TargetsOf(reader, contact.Account)?.FirstOrDefault(t => t.IsFirst)) is { } target
+            ? reader.GetSessions(contact.Account).Any(target.Owns)
             : reader.HasSession(contact.Account);
 
     /// <summary>Encrypts <paramref name="content"/> on the contact's current session (or the one <paramref name="setup"/> starts), not queued; the session's new state is written in <paramref name="tx"/>.</summary>
     public Envelope Encrypt(IChatTransaction tx, ContactRecord contact, Content content, SessionSetup? setup) => Encrypt(tx, contact, null, content.ToByteArray(), setup);
+
+    /// <summary>Encrypts <paramref name="content"/> on the session with one device of a linked contact (null: the account route), not queued.</summary>
+    public Envelope Encrypt(IChatTransaction tx, ContactRecord contact, DeviceTarget? device, Content content) => Encrypt(tx, contact, device, content.ToByteArray(), null);
+
+    /// <summary>The devices of a linked contact, each on its own session (docs/devices.md); null: the account route.</summary>
+    public IReadOnlyList<DeviceTarget>? DevicesOf(IChatReader reader, PeerId account) => fanout.TargetsOf(reader, account);
 
     /// <summary>
     /// Replaces an outbox entry by its content encrypted again on the contact's current session (session repair); the

@@ -32,6 +32,7 @@ namespace Parley.Node.Api;
 [JsonSerializable(typeof(ReactRequest))]
 [JsonSerializable(typeof(TypingRequest))]
 [JsonSerializable(typeof(TypingSentDto))]
+[JsonSerializable(typeof(DeliveryDetailDto))]
 [JsonSerializable(typeof(List<PresenceDto>))]
 [JsonSerializable(typeof(PrivacyDto))]
 [JsonSerializable(typeof(GroupDto))]

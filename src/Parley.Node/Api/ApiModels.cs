@@ -124,6 +124,21 @@ public sealed record TypingRequest(bool Typing);
 /// <summary>Whether the typing note was sent: not when typing indicators are off, they are not an accepted contact, or they are away.</summary>
 public sealed record TypingSentDto(bool Sent);
 
+/// <summary>One of our messages and how far each of the recipient's devices has it (docs/devices.md).</summary>
+public sealed record DeliveryDetailDto(MessageDto Message, IReadOnlyList<DeviceDeliveryDto> Devices)
+{
+    public static DeliveryDetailDto Of(DeliveryDetail detail, ContactRecord contact, string self) =>
+        new(MessageDto.Of(detail.Message, contact, self), detail.Devices.Select(DeviceDeliveryDto.Of).ToList());
+}
+
+/// <param name="Name">The device's name in the recipient's device list; null for a contact without linked devices.</param>
+/// <param name="State">"delivered" or "read"; null while the device is not known to have it.</param>
+public sealed record DeviceDeliveryDto(string Device, string? Name, string? State, DateTimeOffset? At)
+{
+    public static DeviceDeliveryDto Of(DeviceDeliveryStatus status) =>
+        new(status.Device.ToString(), status.Name, status.State is { } state ? ContactDto.Lower(state) : null, status.At);
+}
+
 /// <summary>An accepted contact typing to you, or stopping (shown only while you share typing indicators too).</summary>
 public sealed record TypingDto(string Contact, bool Typing);
 

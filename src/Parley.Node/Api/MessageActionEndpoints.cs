@@ -6,8 +6,8 @@ using Parley.Chat.Messaging;
 namespace Parley.Node.Api;
 
 /// <summary>
-/// What people do with messages besides sending them (docs/api.md): edit and delete for everyone, react; typing,
-/// presence, and what of both the user shares. A message is named by its id (hex), in its conversation or room.
+/// What people do with messages besides sending them (docs/api.md): edit and delete for everyone, react; a message's
+/// delivery to each of the recipient's devices; typing, presence, and what of both the user shares. A message is named by its id (hex), in its conversation or room.
 /// </summary>
 internal static class MessageActionEndpoints
 {
@@ -23,6 +23,11 @@ internal static class MessageActionEndpoints
         direct.MapPost("/{id}/react", (string who, string id, ReactRequest request, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
             await DirectAsync(chat, who, await chat.ReactAsync(who, MessageId(id), request.Emoji ?? "", ct), ct)))
             .WithSummary("React to a message with one emoji (it replaces your earlier reaction); an empty emoji withdraws it");
+        direct.MapGet("/{id}/delivery", (string who, string id, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
+        {
+            var detail = await chat.GetDeliveryDetailAsync(who, MessageId(id), ct);
+            return Results.Ok(DeliveryDetailDto.Of(detail, await chat.GetContactAsync(who, ct), chat.Handle.ToString()));
+        })).WithSummary("Which of the recipient's devices have one of your messages delivered, and which read it (docs/devices.md)");
         direct.MapPost("/typing", (string who, TypingRequest request, CancellationToken ct) => ApiEndpoints.WithChat(node, async chat =>
             Results.Ok(new TypingSentDto(await chat.SendTypingAsync(who, request.Typing, ct)))))
             .WithSummary("Tell an accepted contact you started or stopped typing (only directly, never stored; not when typing indicators are off)");

@@ -260,7 +260,7 @@ public sealed class ApiEndpointTests(ApiNetwork network)
                 "/api/groups/{room}/messages/{id}/react", "/api/groups/{room}/read", "/api/groups/{room}/rename", "/api/groups/{room}/requests/{who}/approve",
                 "/api/groups/{room}/requests/{who}/deny", "/api/link", "/api/mailbox/fetch", "/api/messages",
                 "/api/messages/{who}", "/api/messages/{who}/files", "/api/messages/{who}/read", "/api/messages/{who}/typing", "/api/messages/{who}/{id}/delete",
-                "/api/messages/{who}/{id}/edit", "/api/messages/{who}/{id}/react", "/api/presence", "/api/privacy", "/api/requests", "/api/routing-table",
+                "/api/messages/{who}/{id}/delivery", "/api/messages/{who}/{id}/edit", "/api/messages/{who}/{id}/react", "/api/presence", "/api/privacy", "/api/requests", "/api/routing-table",
                 "/api/safety-number/{who}", "/api/status", "/api/unread",
             },
             paths.Order(StringComparer.Ordinal));

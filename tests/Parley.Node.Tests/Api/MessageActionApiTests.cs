@@ -24,6 +24,13 @@ public sealed class MessageActionApiTests(ApiNetwork network)
         var atJudy = (await judyEvents.WaitForAsync(e => e.Type == "message", "judy gets ken's reply")).Message!;
         Assert.Equal(new QuoteDto(question.Id, judy.Handle, "hello ken", false), atJudy.Quote);
 
+        // Which of ken's devices has judy's message (one: he has no linked devices); only the sender's messages have this.
+        var deliveryPath = $"/api/messages/{ApiUser.Path(ken.Handle)}/{question.Id}/delivery";
+        await LoopbackNetwork.WaitUntilAsync(
+            async () => (await judy.GetAsync<DeliveryDetailDto>(deliveryPath)).Devices is [{ State: "delivered" or "read" }], TimeSpan.FromSeconds(30), "judy's node knows ken's device has her message");
+        Assert.Equal(question.Id, (await judy.GetAsync<DeliveryDetailDto>(deliveryPath)).Message.Id);
+        Assert.Contains("no message of yours", await ken.RefusedAsync(HttpStatusCode.BadRequest, HttpMethod.Get, $"/api/messages/{ApiUser.Path(judy.Handle)}/{question.Id}/delivery"));
+
         // Accepted by the reply: each sees the other online, without a restart.
         await kenEvents.WaitForAsync(e => e.Type == "presence" && e.Presence!.Contact == judy.Handle && e.Presence.Online, "ken sees judy online");
         await judyEvents.WaitForAsync(e => e.Type == "presence" && e.Presence!.Contact == ken.Handle && e.Presence.Online, "judy sees ken online");

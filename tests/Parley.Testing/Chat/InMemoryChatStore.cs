@@ -93,6 +93,8 @@ public sealed partial class InMemoryChatStore : IChatStore
 
         public Dictionary<string, byte[]> Settings { get; init; } = [];
 
+        public Dictionary<string, List<DeviceDelivery>> DeviceDeliveries { get; init; } = [];
+
         public Dictionary<string, GroupRecord> Groups { get; init; } = [];
 
         public Dictionary<string, List<(string Id, byte[] Entry)>> GroupEntries { get; init; } = [];
@@ -118,6 +120,7 @@ public sealed partial class InMemoryChatStore : IChatStore
             Conversations = Conversations.ToDictionary(c => c.Key, c => (c.Value.Lamport, c.Value.Heads.ToList())),
             Outbox = new(Outbox),
             Settings = new(Settings),
+            DeviceDeliveries = DeviceDeliveries.ToDictionary(d => d.Key, d => d.Value.ToList()),
             Groups = new(Groups),
             GroupEntries = GroupEntries.ToDictionary(g => g.Key, g => g.Value.ToList()),
             GroupMessages = new(GroupMessages),
@@ -213,6 +216,23 @@ public sealed partial class InMemoryChatStore : IChatStore
 
         public MessageRecord? GetMessage(byte[] messageId) => state.Messages.GetValueOrDefault(Hex(messageId));
 
+        public IReadOnlyList<DeviceDelivery> GetDeviceDeliveries(byte[] messageId) =>
+            state.DeviceDeliveries.TryGetValue(Hex(messageId), out var deliveries) ? deliveries.ToList() : [];
+
+        public void PutDeviceDelivery(byte[] messageId, DeviceDelivery delivery)
+        {
+            var deliveries = state.DeviceDeliveries.TryGetValue(Hex(messageId), out var known) ? known : state.DeviceDeliveries[Hex(messageId)] = [];
+            var index = deliveries.FindIndex(d => d.Device == delivery.Device);
+            if (index < 0)
+            {
+                deliveries.Add(delivery with { At = Ms(delivery.At) });
+            }
+            else if (deliveries[index].State < delivery.State)
+            {
+                deliveries[index] = delivery with { At = Ms(delivery.At) };
+            }
+        }
+
         public IReadOnlyList<MessageRecord> GetMessages(byte[] conversationId, int limit)
         {
             var all = state.Messages.Values.Where(m => m.Kind == MessageKind.Text && m.ConversationId.AsSpan().SequenceEqual(conversationId)).ToList();
@@ -306,6 +326,7 @@ public sealed partial class InMemoryChatStore : IChatStore
             foreach (var id in state.Messages.Where(m => m.Value.ConversationId.AsSpan().SequenceEqual(conversationId)).Select(m => m.Key).ToList())
             {
                 state.Messages.Remove(id);
+                state.DeviceDeliveries.Remove(id);
             }
         }
 
