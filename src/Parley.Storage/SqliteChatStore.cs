@@ -119,6 +119,11 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
     private readonly SqliteDatabase _database;
     private readonly KeyVault _vault;
 
+    // Settings as last read outside a transaction (so committed), absent ones as null; a write drops its entry, so a
+    // rolled-back write leaves nothing behind. Used under the database's lock only. Every send reads several (the
+    // device lists), which would otherwise each be a query.
+    private readonly Dictionary<string, byte[]?> _settings = new(StringComparer.Ordinal);
+
     private SqliteChatStore(SqliteDatabase database, KeyVault vault)
     {
         _database = database;
@@ -184,13 +189,13 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
     public Task<T> TransactAsync<T>(Func<IChatTransaction, T> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return _database.WriteInBatchAsync((c, t) => work(new Transaction(c, t, _vault)), cancellationToken);
+        return _database.WriteInBatchAsync((c, t) => work(new Transaction(c, t, _vault, _settings)), cancellationToken);
     }
 
     public Task<T> ReadAsync<T>(Func<IChatReader, T> read, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(read);
-        return _database.ReadAsync(c => read(new Transaction(c, null, _vault)), cancellationToken);
+        return _database.ReadAsync(c => read(new Transaction(c, null, _vault, _settings)), cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
@@ -204,7 +209,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
     private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
     /// <summary>Reads and writes rows; with a null transaction it only reads.</summary>
-    private sealed partial class Transaction(SqliteConnection connection, SqliteTransaction? transaction, KeyVault vault) : IChatTransaction
+    private sealed partial class Transaction(SqliteConnection connection, SqliteTransaction? transaction, KeyVault vault, Dictionary<string, byte[]?> settings) : IChatTransaction
     {
         private const string MessageColumns =
             "id, conversation_id, sender, direction, lamport, parents, text, state, stored_count, sent_ms, local_ms, contact_request, unread, kind, target, edited_ms, deleted";
@@ -515,10 +520,26 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
 
         public void DeleteOutboxForMessage(byte[] messageId) => connection.Execute(transaction, "DELETE FROM outbox WHERE message_id = $m", ("$m", messageId));
 
-        public byte[]? GetSetting(string name) => connection.Scalar(transaction, "SELECT value FROM settings WHERE name = $n", ("$n", name)) as byte[];
+        public byte[]? GetSetting(string name)
+        {
+            if (settings.TryGetValue(name, out var known))
+            {
+                // A copy: the caller may change what it gets.
+                return known?.ToArray();
+            }
+            var value = connection.Scalar(transaction, "SELECT value FROM settings WHERE name = $n", ("$n", name)) as byte[];
+            if (transaction is null)
+            {
+                settings[name] = value?.ToArray();
+            }
+            return value;
+        }
 
-        public void PutSetting(string name, byte[] value) =>
+        public void PutSetting(string name, byte[] value)
+        {
+            settings.Remove(name);
             connection.Execute(transaction, "INSERT INTO settings (name, value) VALUES ($n, $v) ON CONFLICT (name) DO UPDATE SET value = $v", ("$n", name), ("$v", value));
+        }
 
         private const string GroupMessageColumns =
             "id, group_id, sender, epoch, chain_id, iteration, lamport, body, ciphertext, text, sent_ms, local_ms, outgoing, recipients, stored, delivered, unread, from_history, kind, target, edited_ms, deleted";

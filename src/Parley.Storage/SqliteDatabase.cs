@@ -27,6 +27,9 @@ public sealed class SqliteDatabase : IAsyncDisposable
     private readonly SqliteConnection _connection;
     private const int MaxWritesPerCommit = 256;
     private const string BatchSavepoint = "batched_write";
+    // Run as prepared statements (SqliteCommands keeps them), not parsed again for every write as SqliteTransaction.Save would.
+    private const string SaveSql = "SAVEPOINT " + BatchSavepoint;
+    private const string ReleaseSql = "RELEASE " + BatchSavepoint;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ConcurrentQueue<IBatchedWrite> _batch = new();
     private bool _disposed;
@@ -193,6 +196,8 @@ public sealed class SqliteDatabase : IAsyncDisposable
             writes.Add(write);
         }
         var done = new List<IBatchedWrite>(writes.Count);
+        // A write alone in its commit needs no savepoint: if it throws, the whole transaction is rolled back.
+        var alone = writes.Count == 1;
         try
         {
             using var transaction = _connection.BeginTransaction();
@@ -203,19 +208,25 @@ public sealed class SqliteDatabase : IAsyncDisposable
                     // Its caller gave up waiting before this commit took it.
                     continue;
                 }
-                transaction.Save(BatchSavepoint);
+                if (!alone)
+                {
+                    _connection.Execute(transaction, SaveSql);
+                }
                 try
                 {
                     write.Run(_connection, transaction);
-                    transaction.Release(BatchSavepoint);
+                    if (!alone)
+                    {
+                        _connection.Execute(transaction, ReleaseSql);
+                    }
                     done.Add(write);
                 }
                 catch (Exception e)
                 {
                     var failure = e is SqliteException sqlite ? StorageException.From(sqlite, Path) : e;
-                    if (!TryUndo(transaction))
+                    if (alone || !TryUndo(transaction))
                     {
-                        // SQLite ended the whole transaction itself (a full disk, an I/O error): nothing of the batch stays.
+                        // Alone, or SQLite ended the whole transaction itself (a full disk, an I/O error): nothing of the batch stays.
                         FailAll(writes, failure);
                         return;
                     }

@@ -113,6 +113,28 @@ public abstract class ChatStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_setting_reads_back_as_last_committed_after_reads_writes_and_a_rolled_back_write()
+    {
+        Assert.Null(await Store.ReadAsync(r => r.GetSetting("s"), CancellationToken.None));
+        await Store.TransactAsync(tx =>
+        {
+            tx.PutSetting("s", [1]);
+            Assert.Equal([1], tx.GetSetting("s"));
+            return true;
+        }, CancellationToken.None);
+        Assert.Equal([1], await Store.ReadAsync(r => r.GetSetting("s"), CancellationToken.None));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Store.TransactAsync<bool>(tx =>
+        {
+            tx.PutSetting("s", [2]);
+            Assert.Equal([2], tx.GetSetting("s"));
+            throw new InvalidOperationException("refused");
+        }, CancellationToken.None));
+
+        Assert.Equal([1], await Store.ReadAsync(r => r.GetSetting("s"), CancellationToken.None));
+        Assert.Equal([1], await Store.TransactAsync(tx => tx.GetSetting("s"), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task A_transaction_that_throws_leaves_nothing_behind()
     {
         var peer = IdentityKey.Generate();

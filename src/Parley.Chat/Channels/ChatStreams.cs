@@ -119,31 +119,33 @@ public sealed class ChatStreams : IPeerChannels
     /// <summary>Serves one inbound stream: each request is answered, in order, once it is stored.</summary>
     private async Task ServeStreamAsync(PeerStream stream, CancellationToken cancellationToken)
     {
+        // One idle timer for the stream, re-armed before each request rather than a new timer per request.
+        using var idleTimer = new CancellationTokenSource(_options.StreamIdleTimeout, _time);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token, idleTimer.Token);
         while (_handler is { } handler)
         {
             byte[]? bytes;
-            using (var idleTimer = new CancellationTokenSource(_options.StreamIdleTimeout, _time))
-            using (var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token, idleTimer.Token))
+            idleTimer.CancelAfter(_options.StreamIdleTimeout);
+            try
             {
-                try
-                {
-                    bytes = await LengthPrefixed.ReadMessageAsync(stream, _options.MaxEnvelopeBytes + 1024, idle.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                catch (InvalidDataException e)
-                {
-                    ChatLog.ClosingChatStream(_logger, stream.RemotePeer, e.Message);
-                    stream.Reset();
-                    return;
-                }
+                bytes = await LengthPrefixed.ReadMessageAsync(stream, _options.MaxEnvelopeBytes + 1024, idle.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (InvalidDataException e)
+            {
+                ChatLog.ClosingChatStream(_logger, stream.RemotePeer, e.Message);
+                stream.Reset();
+                return;
             }
             if (bytes is null)
             {
                 return;
             }
+            // Handling the request is not idleness.
+            idleTimer.CancelAfter(Timeout.InfiniteTimeSpan);
             ChatResponse response;
             try
             {

@@ -31,10 +31,14 @@ internal sealed class DeviceSessions(ChatContext context, IUserDirectory directo
             var lacking = new List<(ContactRecord Peer, DeviceTarget Device)>();
             foreach (var (peer, targets) in peers(r))
             {
-                var existing = r.GetSessions(peer.Account);
-                lacking.AddRange((targets ?? []).Where(t => !existing.Any(t.Owns)).Select(t => (peer, t)));
+                // Without devices to check (the usual single-device case) the sessions, sealed at rest, stay unread.
+                if (targets is { Count: > 0 })
+                {
+                    var existing = r.GetSessions(peer.Account);
+                    lacking.AddRange(targets.Where(t => !existing.Any(t.Owns)).Select(t => (peer, t)));
+                }
             }
-            return (lacking, sessions.OurDeviceKey(r));
+            return (lacking, lacking.Count == 0 ? null : sessions.OurDeviceKey(r));
         }, cancellationToken);
         if (missing.Count == 0)
         {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using Parley.Core.Multiformats;
 
@@ -13,6 +14,11 @@ public sealed class PeerId : IEquatable<PeerId>
     private const int MaxInlineKeyLength = 42;
     private const ulong LibP2pKeyCodec = 0x72;
     private const ulong CidV1 = 0x01;
+
+    // Stored rows name the same few peers over and over (every message reads its contact's and sender's ids): their
+    // parsed ids are kept, a peer id being immutable, instead of decoding base58 again each time.
+    private const int MaxParsedKept = 1024;
+    private static readonly ConcurrentDictionary<string, PeerId> Parsed = new(StringComparer.Ordinal);
 
     private readonly int _hashCode;
     private string? _text;
@@ -67,7 +73,19 @@ public sealed class PeerId : IEquatable<PeerId>
         }
         if (text[0] == '1' || text.StartsWith("Qm", StringComparison.Ordinal))
         {
-            return FromBytes(Base58.Decode(text));
+            if (Parsed.TryGetValue(text, out var known))
+            {
+                return known;
+            }
+            // Base58 is one-to-one, so the text is also what ToString would compute.
+            var parsed = FromBytes(Base58.Decode(text));
+            parsed._text = text;
+            if (Parsed.Count >= MaxParsedKept)
+            {
+                Parsed.Clear();
+            }
+            Parsed[text] = parsed;
+            return parsed;
         }
         var cid = Multibase.Decode(text);
         var version = Varint.Read(cid, out var versionLength);
