@@ -64,6 +64,10 @@ public sealed class MembershipLog
     private GroupStateBuilder _builder;
     private GroupState? _state;
 
+    /// <summary>An entry was inserted before others already applied: the builder (and the void marks) are replayed at the
+    /// next read, so that a burst of concurrent entries costs one replay, not one each.</summary>
+    private bool _replayPending;
+
     /// <summary>An empty log for a room known by its id and link key (from the invite link or the welcome an inviter
     /// sends). The first entry it accepts is the room's Create.</summary>
     public MembershipLog(ICryptoProvider crypto, Id256 groupId, ReadOnlySpan<byte> linkKey)
@@ -86,7 +90,14 @@ public sealed class MembershipLog
     public ReadOnlySpan<byte> LinkKey => _linkKey;
 
     /// <summary>Every accepted entry in log order, void ones included.</summary>
-    public IReadOnlyList<LoggedEntry> Entries => [.. _ordered.Select(n => new LoggedEntry(n.Entry, n.Void?.Reason, n.Void?.Detail))];
+    public IReadOnlyList<LoggedEntry> Entries
+    {
+        get
+        {
+            ReplayIfPending();
+            return [.. _ordered.Select(n => new LoggedEntry(n.Entry, n.Void?.Reason, n.Void?.Detail))];
+        }
+    }
 
     public int Count => _ordered.Count;
 
@@ -130,7 +141,14 @@ public sealed class MembershipLog
         [.. _pending.Values.SelectMany(e => e.Parents).Where(p => !_byId.ContainsKey(p) && !_pending.ContainsKey(p)).Distinct().Order()];
 
     /// <exception cref="InvalidOperationException">The log has no Create entry yet.</exception>
-    public GroupState State => _state ??= _builder.Snapshot();
+    public GroupState State
+    {
+        get
+        {
+            ReplayIfPending();
+            return _state ??= _builder.Snapshot();
+        }
+    }
 
     /// <summary>Creates a room: a random group id and link key, and the Create entry signed by the first admin.</summary>
     public static MembershipLog Create(ICryptoProvider crypto, IdentityKey creator, string creatorName, string roomName, bool historyEnabled, long timestampMs)
@@ -285,20 +303,35 @@ public sealed class MembershipLog
         var node = new Node(entry);
         if (_ordered.Count == 0 || Compare(_ordered[^1].Entry, entry) < 0)
         {
-            // The common case: the entry sorts last, so the state so far stays valid.
-            node.Void = _builder.Apply(entry);
             _ordered.Add(node);
+            if (!_replayPending)
+            {
+                // The common case: the entry sorts last, so the state so far stays valid.
+                node.Void = _builder.Apply(entry);
+            }
             return null;
         }
-        // A concurrent entry sorts before others already applied: replay everything in the new order.
+        // A concurrent entry sorts before others already applied: everything is replayed in the new order, once the
+        // state or the void marks are read.
         var index = _ordered.FindIndex(n => Compare(n.Entry, entry) > 0);
         _ordered.Insert(index, node);
+        _replayPending = true;
+        return null;
+    }
+
+    /// <summary>Does the replay an earlier insertion left pending, so that the builder and the void marks are current.</summary>
+    private void ReplayIfPending()
+    {
+        if (!_replayPending)
+        {
+            return;
+        }
         _builder = new GroupStateBuilder(_crypto, GroupId);
         foreach (var n in _ordered)
         {
             n.Void = _builder.Apply(n.Entry);
         }
-        return null;
+        _replayPending = false;
     }
 
     /// <summary>The state the author saw: the replay of the entry's ancestors alone.</summary>
@@ -307,6 +340,7 @@ public sealed class MembershipLog
         if (entry.Parents.Count == _heads.Count && entry.Parents.All(_heads.Contains))
         {
             // Naming every head means every entry in the log is an ancestor.
+            ReplayIfPending();
             return _builder;
         }
         var ancestors = new HashSet<Id256>();

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Parley.Chat.Actions;
 using Parley.Chat.Contacts;
 using Parley.Chat.Delivery;
@@ -8,6 +9,7 @@ using Parley.Chat.Protos;
 using Parley.Chat.Rooms;
 using Parley.Chat.Rooms.Controls;
 using Parley.Chat.Sessions;
+using Parley.Core.Identity;
 
 namespace Parley.Chat.Inbound;
 
@@ -33,6 +35,9 @@ internal sealed class EnvelopeReceiver(
     Devices.SentCopies copies,
     Devices.DeviceSyncNotes syncNotes)
 {
+    /// <summary>Senders whose last envelope was a room control (see <see cref="ReceivePairwiseAsync"/>); at most one entry per contact.</summary>
+    private readonly ConcurrentDictionary<PeerId, byte> _roomPeers = new();
+
     public async Task<ReceiveOutcome> ReceiveAsync(Envelope envelope, CancellationToken cancellationToken)
     {
         var outcome = envelope.GroupMessage.Length > 0 ? await roomMessages.ReceiveAsync(envelope, cancellationToken)
@@ -83,21 +88,39 @@ internal sealed class EnvelopeReceiver(
         var now = context.Now;
         var events = new List<Action>();
         var followUps = new HashSet<Id256>();
-        ReceiveOutcome outcome;
+        ReceiveOutcome? outcome = null;
+        var senderId = sender.Account.ToPeerId();
         try
         {
-            try
+            // A room control changes rooms held in memory, so it is received under the rooms' lock; plain 1:1 messages
+            // never wait for rooms. What a sender sent last predicts what comes next: after a room control, the next
+            // envelope from that sender is received under the lock at once, instead of being decrypted, found to be a
+            // room control, rolled back (the ratchet included) and received again.
+            if (!_roomPeers.ContainsKey(senderId))
             {
-                outcome = await context.Store.TransactAsync(tx => Apply(tx, envelope, sender, device, now, events, followUps, roomsLocked: false), cancellationToken);
+                try
+                {
+                    outcome = await context.Store.TransactAsync(tx => Apply(tx, envelope, sender, device, now, events, followUps, roomsLocked: false), cancellationToken);
+                }
+                catch (RoomLockNeededException)
+                {
+                    events.Clear();
+                }
             }
-            catch (RoomLockNeededException)
+            if (outcome is null)
             {
-                // A room control: it changes rooms held in memory, so it is received again (its transaction rolled
-                // back, the ratchet included) under the rooms' lock. Plain 1:1 messages never wait for rooms.
-                events.Clear();
+                var roomControl = false;
                 outcome = await rooms.LockedAsync(
-                    () => context.Store.TransactAsync(tx => Apply(tx, envelope, sender, device, now, events, followUps, roomsLocked: true), cancellationToken),
+                    () => context.Store.TransactAsync(tx => Apply(tx, envelope, sender, device, now, events, followUps, roomsLocked: true, wasRoomControl: () => roomControl = true), cancellationToken),
                     cancellationToken);
+                if (roomControl)
+                {
+                    _roomPeers[senderId] = 0;
+                }
+                else
+                {
+                    _roomPeers.TryRemove(senderId, out _);
+                }
             }
         }
         catch (EnvelopeRefusedException e)
@@ -119,7 +142,8 @@ internal sealed class EnvelopeReceiver(
         return outcome;
     }
 
-    private ReceiveOutcome Apply(IChatTransaction tx, Envelope envelope, IdentityDhCertificate sender, DeviceCertificate? device, DateTimeOffset now, List<Action> events, HashSet<Id256> followUps, bool roomsLocked)
+    private ReceiveOutcome Apply(
+        IChatTransaction tx, Envelope envelope, IdentityDhCertificate sender, DeviceCertificate? device, DateTimeOffset now, List<Action> events, HashSet<Id256> followUps, bool roomsLocked, Action? wasRoomControl = null)
     {
         // Recorded first; a refusal rolls it back with everything else.
         if (!tx.MarkEnvelopeSeen(envelope.EnvelopeId.ToByteArray(), now))
@@ -157,6 +181,7 @@ internal sealed class EnvelopeReceiver(
                 {
                     throw new RoomLockNeededException();
                 }
+                wasRoomControl?.Invoke();
                 if (contact is null)
                 {
                     contact = new ContactRecord(senderId, sender.Account, sender.DhKey, ContactBook.UnknownName, ContactState.GroupPeer, null, context.RandomBytes(ChatContext.MailboxTokenLength), now);

@@ -46,12 +46,13 @@ internal sealed class ChatCore
         RoomMessages = new RoomMessages(Context, RoomCache, messenger);
         var history = new HistoryOffers(Context, RoomCache, messenger);
         Rooms = new RoomEngine(Context, RoomCache, membership, messenger, RoomMessages, history, Contacts, Outbox);
+        var entries = new EntriesHandler(RoomCache, membership, messenger, Context);
         RoomControls = new RoomControls(Context, RoomCache,
         [
             new WelcomeHandler(RoomCache, membership, Context.Events),
-            new EntriesHandler(RoomCache, membership, messenger, Context),
+            entries,
             new EntriesRequestHandler(messenger),
-            new KeysHandler(RoomMessages, directory, Context),
+            new KeysHandler(RoomMessages, entries, directory, Context),
             new HeadsRequestHandler(messenger, account.PublicKey),
             new WelcomeRequestHandler(messenger, account.PublicKey),
             new HeadsHandler(membership),

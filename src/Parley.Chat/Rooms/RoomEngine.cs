@@ -156,9 +156,13 @@ internal sealed class RoomEngine(
         {
             RoomMembership.RequireAdmin(r, Me);
             var member = r.Log.State.Member(target.Account) ?? throw new ChatException($"{target.DisplayName} is not a member");
-            var recipients = r.Log.State.Members.Select(m => m.Account).ToList();
             var entry = membership.Append(r, change(member));
-            messenger.Broadcast(tx, r, [entry], includeTarget ? recipients : recipients.Where(a => r.Log.State.IsMember(a)), setups);
+            // The members get it at the sync below, with our keys (a new chain after a removal): one message each.
+            RoomMembership.QueuePassOn(tx, r, [entry]);
+            if (includeTarget && !r.Log.State.IsMember(target.Account))
+            {
+                messenger.Broadcast(tx, r, [entry], [target.Account], setups);
+            }
         }, cancellationToken);
         await SyncAsync(id, cancellationToken);
         return info;
@@ -377,8 +381,7 @@ internal sealed class RoomEngine(
             {
                 return false;
             }
-            membership.PassOn(tx, room, setups);
-            retry = !membership.DistributeKeys(tx, room, setups);
+            retry = !membership.DistributeKeys(tx, room, setups, RoomMembership.TakePassOn(tx, room, Me));
             messages.ReadPending(tx, room, events);
             history.Offer(tx, room, setups);
             RoomCache.Save(tx, room, []);

@@ -184,23 +184,28 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
         tx.PutSetting(PassOnSetting(room), [.. queued, .. entries.SelectMany(e => e.Id.Span.ToArray())]);
     }
 
-    /// <summary>Sends the entries <see cref="QueuePassOn"/> kept to every member but their authors, one message each.</summary>
-    public void PassOn(IChatTransaction tx, Room room, IReadOnlyDictionary<PeerId, SessionSetup?>? setups)
+    /// <summary>
+    /// The entries <see cref="QueuePassOn"/> kept, for every member but their authors: <see cref="DistributeKeys"/> sends
+    /// them with the keys, in one message per member.
+    /// </summary>
+    public static Dictionary<PublicKey, List<MembershipEntry>> TakePassOn(IChatTransaction tx, Room room, PublicKey me)
     {
+        var passOn = new Dictionary<PublicKey, List<MembershipEntry>>();
         if (tx.GetSetting(PassOnSetting(room)) is not { Length: > 0 } queued)
         {
-            return;
+            return passOn;
         }
         var entries = queued.Chunk(Id256.Size).Select(id => room.Log.Find(Id256.FromBytes(id))).OfType<MembershipEntry>().ToList();
-        foreach (var member in room.Log.State.Members.Select(m => m.Account).Where(a => !a.Equals(Me)))
+        foreach (var member in room.Log.State.Members.Select(m => m.Account).Where(a => !a.Equals(me)))
         {
             var theirs = entries.Where(e => !e.Author.Equals(member)).ToList();
             if (theirs.Count > 0)
             {
-                messenger.Broadcast(tx, room, theirs, [member], setups);
+                passOn[member] = theirs;
             }
         }
         tx.PutSetting(PassOnSetting(room), []);
+        return passOn;
     }
 
     /// <summary>
@@ -215,10 +220,11 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
     /// iteration of the next message we send, for the <see cref="KeyRecipients"/> that lack it; an admin adds the
     /// other members' chains each recipient lacks. Directory records go along (ours with our chain; an admin's
     /// others' too), so that members reach each other without looking each other up. All of it in as few messages
-    /// per recipient as the size bound allows. False when some recipient could not be reached yet (no pairwise
+    /// per recipient as the size bound allows, with the entries an admin passes on (<paramref name="passOn"/>, from
+    /// <see cref="TakePassOn"/>) ahead of the keys. False when some recipient could not be reached yet (no pairwise
     /// session: the next sync tries again).
     /// </summary>
-    public bool DistributeKeys(IChatTransaction tx, Room room, IReadOnlyDictionary<PeerId, SessionSetup?>? setups)
+    public bool DistributeKeys(IChatTransaction tx, Room room, IReadOnlyDictionary<PeerId, SessionSetup?>? setups, IReadOnlyDictionary<PublicKey, List<MembershipEntry>>? passOn = null)
     {
         var state = room.Log.State;
         var isAdmin = state.IsAdmin(Me);
@@ -244,12 +250,13 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
             var records = room.MemberRecords
                 .Where(r => !r.Key.Equals(recipient) && (isAdmin || (sendsOwn && r.Key.Equals(Me))) && !room.RecordsPassedOn.Contains((r.Key, recipient)))
                 .ToList();
-            if (distributions.Count == 0 && (records.Count == 0 || !recipients.Contains(recipient)))
+            var entries = passOn?.GetValueOrDefault(recipient) ?? [];
+            if (distributions.Count == 0 && entries.Count == 0 && (records.Count == 0 || !recipients.Contains(recipient)))
             {
                 continue;
             }
             var sent = true;
-            foreach (var keys in KeysMessages(distributions.Select(d => d.Payload), records.Select(r => r.Value)))
+            foreach (var keys in KeysMessages(entries, distributions.Select(d => d.Payload), records.Select(r => r.Value)))
             {
                 sent &= messenger.SendControl(tx, room.Id, recipient, new GroupControl { Keys = keys }, setups);
             }
@@ -291,10 +298,11 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
         return wire;
     }
 
-    /// <summary>Keys and records in as few messages as the size bound allows.</summary>
-    private IEnumerable<GroupKeys> KeysMessages(IEnumerable<byte[]> distributions, IEnumerable<GroupMemberRecords> records)
+    /// <summary>Entries, keys and records, in that order, in as few messages as the size bound allows.</summary>
+    private IEnumerable<GroupKeys> KeysMessages(IEnumerable<MembershipEntry> entries, IEnumerable<byte[]> distributions, IEnumerable<GroupMemberRecords> records)
     {
-        var items = distributions.Select(d => (Length: d.Length, Add: (Action<GroupKeys>)(keys => keys.Distributions.Add(ByteString.CopyFrom(d)))))
+        var items = entries.Select(e => ByteString.CopyFrom(e.ToBytes())).Select(e => (Length: e.Length, Add: (Action<GroupKeys>)(keys => keys.Entries.Add(e))))
+            .Concat(distributions.Select(d => (Length: d.Length, Add: (Action<GroupKeys>)(keys => keys.Distributions.Add(ByteString.CopyFrom(d))))))
             .Concat(records.Select(r => (Length: r.CalculateSize(), Add: (Action<GroupKeys>)(keys => keys.Records.Add(r)))));
         foreach (var batch in RoomMessenger.Batches(items, i => i.Length, messenger.MaxControlPayload))
         {

@@ -53,6 +53,53 @@ public sealed class RoomEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_removal_reaches_each_remaining_member_in_one_message_with_the_admins_new_key()
+    {
+        var (alice, bob, carol, dave) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"), await AddAsync("dave"));
+        var room = await alice.Core.Rooms.CreateAsync("club", historyEnabled: false, CancellationToken.None);
+        foreach (var invitee in new[] { bob, carol, dave })
+        {
+            await alice.Core.Rooms.InviteAsync(room.IdText, invitee.HandleText, CancellationToken.None);
+        }
+        await SettleAsync();
+        foreach (var invitee in new[] { bob, carol, dave })
+        {
+            await invitee.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+        }
+        await SettleAsync();
+        foreach (var user in _users)
+        {
+            await user.Core.Rooms.SendAsync(room.IdText, $"hi from {user.Chat.Handle.Name}", CancellationToken.None);
+        }
+        await SettleAsync();
+
+        var toBob = 0;
+        var toDave = 0;
+        // Counts what the removal sends, losing nothing.
+        _world.Hub.Lose = device => (device == bob.Chat.Device.DeviceId && ++toBob < 0) || (device == dave.Chat.Device.DeviceId && ++toDave < 0);
+        await alice.Chat.KickAsync(room.IdText, dave.HandleText, CancellationToken.None);
+        await alice.FlushAsync();
+        Assert.Equal(1, toBob);
+        Assert.Equal(1, toDave);
+        _world.Hub.Lose = null;
+        await SettleAsync();
+
+        var epoch = (await alice.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Epoch;
+        foreach (var user in new[] { alice, bob, carol })
+        {
+            Assert.Equal(epoch, (await user.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Epoch);
+            await user.Core.Rooms.SendAsync(room.IdText, $"after dave from {user.Chat.Handle.Name}", CancellationToken.None);
+        }
+        await SettleAsync();
+        foreach (var user in new[] { alice, bob, carol })
+        {
+            Assert.Equal(3, (await TextsAsync(user, room.IdText)).Count(t => t.StartsWith("after dave", StringComparison.Ordinal)));
+        }
+        Assert.Equal(GroupStatus.Removed, (await dave.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Status);
+        Assert.DoesNotContain(await TextsAsync(dave, room.IdText), t => t.StartsWith("after dave", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_room_peer_is_known_by_the_name_the_room_gave_also_after_leaving_it()
     {
         var (alice, bob, carol) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"));

@@ -53,6 +53,38 @@ public class MembershipLogTests
     }
 
     [Fact]
+    public void Joins_that_cross_later_invitations_added_in_a_burst_give_the_state_of_the_log_read_after_each()
+    {
+        // Each invitee joins on the log as its invitation left it, so its Join sorts before the later invitations:
+        // the admin's log takes each Join out of order. The log replays once, when it is read, not at every Join.
+        var admin = MembershipLog.Create(Provider, _alice.Key, "alice", "room", true, Now);
+        var joins = new List<MembershipEntry>();
+        foreach (var invitee in new[] { _bob, _carol, _dave })
+        {
+            admin.Append(_alice.Key, MembershipChange.Invite(invitee.Account, invitee.Name), Now);
+            joins.Add(Copy(admin).Append(invitee.Key, MembershipChange.Join(invitee.Name), Now));
+        }
+        var invitations = admin.Entries.Select(e => e.Entry).ToList();
+        var readAfterEach = Copy(admin);
+        var burst = Copy(admin);
+        foreach (var join in joins.AsEnumerable().Reverse())
+        {
+            Assert.Equal(AddStatus.Accepted, readAfterEach.Add(join.ToBytes()).Status);
+            Assert.NotEmpty(readAfterEach.State.Members);
+            Assert.Equal(AddStatus.Accepted, burst.Add(join.ToBytes()).Status);
+        }
+        // An entry naming every head is checked against the whole log, so against the replayed state: Bob is a member.
+        var remove = readAfterEach.Append(_alice.Key, MembershipChange.Remove(_bob.Account), Now);
+        Assert.Equal(AddStatus.Accepted, burst.Add(remove.ToBytes()).Status);
+
+        Assert.Equal(Describe(readAfterEach), Describe(burst));
+        Assert.Equal([_alice.Account, _carol.Account, _dave.Account], burst.State.Members.Select(m => m.Account));
+        Assert.Equal(1ul, burst.State.Epoch.Number);
+        Assert.All(burst.Entries, e => Assert.False(e.IsVoid));
+        Assert.Equal(invitations.Count + joins.Count + 1, burst.Count);
+    }
+
+    [Fact]
     public void Join_without_invitation_is_rejected()
     {
         var log = Room(_alice);

@@ -10,7 +10,10 @@ internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership,
 {
     public GroupControl.KindOneofCase Kind => GroupControl.KindOneofCase.Entries;
 
-    public bool Handle(RoomControlInput input)
+    public bool Handle(RoomControlInput input) => Take(input, input.Control.Entries.Entries);
+
+    /// <summary>Adds entries that came in a control (of this kind, or with keys); false when we hold no log of the room.</summary>
+    public bool Take(RoomControlInput input, IEnumerable<ByteString> entries)
     {
         if (input.Room is not { HasLog: true } room)
         {
@@ -18,7 +21,7 @@ internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership,
         }
         var tx = input.Tx;
         var me = context.Account.PublicKey;
-        var accepted = membership.AddEntries(tx, room, input.Control.Entries.Entries);
+        var accepted = membership.AddEntries(tx, room, entries);
         if (accepted.Count > 0)
         {
             // Admins pass on what they learn, at the sync that follows.

@@ -7,12 +7,13 @@ using Parley.Core.Identity;
 namespace Parley.Chat.Rooms.Controls;
 
 /// <summary>
-/// Sender keys: the sender's own chain, or chains an admin passes on. Each is installed and the messages that waited
+/// Sender keys: the sender's own chain, or chains an admin passes on (with the membership entries it passes on, taken
+/// first). Each is installed and the messages that waited
 /// for it are read; kept until the welcome when they came first. Members' directory records that come along are
 /// handed to the directory, which checks them when they are first needed. An admin passes on what it gets at its
 /// next sync.
 /// </summary>
-internal sealed class KeysHandler(RoomMessages messages, IUserDirectory directory, ChatContext context) : IRoomControlHandler
+internal sealed class KeysHandler(RoomMessages messages, EntriesHandler entries, IUserDirectory directory, ChatContext context) : IRoomControlHandler
 {
     /// <summary>Bound on one member's records (a presence or prekey record is well under 4 KiB).</summary>
     private const int MaxRecordsSize = 16 * 1024;
@@ -34,6 +35,11 @@ internal sealed class KeysHandler(RoomMessages messages, IUserDirectory director
                 return true;
         }
         var room = input.Room;
+        if (input.Control.Keys.Entries.Count > 0)
+        {
+            // The entries the keys go with first: a chain's owner is a member once its Join is in.
+            entries.Take(input, input.Control.Keys.Entries);
+        }
         var state = room.Log.State;
         var installed = false;
         foreach (var distribution in distributions)
