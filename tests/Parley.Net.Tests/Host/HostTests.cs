@@ -8,6 +8,8 @@ namespace Parley.Net.Tests.Host;
 
 public sealed class HostTests : IAsyncLifetime
 {
+    private const string GreetingProtocol = "/parley-test/greeting/1.0.0";
+
     private readonly HostFixture _fixture = new();
 
     public Task InitializeAsync() => Task.CompletedTask;
@@ -67,6 +69,46 @@ public sealed class HostTests : IAsyncLifetime
             Assert.True(payload.AsSpan().SequenceEqual(echoed), "echo differs");
         });
         await Task.WhenAll(tasks);
+    }
+
+    [Fact]
+    public async Task A_protocol_the_peer_listed_in_identify_is_negotiated_with_the_first_data_both_when_the_dialer_writes_and_when_it_reads_first()
+    {
+        var server = await _fixture.StartAsync();
+        server.SetStreamHandler(GreetingProtocol, async (stream, ct) => await stream.WriteAsync("hello"u8.ToArray(), ct));
+        var client = await _fixture.StartAsync();
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+        await client.ConnectAsync(HostFixture.AddressOf(server), cts.Token);
+        await client.Identify.IdentifyAsync(server.LocalPeerId, cts.Token);
+
+        var payload = RandomNumberGenerator.GetBytes(4096);
+        await using (var echo = await client.OpenStreamAsync(server.LocalPeerId, [EchoProtocol.Id], cts.Token))
+        {
+            Assert.Equal(payload, await EchoProtocol.RoundTripAsync(echo, payload, cts.Token));
+        }
+        await using var greeting = await client.OpenStreamAsync(server.LocalPeerId, [GreetingProtocol], cts.Token);
+        var received = new byte[5];
+        await greeting.ReadExactlyAsync(received, cts.Token);
+        Assert.Equal("hello"u8.ToArray(), received);
+    }
+
+    [Fact]
+    public async Task A_protocol_listed_for_a_peer_that_does_not_serve_it_is_refused_at_the_first_read()
+    {
+        const string notServed = "/parley-test/not-served/1.0.0";
+        var server = await _fixture.StartAsync();
+        var client = await _fixture.StartAsync();
+        using var cts = new CancellationTokenSource(HostFixture.Timeout);
+        await client.ConnectAsync(HostFixture.AddressOf(server), cts.Token);
+        var identified = await client.Identify.IdentifyAsync(server.LocalPeerId, cts.Token);
+        // A stale or lying identify: the peer store lists a protocol the peer has no handler for.
+        client.PeerStore.UpdateFromIdentify(server.LocalPeerId, identified.Addresses, [.. identified.Protocols, notServed], identified.AgentVersion, identified.ProtocolVersion, null);
+
+        // Opening no longer waits for the answer, so the refusal comes with the first read.
+        await using var stream = await client.OpenStreamAsync(server.LocalPeerId, [notServed], cts.Token);
+        await stream.WriteAsync(new byte[] { 1, 2, 3 }, cts.Token);
+        var error = await Assert.ThrowsAnyAsync<IOException>(async () => await stream.ReadExactlyAsync(new byte[3], cts.Token));
+        Assert.Contains("does not support", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
