@@ -18,6 +18,9 @@ internal static class PassphrasePrompt
             throw new PassphraseRequiredException(
                 $"the keys in {dataFolder} are protected by a passphrase, and parley asks for it only on a terminal (stdin is not one): give --passphrase-file <file> or set {GlobalOptions.PassphraseVariable}");
         }
+        // Asking whether a key is waiting puts the terminal in .NET's no-echo mode, which it keeps until exit: done before
+        // the prompt shows, so that nothing typed as soon as it shows is echoed before the first ReadKey starts.
+        _ = Console.KeyAvailable;
         Console.Error.Write(again ? "wrong passphrase; try again: " : $"passphrase for {dataFolder}: ");
         // Console.ReadKey blocks: it runs aside, so that Ctrl-C still stops the command (the read ends with the process).
         var passphrase = await Task.Run(ReadWithoutEcho, CancellationToken.None).WaitAsync(cancellationToken);
