@@ -1,6 +1,6 @@
 // Parley's web UI: a thin client of the node's local API (docs/api.md). No build step, no dependencies.
 // Everything from the network is put on the page with textContent, never as HTML.
-import { canChange, dayKey, daySeparator, formatFull, formatTime, presenceText, quoteElement, reactionPicker, reactionsElement } from "./message-parts.js";
+import { canChange, dayKey, daySeparator, deliveryElement, formatFull, formatTime, presenceText, quoteElement, reactionPicker, reactionsElement } from "./message-parts.js";
 import { downloadFile, fileElement, loadThumbnail, postFile, uploadElement } from "./file-parts.js";
 import { setUpDevices, showFirstRun } from "./devices.js";
 
@@ -444,6 +444,7 @@ function actionsElement(message, outgoing) {
     if (!open) item.append(reactionPicker(mine(message), (emoji) => react(message, emoji)));
   });
   button("act-reply", "↩", "Reply", () => startReply(message));
+  if (outgoing && !state.room) button("act-delivery", "ⓘ", "Delivery to each device", () => toggleDelivery(bar.closest("li"), message));
   if (canChange(message, outgoing) && !state.files.has(message.id)) {
     button("act-edit", "✎", "Edit", () => startEdit(message));
     button("act-delete", "🗑", "Delete for everyone", () => deleteForEveryone(message));
@@ -468,6 +469,22 @@ function update(message) {
 async function act(message, action, body) {
   try {
     update(await api("POST", `${messagePath(message)}/${action}`, body));
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+// Opens (or closes) below a message of ours the list of the recipient's devices that have it.
+async function toggleDelivery(item, message) {
+  const open = item.querySelector(".delivery");
+  if (open) {
+    open.remove();
+    return;
+  }
+  try {
+    const detail = await api("GET", `${messagePath(message)}/delivery`);
+    item.querySelector(".delivery")?.remove();
+    item.append(deliveryElement(detail));
   } catch (error) {
     toast(error.message);
   }

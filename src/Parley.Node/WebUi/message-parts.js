@@ -109,3 +109,21 @@ export function reactionPicker(current, onChoose) {
   }
   return picker;
 }
+
+// Which of the recipient's devices have one of our messages: each device by its name (or the end of its id), and
+// "read", "delivered" or "not yet" with the time.
+export function deliveryElement(detail) {
+  const list = document.createElement("ul");
+  list.className = "delivery";
+  for (const device of detail.devices) {
+    const row = document.createElement("li");
+    row.dataset.device = device.device;
+    row.dataset.state = device.state ?? "pending";
+    const name = device.name ?? (detail.devices.length === 1 ? "their device" : `device …${device.device.slice(-6)}`);
+    const when = device.at ? ` ${formatTime(device.at)}` : "";
+    row.textContent = `${name}: ${device.state ? `${device.state}${when}` : "not yet"}`;
+    if (device.at) row.title = formatFull(device.at);
+    list.append(row);
+  }
+  return list;
+}

@@ -142,6 +142,19 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         await bobPage.Locator($"#contacts li[data-handle='{alice}']").ClickAsync();
         await Expect(bobPage.Locator("#messages li.incoming").Last).ToContainTextAsync("One more thing");
 
+        // On request, alice's message shows which of bob's devices has it: his one device, read.
+        var more = alicePage.Locator("#messages li.outgoing").Filter(new LocatorFilterOptions { HasText = "One more thing" });
+        await Expect(more).ToHaveAttributeAsync("data-state", "read");
+        await more.HoverAsync();
+        await more.Locator(".act-delivery").ClickAsync();
+        var delivery = more.Locator(".delivery li");
+        await Expect(delivery).ToHaveCountAsync(1);
+        await Expect(delivery).ToHaveAttributeAsync("data-device", bobNode.Chat!.Account.Id.ToString());
+        await Expect(delivery).ToHaveAttributeAsync("data-state", "read");
+        await Expect(delivery).ToContainTextAsync("their device: read");
+        await Expect(alicePage.Locator("#messages li.incoming .act-delivery")).ToHaveCountAsync(0);
+        await ScreenshotAsync(alicePage, "webui-alice-delivery.png");
+
         Assert.True(problems.Count == 0, "the pages reported errors:\n" + string.Join("\n", problems));
         await browser.CloseAsync();
     }
