@@ -46,11 +46,12 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
     /// <summary>Who the sync copies to our own devices are addressed to (docs/devices.md): ourselves; null until set.</summary>
     public Func<ContactRecord>? Self { get; set; }
 
-    /// <summary>Puts a room message's ciphertext for one member in the outbox; it needs no pairwise session.</summary>
-    public void PutRoomCopy(IChatTransaction tx, PeerId recipient, byte[] ciphertext, byte[] messageId)
+    /// <summary>Puts a room message's ciphertext for one member (or one device of theirs) in the outbox; it needs no pairwise session.</summary>
+    /// <param name="messageId">The message whose copies are counted as they are stored or delivered; null: not counted.</param>
+    public void PutRoomCopy(IChatTransaction tx, PeerId recipient, byte[] ciphertext, byte[]? messageId, PeerId? device = null)
     {
         var envelope = new Envelope { EnvelopeId = ByteString.CopyFrom(context.RandomBytes(ChatContext.EnvelopeIdLength)), GroupMessage = ByteString.CopyFrom(ciphertext) };
-        Put(tx, recipient, envelope, messageId);
+        Put(tx, recipient, envelope, messageId, device: device);
     }
 
     /// <summary>Something was queued: the background pass runs now instead of at its next due time.</summary>

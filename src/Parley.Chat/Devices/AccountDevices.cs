@@ -39,6 +39,10 @@ public sealed class AccountDevices : IDisposable
     /// composition publishes this device's own records then, not at the next republish.</summary>
     internal Func<CancellationToken, Task>? Linked { get; set; }
 
+    /// <summary>Called after <see cref="RemoveAsync"/> published the list without the device (its key given): the
+    /// composition rotates the rooms' keys then.</summary>
+    internal Func<PublicKey, CancellationToken, Task>? Removed { get; set; }
+
     /// <summary>This device's certificate.</summary>
     public DeviceCertificate ThisDevice { get; }
 
@@ -79,7 +83,7 @@ public sealed class AccountDevices : IDisposable
 
     /// <summary>
     /// Removes <paramref name="device"/> from the device list and publishes the list: contacts stop encrypting to it and
-    /// never accept its key again.
+    /// never accept its key again, and every room we are in rotates its keys (<see cref="Removed"/>).
     /// </summary>
     /// <exception cref="ChatException">It is this device, or not a device of the account.</exception>
     public async Task RemoveAsync(PeerId device, CancellationToken cancellationToken)
@@ -89,7 +93,7 @@ public sealed class AccountDevices : IDisposable
         {
             throw new ChatException("a device cannot remove itself; remove it from another device of the account");
         }
-        await ChangeAsync(state =>
+        var key = await ChangeAsync(state =>
         {
             var listed = state.Devices.Find(d => d.DeviceId == device) ?? throw new ChatException($"{device} is not a device of this account");
             if (state.Removed.Count >= DirectoryRecordValidator.MaxRemovedDevices)
@@ -98,8 +102,12 @@ public sealed class AccountDevices : IDisposable
             }
             state.Devices.Remove(listed);
             state.Removed.Add(listed.Certificate.Device);
-            return true;
+            return listed.Certificate.Device;
         }, cancellationToken);
+        if (Removed is { } removed)
+        {
+            await removed(key, cancellationToken);
+        }
     }
 
     /// <summary>The account's devices as this device knows them; only this device while the account has no list.</summary>

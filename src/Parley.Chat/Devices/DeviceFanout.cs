@@ -92,6 +92,29 @@ internal sealed class DeviceFanout(ChatContext context, IUserDirectory directory
         }, cancellationToken);
     }
 
+    /// <summary>
+    /// A room entry signed by <paramref name="account"/> says it removed <paramref name="device"/> (docs/devices.md,
+    /// "Rooms"): taken at once into the list we keep of it (a contact's, or our own), so that the room's new keys, sent in
+    /// the sync that follows, do not go to that device even before its list is looked up again. Nothing for an account
+    /// we know no list of (we send to its first device alone).
+    /// </summary>
+    public void MarkRemoved(IChatTransaction tx, PeerId account, PublicKey device)
+    {
+        var setting = account == context.Account.Id ? AccountDevices.ListSetting : ContactListSetting(account);
+        if (tx.GetSetting(setting) is not { } bytes)
+        {
+            return;
+        }
+        var list = AccountDevices.ParseList(bytes);
+        if (list.Removed.Contains(device))
+        {
+            return;
+        }
+        list.Removed.Add(device);
+        tx.PutSetting(setting, DirectoryClient.DeviceListPayload(list.Devices.Where(d => !d.Certificate.Device.Equals(device)).ToList(), list.Removed).ToByteArray());
+        Forget(tx, account, new HashSet<PeerId> { device.ToPeerId() });
+    }
+
     /// <summary>Drops the sessions with, and the envelopes queued for, devices of <paramref name="account"/> that were removed.</summary>
     public static void Forget(IChatTransaction tx, PeerId account, IReadOnlySet<PeerId> removed)
     {

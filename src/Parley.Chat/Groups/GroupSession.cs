@@ -51,8 +51,9 @@ public sealed class GroupSession
     /// <summary>The most skipped keys kept per chain; beyond it the oldest are deleted.</summary>
     public const int MaxSkippedKeys = 1000;
 
-    /// <summary>Chains kept per sender (current and recent epochs, for late messages); the oldest is deleted beyond it.</summary>
-    public const int MaxChainsPerSender = 4;
+    /// <summary>Chains kept per sender account (current and recent epochs, for late messages; one chain per device of
+    /// the account in each, docs/devices.md); the oldest is deleted beyond it.</summary>
+    public const int MaxChainsPerSender = 16;
 
     /// <summary>Distributions held for senders the log does not know yet.</summary>
     public const int MaxHeldDistributions = 256;
@@ -63,6 +64,7 @@ public sealed class GroupSession
     private readonly Dictionary<ChainRef, ReceivedChain> _chains = [];
     private readonly Dictionary<PublicKey, List<ChainRef>> _chainsBySender = [];
     private readonly List<(PublicKey From, SenderKeyDistribution Distribution)> _held = [];
+    /// <summary>The members, and our own other devices (by device key), that have our current chain.</summary>
     private readonly HashSet<PublicKey> _sentTo = [];
     private readonly HashSet<(ChainRef Chain, PublicKey Member)> _relayed = [];
     private SenderKeyChain? _own;
@@ -107,7 +109,9 @@ public sealed class GroupSession
     /// <param name="signer">This member's account key: the chain gets the owner's signature that lets admins pass it
     /// on (<see cref="Relay"/>). Without it the chain goes out unsigned, for its recipients alone.</param>
     /// <param name="sendTo">Which members get the chain from this member itself (the others get it passed on); all when null.</param>
-    public SessionUpdate Update(GroupState state, IdentityKey? signer = null, Func<PublicKey, bool>? sendTo = null)
+    /// <param name="ownDevices">The keys of this account's other devices (docs/devices.md): each gets the chain too, as
+    /// an <see cref="OutgoingDistribution"/> whose recipient is the device key; none when null.</param>
+    public SessionUpdate Update(GroupState state, IdentityKey? signer = null, Func<PublicKey, bool>? sendTo = null, IReadOnlyList<PublicKey>? ownDevices = null)
     {
         CheckState(state);
         var installed = new List<SenderChainInfo>();
@@ -145,14 +149,16 @@ public sealed class GroupSession
             _own.OwnerSignature = signer.Sign(SenderKeyDistribution.OwnerSignedBytes(GroupId, _own.Epoch, Self, _own.ChainId, _own.SigningKey));
         }
         var outgoing = new List<OutgoingDistribution>();
-        var recipients = state.Members.Where(m => !m.Account.Equals(Self) && !_sentTo.Contains(m.Account) && (sendTo?.Invoke(m.Account) ?? true)).ToArray();
+        var recipients = state.Members.Select(m => m.Account).Where(a => !a.Equals(Self) && !_sentTo.Contains(a) && (sendTo?.Invoke(a) ?? true))
+            .Concat((ownDevices ?? []).Where(d => !_sentTo.Contains(d)))
+            .ToArray();
         if (recipients.Length > 0)
         {
             var distribution = _own.Distribution(GroupId, Self);
-            foreach (var member in recipients)
+            foreach (var recipient in recipients)
             {
-                outgoing.Add(new OutgoingDistribution(member.Account, distribution.ToBytes()));
-                _sentTo.Add(member.Account);
+                outgoing.Add(new OutgoingDistribution(recipient, distribution.ToBytes()));
+                _sentTo.Add(recipient);
             }
             distribution.Wipe();
         }
@@ -259,10 +265,12 @@ public sealed class GroupSession
             // Passed on by another member: the owner's signature (checked above) says whose chain it is.
             from = owner;
         }
-        if (from.Equals(Self))
+        // Another device of this account has a chain of its own (docs/devices.md), installed as any member's; this
+        // device's own chain never comes back to it.
+        if (from.Equals(Self) && _own is not null && _own.ChainId == distribution.ChainId && _own.Epoch == distribution.Epoch)
         {
             distribution.Wipe();
-            throw new GroupMessageException(GroupMessageFailure.Malformed, "a distribution of this member's own chain");
+            throw new GroupMessageException(GroupMessageFailure.Malformed, "a distribution of this device's own chain");
         }
         if (!state.IsMember(from))
         {
@@ -282,6 +290,28 @@ public sealed class GroupSession
         var result = Install(from, distribution, state);
         distribution.Wipe();
         return result;
+    }
+
+    /// <summary>
+    /// The current epoch's chains this device holds from other senders (other members, and the account's other devices),
+    /// each as it stands now: for another device of this account that joins the room, which reads from there on
+    /// (docs/devices.md, "Rooms"). The caller wipes them.
+    /// </summary>
+    public IReadOnlyList<byte[]> CurrentChains(GroupState state)
+    {
+        CheckState(state);
+        var chains = new List<byte[]>();
+        foreach (var (key, chain) in _chains)
+        {
+            if (key.Epoch != state.Epoch.Id || state.Member(key.Sender) is not { } member || chain.Membership != member.AddedBy)
+            {
+                continue;
+            }
+            var distribution = chain.Keys.Distribution(GroupId, key.Sender);
+            chains.Add(distribution.ToBytes());
+            distribution.Wipe();
+        }
+        return chains;
     }
 
     /// <summary>Encrypts a message under this member's current chain.</summary>
@@ -348,8 +378,8 @@ public sealed class GroupSession
         if (!_chains.TryGetValue(new ChainRef(sender, message.Epoch, message.ChainId), out var chain))
         {
             throw new GroupMessageException(GroupMessageFailure.UnknownChain,
-                sender.Equals(Self)
-                    ? "this member's own message: its keys are not kept"
+                sender.Equals(Self) && message.ChainId == _own?.ChainId
+                    ? "this device's own message: its keys are not kept"
                     : $"no chain {message.ChainId} of epoch {message.Epoch.ToShortString()} from {sender.ToPeerId()}");
         }
         if (chain.Membership != member.AddedBy)
@@ -374,7 +404,7 @@ public sealed class GroupSession
     /// <summary>
     /// Drops this member's sending chain and whom it went to, for a copy of the session handed to another device of
     /// the same account: two devices on one chain would reuse its message keys, so the copy makes a chain of its own on
-    /// its next <see cref="Update"/> and sends it to every member.
+    /// its next <see cref="Update"/> and sends it to every member (and the account's other devices).
     /// </summary>
     public void ForgetSendingChain()
     {

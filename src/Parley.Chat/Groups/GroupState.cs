@@ -14,11 +14,11 @@ public sealed record PendingInvitation(PublicKey Account, string DisplayName, Pu
 public sealed record PendingRequest(PublicKey Account, string DisplayName, Id256 Entry);
 
 /// <summary>
-/// The epoch: which sender keys are current. It changes on every effective Remove and Leave. Its id chains the
-/// removals in log order (docs/groups.md section 2), so every member that has the same log has the same epoch.
+/// The epoch: which sender keys are current. It changes on every effective Remove, Leave and RemoveDevice. Its id
+/// chains them in log order (docs/groups.md section 2), so every member that has the same log has the same epoch.
 /// </summary>
-/// <param name="Number">How many removals and leaves took effect before it (0 for the room's first epoch).</param>
-/// <param name="StartedBy">The Create, Remove or Leave entry that began it.</param>
+/// <param name="Number">How many removals, leaves and device removals took effect before it (0 for the room's first epoch).</param>
+/// <param name="StartedBy">The Create, Remove, Leave or RemoveDevice entry that began it.</param>
 public sealed record GroupEpoch(ulong Number, Id256 Id, Id256 StartedBy);
 
 /// <summary>One line of the audit list: who changed what, in log order; void entries are kept, with the reason.</summary>
@@ -55,6 +55,7 @@ public sealed record GroupChange(
             MembershipKind.Demote => $"{AuthorName} took admin rights from {TargetName}",
             MembershipKind.Rename => $"{AuthorName} renamed the room to \"{RoomName}\"",
             MembershipKind.SetHistory => $"{AuthorName} turned history for new members {(History == true ? "on" : "off")}",
+            MembershipKind.RemoveDevice => $"{AuthorName} removed a device (new keys)",
             _ => $"{AuthorName}: {Kind}",
         };
         return IsVoid ? $"{text} (void: {VoidDetail})" : text;

@@ -57,7 +57,7 @@ internal sealed class GroupStateBuilder(ICryptoProvider crypto, Id256 groupId)
             MembershipKind.Remove when target == author => Invalid("an admin leaves with Leave, not by removing itself"),
             MembershipKind.Remove when !_members.ContainsKey(target!) && !_invitations.ContainsKey(target!) =>
                 Invalid($"{NameOf(target!)} is neither a member nor invited"),
-            MembershipKind.Leave when !_members.ContainsKey(author) =>
+            MembershipKind.Leave or MembershipKind.RemoveDevice when !_members.ContainsKey(author) =>
                 (MembershipFailure.NotAuthorized, $"{NameOf(author)} is not a member"),
             MembershipKind.Promote when !_members.TryGetValue(target!, out var member) || member.IsAdmin =>
                 Invalid($"{NameOf(target!)} is not a member without admin rights"),
@@ -169,6 +169,9 @@ internal sealed class GroupStateBuilder(ICryptoProvider crypto, Id256 groupId)
             case MembershipKind.SetHistory:
                 _history = entry.History!.Value;
                 break;
+            case MembershipKind.RemoveDevice:
+                NextEpoch(entry);
+                break;
             default:
                 throw new InvalidOperationException($"unhandled kind {entry.Kind}");
         }
@@ -190,6 +193,12 @@ internal sealed class GroupStateBuilder(ICryptoProvider crypto, Id256 groupId)
             _adminCount--;
         }
         _departures[account] = entry.Id;
+        NextEpoch(entry);
+    }
+
+    /// <summary>Every effective Remove, Leave and RemoveDevice starts an epoch: its id chains the entries that began them.</summary>
+    private void NextEpoch(MembershipEntry entry)
+    {
         var previous = _epoch!;
         Span<byte> next = stackalloc byte[32];
         crypto.Sha256(new CanonicalWriter(EpochDomain).Raw(previous.Id.Span).Raw(entry.Id.Span).ToArray(), next);

@@ -44,6 +44,9 @@ public sealed record MembershipChange
 
     public static MembershipChange SetHistory(bool enabled) => new(MembershipKind.SetHistory) { History = enabled };
 
+    /// <summary>The author's account removed the device with this key: a new epoch.</summary>
+    public static MembershipChange RemoveDevice(PublicKey device) => new(MembershipKind.RemoveDevice) { Target = device };
+
     internal static MembershipChange Create(string creatorName, string roomName, bool history) =>
         new(MembershipKind.Create) { MemberName = creatorName, RoomName = roomName, History = history };
 

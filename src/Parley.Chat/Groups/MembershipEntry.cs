@@ -282,7 +282,7 @@ public sealed class MembershipEntry
             throw new FormatException("the timestamp is negative");
         }
         var needsTarget = kind is MembershipKind.Invite or MembershipKind.Approve or MembershipKind.Deny or MembershipKind.Remove
-            or MembershipKind.Promote or MembershipKind.Demote;
+            or MembershipKind.Promote or MembershipKind.Demote or MembershipKind.RemoveDevice;
         Require(change.Target is not null, needsTarget, "a target", kind);
         var nameRequired = kind is MembershipKind.Create or MembershipKind.Invite or MembershipKind.Request;
         if (kind != MembershipKind.Join)

@@ -38,6 +38,10 @@ public enum MembershipKind
 
     /// <summary>An admin turns history for new members on or off.</summary>
     SetHistory = 12,
+
+    /// <summary>A member removed one of its account's devices (docs/devices.md): the target is the device key, and a
+    /// new epoch begins, so that every member's new chain reaches only the devices still listed.</summary>
+    RemoveDevice = 13,
 }
 
 /// <summary>Why a membership entry was rejected by <see cref="MembershipLog.Add(MembershipEntry)"/>, or why a kept entry is void.</summary>

@@ -166,9 +166,11 @@ internal sealed class EnvelopeReceiver(
             return new ReceiveOutcome(ReceiveStatus.Accepted);
         }
         var content = sessions.Decrypt(tx, envelope, sender, now, device);
-        if ((senderId == context.Account.Id) != (content.BodyCase is Content.BodyOneofCase.SentCopy or Content.BodyOneofCase.DeviceSync))
+        var fromOwnDevice = senderId == context.Account.Id;
+        var syncOnly = content.BodyCase is Content.BodyOneofCase.SentCopy or Content.BodyOneofCase.DeviceSync;
+        if (fromOwnDevice ? !syncOnly && content.BodyCase != Content.BodyOneofCase.Group : syncOnly)
         {
-            throw new EnvelopeRefusedException("a sync copy or note comes only from another device of ours, and nothing else does");
+            throw new EnvelopeRefusedException("a sync copy or note comes only from another device of ours, and nothing else does but a room control");
         }
         switch (content.BodyCase)
         {
@@ -182,7 +184,12 @@ internal sealed class EnvelopeReceiver(
                     throw new RoomLockNeededException();
                 }
                 wasRoomControl?.Invoke();
-                if (contact is null)
+                if (fromOwnDevice)
+                {
+                    // Our other device keeps this one's rooms in step (docs/devices.md, "Rooms").
+                    contact = fanout.Self();
+                }
+                else if (contact is null)
                 {
                     contact = new ContactRecord(senderId, sender.Account, sender.DhKey, ContactBook.UnknownName, ContactState.GroupPeer, null, context.RandomBytes(ChatContext.MailboxTokenLength), now);
                     tx.PutContact(contact);

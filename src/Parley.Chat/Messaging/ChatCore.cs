@@ -37,22 +37,28 @@ internal sealed class ChatCore
         DeviceSessions = new DeviceSessions(Context, directory, mailboxes, Sessions, Fanout);
         Devices = new AccountDevices(Context, directory, dependencies.Device, dependencies.DeviceKey);
         Publisher = new DirectoryPublisher(Context, directory, mailboxes, Channels, Devices);
-        Devices.Linked = Publisher.PublishDeviceRecordsAsync;
         Contacts = new ContactBook(Context, directory, Sessions, Outbox, Publisher, DeviceSessions);
         Conversations = new DirectConversations(Context, Contacts, Sessions, Outbox, DeviceSessions, SyncNotes);
         RoomCache = new RoomCache(Context);
-        var messenger = new RoomMessenger(Context, Sessions, Outbox);
-        var membership = new RoomMembership(Context, RoomCache, messenger, new WelcomeParts(Context, messenger), directory);
+        var messenger = new RoomMessenger(Context, Sessions, Outbox, Fanout);
+        var roomDevices = new RoomDevices(Context, Sessions, Outbox, Fanout, DeviceSessions, messenger);
+        var membership = new RoomMembership(Context, RoomCache, messenger, new WelcomeParts(Context, messenger), directory, roomDevices);
         RoomMessages = new RoomMessages(Context, RoomCache, messenger);
         var history = new HistoryOffers(Context, RoomCache, messenger);
-        Rooms = new RoomEngine(Context, RoomCache, membership, messenger, RoomMessages, history, Contacts, Outbox);
+        Rooms = new RoomEngine(Context, RoomCache, membership, messenger, RoomMessages, history, Contacts, Outbox, roomDevices);
+        Devices.Linked = async ct =>
+        {
+            await Publisher.PublishDeviceRecordsAsync(ct);
+            await Rooms.SyncAllAsync(ct);
+        };
+        Devices.Removed = Rooms.RemoveDeviceAsync;
         var entries = new EntriesHandler(RoomCache, membership, messenger, Context);
         RoomControls = new RoomControls(Context, RoomCache,
         [
             new WelcomeHandler(RoomCache, membership, Context.Events),
             entries,
             new EntriesRequestHandler(messenger),
-            new KeysHandler(RoomMessages, entries, directory, Context),
+            new KeysHandler(RoomMessages, entries, directory, Context, roomDevices),
             new HeadsRequestHandler(messenger, account.PublicKey),
             new WelcomeRequestHandler(messenger, account.PublicKey),
             new HeadsHandler(membership),

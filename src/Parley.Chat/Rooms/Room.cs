@@ -36,5 +36,11 @@ internal sealed class Room(GroupRecord record, MembershipLog log, GroupSession s
 
     public HashSet<(PublicKey Owner, PublicKey Recipient)> RecordsPassedOn { get; } = [];
 
+    /// <summary>The entries our other devices got from this one (in memory only: after a restart they get the whole log again).</summary>
+    public HashSet<Id256> SentToOwnDevices { get; } = [];
+
+    /// <summary>Other members' chains for our other devices, held until those have the room's log (in memory only).</summary>
+    public List<ByteString> KeysForOwnDevices { get; } = [];
+
     public (int LogCount, GroupInfo Info)? CachedInfo { get; set; }
 }

@@ -28,7 +28,8 @@ internal sealed class RoomEngine(
     RoomMessages messages,
     HistoryOffers history,
     ContactBook contacts,
-    Outbox outbox)
+    Outbox outbox,
+    RoomDevices devices)
 {
     private readonly ConcurrentDictionary<Id256, byte> _toSync = new();
 
@@ -49,6 +50,7 @@ internal sealed class RoomEngine(
         {
             throw new ChatException($"cannot create a room called '{name}': {e.Message}", e);
         }
+        var linked = false;
         var info = await rooms.TransactAsync(log.GroupId, tx =>
         {
             var session = new GroupSession(context.Crypto, Me, log.GroupId);
@@ -56,9 +58,15 @@ internal sealed class RoomEngine(
             var room = new Room(new GroupRecord(log.GroupId.Span.ToArray(), log.LinkKey.ToArray(), MyHandle, GroupStatus.Member, null, now), log, session, new GroupTimeline(log.GroupId));
             RoomCache.Save(tx, room, log.Entries.Select(e => e.Entry));
             rooms.Put(room);
+            linked = devices.Any(tx);
             return rooms.Info(room);
         }, cancellationToken);
         context.Events.OnGroupChanged(info);
+        if (linked)
+        {
+            // Our other devices get the new room at the sync.
+            ScheduleSync([log.GroupId]);
+        }
         return info;
     }
 
@@ -202,6 +210,45 @@ internal sealed class RoomEngine(
         return info;
     }
 
+    /// <summary>
+    /// A device of our account was linked (here, or this is the new device): every room we are in syncs at the next
+    /// pass, so that our other devices get its log and our chain, and a new device sends its own chain to the members.
+    /// </summary>
+    public async Task SyncAllAsync(CancellationToken cancellationToken) =>
+        ScheduleSync((await rooms.ListAsync(cancellationToken)).Where(r => r.Status == GroupStatus.Member).Select(r => r.Id));
+
+    /// <summary>
+    /// One of our devices was removed (docs/devices.md, "Rooms"): in every room we are a member of, our RemoveDevice
+    /// entry starts a new epoch, so that every member's next chain, ours included, reaches only the devices still listed.
+    /// It goes where our Leave would (the admins pass it on); our other devices get it at the sync.
+    /// </summary>
+    public async Task RemoveDeviceAsync(PublicKey device, CancellationToken cancellationToken)
+    {
+        foreach (var id in (await rooms.ListAsync(cancellationToken)).Where(r => r.Status == GroupStatus.Member).Select(r => r.Id))
+        {
+            var setups = await contacts.PreparePeersAsync(await KeyPeersAsync(id, cancellationToken), cancellationToken);
+            await ChangeAsync(id, (tx, r) =>
+            {
+                if (r.Record.Status != GroupStatus.Member || !r.HasLog)
+                {
+                    return;
+                }
+                var recipients = RoomMembership.KeyRecipients(r.Log.State, Me).ToList();
+                var entry = membership.Append(r, MembershipChange.RemoveDevice(device));
+                if (r.Log.State.IsAdmin(Me))
+                {
+                    // The members get it at the sync below, ahead of our new chain: one message each.
+                    RoomMembership.QueuePassOn(tx, r, [entry]);
+                }
+                else
+                {
+                    messenger.Broadcast(tx, r, [entry], recipients, setups);
+                }
+            }, cancellationToken);
+            await SyncAsync(id, cancellationToken);
+        }
+    }
+
     /// <summary>Encrypts a message once for the room and queues a copy for every other member.</summary>
     public Task<GroupMessageRecord> SendAsync(string room, string text, CancellationToken cancellationToken) =>
         SendAsync(room, text, default, null, cancellationToken);
@@ -251,6 +298,7 @@ internal sealed class RoomEngine(
         // we give our sender key to (the admins, who pass it on) get it first, over the pairwise session.
         await contacts.PrepareContactsAsync(await MembersAsync(id, cancellationToken), cancellationToken);
         var setups = await contacts.PreparePeersAsync(await KeyPeersAsync(id, cancellationToken), cancellationToken);
+        await devices.PrepareAsync(cancellationToken);
         var retry = false;
         var record = await rooms.TransactAsync(id, tx =>
         {
@@ -259,10 +307,12 @@ internal sealed class RoomEngine(
             {
                 throw new ChatException($"you are not a member of {r.Log.State.Name}");
             }
+            // Our other devices have the room's log before our chain and the message.
+            retry = !devices.SyncLog(tx, r);
             // Every member we write to must be able to read it: our chain goes out (at this very iteration) to those
             // who lack it, in this transaction and ahead of the message in each one's outbox; the members an admin
             // passes it on to keep the message until their key arrives.
-            retry = !membership.DistributeKeys(tx, r, setups);
+            retry = !membership.DistributeKeys(tx, r, setups) || retry;
             var now = context.Now;
             var (lamport, parents) = r.Timeline.NextClock();
             var body = GroupMessage.Body(lamport, parents, now.ToUnixTimeMilliseconds(), "");
@@ -287,6 +337,7 @@ internal sealed class RoomEngine(
                     messenger.SendCopy(tx, contact, sent.Ciphertext, message.Id);
                 }
             }
+            devices.CopyMessage(tx, r, sent.Ciphertext);
             var result = stored(tx, r, message);
             RoomCache.Save(tx, r, []);
             return result;
@@ -373,6 +424,7 @@ internal sealed class RoomEngine(
     private async Task SyncAsync(Id256 id, CancellationToken cancellationToken)
     {
         var setups = await contacts.PreparePeersAsync(await KeyPeersAsync(id, cancellationToken), cancellationToken);
+        await devices.PrepareAsync(cancellationToken);
         var events = new List<Action>();
         var retry = false;
         await rooms.TransactAsync(id, tx =>
@@ -381,7 +433,9 @@ internal sealed class RoomEngine(
             {
                 return false;
             }
-            retry = !membership.DistributeKeys(tx, room, setups, RoomMembership.TakePassOn(tx, room, Me));
+            // Our other devices have the room's log before our chain (a device linked since: all of it).
+            retry = !devices.SyncLog(tx, room);
+            retry = !membership.DistributeKeys(tx, room, setups, RoomMembership.TakePassOn(tx, room, Me)) || retry;
             messages.ReadPending(tx, room, events);
             history.Offer(tx, room, setups);
             RoomCache.Save(tx, room, []);
@@ -435,14 +489,21 @@ internal sealed class RoomEngine(
     /// <summary>Runs a change of one room under the lock and in one transaction; on failure the room is reloaded from the store next time.</summary>
     private async Task<GroupInfo> ChangeAsync(Id256 id, Action<IChatTransaction, Room> change, CancellationToken cancellationToken)
     {
+        var linked = false;
         var info = await rooms.TransactAsync(id, tx =>
         {
             var room = rooms.Get(tx, id) ?? throw new ChatException("no such room");
             change(tx, room);
             RoomCache.Save(tx, room, []);
+            linked = devices.Any(tx);
             return rooms.Info(room);
         }, cancellationToken);
         context.Events.OnGroupChanged(info);
+        if (linked)
+        {
+            // Our other devices get the change at the sync.
+            ScheduleSync([id]);
+        }
         outbox.Wake();
         return info;
     }

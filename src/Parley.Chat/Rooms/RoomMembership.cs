@@ -13,7 +13,7 @@ namespace Parley.Chat.Rooms;
 /// sent (our status follows: invited, member, removed), taking a welcome, signing a join request, and keeping our
 /// sender keys in line with the members (a new chain after a removal, sent to whoever lacks it).
 /// </summary>
-internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomMessenger messenger, WelcomeParts welcomes, IUserDirectory directory)
+internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomMessenger messenger, WelcomeParts welcomes, IUserDirectory directory, RoomDevices devices)
 {
     private PublicKey Me => context.Account.PublicKey;
 
@@ -73,6 +73,7 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
             {
                 case AddStatus.Accepted:
                     RoomCache.StoreEntries(tx, room, result.Accepted);
+                    devices.Removed(tx, result.Accepted);
                     changed.AddRange(result.Accepted);
                     break;
                 case AddStatus.Pending:
@@ -229,10 +230,21 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
         var state = room.Log.State;
         var isAdmin = state.IsAdmin(Me);
         var recipients = KeyRecipients(state, Me).ToHashSet();
-        var update = room.Session.Update(state, context.Account.SigningKey, recipients.Contains);
+        // Our other devices get our chain from us directly, once they have the room's log (docs/devices.md).
+        var ownDevices = devices.Ready(tx, room);
+        var update = room.Session.Update(state, context.Account.SigningKey, recipients.Contains, ownDevices);
         foreach (var chain in update.Installed)
         {
             room.Timeline.ExpectChain(chain);
+        }
+        var toOwnDevices = update.Outgoing.Where(o => ownDevices.Contains(o.Recipient)).ToList();
+        if (toOwnDevices.Count > 0)
+        {
+            devices.SendOwnChain(tx, room, toOwnDevices[0].Payload);
+        }
+        foreach (var distribution in toOwnDevices)
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(distribution.Payload);
         }
         var relayed = isAdmin ? room.Session.Relay(state) : [];
         var own = directory.PublishedRecords(context.Account.Id);
@@ -240,8 +252,8 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
         {
             room.MemberRecords[Me] = Records(Me, own);
         }
-        var complete = true;
-        var byRecipient = update.Outgoing.Select(o => (o.Recipient, Own: true, o.Payload)).Concat(relayed.Select(o => (o.Recipient, Own: false, o.Payload))).ToLookup(o => o.Recipient);
+        var complete = ownDevices.Count > 0 || !devices.Any(tx);
+        var byRecipient = update.Outgoing.Except(toOwnDevices).Select(o => (o.Recipient, Own: true, o.Payload)).Concat(relayed.Select(o => (o.Recipient, Own: false, o.Payload))).ToLookup(o => o.Recipient);
         foreach (var recipient in state.Members.Select(m => m.Account).Where(a => !a.Equals(Me)))
         {
             var distributions = byRecipient[recipient].ToList();

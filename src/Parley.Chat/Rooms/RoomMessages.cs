@@ -114,7 +114,9 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
         {
             return true;
         }
-        var record = Record(message, ciphertext, outgoing: false, 0, unread: true, fromHistory: false, now);
+        // Sent from another device of ours: shown as ours.
+        var ours = message.Sender.Equals(context.Account.PublicKey);
+        var record = Record(message, ciphertext, outgoing: ours, 0, unread: !ours, fromHistory: false, now);
         if (tx.InsertGroupMessage(record))
         {
             if (MessageLedger.Stored(tx, room, record, rooms.Info(room), context.Events) is { } show)

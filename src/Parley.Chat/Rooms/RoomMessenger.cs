@@ -13,7 +13,7 @@ namespace Parley.Chat.Rooms;
 /// pairwise session with them, and a room message's one ciphertext as a copy per member through the outbox. All of it
 /// inside the caller's transaction.
 /// </summary>
-internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessions, Outbox outbox)
+internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessions, Outbox outbox, Devices.DeviceFanout fanout)
 {
     /// <summary>
     /// What an envelope adds around a room control's payload (sender identity, session, prekey and ratchet headers,
@@ -94,6 +94,15 @@ internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessio
     /// </summary>
     public void SendWelcome(IChatTransaction tx, Room room, PublicKey to, IReadOnlyDictionary<PeerId, SessionSetup?>? setups)
     {
+        foreach (var welcome in Welcome(room))
+        {
+            SendControl(tx, room.Id, to, new GroupControl { Welcome = welcome }, setups);
+        }
+    }
+
+    /// <summary>The parts of a welcome with the room's whole log.</summary>
+    public IEnumerable<GroupWelcome> Welcome(Room room)
+    {
         var header = new GroupWelcome { LinkKey = ByteString.CopyFrom(room.Log.LinkKey), AdminHandle = context.Handle.ToString() };
         header.Heads.AddRange(room.Log.Heads.Select(h => ByteString.CopyFrom(h.Span)));
         // Room for the header and for the part numbers (two varints of at most 5 bytes, each with its tag).
@@ -105,11 +114,24 @@ internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessio
             welcome.Part = (uint)i;
             welcome.Parts = (uint)parts.Count;
             welcome.Entries.AddRange(parts[i]);
-            SendControl(tx, room.Id, to, new GroupControl { Welcome = welcome }, setups);
+            yield return welcome;
         }
     }
 
-    /// <summary>Queues a copy of a room message's ciphertext for one member.</summary>
-    public void SendCopy(IChatTransaction tx, ContactRecord member, byte[] ciphertext, byte[] messageId) =>
-        outbox.PutRoomCopy(tx, member.Account, ciphertext, messageId);
+    /// <summary>
+    /// Queues a copy of a room message's ciphertext for one member: for a member whose account we know has linked
+    /// devices, one for each of them (docs/devices.md); the first device's copy is the one counted for the member.
+    /// </summary>
+    public void SendCopy(IChatTransaction tx, ContactRecord member, byte[] ciphertext, byte[] messageId)
+    {
+        if (fanout.TargetsOf(tx, member.Account) is not { } devices)
+        {
+            outbox.PutRoomCopy(tx, member.Account, ciphertext, messageId);
+            return;
+        }
+        foreach (var device in devices)
+        {
+            outbox.PutRoomCopy(tx, member.Account, ciphertext, device.IsFirst ? messageId : null, device.Device);
+        }
+    }
 }

@@ -299,7 +299,7 @@ public class GroupSessionTests
         var bob = net[_bob];
         var epoch = bob.State.Epoch.Id;
         Assert.Equal(1, bob.Session.ReceivedChainCount);
-        for (var chainId = 100u; chainId < 110; chainId++)
+        for (var chainId = 100u; chainId < 106 + GroupSession.MaxChainsPerSender; chainId++)
         {
             var distribution = new SenderKeyDistribution(bob.Log.GroupId, epoch, chainId, 0, new byte[32], new byte[32]).ToBytes();
             Assert.Equal(DistributionStatus.Installed, bob.Session.ReceiveDistribution(_alice.Account, distribution, bob.State).Status);

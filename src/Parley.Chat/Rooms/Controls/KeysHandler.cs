@@ -13,7 +13,7 @@ namespace Parley.Chat.Rooms.Controls;
 /// handed to the directory, which checks them when they are first needed. An admin passes on what it gets at its
 /// next sync.
 /// </summary>
-internal sealed class KeysHandler(RoomMessages messages, EntriesHandler entries, IUserDirectory directory, ChatContext context) : IRoomControlHandler
+internal sealed class KeysHandler(RoomMessages messages, EntriesHandler entries, IUserDirectory directory, ChatContext context, RoomDevices devices) : IRoomControlHandler
 {
     /// <summary>Bound on one member's records (a presence or prekey record is well under 4 KiB).</summary>
     private const int MaxRecordsSize = 16 * 1024;
@@ -41,7 +41,7 @@ internal sealed class KeysHandler(RoomMessages messages, EntriesHandler entries,
             entries.Take(input, input.Control.Keys.Entries);
         }
         var state = room.Log.State;
-        var installed = false;
+        var installed = new List<Google.Protobuf.ByteString>();
         foreach (var distribution in distributions)
         {
             try
@@ -51,7 +51,10 @@ internal sealed class KeysHandler(RoomMessages messages, EntriesHandler entries,
                 {
                     room.Timeline.ExpectChain(chain);
                 }
-                installed |= result.Status == DistributionStatus.Installed;
+                if (result.Status == DistributionStatus.Installed)
+                {
+                    installed.Add(distribution);
+                }
             }
             catch (GroupMessageException e)
             {
@@ -83,7 +86,9 @@ internal sealed class KeysHandler(RoomMessages messages, EntriesHandler entries,
         // room sync (which visits every member) follows, except on an admin, which passes the chains on.
         messages.ReadPending(input.Tx, room, input.Events);
         RoomCache.Save(input.Tx, room, []);
-        if (installed && state.IsAdmin(me))
+        // Our other devices get the chains other members sent us as they came (docs/devices.md); ours they have from us.
+        var forwarded = input.Sender.AccountKey.Equals(me) || devices.ForwardKeys(input.Tx, room, installed);
+        if ((installed.Count > 0 && state.IsAdmin(me)) || !forwarded)
         {
             input.FollowUps.Add(input.Id);
         }
