@@ -1,3 +1,4 @@
+using Parley.Chat.Groups;
 using Parley.Chat.Messaging;
 using Parley.Core.Crypto;
 using Parley.Storage;
@@ -25,22 +26,8 @@ public sealed class LinkedDevicesOverLoopbackTests
         var alice = aliceNode.Chat!;
         var bob = bobNode.Chat!;
 
-        // What linking leaves on the new device: the account's secrets in its own database.
-        Directory.CreateDirectory(network.FolderOf("alice-phone"));
-        await using (var store = await SqliteChatStore.OpenAsync(Path.Combine(network.FolderOf("alice-phone"), "parley.db"), null, DefaultCryptoProvider.Instance, Durability.ProcessCrash, None))
-        {
-            await store.TransactAsync(tx =>
-            {
-                tx.PutAccount(new AccountRecord(alice.Account.AccountSeed, alice.Account.IdentityDhPrivateKey, alice.Handle.Name, null, DateTimeOffset.UtcNow));
-                return true;
-            }, None);
-        }
-        var phoneNode = await network.StartNodeAsync("alice-phone");
-        await alice.Devices.AddAsync(phoneNode.PeerId.TryExtractPublicKey()!, "phone", None);
-        Assert.True(await phoneNode.OpenChatAsync(None));
+        var phoneNode = await LinkPhoneAsync(network, alice);
         var phone = phoneNode.Chat!;
-        await phone.Devices.JoinAsync(None);
-        await phone.StartAsync(None);
 
         var list = await bobNode.Directory.GetDeviceListAsync(alice.Account.Id, None);
         Assert.NotNull(list);
@@ -131,4 +118,97 @@ public sealed class LinkedDevicesOverLoopbackTests
         Assert.Equal(DeliveryState.Read, detail.Devices[1].State);
         Assert.NotNull(detail.Devices[0].State);
     }
+
+    [Fact]
+    public async Task A_room_reaches_both_devices_of_a_member_and_a_removed_device_cannot_read_what_follows()
+    {
+        await using var network = new LoopbackNetwork();
+        await network.StartNodesAsync(12);
+        var aliceNode = await network.StartUserAsync("alice");
+        var bobNode = await network.StartUserAsync("bob");
+        var (alice, bob) = (aliceNode.Chat!, bobNode.Chat!);
+        var room = (await bob.CreateGroupAsync("band", historyEnabled: false, None)).IdText;
+        await bob.InviteToGroupAsync(room, alice.Handle.ToString(), None);
+        await LoopbackNetwork.WaitUntilAsync(async () => (await alice.GetGroupsAsync(None)).Count == 1, Patience, "alice is invited");
+        await alice.JoinGroupAsync(room, None);
+        await LoopbackNetwork.WaitUntilAsync(async () => (await bob.GetGroupAsync(room, None)).Members.Count == 2, Patience, "alice joined");
+
+        // Linked after alice joined: the phone gets the room from her first device.
+        var phoneNode = await LinkPhoneAsync(network, alice);
+        var phone = phoneNode.Chat!;
+        await LoopbackNetwork.WaitUntilAsync(async () => (await phone.GetGroupsAsync(None)).Any(g => g.IdText == room && g.Status == GroupStatus.Member), Patience, "the phone has the room");
+
+        List<string> sent = ["from bob", "from alice's phone", "from alice's laptop"];
+        await bob.SendToGroupAsync(room, sent[0], None);
+        await WaitForTextsAsync(phone, room, [sent[0]], "the phone reads bob");
+        await phone.SendToGroupAsync(room, sent[1], None);
+        await WaitForTextsAsync(alice, room, sent[..2], "the laptop reads the phone");
+        await alice.SendToGroupAsync(room, sent[2], None);
+        foreach (var (device, name) in new[] { (alice, "alice's laptop"), (phone, "alice's phone"), (bob, "bob") })
+        {
+            await WaitForTextsAsync(device, room, sent, $"{name} shows every message");
+        }
+        Assert.Equal([false, true, true], (await phone.GetGroupHistoryAsync(room, 100, None)).Messages.Select(m => m.Outgoing));
+
+        var epoch = (await bob.GetGroupAsync(room, None)).Epoch;
+        await aliceNode.RemoveDeviceAsync(phoneNode.PeerId, None);
+        await LoopbackNetwork.WaitUntilAsync(async () => (await bob.GetGroupAsync(room, None)).Epoch > epoch, Patience, "bob took the device's removal (a new epoch)");
+        List<string> after = ["bob after the removal", "laptop after the removal"];
+        await bob.SendToGroupAsync(room, after[0], None);
+        await WaitForTextsAsync(alice, room, [.. sent, after[0]], "the laptop reads bob after the removal");
+        await alice.SendToGroupAsync(room, after[1], None);
+        await WaitForTextsAsync(alice, room, [.. sent, .. after], "the laptop reads on");
+        await WaitForTextsAsync(bob, room, [.. sent, .. after], "bob reads on");
+        await phone.FetchMailboxAsync(None);
+        Assert.Equal(sent, await TextsAsync(phone, room));
+
+        // Handed the ciphertexts themselves, the removed phone has no key for them (new epoch, new chains).
+        var ciphertexts = (await bob.GetGroupHistoryAsync(room, 100, None)).Messages.Where(m => after.Contains(m.Text)).Select(m => m.Ciphertext).ToList();
+        Assert.Equal(2, ciphertexts.Count);
+        await network.StopAsync(phoneNode);
+        await using var store = await SqliteChatStore.OpenAsync(Path.Combine(network.FolderOf("alice-phone"), "parley.db"), null, DefaultCryptoProvider.Instance, Durability.ProcessCrash, None);
+        var (group, entries) = await store.ReadAsync(r =>
+        {
+            var record = r.GetGroups().Single();
+            return (record, r.GetGroupEntries(record.Id));
+        }, None);
+        var log = new MembershipLog(DefaultCryptoProvider.Instance, Id256.FromBytes(group.Id), group.LinkKey);
+        foreach (var entry in entries)
+        {
+            log.Add(entry);
+        }
+        var session = GroupSession.Deserialize(DefaultCryptoProvider.Instance, group.Session!);
+        foreach (var ciphertext in ciphertexts)
+        {
+            Assert.NotNull(ciphertext);
+            Assert.Equal(GroupMessageFailure.UnknownChain, Assert.Throws<GroupMessageException>(() => session.Decrypt(ciphertext, log.State)).Reason);
+        }
+    }
+
+    /// <summary>A second device of <paramref name="alice"/>'s account as linking leaves it: the account's secrets in its
+    /// own database, its key certified through the device API, joined before it starts.</summary>
+    private static async Task<ParleyNode> LinkPhoneAsync(LoopbackNetwork network, ChatClient alice)
+    {
+        Directory.CreateDirectory(network.FolderOf("alice-phone"));
+        await using (var store = await SqliteChatStore.OpenAsync(Path.Combine(network.FolderOf("alice-phone"), "parley.db"), null, DefaultCryptoProvider.Instance, Durability.ProcessCrash, None))
+        {
+            await store.TransactAsync(tx =>
+            {
+                tx.PutAccount(new AccountRecord(alice.Account.AccountSeed, alice.Account.IdentityDhPrivateKey, alice.Handle.Name, null, DateTimeOffset.UtcNow));
+                return true;
+            }, None);
+        }
+        var phoneNode = await network.StartNodeAsync("alice-phone");
+        await alice.Devices.AddAsync(phoneNode.PeerId.TryExtractPublicKey()!, "phone", None);
+        Assert.True(await phoneNode.OpenChatAsync(None));
+        await phoneNode.Chat!.Devices.JoinAsync(None);
+        await phoneNode.Chat.StartAsync(None);
+        return phoneNode;
+    }
+
+    private static async Task<List<string>> TextsAsync(ChatClient device, string room) =>
+        (await device.GetGroupHistoryAsync(room, 100, None)).Messages.Select(m => m.Text).ToList();
+
+    private static Task WaitForTextsAsync(ChatClient device, string room, List<string> texts, string what) =>
+        LoopbackNetwork.WaitUntilAsync(async () => (await TextsAsync(device, room)).SequenceEqual(texts), Patience, what);
 }
