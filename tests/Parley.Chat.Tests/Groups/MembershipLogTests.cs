@@ -181,6 +181,25 @@ public class MembershipLogTests
     }
 
     [Fact]
+    public void A_member_removing_one_of_its_devices_starts_an_epoch_and_stays_a_member()
+    {
+        var log = Room(_alice, _bob, _carol);
+        var epoch = log.State.Epoch;
+        var device = new Person("bob's phone").Account;
+        var removal = log.Append(_bob.Key, MembershipChange.RemoveDevice(device), Now);
+
+        Assert.Equal([_alice.Account, _bob.Account, _carol.Account], log.State.Members.Select(m => m.Account));
+        Assert.Equal(epoch.Number + 1, log.State.Epoch.Number);
+        Assert.Equal(removal.Id, log.State.Epoch.StartedBy);
+        Assert.Equal(device, removal.Target);
+        Assert.Equal("bob removed a device (new keys)", log.State.Audit[^1].Describe());
+        // Only a member says it, and only as itself: a non-member's entry is refused, and the entry parses back whole.
+        log.Append(_carol.Key, MembershipChange.Leave(), Now);
+        Assert.Equal(MembershipFailure.NotAuthorized, Assert.Throws<MembershipException>(() => log.Append(_carol.Key, MembershipChange.RemoveDevice(device), Now)).Reason);
+        Assert.Equal(removal.Id, MembershipEntry.Parse(removal.ToBytes(), Provider).Id);
+    }
+
+    [Fact]
     public void Remove_ends_membership_and_starts_an_epoch()
     {
         var log = Room(_alice, _bob, _carol);
