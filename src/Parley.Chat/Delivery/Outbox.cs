@@ -48,9 +48,11 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
 
     /// <summary>Puts a room message's ciphertext for one member (or one device of theirs) in the outbox; it needs no pairwise session.</summary>
     /// <param name="messageId">The message whose copies are counted as they are stored or delivered; null: not counted.</param>
-    public void PutRoomCopy(IChatTransaction tx, PeerId recipient, byte[] ciphertext, byte[]? messageId, PeerId? device = null)
+    /// <param name="addressed">With <paramref name="device"/>: every device of the recipient that gets a copy (named in the envelope).</param>
+    public void PutRoomCopy(IChatTransaction tx, PeerId recipient, byte[] ciphertext, byte[]? messageId, PeerId? device = null, IEnumerable<PeerId>? addressed = null)
     {
         var envelope = new Envelope { EnvelopeId = ByteString.CopyFrom(context.RandomBytes(ChatContext.EnvelopeIdLength)), GroupMessage = ByteString.CopyFrom(ciphertext) };
+        envelope.RoomCopyDevices.AddRange((addressed ?? []).Select(d => ByteString.CopyFrom(d.Bytes)));
         Put(tx, recipient, envelope, messageId, device: device);
     }
 

@@ -39,10 +39,11 @@ internal sealed class DeviceFanout(ChatContext context, IUserDirectory directory
     }
 
     /// <summary>Our account's devices but this one (empty while the account has no list).</summary>
-    public IReadOnlyList<DeviceTarget> OwnOtherDevices(IChatReader reader) =>
-        reader.GetSetting(AccountDevices.ListSetting) is { } bytes
-            ? Targets(AccountDevices.ParseList(bytes).Devices).Where(t => t.Device != thisDevice.DeviceId).ToList()
-            : [];
+    public IReadOnlyList<DeviceTarget> OwnOtherDevices(IChatReader reader) => OwnDevices(reader).Where(t => t.Device != thisDevice.DeviceId).ToList();
+
+    /// <summary>Our account's devices, this one included, in the list's order (empty while the account has no list).</summary>
+    public static IReadOnlyList<DeviceTarget> OwnDevices(IChatReader reader) =>
+        reader.GetSetting(AccountDevices.ListSetting) is { } bytes ? Targets(AccountDevices.ParseList(bytes).Devices) : [];
 
     /// <summary>Ourselves as the "contact" our sync copies go to: the account's keys; no mailbox token (a stamp pays).</summary>
     public ContactRecord Self() =>

@@ -43,7 +43,7 @@ internal sealed class ChatCore
         var messenger = new RoomMessenger(Context, Sessions, Outbox, Fanout);
         var roomDevices = new RoomDevices(Context, Sessions, Outbox, Fanout, DeviceSessions, messenger);
         var membership = new RoomMembership(Context, RoomCache, messenger, new WelcomeParts(Context, messenger), directory, roomDevices);
-        RoomMessages = new RoomMessages(Context, RoomCache, messenger);
+        RoomMessages = new RoomMessages(Context, RoomCache, messenger, roomDevices);
         var history = new HistoryOffers(Context, RoomCache, messenger);
         Rooms = new RoomEngine(Context, RoomCache, membership, messenger, RoomMessages, history, Contacts, Outbox, roomDevices);
         Devices.Linked = async ct =>
@@ -52,6 +52,7 @@ internal sealed class ChatCore
             await Rooms.SyncAllAsync(ct);
         };
         Devices.Removed = Rooms.RemoveDeviceAsync;
+        RoomMessages.SyncNeeded = id => Rooms.ScheduleSync([id]);
         var entries = new EntriesHandler(RoomCache, membership, messenger, Context);
         RoomControls = new RoomControls(Context, RoomCache,
         [
@@ -65,7 +66,7 @@ internal sealed class ChatCore
             new JoinRequestHandler(RoomCache, messenger, Context),
             new HistoryHandler(history),
             new FetchHandler(RoomMessages),
-            new MessagesHandler(RoomMessages),
+            new MessagesHandler(RoomMessages, account.PublicKey),
         ]);
         Repair = new SessionRepair(Context, Sessions, Outbox);
         var directContent = new DirectContentHandler(Context);

@@ -42,5 +42,9 @@ internal sealed class Room(GroupRecord record, MembershipLog log, GroupSession s
     /// <summary>Other members' chains for our other devices, held until those have the room's log (in memory only).</summary>
     public List<ByteString> KeysForOwnDevices { get; } = [];
 
+    /// <summary>Other members' messages to pass on to our other devices their senders left out, held until those have
+    /// the room's log (in memory only).</summary>
+    public List<(byte[] Ciphertext, HashSet<PeerId> Devices)> MessagesForOwnDevices { get; } = [];
+
     public (int LogCount, GroupInfo Info)? CachedInfo { get; set; }
 }

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Parley.Chat.Delivery;
 using Parley.Chat.Devices;
+using Parley.Chat.Directory;
 using Parley.Chat.Groups;
 using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
@@ -12,11 +13,14 @@ namespace Parley.Chat.Rooms;
 /// <summary>
 /// A room on every device of our account (docs/devices.md, "Rooms"): our other devices get, over the sessions between
 /// our own devices, the room's log (the whole log once, as a welcome, then the entries they lack), our sender chain
-/// (each device has its own), the chains other members send us, and a copy of every message we send. For a
-/// single-device account each call reads one setting and does nothing else.
+/// (each device has its own), the chains other members send us, a copy of every message we send, and the messages
+/// other members sent us but not them. For a single-device account each call reads one setting and does nothing else.
 /// </summary>
 internal sealed class RoomDevices(ChatContext context, PairwiseSessions sessions, Outbox outbox, DeviceFanout fanout, DeviceSessions deviceSessions, RoomMessenger messenger)
 {
+    /// <summary>Messages held per room for our other devices until they have its log.</summary>
+    private const int MaxHeldMessages = 500;
+
     /// <summary>Starts a session with each of our other devices that has none (X3DH), before a room's transaction sends them something.</summary>
     public Task PrepareAsync(CancellationToken cancellationToken) => deviceSessions.PrepareOwnAsync(cancellationToken);
 
@@ -80,6 +84,49 @@ internal sealed class RoomDevices(ChatContext context, PairwiseSessions sessions
             SendKeys(tx, room.Id, room.KeysForOwnDevices);
             room.KeysForOwnDevices.Clear();
         }
+        if (room.MessagesForOwnDevices.Count > 0)
+        {
+            var own = fanout.OwnOtherDevices(tx);
+            foreach (var (ciphertext, to) in room.MessagesForOwnDevices)
+            {
+                SendMessage(tx, room.Id, ciphertext, own.Where(d => to.Contains(d.Device)).ToList());
+            }
+            room.MessagesForOwnDevices.Clear();
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// A room message another member sent this device (docs/devices.md, "Rooms"): passed on, over the sessions between
+    /// our devices, to our other devices its sender did not send a copy to (<paramref name="addressed"/>, as its copy
+    /// names them; none: it went to our account route alone), since a member that has not yet learned of one of our
+    /// devices reaches only the devices it knows. Of the devices it did reach, the first in our list passes it on, so
+    /// that they do not all send the same copy; a device that gets it twice reads it once (its key is used up). Held
+    /// until our devices have the room's log; false then (a sync sends it).
+    /// </summary>
+    public bool PassOn(IChatTransaction tx, Room room, byte[] ciphertext, IEnumerable<ByteString> addressed)
+    {
+        var own = DeviceFanout.OwnDevices(tx);
+        if (own.Count < 2)
+        {
+            return true;
+        }
+        var reached = addressed.Take(DirectoryRecordValidator.MaxDevices).Select(DeviceId).OfType<PeerId>().ToHashSet();
+        var passer = own.FirstOrDefault(d => reached.Contains(d.Device))?.Device ?? fanout.ThisDevice.DeviceId;
+        var missing = own.Where(d => d.Device != fanout.ThisDevice.DeviceId && !reached.Contains(d.Device)).ToList();
+        if (passer != fanout.ThisDevice.DeviceId || missing.Count == 0)
+        {
+            return true;
+        }
+        if (Ready(tx, room).Count == 0)
+        {
+            if (room.MessagesForOwnDevices.Count < MaxHeldMessages)
+            {
+                room.MessagesForOwnDevices.Add((ciphertext, missing.Select(d => d.Device).ToHashSet()));
+            }
+            return false;
+        }
+        SendMessage(tx, room.Id, ciphertext, missing);
         return true;
     }
 
@@ -156,6 +203,27 @@ internal sealed class RoomDevices(ChatContext context, PairwiseSessions sessions
             var keys = new GroupKeys();
             keys.Distributions.AddRange(batch);
             Send(tx, room, new GroupControl { Keys = keys });
+        }
+    }
+
+    private void SendMessage(IChatTransaction tx, Id256 room, byte[] ciphertext, IReadOnlyList<DeviceTarget> devices)
+    {
+        var messages = new GroupMessages();
+        messages.Ciphertexts.Add(ByteString.CopyFrom(ciphertext));
+        var control = new GroupControl { GroupId = ByteString.CopyFrom(room.Span), Messages = messages };
+        sessions.QueueToDevices(tx, fanout.Self(), devices, new Content { Group = control }.ToByteArray(), null, null);
+    }
+
+    private static PeerId? DeviceId(ByteString bytes)
+    {
+        try
+        {
+            return PeerId.FromBytes(bytes.Span);
+        }
+        catch (FormatException)
+        {
+            // Names none of our devices.
+            return null;
         }
     }
 

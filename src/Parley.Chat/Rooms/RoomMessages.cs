@@ -13,7 +13,7 @@ namespace Parley.Chat.Rooms;
 /// key or its sender's entry arrives; a gap in a sender's chain is asked of that sender once, and a member's request
 /// for a gap of ours is answered from what we stored.
 /// </summary>
-internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMessenger messenger)
+internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMessenger messenger, RoomDevices devices)
 {
     private const int MaxPendingCiphertexts = 500;
     private const int MaxFetchedCiphertexts = 256;
@@ -23,6 +23,9 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
 
     /// <summary>A message read carries a file manifest: stored in the same transaction by the files part (docs/files.md).</summary>
     public Action<IChatTransaction, GroupMessage, DateTimeOffset, List<Action>>? FileRead { get; set; }
+
+    /// <summary>A room needs a sync (a message for our other devices waits until they have the room's log).</summary>
+    public Action<Id256>? SyncNeeded { get; set; }
 
     /// <summary>A room message that arrived in an envelope of its own: read it now or keep it until its chain arrives.</summary>
     public async Task<ReceiveOutcome> ReceiveAsync(Envelope envelope, CancellationToken cancellationToken)
@@ -42,6 +45,7 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
         }
         var now = context.Now;
         var events = new List<Action>();
+        var held = false;
         ReceiveOutcome outcome;
         try
         {
@@ -59,7 +63,10 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
                 {
                     return new ReceiveOutcome(ReceiveStatus.Dropped);
                 }
-                Read(tx, room, envelope.GroupMessage.ToByteArray(), now, events, keepIfUnreadable: true);
+                var ciphertext = envelope.GroupMessage.ToByteArray();
+                Read(tx, room, ciphertext, now, events, keepIfUnreadable: true);
+                // Our other devices send each other what they send; another member's message goes on to any of ours it left out.
+                held = !parsed.Sender.Equals(context.Account.PublicKey) && !devices.PassOn(tx, room, ciphertext, envelope.RoomCopyDevices);
                 RoomCache.Save(tx, room, []);
                 return new ReceiveOutcome(ReceiveStatus.Accepted);
             }, cancellationToken);
@@ -71,6 +78,10 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
         foreach (var raise in events)
         {
             raise();
+        }
+        if (held)
+        {
+            SyncNeeded?.Invoke(parsed.GroupId);
         }
         return outcome;
     }
@@ -154,14 +165,14 @@ internal sealed class RoomMessages(ChatContext context, RoomCache rooms, RoomMes
         }
     }
 
-    /// <summary>Reads messages a member sent in answer to our fetch.</summary>
-    public void ReadFetched(IChatTransaction tx, Room room, GroupMessages messages, DateTimeOffset now, List<Action> events)
+    /// <summary>Reads messages a member sent in answer to our fetch, or another device of ours passed on.</summary>
+    public void ReadFetched(IChatTransaction tx, Room room, GroupMessages messages, DateTimeOffset now, List<Action> events, bool keepIfUnreadable)
     {
         foreach (var ciphertext in messages.Ciphertexts.Take(MaxFetchedCiphertexts))
         {
             try
             {
-                Read(tx, room, ciphertext.ToByteArray(), now, events, keepIfUnreadable: false);
+                Read(tx, room, ciphertext.ToByteArray(), now, events, keepIfUnreadable);
             }
             catch (EnvelopeRefusedException e)
             {

@@ -120,7 +120,8 @@ internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessio
 
     /// <summary>
     /// Queues a copy of a room message's ciphertext for one member: for a member whose account we know has linked
-    /// devices, one for each of them (docs/devices.md); the first device's copy is the one counted for the member.
+    /// devices, one for each of them, each naming them all so that the member's devices pass it on to any we left out
+    /// (docs/devices.md); the first device's copy is the one counted for the member.
     /// </summary>
     public void SendCopy(IChatTransaction tx, ContactRecord member, byte[] ciphertext, byte[] messageId)
     {
@@ -129,9 +130,10 @@ internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessio
             outbox.PutRoomCopy(tx, member.Account, ciphertext, messageId);
             return;
         }
+        var addressed = devices.Select(d => d.Device).ToList();
         foreach (var device in devices)
         {
-            outbox.PutRoomCopy(tx, member.Account, ciphertext, device.IsFirst ? messageId : null, device.Device);
+            outbox.PutRoomCopy(tx, member.Account, ciphertext, device.IsFirst ? messageId : null, device.Device, addressed);
         }
     }
 }

@@ -107,7 +107,8 @@ internal sealed class PairwiseSessions(ChatContext context, IUserDirectory direc
         }
     }
 
-    private void QueueToDevices(IChatTransaction tx, ContactRecord contact, IReadOnlyList<DeviceTarget> devices, byte[] plaintext, byte[]? messageId, SessionSetup? setup)
+    /// <summary>Encrypts <paramref name="plaintext"/> (a <see cref="Content"/>) for each of <paramref name="devices"/> we have a session with and queues it.</summary>
+    public void QueueToDevices(IChatTransaction tx, ContactRecord contact, IReadOnlyList<DeviceTarget> devices, byte[] plaintext, byte[]? messageId, SessionSetup? setup)
     {
         var sessions = tx.GetSessions(contact.Account);
         foreach (var device in devices)

@@ -55,6 +55,38 @@ public class LinkedDeviceRoomTests : AliceAndBobTest
     }
 
     [Fact]
+    public async Task A_member_that_has_not_learned_of_the_new_device_reaches_it_through_the_first_device()
+    {
+        var room = await Bob.Core.Rooms.CreateAsync("band", historyEnabled: false, None);
+        RoomId = room.IdText;
+        await Bob.Core.Rooms.InviteAsync(RoomId, Alice.HandleText, None);
+        await World.SettleAsync();
+        await Alice.Core.Rooms.JoinAsync(RoomId, None);
+        await World.SettleAsync();
+        Phone = await World.AddDeviceAsync(Alice, "phone");
+
+        // Only the laptop runs its room sync: the phone has the room, but has sent bob nothing yet (its chain would
+        // be the first envelope naming one of alice's devices), so bob knows no device list of alice's.
+        await Alice.FlushAsync();
+        Assert.Equal(GroupStatus.Member, (await Phone.Chat.GetGroupAsync(RoomId, None)).Status);
+        Assert.Null(await Bob.Store.ReadAsync(r => r.GetSetting(Parley.Chat.Devices.DeviceFanout.ContactListSetting(Alice.Chat.Account.Id)), None));
+        await Bob.Core.Rooms.SendAsync(RoomId, "to the one device bob knows", None);
+        await World.SettleAsync();
+
+        // The laptop passed it on over the phone's session with it.
+        Assert.Equal([(false, "to the one device bob knows")], await ShownAsync(Phone));
+        Assert.Equal([(false, "to the one device bob knows")], await ShownAsync(Alice));
+
+        // Bob knows both devices now: each gets its own copy, and the laptop passes nothing on (no duplicate to send).
+        Assert.NotNull(await Bob.Store.ReadAsync(r => r.GetSetting(Parley.Chat.Devices.DeviceFanout.ContactListSetting(Alice.Chat.Account.Id)), None));
+        await Bob.Core.Rooms.SendAsync(RoomId, "to both", None);
+        await Bob.FlushAsync();
+        Assert.Empty(await Alice.Store.ReadAsync(r => r.GetOutboxFor(Alice.Chat.Account.Id), None));
+        await World.SettleAsync();
+        Assert.Equal([(false, "to the one device bob knows"), (false, "to both")], await ShownAsync(Phone));
+    }
+
+    [Fact]
     public async Task Each_device_sends_on_a_chain_of_its_own()
     {
         await RoomThenPhoneAsync();

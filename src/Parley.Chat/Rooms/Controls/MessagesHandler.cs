@@ -2,8 +2,11 @@ using Parley.Chat.Protos;
 
 namespace Parley.Chat.Rooms.Controls;
 
-/// <summary>The answer to our fetch: the messages we missed.</summary>
-internal sealed class MessagesHandler(RoomMessages messages) : IRoomControlHandler
+/// <summary>
+/// The answer to our fetch: the messages we missed; or, from another device of ours, messages other members sent it
+/// and not us (docs/devices.md, "Rooms"), kept until their chains arrive if they cannot be read yet.
+/// </summary>
+internal sealed class MessagesHandler(RoomMessages messages, Core.Identity.PublicKey me) : IRoomControlHandler
 {
     public GroupControl.KindOneofCase Kind => GroupControl.KindOneofCase.Messages;
 
@@ -13,7 +16,7 @@ internal sealed class MessagesHandler(RoomMessages messages) : IRoomControlHandl
         {
             return false;
         }
-        messages.ReadFetched(input.Tx, room, input.Control.Messages, input.Now, input.Events);
+        messages.ReadFetched(input.Tx, room, input.Control.Messages, input.Now, input.Events, keepIfUnreadable: input.Sender.AccountKey.Equals(me));
         return true;
     }
 }
