@@ -129,14 +129,14 @@ public sealed class LinkedDevicesOverLoopbackTests
         var (alice, bob) = (aliceNode.Chat!, bobNode.Chat!);
         var room = (await bob.CreateGroupAsync("band", historyEnabled: false, None)).IdText;
         await bob.InviteToGroupAsync(room, alice.Handle.ToString(), None);
-        await LoopbackNetwork.WaitUntilAsync(async () => (await alice.GetGroupsAsync(None)).Count == 1, Patience, "alice is invited");
+        await WaitForRoomsAsync(alice, async () => (await alice.GetGroupsAsync(None)).Count == 1, "alice is invited");
         await alice.JoinGroupAsync(room, None);
-        await LoopbackNetwork.WaitUntilAsync(async () => (await bob.GetGroupAsync(room, None)).Members.Count == 2, Patience, "alice joined");
+        await WaitForRoomsAsync(bob, async () => (await bob.GetGroupAsync(room, None)).Members.Count == 2, "alice joined");
 
         // Linked after alice joined: the phone gets the room from her first device.
         var phoneNode = await LinkPhoneAsync(network, alice);
         var phone = phoneNode.Chat!;
-        await LoopbackNetwork.WaitUntilAsync(async () => (await phone.GetGroupsAsync(None)).Any(g => g.IdText == room && g.Status == GroupStatus.Member), Patience, "the phone has the room");
+        await WaitForRoomsAsync(phone, async () => (await phone.GetGroupsAsync(None)).Any(g => g.IdText == room && g.Status == GroupStatus.Member), "the phone has the room");
 
         List<string> sent = ["from bob", "from alice's phone", "from alice's laptop"];
         await bob.SendToGroupAsync(room, sent[0], None);
@@ -152,7 +152,7 @@ public sealed class LinkedDevicesOverLoopbackTests
 
         var epoch = (await bob.GetGroupAsync(room, None)).Epoch;
         await aliceNode.RemoveDeviceAsync(phoneNode.PeerId, None);
-        await LoopbackNetwork.WaitUntilAsync(async () => (await bob.GetGroupAsync(room, None)).Epoch > epoch, Patience, "bob took the device's removal (a new epoch)");
+        await WaitForRoomsAsync(bob, async () => (await bob.GetGroupAsync(room, None)).Epoch > epoch, "bob took the device's removal (a new epoch)");
         List<string> after = ["bob after the removal", "laptop after the removal"];
         await bob.SendToGroupAsync(room, after[0], None);
         await WaitForTextsAsync(alice, room, [.. sent, after[0]], "the laptop reads bob after the removal");
@@ -210,5 +210,36 @@ public sealed class LinkedDevicesOverLoopbackTests
         (await device.GetGroupHistoryAsync(room, 100, None)).Messages.Select(m => m.Text).ToList();
 
     private static Task WaitForTextsAsync(ChatClient device, string room, List<string> texts, string what) =>
-        LoopbackNetwork.WaitUntilAsync(async () => (await TextsAsync(device, room)).SequenceEqual(texts), Patience, what);
+        WaitForRoomsAsync(device, async () => (await TextsAsync(device, room)).SequenceEqual(texts), what);
+
+    /// <summary>Waits until <paramref name="condition"/> holds, checking it again at each room event of <paramref name="device"/> (a room or a room message changed).</summary>
+    private static async Task WaitForRoomsAsync(ChatClient device, Func<Task<bool>> condition, string what)
+    {
+        using var changed = new SemaphoreSlim(0);
+        void Changed(object? sender, EventArgs e) => changed.Release();
+        device.GroupChanged += Changed;
+        device.GroupMessageReceived += Changed;
+        device.GroupMessageChanged += Changed;
+        try
+        {
+            using var deadline = new CancellationTokenSource(Patience);
+            while (!await condition())
+            {
+                try
+                {
+                    await changed.WaitAsync(deadline.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    Assert.Fail($"timed out after {Patience.TotalSeconds:0} s waiting until {what}");
+                }
+            }
+        }
+        finally
+        {
+            device.GroupChanged -= Changed;
+            device.GroupMessageReceived -= Changed;
+            device.GroupMessageChanged -= Changed;
+        }
+    }
 }
