@@ -12,8 +12,8 @@ public class LinkedDeviceRoomTests : AliceAndBobTest
 
     private string RoomId { get; set; } = "";
 
-    /// <summary>Bob makes a room and lets alice in; they write; then alice links her phone, which gets the room from the laptop.</summary>
-    private async Task RoomThenPhoneAsync()
+    /// <summary>Bob makes a room and lets alice (her laptop) in.</summary>
+    private async Task RoomAsync()
     {
         var room = await Bob.Core.Rooms.CreateAsync("band", historyEnabled: false, None);
         RoomId = room.IdText;
@@ -21,6 +21,12 @@ public class LinkedDeviceRoomTests : AliceAndBobTest
         await World.SettleAsync();
         await Alice.Core.Rooms.JoinAsync(RoomId, None);
         await World.SettleAsync();
+    }
+
+    /// <summary>Bob's room with alice; they write; then alice links her phone, which gets the room from the laptop.</summary>
+    private async Task RoomThenPhoneAsync()
+    {
+        await RoomAsync();
         await Bob.Core.Rooms.SendAsync(RoomId, "before the phone", None);
         await World.SettleAsync();
 
@@ -57,12 +63,7 @@ public class LinkedDeviceRoomTests : AliceAndBobTest
     [Fact]
     public async Task A_member_that_has_not_learned_of_the_new_device_reaches_it_through_the_first_device()
     {
-        var room = await Bob.Core.Rooms.CreateAsync("band", historyEnabled: false, None);
-        RoomId = room.IdText;
-        await Bob.Core.Rooms.InviteAsync(RoomId, Alice.HandleText, None);
-        await World.SettleAsync();
-        await Alice.Core.Rooms.JoinAsync(RoomId, None);
-        await World.SettleAsync();
+        await RoomAsync();
         Phone = await World.AddDeviceAsync(Alice, "phone");
 
         // Only the laptop runs its room sync: the phone has the room, but has sent bob nothing yet (its chain would
@@ -84,6 +85,30 @@ public class LinkedDeviceRoomTests : AliceAndBobTest
         Assert.Empty(await Alice.Store.ReadAsync(r => r.GetOutboxFor(Alice.Chat.Account.Id), None));
         await World.SettleAsync();
         Assert.Equal([(false, "to the one device bob knows"), (false, "to both")], await ShownAsync(Phone));
+    }
+
+    [Fact]
+    public async Task An_admin_removing_one_of_its_devices_starts_an_epoch_the_removed_device_cannot_read()
+    {
+        await RoomAsync();
+        var bobsPhone = await World.AddDeviceAsync(Bob, "bob's phone");
+        await World.SettleAsync();
+        Assert.Equal(GroupStatus.Member, (await bobsPhone.Chat.GetGroupAsync(RoomId, None)).Status);
+        var epoch = (await Alice.Chat.GetGroupAsync(RoomId, None)).Epoch;
+
+        // Bob is the admin: his RemoveDevice entry goes to alice with his new chain.
+        await Bob.Chat.Devices.RemoveAsync(bobsPhone.Chat.Device.DeviceId, None);
+        await World.SettleAsync();
+        var onAlice = await Alice.Chat.GetGroupAsync(RoomId, None);
+        Assert.NotEqual(epoch, onAlice.Epoch);
+        Assert.Contains($"{Bob.HandleText} removed a device (new keys)", onAlice.Audit);
+        await Bob.Core.Rooms.SendAsync(RoomId, "after the removal", None);
+        await Alice.Core.Rooms.SendAsync(RoomId, "alice after the removal", None);
+        await World.SettleAsync();
+
+        Assert.Equal([(false, "after the removal"), (true, "alice after the removal")], await ShownAsync(Alice));
+        Assert.Equal([(true, "after the removal"), (false, "alice after the removal")], await ShownAsync(Bob));
+        Assert.Empty(await ShownAsync(bobsPhone));
     }
 
     [Fact]
