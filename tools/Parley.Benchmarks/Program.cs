@@ -51,6 +51,12 @@ if (command is "all" or "crypto")
     results["crypto"] = crypto;
     Console.WriteLine(CryptoBenchmark.Describe(crypto));
 }
+if (command is "all" or "sim-runtime")
+{
+    var runtime = SimulationRuntimeBenchmark.Run((int)ReadOption(args, "--posts", 2_000_000), (int)ReadOption(args, "--yields", 1_000_000));
+    results["simulatorRuntime"] = new { posts = runtime.Posts, postsPerSecond = Math.Round(runtime.PostsPerSecond), yields = runtime.Yields, resumptionsPerSecond = Math.Round(runtime.ResumptionsPerSecond) };
+    Console.WriteLine(SimulationRuntimeBenchmark.Describe(runtime));
+}
 if (command is "all" or "ratchet")
 {
     var ratchet = RatchetBenchmark.Run((int)ReadOption(args, "--messages", 50_000));

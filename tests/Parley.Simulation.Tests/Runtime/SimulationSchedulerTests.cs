@@ -39,7 +39,7 @@ public sealed class SimulationSchedulerTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void One_simulated_hour_passes_in_well_under_100_ms_of_wall_time()
+    public void One_simulated_hour_passes_without_waiting_for_the_wall_clock()
     {
         RunOneHour(); // warm up the JIT
         var wall = Stopwatch.StartNew();
@@ -48,7 +48,8 @@ public sealed class SimulationSchedulerTests(ITestOutputHelper output)
 
         output.WriteLine($"1 simulated hour (3600 one-second delays, 60 one-minute ticks): {wall.Elapsed.TotalMilliseconds:F2} ms wall");
         Assert.Equal(Start.AddHours(1), result.StoppedAt);
-        Assert.True(wall.ElapsedMilliseconds < 100, $"took {wall.ElapsedMilliseconds} ms");
+        // Thousands of times less than the hour, with room for a loaded machine: the virtual clock never sleeps.
+        Assert.True(wall.Elapsed < TimeSpan.FromSeconds(5), $"took {wall.ElapsedMilliseconds} ms");
 
         static SimulationRunResult RunOneHour()
         {
