@@ -124,7 +124,7 @@ public sealed class DhtSimulation(SimulationConfig config)
     private TimeSpan Elapsed() => _world.Time.GetUtcNow() - VirtualTimeProvider.DefaultStart;
 
     private void Progress(Stopwatch wall, string what) =>
-        Console.Error.WriteLine($"[{wall.Elapsed:mm\\:ss} wall, {Elapsed():d\\.hh\\:mm\\:ss} virtual, {_world.Messages:N0} messages] {what}");
+        Console.Error.WriteLine($"[{(int)wall.Elapsed.TotalHours}:{wall.Elapsed:mm\\:ss} wall, {Elapsed():d\\.hh\\:mm\\:ss} virtual, {_world.Messages:N0} messages] {what}");
 
     /// <summary>Nodes join a few at a time, each through three random members already in, as users arriving would.</summary>
     private async Task JoinAllAsync(int count)
