@@ -90,6 +90,9 @@ public sealed class GroupSession
 
     public int HeldDistributionCount => _held.Count;
 
+    /// <summary>Chains passed on whose owner's signature is still to be checked (at their first message).</summary>
+    public int UncheckedChainCount => _chains.Values.Count(c => c.OwnerUnchecked);
+
     /// <summary>How many other members this member can read in the current epoch: those whose chain of that epoch,
     /// from their current membership, it holds (all of them once every key has arrived).</summary>
     public int ReadableMemberCount(GroupState state)
@@ -199,7 +202,7 @@ public sealed class GroupSession
                 var chain = _chains[key];
                 // What went out at the last call and was not taken back (RelayNotSent) is no longer due.
                 chain.ForgetOwedWhere(m => key.Epoch != epoch || member is null || _relayed.Contains((key, m)));
-                if (key.Epoch != epoch || member is null || chain.Membership != member.AddedBy || chain.Keys.OwnerSignature is null)
+                if (key.Epoch != epoch || member is null || chain.Membership != member.AddedBy || chain.Keys.OwnerSignature is null || !CheckOwner(key, chain))
                 {
                     continue;
                 }
@@ -235,9 +238,14 @@ public sealed class GroupSession
     /// A distribution that arrived from <paramref name="from"/> over the pairwise session (which authenticated it):
     /// <paramref name="from"/>'s own chain, or another member's chain passed on, which must carry its owner's signature.
     /// </summary>
+    /// <param name="deferOwnerCheck">A chain passed on is installed without checking its owner's signature now; it is
+    /// checked (once) before the chain reads its first message or is passed on, and a chain whose signature fails
+    /// then is dropped and its message refused (docs/groups.md, "Owner signatures checked at first use"). A chain
+    /// held for a sender not yet a member, of another epoch than the current one, or a second unchecked chain of one
+    /// sender in the epoch, is checked at once.</param>
     /// <exception cref="GroupMessageException">Malformed, for another room, passed on without a valid owner's
-    /// signature, or from a sender who was removed or left.</exception>
-    public DistributionResult ReceiveDistribution(PublicKey from, ReadOnlySpan<byte> payload, GroupState state)
+    /// signature (when checked now), or from a sender who was removed or left.</exception>
+    public DistributionResult ReceiveDistribution(PublicKey from, ReadOnlySpan<byte> payload, GroupState state, bool deferOwnerCheck = false)
     {
         ArgumentNullException.ThrowIfNull(from);
         CheckState(state);
@@ -255,16 +263,16 @@ public sealed class GroupSession
             distribution.Wipe();
             throw new GroupMessageException(GroupMessageFailure.WrongGroup, $"the distribution is for room {distribution.GroupId.ToShortString()}");
         }
-        if (distribution.OwnerSignature is not null && !distribution.OwnerSignatureVerifies(_crypto))
+        // Passed on by another member, the owner's signature says whose chain it is; with deferOwnerCheck it is checked
+        // before the chain reads a message or is passed on, not now (unless the chain is held, or another unchecked
+        // chain of that sender is: Install).
+        var deferred = deferOwnerCheck && distribution.Owner is { } owner && !owner.Equals(from);
+        if (distribution.OwnerSignature is not null && !deferred && !distribution.OwnerSignatureVerifies(_crypto))
         {
             distribution.Wipe();
             throw new GroupMessageException(GroupMessageFailure.BadSignature, "the chain's owner signature does not verify");
         }
-        if (distribution.Owner is { } owner && !owner.Equals(from))
-        {
-            // Passed on by another member: the owner's signature (checked above) says whose chain it is.
-            from = owner;
-        }
+        from = distribution.Owner ?? from;
         // Another device of this account has a chain of its own (docs/devices.md), installed as any member's; this
         // device's own chain never comes back to it.
         if (from.Equals(Self) && _own is not null && _own.ChainId == distribution.ChainId && _own.Epoch == distribution.Epoch)
@@ -284,12 +292,22 @@ public sealed class GroupSession
                 distribution.Wipe();
                 throw new GroupMessageException(GroupMessageFailure.NotAMember, $"{from.ToPeerId()} is not a member, and {MaxHeldDistributions} distributions are already held");
             }
+            if (deferred && !distribution.OwnerSignatureVerifies(_crypto))
+            {
+                distribution.Wipe();
+                throw new GroupMessageException(GroupMessageFailure.BadSignature, "the chain's owner signature does not verify");
+            }
             _held.Add((from, distribution));
             return new DistributionResult(DistributionStatus.Held, null);
         }
-        var result = Install(from, distribution, state);
-        distribution.Wipe();
-        return result;
+        try
+        {
+            return Install(from, distribution, state, ownerChecked: !deferred);
+        }
+        finally
+        {
+            distribution.Wipe();
+        }
     }
 
     /// <summary>
@@ -349,7 +367,8 @@ public sealed class GroupSession
     }
 
     /// <summary>Checks, decrypts and parses a group message. On any failure the session is unchanged, except that a
-    /// message that authenticates but does not parse spends its key.</summary>
+    /// message that authenticates but does not parse spends its key, and that a chain passed on whose owner's signature
+    /// fails (checked here at its first message) is dropped.</summary>
     /// <exception cref="GroupMessageException">The reason says why; NotAMember and UnknownChain may succeed later.</exception>
     public GroupMessage Decrypt(ReadOnlySpan<byte> ciphertext, GroupState state)
     {
@@ -386,7 +405,13 @@ public sealed class GroupSession
         {
             throw new GroupMessageException(GroupMessageFailure.SenderRemoved, $"the chain belongs to an earlier membership of {sender.ToPeerId()}, which ended");
         }
-        NoteOwed(new ChainRef(sender, message.Epoch, message.ChainId), chain, state);
+        var chainRef = new ChainRef(sender, message.Epoch, message.ChainId);
+        if (!CheckOwner(chainRef, chain))
+        {
+            RemoveChain(chainRef);
+            throw new GroupMessageException(GroupMessageFailure.BadSignature, "the chain was passed on without its owner's valid signature");
+        }
+        NoteOwed(chainRef, chain, state);
         var ad = GroupCiphertext.AssociatedData(GroupId, message.Epoch, sender, message.ChainId, message.Iteration);
         chain.Stored = null;
         var plaintext = chain.Keys.Open(message, ad, MaxSkip, MaxSkippedKeys);
@@ -438,6 +463,7 @@ public sealed class GroupSession
                     Sender = ByteString.CopyFrom(sender.ToProtobuf()),
                     Chain = chain.Keys.ToState(),
                     Membership = ByteString.CopyFrom(chain.Membership.Span),
+                    OwnerUnchecked = chain.OwnerUnchecked,
                 }.ToByteString();
                 received.Add(chain.Stored);
             }
@@ -477,7 +503,7 @@ public sealed class GroupSession
                 var sender = PublicKey.FromProtobuf(received.Sender.Span);
                 var chain = SenderKeyChain.FromState(crypto, received.Chain);
                 var key = new ChainRef(sender, chain.Epoch, chain.ChainId);
-                session._chains[key] = new ReceivedChain(chain, Id256.FromBytes(received.Membership.Span));
+                session._chains[key] = new ReceivedChain(chain, Id256.FromBytes(received.Membership.Span)) { OwnerUnchecked = received.OwnerUnchecked };
                 if (!session._chainsBySender.TryGetValue(sender, out var list))
                 {
                     session._chainsBySender[sender] = list = [];
@@ -500,31 +526,82 @@ public sealed class GroupSession
         }
     }
 
-    private DistributionResult Install(PublicKey from, SenderKeyDistribution distribution, GroupState state)
+    /// <param name="ownerChecked">False for a chain passed on whose owner's signature was not checked yet: it is
+    /// installed unchecked (and checked at its first message) when it is of the current epoch and its sender has no
+    /// other unchecked chain of that epoch, else checked now; so forged chains cannot push real ones out faster than
+    /// the sender's own rotations do.</param>
+    /// <exception cref="GroupMessageException">BadSignature: the owner's signature, checked here, does not verify.</exception>
+    private DistributionResult Install(PublicKey from, SenderKeyDistribution distribution, GroupState state, bool ownerChecked = true)
     {
         var key = new ChainRef(from, distribution.Epoch, distribution.ChainId);
         var info = new SenderChainInfo(from, distribution.Epoch, distribution.ChainId, distribution.Iteration);
-        if (_chains.ContainsKey(key))
+        if (_chains.TryGetValue(key, out var existing))
         {
-            // Never reinstall: an earlier iteration would bring back keys already used.
-            return new DistributionResult(DistributionStatus.Duplicate, info);
+            if (CheckOwner(key, existing))
+            {
+                // Never reinstall: an earlier iteration would bring back keys already used.
+                return new DistributionResult(DistributionStatus.Duplicate, info);
+            }
+            // What was installed under this chain's name did not carry its owner's signature: this one may.
+            RemoveChain(key);
         }
-        var received = new ReceivedChain(SenderKeyChain.FromDistribution(_crypto, distribution), state.Member(from)!.AddedBy);
+        _chainsBySender.TryGetValue(from, out var list);
+        var lazy = !ownerChecked && distribution.Epoch == state.Epoch.Id && (list is null || !list.Any(k => k.Epoch == distribution.Epoch && _chains[k].OwnerUnchecked));
+        if (!ownerChecked && !lazy && !distribution.OwnerSignatureVerifies(_crypto))
+        {
+            throw new GroupMessageException(GroupMessageFailure.BadSignature, "the chain's owner signature does not verify");
+        }
+        var received = new ReceivedChain(SenderKeyChain.FromDistribution(_crypto, distribution), state.Member(from)!.AddedBy) { OwnerUnchecked = lazy };
         _chains[key] = received;
         NoteOwed(key, received, state);
-        if (!_chainsBySender.TryGetValue(from, out var list))
+        if (list is null)
         {
             _chainsBySender[from] = list = [];
         }
         list.Add(key);
         if (list.Count > MaxChainsPerSender)
         {
-            _chains.Remove(list[0], out var oldest);
-            oldest!.Keys.Wipe();
-            oldest.ForgetOwedWhere(_ => true);
-            list.RemoveAt(0);
+            RemoveChain(list[0]);
         }
         return new DistributionResult(DistributionStatus.Installed, info);
+    }
+
+    /// <summary>
+    /// Whether the chain's owner signature is known good: checked on arrival, or now (once) for a chain installed
+    /// unchecked. A chain without an owner's signature came from its owner itself, over the pairwise session.
+    /// </summary>
+    private bool CheckOwner(ChainRef key, ReceivedChain chain)
+    {
+        if (!chain.OwnerUnchecked)
+        {
+            return true;
+        }
+        if (chain.Keys.OwnerSignature is not { } signature
+            || !key.Sender.Verify(SenderKeyDistribution.OwnerSignedBytes(GroupId, key.Epoch, key.Sender, key.ChainId, chain.Keys.SigningKey), signature, _crypto))
+        {
+            return false;
+        }
+        chain.OwnerUnchecked = false;
+        chain.Stored = null;
+        return true;
+    }
+
+    private void RemoveChain(ChainRef key)
+    {
+        if (!_chains.Remove(key, out var chain))
+        {
+            return;
+        }
+        chain.Keys.Wipe();
+        chain.ForgetOwedWhere(_ => true);
+        if (_chainsBySender.TryGetValue(key.Sender, out var list))
+        {
+            list.Remove(key);
+            if (list.Count == 0)
+            {
+                _chainsBySender.Remove(key.Sender);
+            }
+        }
     }
 
     /// <summary>
@@ -569,6 +646,9 @@ public sealed class GroupSession
 
         /// <summary>The chain's stored form, until the chain moves on.</summary>
         public ByteString? Stored { get; set; }
+
+        /// <summary>Passed on and installed before its owner's signature was checked: checked before it reads a message or is passed on.</summary>
+        public bool OwnerUnchecked { get; set; }
 
         /// <summary><paramref name="member"/> is due for the chain from where it stands now, unless it was due from earlier.</summary>
         public void Owe(PublicKey member)

@@ -100,6 +100,50 @@ public sealed class RoomEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task After_a_removal_the_chains_passed_on_are_held_unchecked_and_each_is_checked_at_its_first_message()
+    {
+        var (alice, bob, carol, dave) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"), await AddAsync("dave"));
+        var room = await alice.Core.Rooms.CreateAsync("club", historyEnabled: false, CancellationToken.None);
+        Task<(int Readable, int Unchecked)> ChainsAsync(FakeChatUser user) =>
+            user.Core.RoomCache.ReadAsync(room.Id, (_, r) => (r.Session.ReadableMemberCount(r.Log.State), r.Session.UncheckedChainCount), CancellationToken.None);
+        foreach (var invitee in new[] { bob, carol, dave })
+        {
+            await alice.Core.Rooms.InviteAsync(room.IdText, invitee.HandleText, CancellationToken.None);
+        }
+        await SettleAsync();
+        foreach (var invitee in new[] { bob, carol, dave })
+        {
+            await invitee.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+        }
+        await SettleAsync();
+        // Everyone reads everyone once, which checks every chain held.
+        foreach (var user in _users)
+        {
+            await user.Core.Rooms.SendAsync(room.IdText, $"hi from {user.Chat.Handle.Name}", CancellationToken.None);
+        }
+        await SettleAsync();
+        Assert.Equal(0, (await ChainsAsync(bob)).Unchecked);
+
+        await alice.Chat.KickAsync(room.IdText, dave.HandleText, CancellationToken.None);
+        await SettleAsync();
+        // The new chains bob and carol sent alice schedule her sync, which passes them on.
+        await alice.FlushAsync();
+        await SettleAsync();
+        // Bob holds carol's new chain (passed on by alice, unchecked) and alice's (from alice herself, checked).
+        Assert.Equal((2, 1), await ChainsAsync(bob));
+        Assert.Equal((2, 1), await ChainsAsync(carol));
+        // The admin checks what it gets from the owners themselves.
+        Assert.Equal((2, 0), await ChainsAsync(alice));
+
+        await carol.Core.Rooms.SendAsync(room.IdText, "after dave", CancellationToken.None);
+        await SettleAsync();
+        Assert.Contains("after dave", await TextsAsync(bob, room.IdText));
+        Assert.Equal((2, 0), await ChainsAsync(bob));
+        // Stored checked: bob's room read again from the store has nothing left to check.
+        Assert.Equal(0, await bob.Store.ReadAsync(r => Parley.Chat.Groups.GroupSession.Deserialize(Parley.Core.Crypto.DefaultCryptoProvider.Instance, r.GetGroup(room.Id.Span.ToArray())!.Session!).UncheckedChainCount, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task A_room_peer_is_known_by_the_name_the_room_gave_also_after_leaving_it()
     {
         var (alice, bob, carol) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"));

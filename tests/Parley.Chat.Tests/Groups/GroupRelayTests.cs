@@ -108,6 +108,95 @@ public class GroupRelayTests
     }
 
     [Fact]
+    public void A_chain_passed_on_with_a_deferred_check_is_checked_at_its_first_message()
+    {
+        var net = new GroupNetwork(sync: false, _alice, _bob, _carol);
+        var toCarol = BobsChainPassedOnToCarol(net);
+        var forged = SenderKeyDistributionProto.Parser.ParseFrom(toCarol.Payload);
+        forged.SigningKey = ByteString.CopyFrom(Provider.GenerateEd25519KeyPair().PublicKey);
+
+        // Installed unchecked: the signature is checked when the chain first reads a message, which it then refuses.
+        Assert.Equal(DistributionStatus.Installed, net[_carol].Session.ReceiveDistribution(_alice.Account, forged.ToByteArray(), net[_carol].State, deferOwnerCheck: true).Status);
+        var hi = net.Send(_bob, "hi");
+        Assert.Equal(GroupMessageFailure.BadSignature, Assert.Throws<GroupMessageException>(() => net.Deliver(_carol, hi.Ciphertext)).Reason);
+        Assert.Equal(0, net[_carol].Session.ReceivedChainCount);
+
+        // The real chain, under the same name, installs and reads.
+        Assert.Equal(DistributionStatus.Installed, net[_carol].Session.ReceiveDistribution(_alice.Account, toCarol.Payload, net[_carol].State, deferOwnerCheck: true).Status);
+        Assert.Equal("hi", net.Deliver(_carol, hi.Ciphertext).Text);
+    }
+
+    [Fact]
+    public void A_forged_chain_that_came_first_does_not_keep_the_real_one_out()
+    {
+        var net = new GroupNetwork(sync: false, _alice, _bob, _carol);
+        var toCarol = BobsChainPassedOnToCarol(net);
+        var forged = SenderKeyDistributionProto.Parser.ParseFrom(toCarol.Payload);
+        forged.OwnerSignature = ByteString.CopyFrom(new byte[64]);
+        net[_carol].Session.ReceiveDistribution(_alice.Account, forged.ToByteArray(), net[_carol].State, deferOwnerCheck: true);
+
+        // Same chain name: the unchecked one is checked now, fails, and the real one takes its place.
+        Assert.Equal(DistributionStatus.Installed, net[_carol].Session.ReceiveDistribution(_alice.Account, toCarol.Payload, net[_carol].State, deferOwnerCheck: true).Status);
+        Assert.Equal(1, net[_carol].Session.ReceivedChainCount);
+        Assert.Equal("hi", net.Deliver(_carol, net.Send(_bob, "hi").Ciphertext).Text);
+        // A real chain arriving again is a duplicate.
+        Assert.Equal(DistributionStatus.Duplicate, net[_carol].Session.ReceiveDistribution(_alice.Account, toCarol.Payload, net[_carol].State, deferOwnerCheck: true).Status);
+    }
+
+    [Fact]
+    public void A_sender_has_at_most_one_unchecked_chain_an_epoch_so_forged_ones_cannot_push_real_ones_out()
+    {
+        var net = new GroupNetwork(sync: false, _alice, _bob, _carol);
+        var toCarol = BobsChainPassedOnToCarol(net);
+        Assert.Equal(DistributionStatus.Installed, net[_carol].Session.ReceiveDistribution(_alice.Account, toCarol.Payload, net[_carol].State, deferOwnerCheck: true).Status);
+
+        // Further chains of bob with made-up ids are checked at once while one of his of that epoch is unchecked:
+        // refused, as is one for another epoch.
+        for (uint i = 1; i <= GroupSession.MaxChainsPerSender; i++)
+        {
+            var forged = SenderKeyDistributionProto.Parser.ParseFrom(toCarol.Payload);
+            forged.ChainId += i;
+            Assert.Equal(
+                GroupMessageFailure.BadSignature,
+                Assert.Throws<GroupMessageException>(() => net[_carol].Session.ReceiveDistribution(_alice.Account, forged.ToByteArray(), net[_carol].State, deferOwnerCheck: true)).Reason);
+        }
+        var otherEpoch = SenderKeyDistributionProto.Parser.ParseFrom(toCarol.Payload);
+        otherEpoch.Epoch = ByteString.CopyFrom(new byte[32]);
+        Assert.Equal(
+            GroupMessageFailure.BadSignature,
+            Assert.Throws<GroupMessageException>(() => net[_carol].Session.ReceiveDistribution(_alice.Account, otherEpoch.ToByteArray(), net[_carol].State, deferOwnerCheck: true)).Reason);
+        Assert.Equal(1, net[_carol].Session.ReceivedChainCount);
+        Assert.Equal("hi", net.Deliver(_carol, net.Send(_bob, "hi").Ciphertext).Text);
+    }
+
+    [Fact]
+    public void An_unchecked_chain_stays_unchecked_when_stored_and_an_admin_passes_on_only_checked_chains()
+    {
+        var net = new GroupNetwork(sync: false, _alice, _bob, _carol);
+        var toCarol = BobsChainPassedOnToCarol(net);
+        var forged = SenderKeyDistributionProto.Parser.ParseFrom(toCarol.Payload);
+        forged.SigningKey = ByteString.CopyFrom(Provider.GenerateEd25519KeyPair().PublicKey);
+        net[_carol].Session.ReceiveDistribution(_alice.Account, forged.ToByteArray(), net[_carol].State, deferOwnerCheck: true);
+
+        var stored = GroupSession.Deserialize(Provider, net[_carol].Session.Serialize());
+        Assert.Equal(1, stored.ReceivedChainCount);
+        Assert.Equal(GroupMessageFailure.BadSignature, Assert.Throws<GroupMessageException>(() => stored.Decrypt(net.Send(_bob, "hi").Ciphertext, net[_carol].State)).Reason);
+
+        // Carol made an admin holds the forged chain unchecked: she checks it before passing it on, and does not.
+        net.Change(_alice, MembershipChange.Promote(_carol.Account));
+        var carolsSession = GroupSession.Deserialize(Provider, net[_carol].Session.Serialize());
+        Assert.DoesNotContain(carolsSession.Relay(net[_carol].State), o => o.Recipient.Equals(_alice.Account));
+    }
+
+    /// <summary>Bob sends his chain to the admin, alice, who passes it on to carol: what carol gets.</summary>
+    private OutgoingDistribution BobsChainPassedOnToCarol(GroupNetwork net)
+    {
+        var bobs = net[_bob].Session.Update(net[_bob].State, _bob.Key, net[_bob].State.IsAdmin).Outgoing.Single();
+        net[_alice].Session.ReceiveDistribution(_bob.Account, bobs.Payload, net[_alice].State);
+        return net[_alice].Session.Relay(net[_alice].State).Single(o => o.Recipient.Equals(_carol.Account));
+    }
+
+    [Fact]
     public void After_a_removal_the_new_chains_go_through_the_admin_and_never_to_the_removed_member()
     {
         var net = new GroupNetwork(sync: false, _alice, _bob, _carol, _dave);
