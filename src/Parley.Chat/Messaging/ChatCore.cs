@@ -53,7 +53,7 @@ internal sealed class ChatCore
         };
         Devices.Removed = Rooms.RemoveDeviceAsync;
         RoomMessages.SyncNeeded = id => Rooms.ScheduleSync([id]);
-        var entries = new EntriesHandler(RoomCache, membership, messenger, Context);
+        var entries = new EntriesHandler(RoomCache, membership, messenger, Context, roomDevices);
         RoomControls = new RoomControls(Context, RoomCache,
         [
             new WelcomeHandler(RoomCache, membership, Context.Events),

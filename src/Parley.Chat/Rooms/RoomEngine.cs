@@ -32,10 +32,14 @@ internal sealed class RoomEngine(
     RoomDevices devices)
 {
     private readonly ConcurrentDictionary<Id256, byte> _toSync = new();
+    private long _syncs;
 
     private PublicKey Me => context.Account.PublicKey;
 
     private string MyHandle => context.Handle.ToString();
+
+    /// <summary>Room syncs run so far, each a visit and a save of its whole room (for the rooms benchmark and tests).</summary>
+    public long SyncCount => Interlocked.Read(ref _syncs);
 
     public async Task<GroupInfo> CreateAsync(string name, bool historyEnabled, CancellationToken cancellationToken)
     {
@@ -433,6 +437,7 @@ internal sealed class RoomEngine(
             {
                 return false;
             }
+            Interlocked.Increment(ref _syncs);
             // Our other devices have the room's log before our chain (a device linked since: all of it).
             retry = !devices.SyncLog(tx, room);
             retry = !membership.DistributeKeys(tx, room, setups, RoomMembership.TakePassOn(tx, room, Me)) || retry;

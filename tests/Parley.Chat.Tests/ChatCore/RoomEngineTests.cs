@@ -144,6 +144,45 @@ public sealed class RoomEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_join_passed_on_costs_a_member_no_room_sync_and_a_removal_does()
+    {
+        var (alice, bob, carol, erin) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"), await AddAsync("erin"));
+        var room = await alice.Core.Rooms.CreateAsync("club", historyEnabled: false, CancellationToken.None);
+        foreach (var invitee in new[] { bob, carol })
+        {
+            await alice.Core.Rooms.InviteAsync(room.IdText, invitee.HandleText, CancellationToken.None);
+            await SettleAsync();
+            await invitee.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+            await SettleAsync();
+        }
+        await alice.FlushAsync();
+        await SettleAsync();
+        var syncs = bob.Core.Rooms.SyncCount;
+
+        await alice.Core.Rooms.InviteAsync(room.IdText, erin.HandleText, CancellationToken.None);
+        await SettleAsync();
+        await erin.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+        await SettleAsync();
+        await alice.FlushAsync();
+        await SettleAsync();
+        await erin.Core.Rooms.SendAsync(room.IdText, "hello from erin", CancellationToken.None);
+        await SettleAsync();
+
+        // Bob took erin's invitation, her Join, her chain and her message without a sync of his room.
+        Assert.Equal(4, (await bob.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Members.Count);
+        Assert.Contains("hello from erin", await TextsAsync(bob, room.IdText));
+        Assert.Equal(syncs, bob.Core.Rooms.SyncCount);
+
+        // A removal starts an epoch: bob's new chain goes out at his sync.
+        await alice.Chat.KickAsync(room.IdText, erin.HandleText, CancellationToken.None);
+        await SettleAsync();
+        Assert.True(bob.Core.Rooms.SyncCount > syncs);
+        await bob.Core.Rooms.SendAsync(room.IdText, "erin is gone", CancellationToken.None);
+        await SettleAsync();
+        Assert.Contains("erin is gone", await TextsAsync(carol, room.IdText));
+    }
+
+    [Fact]
     public async Task A_room_peer_is_known_by_the_name_the_room_gave_also_after_leaving_it()
     {
         var (alice, bob, carol) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"));

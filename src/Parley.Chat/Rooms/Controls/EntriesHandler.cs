@@ -1,12 +1,13 @@
 using Google.Protobuf;
 using Parley.Chat.Groups;
+using Parley.Chat.Messaging;
 using Parley.Chat.Protos;
 using Parley.Core.Identity;
 
 namespace Parley.Chat.Rooms.Controls;
 
 /// <summary>Membership entries a member sent: added to the log; an admin passes them on; missing parents are asked for.</summary>
-internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership, RoomMessenger messenger, Messaging.ChatContext context) : IRoomControlHandler
+internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership, RoomMessenger messenger, Messaging.ChatContext context, RoomDevices devices) : IRoomControlHandler
 {
     public GroupControl.KindOneofCase Kind => GroupControl.KindOneofCase.Entries;
 
@@ -21,6 +22,7 @@ internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership,
         }
         var tx = input.Tx;
         var me = context.Account.PublicKey;
+        var before = room.Log.State;
         var accepted = membership.AddEntries(tx, room, entries);
         if (accepted.Count > 0)
         {
@@ -35,7 +37,10 @@ internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership,
                     messenger.Broadcast(tx, room, room.Log.Entries.Select(e => e.Entry), [newcomer], null);
                 }
             }
-            input.FollowUps.Add(input.Id);
+            if (NeedsSync(tx, room, before, accepted))
+            {
+                input.FollowUps.Add(input.Id);
+            }
             var info = rooms.Info(room);
             input.Events.Add(() => context.Events.OnGroupChanged(info));
         }
@@ -46,5 +51,25 @@ internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership,
             messenger.SendControl(tx, input.Id, input.Sender.AccountKey, new GroupControl { EntriesRequest = missing }, null);
         }
         return true;
+    }
+
+    /// <summary>
+    /// Whether entries just added leave the room sync work (docs/groups.md, "Keys through the admins"): on an admin
+    /// (passing on, relaying), when our chain must go out again (a new epoch, other admins, our own membership
+    /// changed), when we let in a member who is owed the history, when messages wait for a sender's entry, or when the
+    /// account has other devices (the sync passes the new entries on to them: docs/devices.md, "Rooms"). A member's
+    /// sync visits and saves its whole room, so the Joins of a burst (most entries) do not cost every member one each.
+    /// </summary>
+    private bool NeedsSync(IChatTransaction tx, Room room, GroupState before, List<MembershipEntry> accepted)
+    {
+        var me = context.Account.PublicKey;
+        var state = room.Log.State;
+        return state.IsAdmin(me)
+            || state.Epoch.Id != before.Epoch.Id
+            || state.IsMember(me) != before.IsMember(me)
+            || !state.Admins.ToHashSet().SetEquals(before.Admins)
+            || accepted.Any(e => RoomMembership.NewMember(e) is { } added && state.Member(added)?.AddedByAccount.Equals(me) == true)
+            || tx.GetGroupPending(room.Id.Span.ToArray()).Count > 0
+            || devices.Any(tx);
     }
 }
