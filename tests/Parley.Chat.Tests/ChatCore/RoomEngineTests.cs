@@ -56,17 +56,7 @@ public sealed class RoomEngineTests : IAsyncLifetime
     public async Task A_removal_reaches_each_remaining_member_in_one_message_with_the_admins_new_key()
     {
         var (alice, bob, carol, dave) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"), await AddAsync("dave"));
-        var room = await alice.Core.Rooms.CreateAsync("club", historyEnabled: false, CancellationToken.None);
-        foreach (var invitee in new[] { bob, carol, dave })
-        {
-            await alice.Core.Rooms.InviteAsync(room.IdText, invitee.HandleText, CancellationToken.None);
-        }
-        await SettleAsync();
-        foreach (var invitee in new[] { bob, carol, dave })
-        {
-            await invitee.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
-        }
-        await SettleAsync();
+        var room = await RoomAsync(alice, bob, carol, dave);
         foreach (var user in _users)
         {
             await user.Core.Rooms.SendAsync(room.IdText, $"hi from {user.Chat.Handle.Name}", CancellationToken.None);
@@ -103,19 +93,9 @@ public sealed class RoomEngineTests : IAsyncLifetime
     public async Task After_a_removal_the_chains_passed_on_are_held_unchecked_and_each_is_checked_at_its_first_message()
     {
         var (alice, bob, carol, dave) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"), await AddAsync("dave"));
-        var room = await alice.Core.Rooms.CreateAsync("club", historyEnabled: false, CancellationToken.None);
+        var room = await RoomAsync(alice, bob, carol, dave);
         Task<(int Readable, int Unchecked)> ChainsAsync(FakeChatUser user) =>
             user.Core.RoomCache.ReadAsync(room.Id, (_, r) => (r.Session.ReadableMemberCount(r.Log.State), r.Session.UncheckedChainCount), CancellationToken.None);
-        foreach (var invitee in new[] { bob, carol, dave })
-        {
-            await alice.Core.Rooms.InviteAsync(room.IdText, invitee.HandleText, CancellationToken.None);
-        }
-        await SettleAsync();
-        foreach (var invitee in new[] { bob, carol, dave })
-        {
-            await invitee.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
-        }
-        await SettleAsync();
         // Everyone reads everyone once, which checks every chain held.
         foreach (var user in _users)
         {
@@ -147,14 +127,7 @@ public sealed class RoomEngineTests : IAsyncLifetime
     public async Task A_join_passed_on_costs_a_member_no_room_sync_and_a_removal_does()
     {
         var (alice, bob, carol, erin) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("carol"), await AddAsync("erin"));
-        var room = await alice.Core.Rooms.CreateAsync("club", historyEnabled: false, CancellationToken.None);
-        foreach (var invitee in new[] { bob, carol })
-        {
-            await alice.Core.Rooms.InviteAsync(room.IdText, invitee.HandleText, CancellationToken.None);
-            await SettleAsync();
-            await invitee.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
-            await SettleAsync();
-        }
+        var room = await RoomAsync(alice, bob, carol);
         await alice.FlushAsync();
         await SettleAsync();
         var syncs = bob.Core.Rooms.SyncCount;
@@ -368,6 +341,23 @@ public sealed class RoomEngineTests : IAsyncLifetime
         {
             await admin.Core.Rooms.ChangeRoomAsync(room, Parley.Chat.Groups.MembershipChange.Rename($"{i:D4} {new string('x', 250)}"), CancellationToken.None);
         }
+        return room;
+    }
+
+    /// <summary>A room created by <paramref name="admin"/>, every invitee invited, then every one joined.</summary>
+    private async Task<GroupInfo> RoomAsync(FakeChatUser admin, params FakeChatUser[] invitees)
+    {
+        var room = await admin.Core.Rooms.CreateAsync("club", historyEnabled: false, CancellationToken.None);
+        foreach (var invitee in invitees)
+        {
+            await admin.Core.Rooms.InviteAsync(room.IdText, invitee.HandleText, CancellationToken.None);
+        }
+        await SettleAsync();
+        foreach (var invitee in invitees)
+        {
+            await invitee.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+        }
+        await SettleAsync();
         return room;
     }
 
