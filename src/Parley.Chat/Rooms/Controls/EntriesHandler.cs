@@ -55,9 +55,10 @@ internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership,
 
     /// <summary>
     /// Whether entries just added leave the room sync work (docs/groups.md, "Keys through the admins"): on an admin
-    /// (passing on, relaying), when our chain must go out again (a new epoch, other admins, our own membership
-    /// changed), when we let in a member who is owed the history, when messages wait for a sender's entry, or when the
-    /// account has other devices (the sync passes the new entries on to them: docs/devices.md, "Rooms"). A member's
+    /// (passing on, relaying), when our chain must go out again or to someone new (a new epoch, other recipients of it:
+    /// other admins, or a new member of a room without admins; our own membership changed), when we let in a member
+    /// who is owed the history, when messages wait for a sender's entry, or when the account has other devices (the
+    /// sync passes the new entries on to them: docs/devices.md, "Rooms"). A member's
     /// sync visits and saves its whole room, so the Joins of a burst (most entries) do not cost every member one each.
     /// </summary>
     private bool NeedsSync(IChatTransaction tx, Room room, GroupState before, List<MembershipEntry> accepted)
@@ -67,7 +68,7 @@ internal sealed class EntriesHandler(RoomCache rooms, RoomMembership membership,
         return state.IsAdmin(me)
             || state.Epoch.Id != before.Epoch.Id
             || state.IsMember(me) != before.IsMember(me)
-            || !state.Admins.ToHashSet().SetEquals(before.Admins)
+            || !RoomMembership.KeyRecipients(state, me).ToHashSet().SetEquals(RoomMembership.KeyRecipients(before, me))
             || accepted.Any(e => RoomMembership.NewMember(e) is { } added && state.Member(added)?.AddedByAccount.Equals(me) == true)
             || tx.GetGroupPending(room.Id.Span.ToArray()).Count > 0
             || devices.Any(tx);
