@@ -189,13 +189,14 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
     public Task<T> TransactAsync<T>(Func<IChatTransaction, T> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return _database.WriteInBatchAsync((c, t) => work(new Transaction(c, t, _vault, _settings)), cancellationToken);
+        // The group commit opens the transaction itself: its commands take no transaction object.
+        return _database.WriteInBatchAsync(c => work(new Transaction(c, null, _vault, _settings, writing: true)), cancellationToken);
     }
 
     public Task<T> ReadAsync<T>(Func<IChatReader, T> read, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(read);
-        return _database.ReadAsync(c => read(new Transaction(c, null, _vault, _settings)), cancellationToken);
+        return _database.ReadAsync(c => read(new Transaction(c, null, _vault, _settings, writing: false)), cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
@@ -208,8 +209,9 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
 
     private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
-    /// <summary>Reads and writes rows; with a null transaction it only reads.</summary>
-    private sealed partial class Transaction(SqliteConnection connection, SqliteTransaction? transaction, KeyVault vault, Dictionary<string, byte[]?> settings) : IChatTransaction
+    /// <summary>Reads and writes rows; only reads unless <paramref name="writing"/>, when it runs inside a write transaction.</summary>
+    /// <param name="transaction">The transaction object the commands join; null when there is none (a read, or a group commit, which opens its transaction with SQL).</param>
+    private sealed partial class Transaction(SqliteConnection connection, SqliteTransaction? transaction, KeyVault vault, Dictionary<string, byte[]?> settings, bool writing) : IChatTransaction
     {
         private const string MessageColumns =
             "id, conversation_id, sender, direction, lamport, parents, text, state, stored_count, sent_ms, local_ms, contact_request, unread, kind, target, edited_ms, deleted";
@@ -528,7 +530,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
                 return known?.ToArray();
             }
             var value = connection.Scalar(transaction, "SELECT value FROM settings WHERE name = $n", ("$n", name)) as byte[];
-            if (transaction is null)
+            if (!writing)
             {
                 settings[name] = value?.ToArray();
             }

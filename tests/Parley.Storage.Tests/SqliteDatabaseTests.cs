@@ -79,15 +79,15 @@ public sealed class SqliteDatabaseTests : IDisposable
         var held = await HoldWhileCommittingAsync(database, release, "first");
         var commitsBefore = database.Commits;
 
-        var good = Enumerable.Range(0, 5).Select(i => database.WriteInBatchAsync((c, t) => c.Execute(t, "INSERT INTO items (name) VALUES ($n)", ("$n", $"good {i}")), CancellationToken.None)).ToList();
-        var thrown = database.WriteInBatchAsync<int>((c, t) =>
+        var good = Enumerable.Range(0, 5).Select(i => database.WriteInBatchAsync(c => c.Execute(null, "INSERT INTO items (name) VALUES ($n)", ("$n", $"good {i}")), CancellationToken.None)).ToList();
+        var thrown = database.WriteInBatchAsync<int>(c =>
         {
-            c.Execute(t, "INSERT INTO items (name) VALUES ('half')");
+            c.Execute(null, "INSERT INTO items (name) VALUES ('half')");
             throw new InvalidOperationException("fails midway");
         }, CancellationToken.None);
-        var refused = database.WriteInBatchAsync((c, t) => c.Execute(t, "INSERT INTO items (id, name) VALUES (1000, NULL)"), CancellationToken.None);
+        var refused = database.WriteInBatchAsync(c => c.Execute(null, "INSERT INTO items (id, name) VALUES (1000, NULL)"), CancellationToken.None);
         using var cancelled = new CancellationTokenSource();
-        var withdrawn = database.WriteInBatchAsync((c, t) => c.Execute(t, "INSERT INTO items (name) VALUES ('withdrawn')"), cancelled.Token);
+        var withdrawn = database.WriteInBatchAsync(c => c.Execute(null, "INSERT INTO items (name) VALUES ('withdrawn')"), cancelled.Token);
         await cancelled.CancelAsync();
         // Withdrawn while the commit ahead still holds the database, so no commit can have taken it (one that had would
         // give the caller its outcome instead).
@@ -111,7 +111,7 @@ public sealed class SqliteDatabaseTests : IDisposable
         using var release = new SemaphoreSlim(0);
         var held = await HoldWhileCommittingAsync(database, release, null);
 
-        var writes = Enumerable.Range(0, 3).Select(_ => database.WriteInBatchAsync((c, t) => c.Execute(t, "INSERT INTO items (name) VALUES ($n)", ("$n", new string('x', 1 << 20))), CancellationToken.None)).ToList();
+        var writes = Enumerable.Range(0, 3).Select(_ => database.WriteInBatchAsync(c => c.Execute(null, "INSERT INTO items (name) VALUES ($n)", ("$n", new string('x', 1 << 20))), CancellationToken.None)).ToList();
         release.Release();
         await held;
 
