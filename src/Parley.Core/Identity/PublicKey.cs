@@ -12,6 +12,9 @@ public sealed class PublicKey : IEquatable<PublicKey>
 
     private readonly byte[] _raw;
 
+    // Every envelope received derives its sender's id from their key (and stores it by its base58 text): kept, the key being immutable.
+    private PeerId? _peerId;
+
     public PublicKey(ReadOnlySpan<byte> ed25519PublicKey)
     {
         if (ed25519PublicKey.Length != Ed25519Length)
@@ -51,7 +54,7 @@ public sealed class PublicKey : IEquatable<PublicKey>
     public bool Verify(ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature, ICryptoProvider? crypto = null) =>
         (crypto ?? DefaultCryptoProvider.Instance).Ed25519Verify(_raw, message, signature);
 
-    public PeerId ToPeerId() => PeerId.FromPublicKey(this);
+    public PeerId ToPeerId() => _peerId ??= PeerId.FromPublicKey(this);
 
     public bool Equals(PublicKey? other) => other is not null && _raw.AsSpan().SequenceEqual(other._raw);
 
