@@ -20,6 +20,7 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
 
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly SemaphoreSlim _pass = new(1, 1);
+    private long _puts;
 
     /// <summary>Room messages one of whose copies was stored or delivered; the room engine raises their events.</summary>
     public Func<IReadOnlyList<GroupMessageRecord>, CancellationToken, Task>? RoomCopiesCounted { get; set; }
@@ -34,6 +35,7 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
     public void Put(IChatTransaction tx, PeerId recipient, Envelope envelope, byte[]? messageId, byte[]? content = null, DateTimeOffset? createdAt = null, int position = 0, PeerId? device = null)
     {
         var now = context.Now;
+        Interlocked.Increment(ref _puts);
         tx.PutOutbox(new OutboxItem(envelope.EnvelopeId.ToByteArray(), recipient, messageId, envelope.ToByteArray(), OutboxStage.Sending, 0, now, createdAt ?? now + TimeSpan.FromMilliseconds(position), content, device));
     }
 
@@ -69,6 +71,24 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
         catch (Exception e) when (e is SemaphoreFullException or ObjectDisposedException)
         {
             // Already woken, or shutting down.
+        }
+    }
+
+    /// <summary>
+    /// Envelopes put in the outbox so far, committed or not: read before a transaction and handed to
+    /// <see cref="WakeIfPutSince"/> after it, it tells whether the transaction may have queued something.
+    /// </summary>
+    public long Puts => Interlocked.Read(ref _puts);
+
+    /// <summary>
+    /// Wakes the pass when an envelope was put since <see cref="Puts"/> read <paramref name="puts"/> (the caller's own
+    /// transaction, or another's: a wake too many costs a pass, one too few an envelope waiting for the next).
+    /// </summary>
+    public void WakeIfPutSince(long puts)
+    {
+        if (Puts != puts)
+        {
+            Wake();
         }
     }
 

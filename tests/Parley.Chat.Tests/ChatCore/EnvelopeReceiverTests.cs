@@ -74,6 +74,35 @@ public sealed class EnvelopeReceiverTests : AliceAndBobTest
         await roomWork;
     }
 
+    [Fact]
+    public async Task A_received_message_that_queues_nothing_wakes_no_outbox_pass()
+    {
+        var passes = new SemaphoreSlim(0);
+        using var stop = new CancellationTokenSource();
+        // A wake already pending, so the loop's first two passes are known: its first, and the wake's.
+        Bob.Core.Outbox.Wake();
+        var loop = Bob.Core.Outbox.RunAsync(_ =>
+        {
+            passes.Release();
+            return Task.FromResult(0);
+        }, stop.Token);
+        Assert.True(await passes.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True(await passes.WaitAsync(TimeSpan.FromSeconds(30)));
+        var envelope = await QueueFromAliceAsync("queues nothing");
+        var puts = Bob.Core.Outbox.Puts;
+
+        var outcome = await Bob.Core.Receiver.ReceiveAsync(envelope, CancellationToken.None);
+
+        Assert.Equal(ReceiveStatus.Accepted, outcome.Status);
+        Assert.Equal(puts, Bob.Core.Outbox.Puts);
+        // The clock is manual, so only a wake could start another pass.
+        Assert.False(await passes.WaitAsync(TimeSpan.FromMilliseconds(500)));
+        Bob.Core.Outbox.WakeIfPutSince(puts - 1);
+        Assert.True(await passes.WaitAsync(TimeSpan.FromSeconds(30)));
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop);
+    }
+
     /// <summary>The envelope alice's outbox holds for bob, taken out so the test hands it over itself.</summary>
     private async Task<Envelope> QueueFromAliceAsync(string text)
     {
