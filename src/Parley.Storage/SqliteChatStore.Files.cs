@@ -27,16 +27,15 @@ public sealed partial class SqliteChatStore
             "file_id, message_id, conversation_id, in_room, peer, outgoing, manifest, state, have, chunks_held, saved_as, problem, created_ms, updated_ms";
 
         public FileRecord? GetFile(byte[] fileId) =>
-            connection.Query(transaction, $"SELECT {FileColumns} FROM files WHERE file_id = $id", ReadFile, ("$id", fileId)).SingleOrDefault();
+            connection.Query($"SELECT {FileColumns} FROM files WHERE file_id = $id", ReadFile, ("$id", fileId)).SingleOrDefault();
 
         public FileRecord? GetFileOfMessage(byte[] messageId) =>
-            connection.Query(transaction, $"SELECT {FileColumns} FROM files WHERE message_id = $m LIMIT 1", ReadFile, ("$m", messageId)).SingleOrDefault();
+            connection.Query($"SELECT {FileColumns} FROM files WHERE message_id = $m LIMIT 1", ReadFile, ("$m", messageId)).SingleOrDefault();
 
         public IReadOnlyList<FileRecord> GetFiles(int limit) =>
-            connection.Query(transaction, $"SELECT {FileColumns} FROM files ORDER BY created_ms DESC, file_id LIMIT $limit", ReadFile, ("$limit", limit));
+            connection.Query($"SELECT {FileColumns} FROM files ORDER BY created_ms DESC, file_id LIMIT $limit", ReadFile, ("$limit", limit));
 
         public IReadOnlyList<FileRecord> GetUnfinishedFiles(int limit) => connection.Query(
-            transaction,
             $"SELECT {FileColumns} FROM files WHERE outgoing = 0 AND state IN ($waiting, $large, $space) ORDER BY created_ms, file_id LIMIT $limit",
             ReadFile,
             ("$waiting", (int)FileState.Waiting),
@@ -45,7 +44,6 @@ public sealed partial class SqliteChatStore
             ("$limit", limit));
 
         public void PutFile(FileRecord file) => connection.Execute(
-            transaction,
             $"INSERT OR REPLACE INTO files ({FileColumns}) VALUES ($id, $m, $c, $room, $peer, $out, $manifest, $state, $have, $held, $saved, $problem, $created, $updated)",
             ("$id", file.FileId),
             ("$m", file.MessageId),

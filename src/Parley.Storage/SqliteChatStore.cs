@@ -190,13 +190,13 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(work);
         // The group commit opens the transaction itself: its commands take no transaction object.
-        return _database.WriteInBatchAsync(c => work(new Transaction(c, null, _vault, _settings, writing: true)), cancellationToken);
+        return _database.WriteInBatchAsync(c => work(new Transaction(c, _vault, _settings, writing: true)), cancellationToken);
     }
 
     public Task<T> ReadAsync<T>(Func<IChatReader, T> read, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(read);
-        return _database.ReadAsync(c => read(new Transaction(c, null, _vault, _settings, writing: false)), cancellationToken);
+        return _database.ReadAsync(c => read(new Transaction(c, _vault, _settings, writing: false)), cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
@@ -210,8 +210,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
     private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
     /// <summary>Reads and writes rows; only reads unless <paramref name="writing"/>, when it runs inside a write transaction.</summary>
-    /// <param name="transaction">The transaction object the commands join; null when there is none (a read, or a group commit, which opens its transaction with SQL).</param>
-    private sealed partial class Transaction(SqliteConnection connection, SqliteTransaction? transaction, KeyVault vault, Dictionary<string, byte[]?> settings, bool writing) : IChatTransaction
+    private sealed partial class Transaction(SqliteConnection connection, KeyVault vault, Dictionary<string, byte[]?> settings, bool writing) : IChatTransaction
     {
         private const string MessageColumns =
             "id, conversation_id, sender, direction, lamport, parents, text, state, stored_count, sent_ms, local_ms, contact_request, unread, kind, target, edited_ms, deleted";
@@ -221,7 +220,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         private const string ContactColumns = "account, account_key, identity_dh_key, name, state, their_token, our_token, created_ms";
         private const string OutboxColumns = "envelope_id, recipient, message_id, envelope, stage, attempts, next_attempt_ms, created_ms, content, device";
 
-        public AccountRecord? GetAccount() => connection.Query(transaction, "SELECT account_seed, identity_dh_private, name, name_pow, created_ms FROM account", r => new AccountRecord(
+        public AccountRecord? GetAccount() => connection.Query("SELECT account_seed, identity_dh_private, name, name_pow, created_ms FROM account", r => new AccountRecord(
             vault.Open((byte[])r.GetValue(0)),
             vault.Open((byte[])r.GetValue(1)),
             vault.OpenText((byte[])r.GetValue(2)),
@@ -229,7 +228,6 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             Time(r.GetInt64(4)))).SingleOrDefault();
 
         public void PutAccount(AccountRecord account) => connection.Execute(
-            transaction,
             """
             INSERT INTO account (id, account_seed, identity_dh_private, name, name_pow, created_ms) VALUES (1, $seed, $dh, $name, $pow, $created)
             ON CONFLICT (id) DO UPDATE SET account_seed = $seed, identity_dh_private = $dh, name = $name, name_pow = $pow, created_ms = $created
@@ -241,33 +239,30 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$created", Ms(account.CreatedAt)));
 
         public IReadOnlyList<byte[]> GetDeviceCertificates() =>
-            connection.Query(transaction, "SELECT certificate FROM devices ORDER BY added_ms", r => (byte[])r.GetValue(0));
+            connection.Query("SELECT certificate FROM devices ORDER BY added_ms", r => (byte[])r.GetValue(0));
 
         public void PutDevice(byte[] deviceKey, byte[] certificate, DateTimeOffset addedAt) => connection.Execute(
-            transaction,
             "INSERT INTO devices (device_key, certificate, added_ms) VALUES ($k, $c, $t) ON CONFLICT (device_key) DO UPDATE SET certificate = $c",
             ("$k", deviceKey),
             ("$c", certificate),
             ("$t", Ms(addedAt)));
 
-        public void DeleteDevice(byte[] deviceKey) => connection.Execute(transaction, "DELETE FROM devices WHERE device_key = $k", ("$k", deviceKey));
+        public void DeleteDevice(byte[] deviceKey) => connection.Execute("DELETE FROM devices WHERE device_key = $k", ("$k", deviceKey));
 
         public ContactRecord? GetContact(PeerId account) =>
-            connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts WHERE account = $a", ReadContact, ("$a", account.ToString())).SingleOrDefault();
+            connection.Query($"SELECT {ContactColumns} FROM contacts WHERE account = $a", ReadContact, ("$a", account.ToString())).SingleOrDefault();
 
         /// <summary>By name, then account; sorted here, as the names are sealed.</summary>
         public IReadOnlyList<ContactRecord> GetContacts() =>
-            connection.Query(transaction, $"SELECT {ContactColumns} FROM contacts", ReadContact)
+            connection.Query($"SELECT {ContactColumns} FROM contacts", ReadContact)
                 .OrderBy(c => c.Name, StringComparer.Ordinal).ThenBy(c => c.Account.ToString(), StringComparer.Ordinal).ToList();
 
         public IReadOnlyList<ContactRecord> GetContactsNamed(string name) => connection.Query(
-            transaction,
             $"SELECT {ContactColumns} FROM contacts WHERE name_key = $k ORDER BY account",
             ReadContact,
             ("$k", ContentSealing.ContactNameTag(vault, name)));
 
         public void PutContact(ContactRecord contact) => connection.Execute(
-            transaction,
             $"""
             INSERT INTO contacts ({ContactColumns}, name_key) VALUES ($a, $key, $dh, $name, $state, $their, $our, $created, $name_key)
             ON CONFLICT (account) DO UPDATE SET account_key = $key, identity_dh_key = $dh, name = $name, state = $state,
@@ -284,23 +279,20 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$name_key", ContentSealing.ContactNameTag(vault, contact.Name)));
 
         public bool HasSession(PeerId contact) =>
-            connection.Scalar(transaction, "SELECT 1 FROM sessions WHERE contact = $c LIMIT 1", ("$c", contact.ToString())) is not null;
+            connection.Scalar("SELECT 1 FROM sessions WHERE contact = $c LIMIT 1", ("$c", contact.ToString())) is not null;
 
         public SessionRecord? GetSession(PeerId contact, byte[] sessionId) => connection.Query(
-            transaction,
             "SELECT session_id, state, prekey, last_received_ms, created_ms, device FROM sessions WHERE contact = $c AND session_id = $id",
             r => ReadSession(contact, r),
             ("$c", contact.ToString()),
             ("$id", sessionId)).SingleOrDefault();
 
         public IReadOnlyList<SessionRecord> GetSessions(PeerId contact) => connection.Query(
-            transaction,
             "SELECT session_id, state, prekey, last_received_ms, created_ms, device FROM sessions WHERE contact = $c ORDER BY last_received_ms DESC, created_ms DESC",
             r => ReadSession(contact, r),
             ("$c", contact.ToString()));
 
         public void PutSession(SessionRecord session) => connection.Execute(
-            transaction,
             """
             INSERT INTO sessions (contact, session_id, state, prekey, last_received_ms, created_ms, device) VALUES ($c, $id, $state, $prekey, $received, $created, $device)
             ON CONFLICT (contact, session_id) DO UPDATE SET state = $state, prekey = $prekey, last_received_ms = $received
@@ -314,23 +306,20 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$device", session.Device?.ToString()));
 
         public void DeleteSession(PeerId contact, byte[] sessionId) =>
-            connection.Execute(transaction, "DELETE FROM sessions WHERE contact = $c AND session_id = $id", ("$c", contact.ToString()), ("$id", sessionId));
+            connection.Execute("DELETE FROM sessions WHERE contact = $c AND session_id = $id", ("$c", contact.ToString()), ("$id", sessionId));
 
         public PrekeyRecord? GetPrekey(uint id, bool oneTime) => connection.Query(
-            transaction,
             "SELECT id, one_time, private_key, public_key, created_ms FROM prekeys WHERE id = $id AND one_time = $o",
             ReadPrekey,
             ("$id", (long)id),
             ("$o", oneTime)).SingleOrDefault();
 
         public IReadOnlyList<PrekeyRecord> GetPrekeys(bool oneTime) => connection.Query(
-            transaction,
             "SELECT id, one_time, private_key, public_key, created_ms FROM prekeys WHERE one_time = $o ORDER BY created_ms, id",
             ReadPrekey,
             ("$o", oneTime));
 
         public void PutPrekey(PrekeyRecord prekey) => connection.Execute(
-            transaction,
             "INSERT OR REPLACE INTO prekeys (id, one_time, private_key, public_key, created_ms) VALUES ($id, $o, $private, $public, $created)",
             ("$id", (long)prekey.Id),
             ("$o", prekey.OneTime),
@@ -338,21 +327,20 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$public", prekey.PublicKey),
             ("$created", Ms(prekey.CreatedAt)));
 
-        public void DeletePrekey(uint id, bool oneTime) => connection.Execute(transaction, "DELETE FROM prekeys WHERE id = $id AND one_time = $o", ("$id", (long)id), ("$o", oneTime));
+        public void DeletePrekey(uint id, bool oneTime) => connection.Execute("DELETE FROM prekeys WHERE id = $id AND one_time = $o", ("$id", (long)id), ("$o", oneTime));
 
         public bool MarkEnvelopeSeen(byte[] envelopeId, DateTimeOffset at) =>
-            connection.Execute(transaction, "INSERT OR IGNORE INTO seen_envelopes (envelope_id, seen_ms) VALUES ($id, $t)", ("$id", envelopeId), ("$t", Ms(at))) == 1;
+            connection.Execute("INSERT OR IGNORE INTO seen_envelopes (envelope_id, seen_ms) VALUES ($id, $t)", ("$id", envelopeId), ("$t", Ms(at))) == 1;
 
         public void ForgetSeenEnvelopes(DateTimeOffset before) =>
-            connection.Execute(transaction, "DELETE FROM seen_envelopes WHERE seen_ms < $t", ("$t", Ms(before)));
+            connection.Execute("DELETE FROM seen_envelopes WHERE seen_ms < $t", ("$t", Ms(before)));
 
         public MessageRecord? GetMessage(byte[] messageId) =>
-            connection.Query(transaction, $"SELECT {MessageColumns} FROM messages WHERE id = $id", ReadMessage, ("$id", messageId)).SingleOrDefault();
+            connection.Query($"SELECT {MessageColumns} FROM messages WHERE id = $id", ReadMessage, ("$id", messageId)).SingleOrDefault();
 
         public IReadOnlyList<MessageRecord> GetMessages(byte[] conversationId, int limit)
         {
             var newestFirst = connection.Query(
-                transaction,
                 $"SELECT {MessageColumns} FROM messages WHERE conversation_id = $c AND kind = 0 ORDER BY lamport DESC, sender DESC, id DESC LIMIT $limit",
                 ReadMessage,
                 ("$c", conversationId),
@@ -362,13 +350,11 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         }
 
         public IReadOnlyList<MessageRecord> GetActions(byte[] targetId) => connection.Query(
-            transaction,
             $"SELECT {MessageColumns} FROM messages WHERE target = $t AND {IsAction} ORDER BY lamport, sender, id",
             ReadMessage,
             ("$t", targetId));
 
         public IReadOnlyList<MessageRecord> GetActionsSince(byte[] conversationId, ulong lamport, int limit) => connection.Query(
-            transaction,
             $"SELECT {MessageColumns} FROM messages WHERE conversation_id = $c AND lamport >= $l AND {IsAction} ORDER BY lamport, sender, id LIMIT $limit",
             ReadMessage,
             ("$c", conversationId),
@@ -376,7 +362,6 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$limit", limit));
 
         public IReadOnlyList<MessageRecord> GetUnread(int limit) => connection.Query(
-            transaction,
             $"SELECT {MessageColumns} FROM messages WHERE unread = 1 ORDER BY conversation_id, lamport, sender, id LIMIT $limit",
             ReadMessage,
             ("$limit", limit));
@@ -389,7 +374,6 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
                 message.Parents[i].AsSpan(0, MessageIdLength).CopyTo(parents.AsSpan(i * MessageIdLength));
             }
             return connection.Execute(
-                transaction,
                 $"INSERT OR IGNORE INTO messages ({MessageColumns}) VALUES ($id, $c, $sender, $dir, $lamport, $parents, $text, $state, $stored, $sent, $local, $request, $unread, $kind, $target, $edited, $deleted)",
                 ("$id", message.Id),
                 ("$c", message.ConversationId),
@@ -411,27 +395,23 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         }
 
         public void UpdateMessageState(byte[] messageId, DeliveryState state, int storedCount) => connection.Execute(
-            transaction,
             "UPDATE messages SET state = $state, stored_count = $stored WHERE id = $id",
             ("$state", (int)state),
             ("$stored", storedCount),
             ("$id", messageId));
 
         public MessageRecord? AdvanceMessageState(byte[] messageId, DeliveryState state) => connection.Query(
-            transaction,
             $"UPDATE messages SET state = $state WHERE id = $id AND state < $state RETURNING {MessageColumns}",
             ReadMessage,
             ("$state", (int)state),
             ("$id", messageId)).SingleOrDefault();
 
         public IReadOnlyList<DeviceDelivery> GetDeviceDeliveries(byte[] messageId) => connection.Query(
-            transaction,
             "SELECT device, state, at_ms FROM message_devices WHERE message_id = $id ORDER BY rowid",
             r => new DeviceDelivery(PeerId.Parse(r.GetString(0)), (DeliveryState)r.GetInt32(1), Time(r.GetInt64(2))),
             ("$id", messageId));
 
         public void PutDeviceDelivery(byte[] messageId, DeviceDelivery delivery) => connection.Execute(
-            transaction,
             """
             INSERT INTO message_devices (message_id, device, state, at_ms) VALUES ($id, $device, $state, $at)
             ON CONFLICT (message_id, device) DO UPDATE SET state = $state, at_ms = $at WHERE state < $state
@@ -441,16 +421,15 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$state", (int)delivery.State),
             ("$at", Ms(delivery.At)));
 
-        public void MarkRead(byte[] messageId) => connection.Execute(transaction, "UPDATE messages SET unread = 0 WHERE id = $id", ("$id", messageId));
+        public void MarkRead(byte[] messageId) => connection.Execute("UPDATE messages SET unread = 0 WHERE id = $id", ("$id", messageId));
 
         public void EditMessage(byte[] messageId, string text, DateTimeOffset editedAt) => connection.Execute(
-            transaction, "UPDATE messages SET text = $text, edited_ms = $edited WHERE id = $id", ("$text", vault.SealText(text)), ("$edited", Ms(editedAt)), ("$id", messageId));
+            "UPDATE messages SET text = $text, edited_ms = $edited WHERE id = $id", ("$text", vault.SealText(text)), ("$edited", Ms(editedAt)), ("$id", messageId));
 
         public void EraseMessage(byte[] messageId) =>
-            connection.Execute(transaction, "UPDATE messages SET text = $text, deleted = 1 WHERE id = $id", ("$text", vault.SealText("")), ("$id", messageId));
+            connection.Execute("UPDATE messages SET text = $text, deleted = 1 WHERE id = $id", ("$text", vault.SealText("")), ("$id", messageId));
 
         public void DeleteMessages(byte[] conversationId) => connection.Execute(
-            transaction,
             """
             DELETE FROM message_devices WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = $c);
             DELETE FROM messages WHERE conversation_id = $c;
@@ -459,7 +438,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
 
         public (ulong Lamport, IReadOnlyList<byte[]> Heads) GetConversationClock(byte[] conversationId)
         {
-            var row = connection.Query(transaction, "SELECT lamport, heads FROM conversations WHERE id = $c", r => ((ulong)r.GetInt64(0), r.GetBlobOrNull(1)), ("$c", conversationId));
+            var row = connection.Query("SELECT lamport, heads FROM conversations WHERE id = $c", r => ((ulong)r.GetInt64(0), r.GetBlobOrNull(1)), ("$c", conversationId));
             if (row.Count == 0)
             {
                 return (0, []);
@@ -468,7 +447,6 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         }
 
         public void AdvanceConversation(byte[] conversationId, PeerId? contact, ulong lamport, byte[] messageId) => connection.Execute(
-            transaction,
             """
             INSERT INTO conversations (id, contact, lamport, heads) VALUES ($c, $contact, $l, $m)
             ON CONFLICT (id) DO UPDATE SET
@@ -485,27 +463,24 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$max", MaxHeads * MessageIdLength));
 
         public IReadOnlyList<OutboxItem> GetOutbox(DateTimeOffset dueBy, int limit) => connection.Query(
-            transaction,
             $"SELECT {OutboxColumns} FROM outbox WHERE next_attempt_ms <= $due ORDER BY next_attempt_ms, created_ms LIMIT $limit",
             ReadOutbox,
             ("$due", Ms(dueBy)),
             ("$limit", limit));
 
         public OutboxItem? GetOutboxItem(byte[] envelopeId) =>
-            connection.Query(transaction, $"SELECT {OutboxColumns} FROM outbox WHERE envelope_id = $id", ReadOutbox, ("$id", envelopeId)).SingleOrDefault();
+            connection.Query($"SELECT {OutboxColumns} FROM outbox WHERE envelope_id = $id", ReadOutbox, ("$id", envelopeId)).SingleOrDefault();
 
         public IReadOnlyList<OutboxItem> GetOutboxFor(PeerId recipient) => connection.Query(
-            transaction,
             $"SELECT {OutboxColumns} FROM outbox WHERE recipient = $r ORDER BY created_ms, rowid",
             ReadOutbox,
             ("$r", recipient.ToString()));
 
         public int CountOutbox(OutboxStage? stage = null) => Convert.ToInt32(
-            connection.Scalar(transaction, "SELECT count(*) FROM outbox WHERE $stage IS NULL OR stage = $stage", ("$stage", stage is null ? null : (int)stage)),
+            connection.Scalar("SELECT count(*) FROM outbox WHERE $stage IS NULL OR stage = $stage", ("$stage", stage is null ? null : (int)stage)),
             System.Globalization.CultureInfo.InvariantCulture);
 
         public void PutOutbox(OutboxItem item) => connection.Execute(
-            transaction,
             $"INSERT OR REPLACE INTO outbox ({OutboxColumns}) VALUES ($id, $r, $m, $e, $stage, $attempts, $next, $created, $content, $device)",
             ("$id", item.EnvelopeId),
             ("$r", item.Recipient.ToString()),
@@ -518,9 +493,9 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$content", SealOrNull(item.Content)),
             ("$device", item.Device?.ToString()));
 
-        public void DeleteOutbox(byte[] envelopeId) => connection.Execute(transaction, "DELETE FROM outbox WHERE envelope_id = $id", ("$id", envelopeId));
+        public void DeleteOutbox(byte[] envelopeId) => connection.Execute("DELETE FROM outbox WHERE envelope_id = $id", ("$id", envelopeId));
 
-        public void DeleteOutboxForMessage(byte[] messageId) => connection.Execute(transaction, "DELETE FROM outbox WHERE message_id = $m", ("$m", messageId));
+        public void DeleteOutboxForMessage(byte[] messageId) => connection.Execute("DELETE FROM outbox WHERE message_id = $m", ("$m", messageId));
 
         public byte[]? GetSetting(string name)
         {
@@ -529,7 +504,7 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
                 // A copy: the caller may change what it gets.
                 return known?.ToArray();
             }
-            var value = connection.Scalar(transaction, "SELECT value FROM settings WHERE name = $n", ("$n", name)) as byte[];
+            var value = connection.Scalar("SELECT value FROM settings WHERE name = $n", ("$n", name)) as byte[];
             if (!writing)
             {
                 settings[name] = value?.ToArray();
@@ -540,20 +515,19 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         public void PutSetting(string name, byte[] value)
         {
             settings.Remove(name);
-            connection.Execute(transaction, "INSERT INTO settings (name, value) VALUES ($n, $v) ON CONFLICT (name) DO UPDATE SET value = $v", ("$n", name), ("$v", value));
+            connection.Execute("INSERT INTO settings (name, value) VALUES ($n, $v) ON CONFLICT (name) DO UPDATE SET value = $v", ("$n", name), ("$v", value));
         }
 
         private const string GroupMessageColumns =
             "id, group_id, sender, epoch, chain_id, iteration, lamport, body, ciphertext, text, sent_ms, local_ms, outgoing, recipients, stored, delivered, unread, from_history, kind, target, edited_ms, deleted";
 
         public IReadOnlyList<GroupRecord> GetGroups() =>
-            connection.Query(transaction, "SELECT id, link_key, admin_handle, status, session, created_ms FROM groups ORDER BY created_ms", ReadGroup);
+            connection.Query("SELECT id, link_key, admin_handle, status, session, created_ms FROM groups ORDER BY created_ms", ReadGroup);
 
         public GroupRecord? GetGroup(byte[] groupId) =>
-            connection.Query(transaction, "SELECT id, link_key, admin_handle, status, session, created_ms FROM groups WHERE id = $id", ReadGroup, ("$id", groupId)).SingleOrDefault();
+            connection.Query("SELECT id, link_key, admin_handle, status, session, created_ms FROM groups WHERE id = $id", ReadGroup, ("$id", groupId)).SingleOrDefault();
 
         public void PutGroup(GroupRecord group) => connection.Execute(
-            transaction,
             """
             INSERT INTO groups (id, link_key, admin_handle, status, session, created_ms) VALUES ($id, $link, $admin, $status, $session, $created)
             ON CONFLICT (id) DO UPDATE SET link_key = $link, admin_handle = $admin, status = $status, session = $session
@@ -566,10 +540,9 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$created", Ms(group.CreatedAt)));
 
         public IReadOnlyList<byte[]> GetGroupEntries(byte[] groupId) =>
-            connection.Query(transaction, "SELECT entry FROM group_entries WHERE group_id = $g ORDER BY seq", r => vault.Open((byte[])r.GetValue(0)), ("$g", groupId));
+            connection.Query("SELECT entry FROM group_entries WHERE group_id = $g ORDER BY seq", r => vault.Open((byte[])r.GetValue(0)), ("$g", groupId));
 
         public void AddGroupEntry(byte[] groupId, byte[] entryId, byte[] entry) => connection.Execute(
-            transaction,
             "INSERT OR IGNORE INTO group_entries (group_id, entry_id, entry, seq) VALUES ($g, $id, $e, (SELECT coalesce(max(seq), 0) + 1 FROM group_entries WHERE group_id = $g))",
             ("$g", groupId),
             ("$id", entryId),
@@ -580,13 +553,11 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         public IReadOnlyList<GroupMessageRecord> GetGroupTimeline(byte[] groupId, int limit) => GroupMessagesNewestLast(groupId, limit, "");
 
         public IReadOnlyList<GroupMessageRecord> GetGroupActions(byte[] targetId) => connection.Query(
-            transaction,
             $"SELECT {GroupMessageColumns} FROM group_messages WHERE target = $t AND {IsAction} ORDER BY lamport, sender, id",
             ReadGroupMessage,
             ("$t", targetId));
 
         public IReadOnlyList<GroupMessageRecord> GetGroupActionsSince(byte[] groupId, ulong lamport, int limit) => connection.Query(
-            transaction,
             $"SELECT {GroupMessageColumns} FROM group_messages WHERE group_id = $g AND lamport >= $l AND {IsAction} ORDER BY lamport, sender, id LIMIT $limit",
             ReadGroupMessage,
             ("$g", groupId),
@@ -594,10 +565,9 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$limit", limit));
 
         public void EditGroupMessage(byte[] messageId, string text, DateTimeOffset editedAt) => connection.Execute(
-            transaction, "UPDATE group_messages SET text = $text, edited_ms = $edited WHERE id = $id", ("$text", vault.SealText(text)), ("$edited", Ms(editedAt)), ("$id", messageId));
+            "UPDATE group_messages SET text = $text, edited_ms = $edited WHERE id = $id", ("$text", vault.SealText(text)), ("$edited", Ms(editedAt)), ("$id", messageId));
 
         public void EraseGroupMessage(byte[] messageId, byte[] erasedBody) => connection.Execute(
-            transaction,
             "UPDATE group_messages SET text = $text, body = $body, ciphertext = NULL, deleted = 1 WHERE id = $id",
             ("$text", vault.SealText("")),
             ("$body", vault.Seal(erasedBody)),
@@ -606,7 +576,6 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         private List<GroupMessageRecord> GroupMessagesNewestLast(byte[] groupId, int limit, string filter)
         {
             var newestFirst = connection.Query(
-                transaction,
                 $"SELECT {GroupMessageColumns} FROM group_messages WHERE group_id = $g {filter} ORDER BY lamport DESC, sender DESC, id DESC LIMIT $limit",
                 ReadGroupMessage,
                 ("$g", groupId),
@@ -616,10 +585,9 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
         }
 
         public GroupMessageRecord? GetGroupMessage(byte[] messageId) =>
-            connection.Query(transaction, $"SELECT {GroupMessageColumns} FROM group_messages WHERE id = $id", ReadGroupMessage, ("$id", messageId)).SingleOrDefault();
+            connection.Query($"SELECT {GroupMessageColumns} FROM group_messages WHERE id = $id", ReadGroupMessage, ("$id", messageId)).SingleOrDefault();
 
         public IReadOnlyList<GroupMessageRecord> GetGroupMessagesOfChain(byte[] groupId, PublicKey sender, byte[] epoch, uint chainId, uint first, uint last) => connection.Query(
-            transaction,
             $"SELECT {GroupMessageColumns} FROM group_messages WHERE group_id = $g AND sender = $s AND epoch = $e AND chain_id = $c AND iteration BETWEEN $first AND $last ORDER BY iteration LIMIT 256",
             ReadGroupMessage,
             ("$g", groupId),
@@ -630,7 +598,6 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$last", (long)last));
 
         public bool InsertGroupMessage(GroupMessageRecord message) => connection.Execute(
-            transaction,
             $"INSERT OR IGNORE INTO group_messages ({GroupMessageColumns}) VALUES ($id, $g, $s, $e, $c, $i, $l, $body, $ct, $text, $sent, $local, $out, $recipients, $stored, $delivered, $unread, $history, $kind, $target, $edited, $deleted)",
             ("$id", message.Id),
             ("$g", message.GroupId),
@@ -656,28 +623,26 @@ public sealed partial class SqliteChatStore : IChatStore, IAsyncDisposable
             ("$deleted", message.Deleted)) == 1;
 
         public void CountGroupCopy(byte[] messageId, bool delivered) => connection.Execute(
-            transaction,
             delivered
                 ? "UPDATE group_messages SET delivered = min(recipients, delivered + 1) WHERE id = $id"
                 : "UPDATE group_messages SET stored = min(recipients, stored + 1) WHERE id = $id",
             ("$id", messageId));
 
-        public void MarkGroupRead(byte[] groupId) => connection.Execute(transaction, "UPDATE group_messages SET unread = 0 WHERE group_id = $g AND unread = 1", ("$g", groupId));
+        public void MarkGroupRead(byte[] groupId) => connection.Execute("UPDATE group_messages SET unread = 0 WHERE group_id = $g AND unread = 1", ("$g", groupId));
 
         public IReadOnlyList<(long Id, byte[] Ciphertext)> GetGroupPending(byte[] groupId) =>
-            connection.Query(transaction, "SELECT id, ciphertext FROM group_pending WHERE group_id = $g ORDER BY id", r => (r.GetInt64(0), vault.Open((byte[])r.GetValue(1))), ("$g", groupId));
+            connection.Query("SELECT id, ciphertext FROM group_pending WHERE group_id = $g ORDER BY id", r => (r.GetInt64(0), vault.Open((byte[])r.GetValue(1))), ("$g", groupId));
 
         public void AddGroupPending(byte[] groupId, byte[] ciphertext, DateTimeOffset at, int maxPerGroup)
         {
-            connection.Execute(transaction, "INSERT INTO group_pending (group_id, ciphertext, received_ms) VALUES ($g, $c, $t)", ("$g", groupId), ("$c", vault.Seal(ciphertext)), ("$t", Ms(at)));
+            connection.Execute("INSERT INTO group_pending (group_id, ciphertext, received_ms) VALUES ($g, $c, $t)", ("$g", groupId), ("$c", vault.Seal(ciphertext)), ("$t", Ms(at)));
             connection.Execute(
-                transaction,
                 "DELETE FROM group_pending WHERE group_id = $g AND id NOT IN (SELECT id FROM group_pending WHERE group_id = $g ORDER BY id DESC LIMIT $max)",
                 ("$g", groupId),
                 ("$max", maxPerGroup));
         }
 
-        public void DeleteGroupPending(long id) => connection.Execute(transaction, "DELETE FROM group_pending WHERE id = $id", ("$id", id));
+        public void DeleteGroupPending(long id) => connection.Execute("DELETE FROM group_pending WHERE id = $id", ("$id", id));
 
         private GroupRecord ReadGroup(SqliteDataReader r) => new(
             (byte[])r.GetValue(0),

@@ -34,6 +34,16 @@ public static class SqliteCommands
         return rows;
     }
 
+    // Inside a transaction opened with SQL (as a group commit's is), commands take no transaction object.
+    public static int Execute(this SqliteConnection connection, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters) =>
+        Execute(connection, null, sql, parameters);
+
+    public static object? Scalar(this SqliteConnection connection, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters) =>
+        Scalar(connection, null, sql, parameters);
+
+    public static List<T> Query<T>(this SqliteConnection connection, string sql, Func<SqliteDataReader, T> map, params ReadOnlySpan<(string Name, object? Value)> parameters) =>
+        Query(connection, null, sql, map, parameters);
+
     public static byte[]? GetBlobOrNull(this SqliteDataReader reader, int ordinal)
     {
         ArgumentNullException.ThrowIfNull(reader);

@@ -163,6 +163,10 @@ internal static class MessageLedger
         }).ToList();
     }
 
+    /// <summary>A message we just composed: nobody can have reacted to it yet, so only its quote is filled.</summary>
+    public static MessageRecord DecorateComposed(IChatReader reader, MessageRecord message) =>
+        message.Target is { } quoted ? message with { Quote = Quote(reader.GetMessage(quoted), quoted, message.ConversationId) } : message;
+
     /// <summary>Adds to each room text its reactions and the room message it quotes, as they stand.</summary>
     public static IReadOnlyList<GroupMessageRecord> Decorate(IChatReader reader, IReadOnlyList<GroupMessageRecord> messages)
     {

@@ -170,7 +170,7 @@ internal sealed class DirectConversations(ChatContext context, ContactBook conta
         tx.AdvanceConversation(conversation, current.Account, content.Lamport, message.Id);
         sessions.Queue(tx, current, content, message.Id, setup);
         attachment?.AlsoStore(tx, current, message);
-        return MessageLedger.Decorate(tx, [message])[0];
+        return MessageLedger.DecorateComposed(tx, message);
     }
 }
 
