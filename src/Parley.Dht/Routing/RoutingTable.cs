@@ -342,28 +342,16 @@ public sealed class RoutingTable
     /// <summary>
     /// A random FIND_NODE key (a sha2-256 multihash, so also a valid peer id) whose SHA-256 falls in bucket
     /// <paramref name="index"/>: peers hash the key they receive, so refreshing a bucket over the wire needs a
-    /// preimage, not just an id. Takes about 2^(index+1) hashes, so the default budget (about a million, a fraction
-    /// of a second) reaches bucket 18 or so; false when it ran out (a self-lookup covers the deepest buckets).
+    /// preimage, not just an id. Buckets below 16 usually take one from the process's <see cref="RefreshKeyTable"/>;
+    /// otherwise a search by trial takes about 2^(index+1) hashes; false when <paramref name="maxAttempts"/> found none
+    /// (a self-lookup covers the deepest buckets).
     /// </summary>
     public bool TryRandomKeyForBucket(int index, Random rng, [NotNullWhen(true)] out byte[]? key, int maxAttempts = 1 << 20)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, MaxBuckets);
         ArgumentNullException.ThrowIfNull(rng);
-        var candidate = new byte[2 + KadId.Length];
-        candidate[0] = (byte)Multihash.Sha256Code;
-        candidate[1] = KadId.Length;
-        for (var attempt = 0; attempt < maxAttempts; attempt++)
-        {
-            rng.NextBytes(candidate.AsSpan(2));
-            if (BucketIndexOf(KadId.FromKey(candidate)) == index)
-            {
-                key = candidate;
-                return true;
-            }
-        }
-        key = null;
-        return false;
+        return RefreshKeyTable.Shared.TryFind(LocalId, index, rng, maxAttempts, out key);
     }
 
     private AddResult TryAddLocked(PeerId peer, KadId id, IReadOnlyList<Multiaddr> fresh, DateTimeOffset now, ref Changes changes)
