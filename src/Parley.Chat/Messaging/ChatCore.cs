@@ -40,7 +40,7 @@ internal sealed class ChatCore
         Contacts = new ContactBook(Context, directory, Sessions, Outbox, Publisher, DeviceSessions);
         Conversations = new DirectConversations(Context, Contacts, Sessions, Outbox, DeviceSessions, SyncNotes);
         RoomCache = new RoomCache(Context);
-        var messenger = new RoomMessenger(Context, Sessions, Outbox, Fanout);
+        var messenger = new RoomMessenger(Context, Sessions, Outbox, Fanout, directory);
         var roomDevices = new RoomDevices(Context, Sessions, Outbox, Fanout, DeviceSessions, messenger);
         var membership = new RoomMembership(Context, RoomCache, messenger, new WelcomeParts(Context, messenger), directory, roomDevices);
         RoomMessages = new RoomMessages(Context, RoomCache, messenger, roomDevices);
@@ -56,7 +56,7 @@ internal sealed class ChatCore
         var entries = new EntriesHandler(RoomCache, membership, messenger, Context, roomDevices);
         RoomControls = new RoomControls(Context, RoomCache,
         [
-            new WelcomeHandler(RoomCache, membership, Context.Events),
+            new WelcomeHandler(RoomCache, membership, Context.Events, directory),
             entries,
             new EntriesRequestHandler(messenger),
             new KeysHandler(RoomMessages, entries, directory, Context, roomDevices),

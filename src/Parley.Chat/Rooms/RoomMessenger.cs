@@ -13,7 +13,7 @@ namespace Parley.Chat.Rooms;
 /// pairwise session with them, and a room message's one ciphertext as a copy per member through the outbox. All of it
 /// inside the caller's transaction.
 /// </summary>
-internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessions, Outbox outbox, Devices.DeviceFanout fanout)
+internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessions, Outbox outbox, Devices.DeviceFanout fanout, Directory.IUserDirectory directory)
 {
     /// <summary>
     /// What an envelope adds around a room control's payload (sender identity, session, prekey and ratchet headers,
@@ -105,6 +105,10 @@ internal sealed class RoomMessenger(ChatContext context, PairwiseSessions sessio
     {
         var header = new GroupWelcome { LinkKey = ByteString.CopyFrom(room.Log.LinkKey), AdminHandle = context.Handle.ToString() };
         header.Heads.AddRange(room.Log.Heads.Select(h => ByteString.CopyFrom(h.Span)));
+        if (directory.PublishedRecords(context.Account.Id) is { } own && (own.Presence is not null || own.Prekeys is not null))
+        {
+            header.SenderRecords = RoomMembership.Records(context.Account.PublicKey, own);
+        }
         // Room for the header and for the part numbers (two varints of at most 5 bytes, each with its tag).
         var entriesRoom = MaxControlPayload - header.CalculateSize() - 12;
         var parts = Batches(room.Log.Entries.Select(e => ByteString.CopyFrom(e.Entry.ToBytes())), e => e.Length, entriesRoom);

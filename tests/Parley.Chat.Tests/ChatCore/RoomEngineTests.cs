@@ -238,6 +238,25 @@ public sealed class RoomEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_invitee_is_given_the_inviting_admins_directory_records_with_the_welcome_so_its_join_needs_no_lookup()
+    {
+        _world.Directory.PublishedRecordBytes = 512;
+        var (alice, bob) = (await AddAsync("alice"), await AddAsync("bob"));
+        var room = await alice.Core.Rooms.CreateAsync("club", historyEnabled: false, CancellationToken.None);
+
+        await alice.Core.Rooms.InviteAsync(room.IdText, bob.HandleText, CancellationToken.None);
+        await SettleAsync();
+
+        // Before bob answers, the welcome alone told him where alice is (no Keys have been sent yet).
+        var told = Assert.Single(_world.Directory.RememberedRecords, r => r.Account == alice.Chat.Account.Id);
+        Assert.Equal(512, told.Records.Presence?.Length);
+        Assert.Equal(512, told.Records.Prekeys?.Length);
+        await bob.Core.Rooms.JoinAsync(room.IdText, CancellationToken.None);
+        await SettleAsync();
+        Assert.Equal(2, (await alice.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Members.Count);
+    }
+
+    [Fact]
     public async Task In_a_large_room_the_keys_and_records_an_admin_passes_on_fit_the_envelopes_members_and_mailboxes_take()
     {
         // Records as heavy as real ones make what the admin passes on to the last member to join (19 members' chains

@@ -20,6 +20,7 @@ public sealed class InMemoryDirectory(TimeProvider time) : IUserDirectory
     private readonly Dictionary<(PeerId, PeerId), Presence> _devicePresence = [];
     private readonly Dictionary<(PeerId, PeerId), PrekeyBundle> _devicePrekeys = [];
     private readonly Dictionary<PeerId, DeviceList> _deviceLists = [];
+    private readonly List<(PeerId Account, PublishedRecords Records)> _rememberedRecords = [];
     private ulong _sequence;
 
     public bool Reachable { get; set; } = true;
@@ -79,9 +80,25 @@ public sealed class InMemoryDirectory(TimeProvider time) : IUserDirectory
         }
     }
 
-    /// <summary>Every lookup here is answered from memory already.</summary>
+    /// <summary>Every lookup here is answered from memory already; what clients were told is kept for tests to see.</summary>
     public void Remember(PeerId account, PublishedRecords records)
     {
+        lock (_gate)
+        {
+            _rememberedRecords.Add((account, records));
+        }
+    }
+
+    /// <summary>The records clients were told of (<see cref="Remember"/>), in order, for every client on this directory.</summary>
+    public IReadOnlyList<(PeerId Account, PublishedRecords Records)> RememberedRecords
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _rememberedRecords.ToList();
+            }
+        }
     }
 
     public Task<int> PublishPresenceAsync(Account account, IReadOnlyList<DeviceCertificate> devices, IReadOnlyList<DeviceAddresses> addresses, CancellationToken cancellationToken)
