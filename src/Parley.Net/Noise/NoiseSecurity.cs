@@ -145,7 +145,9 @@ public static class NoiseSecurity
         {
             payload = NoiseHandshakePayload.Parser.ParseFrom(encodedPayload);
         }
-        catch (InvalidProtocolBufferException e)
+        // Google.Protobuf 3.25 throws IndexOutOfRangeException for some malformed lengths of a nested message (found
+        // by the fuzzer: fuzz/corpus/noise/nested-length-past-the-end).
+        catch (Exception e) when (e is InvalidProtocolBufferException or IndexOutOfRangeException)
         {
             throw new NoiseHandshakeException("malformed noise handshake payload", e);
         }
