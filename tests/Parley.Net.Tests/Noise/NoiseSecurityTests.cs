@@ -17,6 +17,21 @@ public sealed class NoiseSecurityTests
     private readonly IdentityKey _client = IdentityKey.Generate();
     private readonly IdentityKey _server = IdentityKey.Generate();
 
+    // Payloads the fuzzer found: a nested message length near int.MaxValue, on which Google.Protobuf 3.25 threw
+    // IndexOutOfRange-, ArgumentOutOfRange- and OutOfMemoryException instead of InvalidProtocolBufferException.
+    [Theory]
+    [InlineData("22ffffffff67")]
+    [InlineData("22ffffffff6722e9ffffff6767")]
+    [InlineData("22ffffffff677dff000003e80a0a0ada090a0a0a0a0a0aefff000cffff670a24ffff66")]
+    [InlineData("22ffffffff670a0a0a00000a0a0a0a0a0000100a0a0a0a0a0a0a0a67")]
+    public void A_payload_with_an_impossible_nested_length_is_refused_as_malformed(string hex)
+    {
+        var crypto = DefaultCryptoProvider.Instance;
+        var (_, noiseStatic) = crypto.GenerateX25519KeyPair();
+        var error = Assert.Throws<NoiseHandshakeException>(() => NoiseSecurity.VerifyPayload(Convert.FromHexString(hex), noiseStatic, null, crypto));
+        Assert.Contains("malformed", error.Message);
+    }
+
     [Fact]
     public async Task Each_side_learns_the_others_peer_id()
     {
