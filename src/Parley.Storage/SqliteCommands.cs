@@ -34,7 +34,7 @@ public static class SqliteCommands
         return rows;
     }
 
-    // Inside a transaction opened with SQL (as a group commit's is), commands take no transaction object.
+    // Without a transaction object: a read, or a write inside a transaction opened with SQL (as a group commit's is).
     public static int Execute(this SqliteConnection connection, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters) =>
         Execute(connection, null, sql, parameters);
 
