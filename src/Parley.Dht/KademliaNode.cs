@@ -599,11 +599,12 @@ public sealed class KademliaNode : IAsyncDisposable
 
     /// <summary>
     /// A peer that asks us something may be a DHT server we do not know yet. It enters the routing table only if it
-    /// answers a query of ours, so clients and unreachable peers never do; one probe per peer at a time.
+    /// answers a query of ours, so clients and unreachable peers never do; one probe per peer at a time, and none
+    /// when its bucket is full of peers heard from lately.
     /// </summary>
     private async Task ProbeAsync(PeerId peer, IReadOnlyList<Multiaddr> addresses)
     {
-        if (RoutingTable.Find(peer) is not null || !_probing.TryAdd(peer, 0))
+        if (RoutingTable.Find(peer) is not null || !RoutingTable.HasRoomFor(peer) || !_probing.TryAdd(peer, 0))
         {
             return;
         }
@@ -746,7 +747,7 @@ public sealed class KademliaNode : IAsyncDisposable
         var proto = new Peer { Id = ByteString.CopyFrom(peer.Bytes) };
         foreach (var address in addresses)
         {
-            proto.Addrs.Add(ByteString.CopyFrom(address.ToBytes()));
+            proto.Addrs.Add(ByteString.CopyFrom(address.Bytes));
         }
         return proto;
     }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Net;
@@ -26,28 +27,21 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
 
     private readonly Part[] _parts;
     private readonly byte[] _bytes;
-    private readonly string _text;
 
-    private Multiaddr(Part[] parts)
+    // The text forms are made when first asked for: a DHT node parses far more peer addresses from the wire than it
+    // ever prints, and formatting each value (a base58 peer id above all) was most of the parsing cost.
+    private string? _text;
+    private IReadOnlyList<MultiaddrComponent>? _components;
+
+    private Multiaddr(Part[] parts, byte[]? bytes = null)
     {
         _parts = parts;
-        _bytes = parts.SelectMany(part => part.Encoded).ToArray();
-        var text = new StringBuilder();
-        foreach (var part in parts)
-        {
-            text.Append('/').Append(MultiaddrProtocolTable.Name(part.Component.Protocol));
-            if (MultiaddrProtocolTable.ValueSize(part.Component.Protocol) != 0)
-            {
-                text.Append('/').Append(part.Component.Value);
-            }
-        }
-        _text = text.ToString();
-        Components = Array.AsReadOnly(parts.Select(part => part.Component).ToArray());
-        var lastPeer = parts.LastOrDefault(part => part.Component.Protocol == MultiaddrProtocol.P2p);
-        PeerId = lastPeer is null ? null : Identity.PeerId.Parse(lastPeer.Component.Value);
+        _bytes = bytes ?? parts.SelectMany(part => part.Encoded).ToArray();
+        PeerId = Array.FindLast(parts, part => part.Protocol == MultiaddrProtocol.P2p)?.PeerId;
     }
 
-    public IReadOnlyList<MultiaddrComponent> Components { get; }
+    public IReadOnlyList<MultiaddrComponent> Components =>
+        _components ??= Array.AsReadOnly(Array.ConvertAll(_parts, part => part.Component));
 
     /// <summary>The peer id of the last <c>/p2p</c> component, or null when there is none.</summary>
     public PeerId? PeerId { get; }
@@ -147,11 +141,11 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
             {
                 throw new FormatException($"/{MultiaddrProtocolTable.Name(protocol)} value is truncated");
             }
-            var text = MultiaddrProtocolTable.FormatValue(protocol, bytes.Slice(offset, (int)valueLength));
+            var peerId = MultiaddrProtocolTable.ValidateValue(protocol, bytes.Slice(offset, (int)valueLength));
             offset += (int)valueLength;
-            parts.Add(new Part(new MultiaddrComponent(protocol, text), bytes[start..offset].ToArray()));
+            parts.Add(new Part(protocol, bytes[start..offset].ToArray(), (int)valueLength, peerId));
         }
-        return new Multiaddr(parts.ToArray());
+        return new Multiaddr(parts.ToArray(), bytes.ToArray());
     }
 
     /// <summary>
@@ -184,14 +178,17 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
 
     public byte[] ToBytes() => (byte[])_bytes.Clone();
 
-    public override string ToString() => _text;
+    /// <summary>The binary form without a copy, e.g. to write into a protocol message.</summary>
+    public ReadOnlySpan<byte> Bytes => _bytes;
+
+    public override string ToString() => _text ??= FormatText();
 
     /// <summary>The value of the first component of <paramref name="protocol"/>, or null.</summary>
     public string? ValueOf(MultiaddrProtocol protocol)
     {
         foreach (var part in _parts)
         {
-            if (part.Component.Protocol == protocol)
+            if (part.Protocol == protocol)
             {
                 return part.Component.Value;
             }
@@ -209,7 +206,7 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
         }
         if (_parts.Length == 1)
         {
-            throw new InvalidOperationException($"{_text} has nothing left without its peer id");
+            throw new InvalidOperationException($"{this} has nothing left without its peer id");
         }
         return new Multiaddr(_parts[..^1]);
     }
@@ -232,7 +229,7 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
     }
 
     /// <summary>True for a relayed address, <c>&lt;relay&gt;/p2p/&lt;relay id&gt;/p2p-circuit[/p2p/&lt;target id&gt;]</c>.</summary>
-    public bool IsCircuit => Array.Exists(_parts, part => part.Component.Protocol == MultiaddrProtocol.P2pCircuit);
+    public bool IsCircuit => Array.Exists(_parts, part => part.Protocol == MultiaddrProtocol.P2pCircuit);
 
     /// <summary>
     /// Splits a relayed address into the relay's address (which must name the relay's /p2p id) and the target peer
@@ -242,13 +239,13 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
     {
         relay = null;
         target = null;
-        var circuit = Array.FindIndex(_parts, part => part.Component.Protocol == MultiaddrProtocol.P2pCircuit);
-        if (circuit <= 0 || Array.FindLastIndex(_parts, part => part.Component.Protocol == MultiaddrProtocol.P2pCircuit) != circuit)
+        var circuit = Array.FindIndex(_parts, part => part.Protocol == MultiaddrProtocol.P2pCircuit);
+        if (circuit <= 0 || Array.FindLastIndex(_parts, part => part.Protocol == MultiaddrProtocol.P2pCircuit) != circuit)
         {
             return false;
         }
         var rest = _parts[(circuit + 1)..];
-        if (rest.Length > 1 || (rest.Length == 1 && rest[0].Component.Protocol != MultiaddrProtocol.P2p))
+        if (rest.Length > 1 || (rest.Length == 1 && rest[0].Protocol != MultiaddrProtocol.P2p))
         {
             return false;
         }
@@ -270,7 +267,7 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
         {
             return false;
         }
-        endPoint = new IPEndPoint(IPAddress.Parse(host.Value), port);
+        endPoint = new IPEndPoint(new IPAddress(host.Value), port);
         return true;
     }
 
@@ -300,7 +297,7 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
                 port = 0;
                 return false;
         }
-        host = hostComponent.Value;
+        host = hostComponent.Component.Value;
         return true;
     }
 
@@ -319,19 +316,19 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
 
     public static bool operator !=(Multiaddr? left, Multiaddr? right) => !(left == right);
 
-    private bool EndsWithPeerId => _parts[^1].Component.Protocol == MultiaddrProtocol.P2p;
+    private bool EndsWithPeerId => _parts[^1].Protocol == MultiaddrProtocol.P2p;
 
-    private bool TryGetHostAndTcpPort(out MultiaddrComponent host, out int port)
+    private bool TryGetHostAndTcpPort([NotNullWhen(true)] out Part? host, out int port)
     {
-        host = default;
+        host = null;
         port = 0;
         var transportLength = EndsWithPeerId ? _parts.Length - 1 : _parts.Length;
-        if (transportLength != 2 || _parts[1].Component.Protocol != MultiaddrProtocol.Tcp)
+        if (transportLength != 2 || _parts[1].Protocol != MultiaddrProtocol.Tcp)
         {
             return false;
         }
-        host = _parts[0].Component;
-        port = int.Parse(_parts[1].Component.Value, CultureInfo.InvariantCulture);
+        host = _parts[0];
+        port = BinaryPrimitives.ReadUInt16BigEndian(_parts[1].Value);
         return true;
     }
 
@@ -353,13 +350,42 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
         return parts.ToArray();
     }
 
-    /// <summary>A component with its binary encoding (code, length prefix when variable, value).</summary>
-    private sealed record Part(MultiaddrComponent Component, byte[] Encoded)
+    private string FormatText()
     {
-        /// <summary>Builds a component from a binary value, validating it and deriving its canonical text.</summary>
+        var text = new StringBuilder();
+        foreach (var part in _parts)
+        {
+            text.Append('/').Append(MultiaddrProtocolTable.Name(part.Protocol));
+            if (MultiaddrProtocolTable.ValueSize(part.Protocol) != 0)
+            {
+                text.Append('/').Append(part.Component.Value);
+            }
+        }
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// A validated component: its binary encoding (code, length prefix when variable, value), the peer id of a /p2p
+    /// value, and its canonical text made when first asked for.
+    /// </summary>
+    private sealed class Part(MultiaddrProtocol protocol, byte[] encoded, int valueLength, PeerId? peerId)
+    {
+        private string? _value;
+
+        public MultiaddrProtocol Protocol { get; } = protocol;
+
+        public byte[] Encoded { get; } = encoded;
+
+        public PeerId? PeerId { get; } = peerId;
+
+        public ReadOnlySpan<byte> Value => Encoded.AsSpan(Encoded.Length - valueLength);
+
+        public MultiaddrComponent Component => new(Protocol, _value ??= PeerId?.ToString() ?? MultiaddrProtocolTable.FormatValue(Protocol, Value));
+
+        /// <summary>Builds a component from a binary value, validating it.</summary>
         public static Part Create(MultiaddrProtocol protocol, byte[] value)
         {
-            var text = MultiaddrProtocolTable.FormatValue(protocol, value);
+            var peerId = MultiaddrProtocolTable.ValidateValue(protocol, value);
             var code = (ulong)protocol;
             var lengthPrefixed = MultiaddrProtocolTable.ValueSize(protocol) == MultiaddrProtocolTable.VariableSize;
             var encoded = new byte[Varint.SizeOf(code) + (lengthPrefixed ? Varint.SizeOf((ulong)value.Length) : 0) + value.Length];
@@ -369,7 +395,7 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
                 offset += Varint.Write((ulong)value.Length, encoded.AsSpan(offset));
             }
             value.CopyTo(encoded, offset);
-            return new Part(new MultiaddrComponent(protocol, text), encoded);
+            return new Part(protocol, encoded, value.Length, peerId);
         }
     }
 }

@@ -118,6 +118,35 @@ internal static class MultiaddrProtocolTable
         _ => throw new ArgumentOutOfRangeException(nameof(protocol), protocol, "not a multiaddr protocol"),
     };
 
+    /// <summary>
+    /// Checks a binary value of the right size without making its text, and returns the peer id a /p2p value names
+    /// (null for the other protocols).
+    /// </summary>
+    /// <exception cref="FormatException">The bytes are not a valid value for <paramref name="protocol"/>.</exception>
+    public static PeerId? ValidateValue(MultiaddrProtocol protocol, ReadOnlySpan<byte> value)
+    {
+        switch (protocol)
+        {
+            case MultiaddrProtocol.Dns or MultiaddrProtocol.Dns4 or MultiaddrProtocol.Dns6 or MultiaddrProtocol.Dnsaddr:
+                if (value.Length is 0 or > MaxDnsNameLength || value.ContainsAnyExceptInRange((byte)'!', (byte)'~') || value.Contains((byte)'/'))
+                {
+                    throw new FormatException($"invalid {Name(protocol)} name in binary multiaddr");
+                }
+                return null;
+            case MultiaddrProtocol.P2p:
+                try
+                {
+                    return PeerId.FromBytes(value);
+                }
+                catch (FormatException e)
+                {
+                    throw new FormatException($"invalid p2p peer id in binary multiaddr: {e.Message}", e);
+                }
+            default:
+                return null;
+        }
+    }
+
     /// <summary>Keeps hostile input from turning into huge exception messages.</summary>
     public static string Abbreviate(string text) => text.Length <= 64 ? text : text[..64] + "...";
 

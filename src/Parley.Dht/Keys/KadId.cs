@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Numerics;
 using System.Security.Cryptography;
@@ -15,6 +16,12 @@ public readonly struct KadId : IEquatable<KadId>, IComparable<KadId>
 {
     public const int Length = 32;
     public const int Bits = 256;
+
+    // Lookups meet the same peers over and over (every answer names k of them) and a SHA-256 through OpenSSL costs
+    // far more than a dictionary probe, so the ids of the peers met lately are kept; a peer id never changes.
+    private const int MaxPeerIdsHashed = 32_768;
+    private static readonly ConcurrentDictionary<PeerId, KadId> PeerIdsHashed = new();
+    private static int _peerIdsHashedCount;
 
     // _w0 holds the most significant 64 bits (bytes 0..7), _w3 the least.
     private readonly ulong _w0;
@@ -37,7 +44,19 @@ public readonly struct KadId : IEquatable<KadId>, IComparable<KadId>
     public static KadId FromPeer(PeerId peer)
     {
         ArgumentNullException.ThrowIfNull(peer);
-        return FromKey(peer.Bytes);
+        if (PeerIdsHashed.TryGetValue(peer, out var known))
+        {
+            return known;
+        }
+        var id = FromKey(peer.Bytes);
+        if (Interlocked.Increment(ref _peerIdsHashedCount) > MaxPeerIdsHashed)
+        {
+            // Starting over costs less than tracking which peers are still met; those that are come back at once.
+            PeerIdsHashed.Clear();
+            Interlocked.Exchange(ref _peerIdsHashedCount, 0);
+        }
+        PeerIdsHashed.TryAdd(peer, id);
+        return id;
     }
 
     /// <summary>The id of a record or provider key: SHA-256 of the key bytes.</summary>

@@ -133,6 +133,21 @@ public sealed class RoutingTable
         changes.Raise(this);
     }
 
+    /// <summary>
+    /// False when <paramref name="peer"/> could only wait in a replacement cache: its bucket is full and even the
+    /// least recently seen peer in it was heard from lately. Asking such a peer whether it is a server is wasted.
+    /// </summary>
+    public bool HasRoomFor(PeerId peer)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        var index = BucketIndexOf(KadId.FromPeer(peer));
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            return ExistingBucket(index) is not { } bucket || bucket.Entries.Count < Options.BucketSize || !IsGood(bucket.Entries[0], now);
+        }
+    }
+
     /// <summary>Drops a peer (one that failed queries repeatedly), from the table and from the replacement caches.</summary>
     /// <returns>True when it was in the table.</returns>
     public bool Remove(PeerId peer)
@@ -393,6 +408,10 @@ public sealed class RoutingTable
         }
 
         bucket.AddReplacement(entry, Options.ReplacementCacheSize);
+        if (IsGood(bucket.Entries[0], now))
+        {
+            return new AddResult(AddOutcome.Queued);
+        }
         var pendingStillThere = bucket.CheckPending is { } pending && bucket.IndexOf(pending.Peer, pending.Id) >= 0;
         if (pendingStillThere && now - bucket.CheckStarted < Options.LivenessCheckTimeout)
         {
@@ -403,6 +422,8 @@ public sealed class RoutingTable
         bucket.CheckStarted = now;
         return new AddResult(AddOutcome.PendingLivenessCheck, candidate);
     }
+
+    private bool IsGood(RoutingEntry entry, DateTimeOffset now) => now - entry.LastSeen < Options.GoodFor;
 
     private AddRejection CheckDiversity(Bucket bucket, long[] groups)
     {

@@ -71,7 +71,7 @@ internal sealed record KadPeerInfo(PeerId Peer, IReadOnlyList<Multiaddr> Address
         var pb = new Peer { Id = ByteString.CopyFrom(Peer.Bytes), Connection = Connection };
         foreach (var address in Addresses)
         {
-            pb.Addrs.Add(ByteString.CopyFrom(address.ToBytes()));
+            pb.Addrs.Add(ByteString.CopyFrom(address.Bytes));
         }
         return pb;
     }

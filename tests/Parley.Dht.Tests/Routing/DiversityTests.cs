@@ -138,6 +138,7 @@ public class DiversityTests
         table.TryAdd(a, [TestPeers.Tcp("1.1.0.1")]);
         table.TryAdd(In(table, 0), [TestPeers.Tcp("2.2.0.1")]);
         table.TryAdd(In(table, 0), [TestPeers.Tcp("3.3.0.1")]);
+        _time.Advance(table.Options.GoodFor);
         var older = In(table, 0);
         Assert.Equal(AddOutcome.PendingLivenessCheck, table.TryAdd(older, [TestPeers.Tcp("5.5.0.1")]).Outcome);
         _time.Advance(TimeSpan.FromSeconds(1));

@@ -21,7 +21,10 @@ public class RoutingTableTests
 
     private RoutingTable NewTable(RoutingTableOptions? options = null) => new(_local, options ?? new RoutingTableOptions(), _time);
 
-    /// <summary>Fills bucket <paramref name="index"/> with k peers, one second apart, so the first is least recently seen.</summary>
+    /// <summary>
+    /// Fills bucket <paramref name="index"/> with k peers, one second apart, so the first is least recently seen, then
+    /// lets <see cref="RoutingTableOptions.GoodFor"/> pass, so a newcomer asks for a liveness check.
+    /// </summary>
     private List<PeerId> FillBucket(RoutingTable table, int index)
     {
         var peers = new List<PeerId>();
@@ -32,6 +35,7 @@ public class RoutingTableTests
             peers.Add(peer);
             _time.Advance(TimeSpan.FromSeconds(1));
         }
+        _time.Advance(table.Options.GoodFor);
         return peers;
     }
 
@@ -78,6 +82,7 @@ public class RoutingTableTests
             }
         }
         Assert.Equal(80, table.Count);
+        _time.Advance(table.Options.GoodFor);
         Assert.Equal(AddOutcome.PendingLivenessCheck, table.TryAdd(TestPeers.InBucket(table.LocalId, 4, _rng), Loopback).Outcome);
     }
 
@@ -144,6 +149,28 @@ public class RoutingTableTests
         var third = table.TryAdd(TestPeers.InBucket(table.LocalId, 0, _rng), Loopback);
         Assert.Equal(AddOutcome.PendingLivenessCheck, third.Outcome);
         Assert.Equal(peers[1], third.EvictionCandidate!.Peer);
+    }
+
+    [Fact]
+    public void A_newcomer_to_a_full_bucket_of_peers_heard_from_lately_waits_without_a_liveness_check()
+    {
+        var table = NewTable();
+        var peers = FillBucket(table, 0);
+        peers.ForEach(table.MarkSeen);
+        _time.Advance(table.Options.GoodFor - TimeSpan.FromSeconds(1));
+
+        var newcomer = TestPeers.InBucket(table.LocalId, 0, _rng);
+        Assert.False(table.HasRoomFor(newcomer));
+        Assert.Equal(new AddResult(AddOutcome.Queued), table.TryAdd(newcomer, Loopback));
+        Assert.Null(table.Find(newcomer));
+        Assert.True(table.HasRoomFor(TestPeers.InBucket(table.LocalId, 1, _rng)));
+
+        // Once the least recently seen peer has been quiet for that long, it is worth asking about.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(table.HasRoomFor(newcomer));
+        var result = table.TryAdd(TestPeers.InBucket(table.LocalId, 0, _rng), Loopback);
+        Assert.Equal(AddOutcome.PendingLivenessCheck, result.Outcome);
+        Assert.Equal(peers[0], result.EvictionCandidate!.Peer);
     }
 
     [Fact]
