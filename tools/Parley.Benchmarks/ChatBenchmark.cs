@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime;
 using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Chat.Directory;
 using Parley.Chat.Messaging;
@@ -16,7 +17,9 @@ namespace Parley.Benchmarks;
 /// </summary>
 internal static class ChatBenchmark
 {
-    private const int MaxWarmUpWindows = 12;
+    private const int MaxWarmUpWindows = 20;
+    // A burst counts as warm when the JIT spent under this share of its wall time compiling: tiering is then done.
+    private const double WarmJitShare = 0.01;
     private const int FixedRatePerSecond = 1_000;
     private const int FixedRateSeconds = 5;
     // Sends in flight at once in the concurrent burst: enough for the sender's group commit to gather a batch.
@@ -31,6 +34,8 @@ internal static class ChatBenchmark
         double MessagesPerSecond,
         double CpuMicrosPerMessage,
         double AllocatedKiBPerMessage,
+        double JitMillisInThroughput,
+        int MethodsCompiledInThroughput,
         double ConcurrentMessagesPerSecond,
         double ConcurrentCpuMicrosPerMessage,
         double ConcurrentAllocatedKiBPerMessage,
@@ -76,15 +81,18 @@ internal static class ChatBenchmark
                     Interlocked.Increment(ref delivered);
                 }
             };
-            // Bursts until two in a row agree within 5 %: by then the JIT has compiled the path at its final tier, and
-            // the figure below is the steady state, not the warm-up.
+            // Bursts until two in a row agree within 5 % and the JIT compiled next to nothing during the last: the path
+            // then runs at its final tier, and the figure below is the steady state, not the warm-up (the JIT time
+            // left in the measured burst is reported with it).
             var warmUpWindows = 0;
             double? previousRate = null;
             while (warmUpWindows < MaxWarmUpWindows)
             {
-                var (rate, _) = await BurstAsync(alice.Chat, bobHandle, throughputMessages / 4, $"warm-up {warmUpWindows}", () => Volatile.Read(ref delivered));
+                var jitBefore = JitInfo.GetCompilationTime(currentThread: false);
+                var (rate, elapsed) = await BurstAsync(alice.Chat, bobHandle, throughputMessages / 4, $"warm-up {warmUpWindows}", () => Volatile.Read(ref delivered));
+                var jitShare = (JitInfo.GetCompilationTime(currentThread: false) - jitBefore) / elapsed;
                 warmUpWindows++;
-                if (previousRate is { } previous && Math.Abs(rate - previous) / previous < 0.05)
+                if (previousRate is { } previous && Math.Abs(rate - previous) / previous < 0.05 && jitShare < WarmJitShare)
                 {
                     break;
                 }
@@ -92,7 +100,11 @@ internal static class ChatBenchmark
             }
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var allocatedBefore = GC.GetTotalAllocatedBytes();
+            var jitTimeBefore = JitInfo.GetCompilationTime(currentThread: false);
+            var methodsBefore = JitInfo.GetCompiledMethodCount(currentThread: false);
             var (perSecond, _) = await BurstAsync(alice.Chat, bobHandle, throughputMessages, "throughput", () => Volatile.Read(ref delivered));
+            var jitInThroughput = JitInfo.GetCompilationTime(currentThread: false) - jitTimeBefore;
+            var methodsInThroughput = (int)(JitInfo.GetCompiledMethodCount(currentThread: false) - methodsBefore);
             // Both nodes (and the DHT around them) run in this process: the CPU it used is the whole cost.
             var cpuPerMessage = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / throughputMessages;
             var allocatedPerMessage = (GC.GetTotalAllocatedBytes() - allocatedBefore) / 1024.0 / throughputMessages;
@@ -143,6 +155,8 @@ internal static class ChatBenchmark
                 perSecond,
                 cpuPerMessage,
                 allocatedPerMessage,
+                jitInThroughput.TotalMilliseconds,
+                methodsInThroughput,
                 concurrentPerSecond,
                 concurrentCpuPerMessage,
                 concurrentAllocatedPerMessage,
@@ -166,7 +180,7 @@ internal static class ChatBenchmark
 
     public static string Describe(Result r) =>
         $"chat on {r.Nodes} loopback nodes: direct send to delivered p50 {r.DirectP50Ms:0.0} ms, p99 {r.DirectP99Ms:0.0} ms; " +
-        $"{r.MessagesPerSecond:0} messages/s sustained with acknowledgements ({r.ThroughputMessages} messages after {r.WarmUpBursts} warm-up bursts, {r.CpuMicrosPerMessage:0} µs of CPU and {r.AllocatedKiBPerMessage:0} KiB allocated each for sender and recipient together; goal >= 10,000/s); " +
+        $"{r.MessagesPerSecond:0} messages/s sustained with acknowledgements ({r.ThroughputMessages} messages after {r.WarmUpBursts} warm-up bursts, {r.CpuMicrosPerMessage:0} µs of CPU and {r.AllocatedKiBPerMessage:0} KiB allocated each for sender and recipient together, {r.MethodsCompiledInThroughput} methods and {r.JitMillisInThroughput:0} ms compiled meanwhile; goal >= 10,000/s); " +
         $"with up to {ConcurrentSends} sends at once {r.ConcurrentMessagesPerSecond:0} messages/s ({r.ConcurrentCpuMicrosPerMessage:0} µs of CPU and {r.ConcurrentAllocatedKiBPerMessage:0} KiB allocated each); " +
         $"at a fixed {FixedRatePerSecond:N0} messages/s (achieved {r.FixedRateAchievedPerSecond:0}/s) send to delivered p50 {r.FixedRateP50Ms:0.0} ms, p99 {r.FixedRateP99Ms:0.0} ms; " +
         $"mailbox send to stored p50 {r.MailboxStoredP50Ms:0.0} ms, p99 {r.MailboxStoredP99Ms:0.0} ms (stored at {r.MeanStoredAt:0.0} mailbox nodes on average, of the {r.Nodes - 1} still running; k = 20); " +
