@@ -47,7 +47,8 @@ internal static class ChatBenchmark
         double MeanStoredAt,
         double OfflineDeliveryMs);
 
-    public static async Task<Result> RunAsync(int plainNodes, int latencySamples, int throughputMessages)
+    /// <param name="sampleAllocations">Also print the types the measured burst allocated most (runtime sampling).</param>
+    public static async Task<Result> RunAsync(int plainNodes, int latencySamples, int throughputMessages, bool sampleAllocations = false)
     {
         var root = Directory.CreateTempSubdirectory("parley-chat-bench-").FullName;
         var nodes = new List<ParleyNode>();
@@ -102,7 +103,13 @@ internal static class ChatBenchmark
             var allocatedBefore = GC.GetTotalAllocatedBytes();
             var jitTimeBefore = JitInfo.GetCompilationTime(currentThread: false);
             var methodsBefore = JitInfo.GetCompiledMethodCount(currentThread: false);
+            using var allocations = sampleAllocations ? new AllocationSampler() : null;
+            allocations?.Start();
             var (perSecond, _) = await BurstAsync(alice.Chat, bobHandle, throughputMessages, "throughput", () => Volatile.Read(ref delivered));
+            foreach (var (type, share) in allocations?.Stop(top: 25) ?? [])
+            {
+                Console.WriteLine($"allocated in the measured burst: {share,6:P1} {type}");
+            }
             var jitInThroughput = JitInfo.GetCompilationTime(currentThread: false) - jitTimeBefore;
             var methodsInThroughput = (int)(JitInfo.GetCompiledMethodCount(currentThread: false) - methodsBefore);
             // Both nodes (and the DHT around them) run in this process: the CPU it used is the whole cost.

@@ -75,7 +75,7 @@ if (command is "all" or "ratchet")
 }
 if (command is "all" or "chat")
 {
-    var chat = await ChatBenchmark.RunAsync((int)ReadOption(args, "--nodes", 10), (int)ReadOption(args, "--samples", 200), (int)ReadOption(args, "--chat-messages", 5000));
+    var chat = await ChatBenchmark.RunAsync((int)ReadOption(args, "--nodes", 10), (int)ReadOption(args, "--samples", 200), (int)ReadOption(args, "--chat-messages", 5000), args.Contains("--allocations"));
     results["chat"] = chat;
     Console.WriteLine(ChatBenchmark.Describe(chat));
 }
