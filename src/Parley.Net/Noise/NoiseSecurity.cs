@@ -145,10 +145,7 @@ public static class NoiseSecurity
         {
             payload = NoiseHandshakePayload.Parser.ParseFrom(encodedPayload);
         }
-        // Google.Protobuf 3.25 mishandles a nested message's length near int.MaxValue (its limit overflows): found by
-        // the fuzzer, it then throws these instead of InvalidProtocolBufferException, or fails to allocate an array of
-        // that length. The payload is one Noise message (at most 64 KiB), so none of them is a real shortage.
-        catch (Exception e) when (e is InvalidProtocolBufferException or IndexOutOfRangeException or ArgumentOutOfRangeException or OutOfMemoryException)
+        catch (InvalidProtocolBufferException e)
         {
             throw new NoiseHandshakeException("malformed noise handshake payload", e);
         }

@@ -140,10 +140,13 @@ public sealed class MailboxAttackTests : IAsyncLifetime
     {
         var target = _network.ClosestTo(MailboxId, 1)[0];
         var attacker = _network.CreateDepositHost();
-        // A deposit whose body is not protobuf; garbage; a request with two operations; an empty frame.
+        // A deposit whose body is not protobuf; one whose authorization claims 0x7fffffff bytes and holds a field
+        // claiming 1.5 GiB (Google.Protobuf 3.25's limit overflowed on it: it allocated 1.5 GiB and threw
+        // ArgumentOutOfRangeException); garbage; a request with two operations; an empty frame.
         byte[][] frames =
         [
             [0x0A, 0x05, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+            [0x0A, 0x0C, 0x22, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 0x7A, 0x80, 0x80, 0x80, 0x80, 0x06],
             Enumerable.Range(0, 300).Select(i => (byte)((i * 37) + 7)).ToArray(),
             [0x0A, 0x00, 0x12, 0x00],
             [],

@@ -105,6 +105,23 @@ public sealed class ChatAttackTests : IAsyncLifetime
         Assert.Equal(ChatResponse.Types.Status.Accepted, (await DeliverAsync(envelope)).Status);
     }
 
+    [Theory]
+    // The envelope claims 0x7fffffff bytes, alone or holding a field that claims 1.5 GiB: on these Google.Protobuf
+    // 3.25's limit overflowed and it threw IndexOutOfRange- or ArgumentOutOfRangeException instead of refusing them.
+    [InlineData("0affffffff07")]
+    [InlineData("0affffffff07" + "c23e8080808006")]
+    public async Task A_request_with_an_impossible_nested_length_is_refused_as_malformed(string hex)
+    {
+        await using var stream = await _attacker.OpenStreamAsync(_bob.Host.LocalPeerId, [ChatOptions.ChatProtocolId], CancellationToken.None);
+        await LengthPrefixed.WriteMessageAsync(stream, Convert.FromHexString(hex), CancellationToken.None);
+        var response = ChatResponse.Parser.ParseFrom(await LengthPrefixed.ReadMessageAsync(stream, 4096, CancellationToken.None));
+
+        Assert.Equal(ChatResponse.Types.Status.Refused, response.Status);
+        Assert.StartsWith("malformed request", response.Reason, StringComparison.Ordinal);
+        var envelope = await QueueFromAliceAsync("still here?");
+        Assert.Equal(ChatResponse.Types.Status.Accepted, (await DeliverAsync(envelope)).Status);
+    }
+
     /// <summary>Has alice encrypt a message to bob and takes the envelope out of her outbox before it is sent.</summary>
     private async Task<Envelope> QueueFromAliceAsync(string text)
     {

@@ -52,6 +52,10 @@ public class KadCodecTests
     [InlineData(new byte[] { 0x0a, 0x08, 0x04 }, "stream ended")]          // frame of 10 bytes, 2 arrive
     [InlineData(new byte[] { 0x80 }, "varint")]                             // stream ends inside the length prefix
     [InlineData(new byte[] { 0x80, 0x00 }, "minimal")]                      // non-minimal length prefix
+    // The record claims 0x7fffffff bytes, alone or followed by an unknown field claiming 1.5 GiB: Google.Protobuf 3.25's
+    // limit overflowed on these and it threw IndexOutOfRange- or ArgumentOutOfRangeException (after allocating 1.5 GiB).
+    [InlineData(new byte[] { 0x06, 0x1a, 0xff, 0xff, 0xff, 0xff, 0x07 }, "malformed")]
+    [InlineData(new byte[] { 0x0c, 0x1a, 0xff, 0xff, 0xff, 0xff, 0x07, 0x7a, 0x80, 0x80, 0x80, 0x80, 0x06 }, "malformed")]
     public async Task Malformed_or_truncated_input_is_a_clean_InvalidDataException(byte[] input, string expectedMessage)
     {
         using var stream = new MemoryStream(input);

@@ -17,8 +17,9 @@ public sealed class NoiseSecurityTests
     private readonly IdentityKey _client = IdentityKey.Generate();
     private readonly IdentityKey _server = IdentityKey.Generate();
 
-    // Payloads the fuzzer found: a nested message length near int.MaxValue, on which Google.Protobuf 3.25 threw
-    // IndexOutOfRange-, ArgumentOutOfRange- and OutOfMemoryException instead of InvalidProtocolBufferException.
+    // Payloads the fuzzer found: a nested message length near int.MaxValue, on which Google.Protobuf 3.25 (its limit
+    // overflowed) threw IndexOutOfRange-, ArgumentOutOfRange- and OutOfMemoryException instead of
+    // InvalidProtocolBufferException. 3.36 refuses them as truncated.
     [Theory]
     [InlineData("22ffffffff67")]
     [InlineData("22ffffffff6722e9ffffff6767")]
@@ -30,6 +31,23 @@ public sealed class NoiseSecurityTests
         var (_, noiseStatic) = crypto.GenerateX25519KeyPair();
         var error = Assert.Throws<NoiseHandshakeException>(() => NoiseSecurity.VerifyPayload(Convert.FromHexString(hex), noiseStatic, null, crypto));
         Assert.Contains("malformed", error.Message);
+    }
+
+    // Behind the same overflowed limit, Google.Protobuf 3.25 allocated an unknown field's claimed length (here 1.5 GiB)
+    // before failing: a 12-byte payload could cost any peer that much memory.
+    [Fact]
+    public void A_payload_claiming_a_huge_field_is_refused_without_allocating_its_length()
+    {
+        var crypto = DefaultCryptoProvider.Instance;
+        var (_, noiseStatic) = crypto.GenerateX25519KeyPair();
+        var payload = Convert.FromHexString("22ffffffff07" + "2a8080808006");
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<NoiseHandshakeException>(() => NoiseSecurity.VerifyPayload(payload, noiseStatic, null, crypto));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Contains("malformed", error.Message);
+        Assert.True(allocated < 1024 * 1024, $"parsing a 12-byte payload allocated {allocated} bytes");
     }
 
     [Fact]
