@@ -105,15 +105,14 @@ internal static class MultiaddrProtocolTable
         _ => throw new ArgumentOutOfRangeException(nameof(protocol), protocol, "not a multiaddr protocol"),
     };
 
-    /// <summary>Validates a binary value and returns its canonical text form.</summary>
-    /// <exception cref="FormatException">The bytes are not a valid value for <paramref name="protocol"/>.</exception>
+    /// <summary>The canonical text form of a binary value that <see cref="ValidateValue"/> accepted.</summary>
     public static string FormatValue(MultiaddrProtocol protocol, ReadOnlySpan<byte> value) => protocol switch
     {
         MultiaddrProtocol.Ip4 => FormatIp4(value),
         MultiaddrProtocol.Ip6 => FormatIp6(value),
         MultiaddrProtocol.Tcp or MultiaddrProtocol.Udp => BinaryPrimitives.ReadUInt16BigEndian(value).ToString(CultureInfo.InvariantCulture),
-        MultiaddrProtocol.Dns or MultiaddrProtocol.Dns4 or MultiaddrProtocol.Dns6 or MultiaddrProtocol.Dnsaddr => FormatDnsName(protocol, value),
-        MultiaddrProtocol.P2p => FormatPeerId(value),
+        MultiaddrProtocol.Dns or MultiaddrProtocol.Dns4 or MultiaddrProtocol.Dns6 or MultiaddrProtocol.Dnsaddr => Encoding.ASCII.GetString(value),
+        MultiaddrProtocol.P2p => PeerId.FromBytes(value).ToString(),
         MultiaddrProtocol.P2pCircuit => string.Empty,
         _ => throw new ArgumentOutOfRangeException(nameof(protocol), protocol, "not a multiaddr protocol"),
     };
@@ -128,7 +127,7 @@ internal static class MultiaddrProtocolTable
         switch (protocol)
         {
             case MultiaddrProtocol.Dns or MultiaddrProtocol.Dns4 or MultiaddrProtocol.Dns6 or MultiaddrProtocol.Dnsaddr:
-                if (value.Length is 0 or > MaxDnsNameLength || value.ContainsAnyExceptInRange((byte)'!', (byte)'~') || value.Contains((byte)'/'))
+                if (!IsValidDnsName(value))
                 {
                     throw new FormatException($"invalid {Name(protocol)} name in binary multiaddr");
                 }
@@ -275,26 +274,16 @@ internal static class MultiaddrProtocolTable
         return Encoding.ASCII.GetBytes(text);
     }
 
-    private static string FormatDnsName(MultiaddrProtocol protocol, ReadOnlySpan<byte> value)
-    {
-        Span<char> chars = stackalloc char[Math.Min(value.Length, MaxDnsNameLength + 1)];
-        for (var i = 0; i < chars.Length; i++)
-        {
-            chars[i] = (char)value[i];
-        }
-        if (value.Length > MaxDnsNameLength || !IsValidDnsName(chars))
-        {
-            throw new FormatException($"invalid {Name(protocol)} name in binary multiaddr");
-        }
-        return new string(chars);
-    }
-
     /// <summary>
     /// Non-empty, at most 255 characters, printable ASCII without '/' (which would split the text form).
     /// Internationalised names travel as punycode, so nothing outside ASCII is needed.
     /// </summary>
     private static bool IsValidDnsName(ReadOnlySpan<char> name) =>
         name.Length is > 0 and <= MaxDnsNameLength && !name.ContainsAnyExceptInRange('!', '~') && !name.Contains('/');
+
+    /// <summary>The same rule on the binary form.</summary>
+    private static bool IsValidDnsName(ReadOnlySpan<byte> name) =>
+        name.Length is > 0 and <= MaxDnsNameLength && !name.ContainsAnyExceptInRange((byte)'!', (byte)'~') && !name.Contains((byte)'/');
 
     private static byte[] ParsePeerId(string text)
     {
@@ -305,18 +294,6 @@ internal static class MultiaddrProtocolTable
         catch (FormatException e)
         {
             throw new FormatException($"invalid p2p peer id '{Abbreviate(text)}': {e.Message}", e);
-        }
-    }
-
-    private static string FormatPeerId(ReadOnlySpan<byte> value)
-    {
-        try
-        {
-            return PeerId.FromBytes(value).ToString();
-        }
-        catch (FormatException e)
-        {
-            throw new FormatException($"invalid p2p peer id in binary multiaddr: {e.Message}", e);
         }
     }
 }
