@@ -32,6 +32,12 @@ internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions,
     /// <summary>Whether a note is still going out aside (an answer or a greeting).</summary>
     public bool IsTelling => !_answers.IsEmpty;
 
+    /// <summary>
+    /// Ends when the notes going out aside now have gone (or failed). A contact's answer to one of them is already
+    /// going out aside at theirs by then: it is set off inside the receive the note's send waits for.
+    /// </summary>
+    public Task WhenToldAsync() => Task.WhenAll(_answers.Keys);
+
     /// <summary>A contact is shown online while its last note said so and is younger than this (a little over two heartbeats).</summary>
     private TimeSpan OnlineWindow => context.Options.PresenceInterval * 2.5;
 

@@ -165,8 +165,10 @@ public class LinkedAccountRecordsTests : AliceAndBobTest
         Assert.Equal(prekeysBefore!.SignedPrekey, (await World.Directory.GetPrekeysAsync(Alice.Chat.Account.Id, None))!.SignedPrekey);
 
         // Bob's copy for the first device waits in that device's own mailbox (the phone, online, has its own), and the
-        // first device reads it as before.
+        // first device reads it as before. Bob learns of the phone from alice's "offline", the first envelope of hers
+        // that names her device (she saw him online: the greetings of accepting arrived in MakeContactsAsync).
         await Alice.GoOfflineAsync();
+        Assert.NotNull(await Bob.Store.ReadAsync(r => r.GetSetting(DeviceFanout.ContactListSetting(Alice.Chat.Account.Id)), None));
         await Bob.Chat.SendAsync(Alice.HandleText, "while you were out", None);
         await Bob.FlushAsync();
         Assert.Equal(0, (await phone.Chat.FetchMailboxAsync(None)).Processed);

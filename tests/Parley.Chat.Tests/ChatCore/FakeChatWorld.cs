@@ -10,7 +10,8 @@ namespace Parley.Chat.Tests.ChatCore;
 /// <summary>
 /// Chat users on the in-memory fakes (directory, mailboxes, peer channels, chat store): the chat core runs as in
 /// production, without a socket, a DHT or a database. Background loops are off and time is manual: tests drive the
-/// outbox, the mailbox and the clock.
+/// outbox, the mailbox and the clock. Presence notes still go out aside (the greetings accepting a contact sends, the
+/// answers they ask for); <see cref="FakeChatUser.FlushAsync"/> waits for them (<see cref="QuietAsync"/>).
 /// </summary>
 public sealed class FakeChatWorld : IAsyncDisposable
 {
@@ -89,6 +90,20 @@ public sealed class FakeChatWorld : IAsyncDisposable
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// Waits until no online user has a presence note going out aside. Which notes arrived, and when, decides who saw
+    /// whom online (so who is told "offline" on a clean stop), who learned of a linked contact's devices from a note
+    /// naming one, and when a device's presence was looked up (and kept): it must follow the test's steps, not the
+    /// thread pool's load.
+    /// </summary>
+    public async Task QuietAsync()
+    {
+        while (_users.Where(u => u.IsOnline).Select(u => u.Core.Live.WhenToldAsync()).Where(t => !t.IsCompleted).ToList() is { Count: > 0 } telling)
+        {
+            await Task.WhenAll(telling);
         }
     }
 
@@ -209,7 +224,13 @@ public sealed class FakeChatUser : IAsyncDisposable
     public Task<IReadOnlyList<MessageRecord>> HistoryWithAsync(FakeChatUser other) =>
         Chat.GetHistoryAsync(other.HandleText, ChatClient.MaxPageSize, CancellationToken.None);
 
-    public Task<int> FlushAsync() => Chat.FlushOutboxAsync(CancellationToken.None);
+    /// <summary>One outbox pass, then <see cref="FakeChatWorld.QuietAsync"/>: the presence notes it (or an accept before it) set off have arrived.</summary>
+    public async Task<int> FlushAsync()
+    {
+        var left = await Chat.FlushOutboxAsync(CancellationToken.None);
+        await _world.QuietAsync();
+        return left;
+    }
 
     public async ValueTask DisposeAsync()
     {
