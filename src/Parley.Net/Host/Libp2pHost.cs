@@ -225,8 +225,8 @@ public sealed class Libp2pHost : IPeerNetwork
         }
         if (protocols.Count == 1 && PeerStore.Get(peer)?.Protocols.Contains(protocols[0]) == true)
         {
-            var lazy = new LazySelectStream(stream, protocols[0]);
-            return new PeerStream(lazy, protocols[0], connection.RemotePeer, connection.RemoteAddress, lazy.CloseWriteAsync, lazy.Reset,
+            var lazy = new LazySelectStream(stream, protocols[0], stream.CloseWriteAsync);
+            return new PeerStream(lazy, protocols[0], connection.RemotePeer, connection.RemoteAddress, lazy.CloseWriteAsync, stream.Reset,
                 () => connection.Lease.CloseStream(inbound: false));
         }
         try

@@ -4,10 +4,17 @@ namespace Parley.Net.Multistream;
 /// A dialer's stream whose multistream-select proposal travels with its first data, and whose acceptance is read
 /// before its first data is read: one round trip fewer per stream. Used only for a protocol the peer listed in
 /// identify, as go-libp2p does; if the peer refuses after all, the first read fails with the refusal.
+/// <paramref name="closeInnerWrite"/> half-closes <paramref name="inner"/>.
 /// </summary>
-internal sealed class LazySelectStream(Yamux.YamuxStream inner, string protocol) : Stream
+internal sealed class LazySelectStream(Stream inner, string protocol, Func<CancellationToken, Task> closeInnerWrite) : Stream
 {
-    private byte[]? _proposal = MultistreamSelect.EncodeProposal(protocol);
+    private readonly byte[] _proposal = MultistreamSelect.EncodeProposal(protocol);
+
+    // Whoever claims the proposal first (the first write, read or close) sends it; the others wait until it is written,
+    // because the listener reads whatever arrives first as the proposal: data a concurrent writer sent ahead of it
+    // would be taken for a malformed proposal and the stream reset.
+    private readonly TaskCompletionSource _proposalWritten = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _proposalClaimed;
     private bool _accepted;
 
     public override bool CanRead => inner.CanRead;
@@ -26,16 +33,10 @@ internal sealed class LazySelectStream(Yamux.YamuxStream inner, string protocol)
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (Interlocked.Exchange(ref _proposal, null) is { } proposal)
+        if (!await SendProposalAsync(buffer, cancellationToken).ConfigureAwait(false))
         {
-            // One frame for the proposal and a small first message, as a dialer that negotiated first would not manage.
-            var joined = new byte[proposal.Length + buffer.Length];
-            proposal.CopyTo(joined, 0);
-            buffer.CopyTo(joined.AsMemory(proposal.Length));
-            await inner.WriteAsync(joined, cancellationToken).ConfigureAwait(false);
-            return;
+            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
-        await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
@@ -49,7 +50,7 @@ internal sealed class LazySelectStream(Yamux.YamuxStream inner, string protocol)
         if (!_accepted)
         {
             // A protocol where the dialer reads first still needs its proposal out before any answer can come.
-            await SendProposalAsync(cancellationToken).ConfigureAwait(false);
+            await SendProposalAsync(ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
             await MultistreamSelect.ReadAcceptanceAsync(inner, protocol, cancellationToken).ConfigureAwait(false);
             _accepted = true;
         }
@@ -65,11 +66,9 @@ internal sealed class LazySelectStream(Yamux.YamuxStream inner, string protocol)
     /// <summary>Half-closes the stream; a proposal not yet sent goes first, so the listener still learns the protocol.</summary>
     public async Task CloseWriteAsync(CancellationToken cancellationToken)
     {
-        await SendProposalAsync(cancellationToken).ConfigureAwait(false);
-        await inner.CloseWriteAsync(cancellationToken).ConfigureAwait(false);
+        await SendProposalAsync(ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        await closeInnerWrite(cancellationToken).ConfigureAwait(false);
     }
-
-    public void Reset() => inner.Reset();
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("use ReadAsync");
 
@@ -94,11 +93,28 @@ internal sealed class LazySelectStream(Yamux.YamuxStream inner, string protocol)
         base.Dispose(disposing);
     }
 
-    private async Task SendProposalAsync(CancellationToken cancellationToken)
+    /// <summary>Sends the proposal, with <paramref name="firstData"/> in the same frame, if no one claimed it yet (true);
+    /// otherwise waits until it is written (false), so that nothing can overtake it.</summary>
+    private async Task<bool> SendProposalAsync(ReadOnlyMemory<byte> firstData, CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _proposal, null) is { } proposal)
+        if (Interlocked.Exchange(ref _proposalClaimed, 1) == 1)
         {
-            await inner.WriteAsync(proposal, cancellationToken).ConfigureAwait(false);
+            await _proposalWritten.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        try
+        {
+            // One frame for the proposal and a small first message, as a dialer that negotiated first would not manage.
+            var joined = new byte[_proposal.Length + firstData.Length];
+            _proposal.CopyTo(joined, 0);
+            firstData.CopyTo(joined.AsMemory(_proposal.Length));
+            await inner.WriteAsync(joined, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        finally
+        {
+            // Also when the write failed: the stream is broken then, and the waiters' own writes will say so.
+            _proposalWritten.TrySetResult();
         }
     }
 }
