@@ -24,6 +24,8 @@ internal sealed class ChatFiles : IDisposable
         Server = new FileServer(context, Catalog);
         Sender = new FileSender(context, Catalog, conversations, roomEngine, outbox);
         Inbox.FileArrived = Fetcher.Wake;
+        // An offer that waited for the recipient to come online now waits for them to fetch it.
+        context.Events.DeliveryMovedOn = message => Catalog.RaiseOfMessageLater(message.Id);
     }
 
     public IFileChannels? Channels { get; }

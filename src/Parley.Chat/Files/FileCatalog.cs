@@ -116,6 +116,15 @@ internal sealed class FileCatalog(ChatContext context, IFileStore store)
     /// <summary>Raises the file's event without waiting (from a receive's after-commit events); a failure is logged.</summary>
     public void RaiseLater(byte[] fileId) => _ = RaiseQuietlyAsync(fileId);
 
+    /// <summary>Raises the event of the file a message carries, if it carries one, without waiting; a failure is logged.</summary>
+    public void RaiseOfMessageLater(byte[] messageId)
+    {
+        if (context.Events.FileChanged is not null)
+        {
+            _ = RaiseOfMessageQuietlyAsync(messageId);
+        }
+    }
+
     /// <summary>Raises the file's event unless one was raised within <see cref="ProgressEventInterval"/>.</summary>
     public Task ProgressAsync(byte[] fileId, CancellationToken cancellationToken)
     {
@@ -146,6 +155,22 @@ internal sealed class FileCatalog(ChatContext context, IFileStore store)
         try
         {
             await RaiseAsync(fileId, CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            FileLog.FileEventFailed(context.Logger, e.Message);
+        }
+    }
+
+    private async Task RaiseOfMessageQuietlyAsync(byte[] messageId)
+    {
+        try
+        {
+            var view = await context.Store.ReadAsync(r => r.GetFileOfMessage(messageId) is { } record ? View(r, record) : null, CancellationToken.None);
+            if (view is not null)
+            {
+                context.Events.OnFileChanged(view);
+            }
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
         {

@@ -25,6 +25,9 @@ internal sealed class ChatEventHub(Microsoft.Extensions.Logging.ILogger logger)
 
     public EventHandler<Files.FileEventArgs>? FileChanged { get; set; }
 
+    /// <summary>Told of each message whose delivery moved on: what a file it carries waits for follows from it.</summary>
+    public Action<MessageRecord>? DeliveryMovedOn { get; set; }
+
     public EventHandler<MessageEventArgs>? MessageUpdated { get; set; }
 
     public EventHandler<GroupMessageEventArgs>? GroupMessageUpdated { get; set; }
@@ -41,6 +44,7 @@ internal sealed class ChatEventHub(Microsoft.Extensions.Logging.ILogger logger)
         if (message.Kind == MessageKind.Text)
         {
             Raise(MessageStateChanged, new MessageEventArgs(message, contact));
+            DeliveryMovedOn?.Invoke(message);
         }
     }
 

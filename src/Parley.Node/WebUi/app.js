@@ -742,7 +742,8 @@ async function send(event) {
 // carries it.
 async function refreshFiles() {
   const files = await api("GET", "/api/files?limit=1000");
-  state.files = new Map(files.map((f) => [f.message, f]));
+  const known = state.files;
+  state.files = new Map(files.map((f) => [f.message, newerFile(known.get(f.message), f)]));
   if (state.current) renderMessages();
   else if (state.room) renderRoomMessages();
 }
@@ -759,10 +760,17 @@ const fileActions = {
   },
 };
 
+// A transfer ends once (delivered to the contact, or received whole) and never moves back. A view of a file can
+// come after a newer one: the answer to an upload after the event that it was delivered, a list fetched while events
+// came, or two events the node raised at once; one that is not settled does not replace one that is.
+const settledFile = (file) => file.state === "delivered" || file.state === "complete";
+const newerFile = (known, file) => (known && settledFile(known) && !settledFile(file) ? known : file);
+
 // A file changed: its part of the bubble is redrawn in place (progress comes a few times a second), or the
 // conversation is, when its message is on the page without it yet.
 function showFile(file) {
   const known = state.files.get(file.message);
+  if (newerFile(known, file) !== file) return;
   state.files.set(file.message, file);
   const shown = $("messages").querySelector(`.file[data-file="${CSS.escape(file.id)}"]`);
   if (shown) {
@@ -803,7 +811,8 @@ async function sendFiles(files) {
         redrawUpload(upload);
       });
       state.uploads.delete(upload.id);
-      state.files.set(sent.message, sent);
+      // The node raised an event with this view as it answered: an event already here is as new or newer.
+      if (!state.files.has(sent.message)) state.files.set(sent.message, sent);
       if (state.room === room && state.current === to) await reloadConversation();
     } catch (error) {
       if (error.status === 401) {

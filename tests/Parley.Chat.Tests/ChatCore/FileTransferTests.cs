@@ -70,6 +70,32 @@ public sealed class FileTransferTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_offer_whose_message_reached_the_contact_says_it_waits_for_them_to_fetch_it_without_being_asked()
+    {
+        var (alice, bob) = await ContactsAsync();
+        var waitingForFetch = new TaskCompletionSource<ChatFile>(TaskCreationOptions.RunContinuationsAsynchronously);
+        alice.Chat.FileChanged += (_, e) =>
+        {
+            if (e.File.Problem == "waiting for bob to fetch it")
+            {
+                waitingForFetch.TrySetResult(e.File);
+            }
+        };
+
+        var sent = await SendAsync(alice, "bob", "big.bin", RandomBytes(2 * Mib));
+        await SettleAsync();
+
+        // Bob's device took the message and has not fetched the file: alice's node tells its views (an event), not
+        // only those who ask, that the file no longer waits for bob to come online.
+        var offered = await OnlyFileAsync(bob);
+        Assert.Equal(FileState.Waiting, offered.State);
+        Assert.Equal(0, offered.BytesHeld);
+        var update = await waitingForFetch.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(sent.IdText, update.IdText);
+        Assert.Equal(FileState.Offered, update.State);
+    }
+
+    [Fact]
     public async Task A_file_completed_by_a_record_during_the_fetch_is_saved_once_and_says_so()
     {
         var alice = await AddAsync("alice");

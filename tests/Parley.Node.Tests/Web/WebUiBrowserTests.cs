@@ -495,7 +495,22 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         Assert.Equal("holiday.jpg", saved.SuggestedFilename);
         Assert.Equal(SHA256.HashData(photo), SHA256.HashData(await File.ReadAllBytesAsync((await saved.PathAsync())!)));
 
-        // Alice drops a document on the conversation: bob sees its name and size as a link to save it, no picture.
+        // Alice drops a document on the conversation: bob sees its name and size as a link to save it, no picture. The
+        // answer to her upload is held until her page has heard from the node's events that bob saved it: an answer
+        // older than the page's news must not take the file back to waiting (on a loaded machine it can come last).
+        var sentDocument = alicePage.Locator("#messages li.outgoing .file").Filter(new LocatorFilterOptions { HasText = "minutes.pdf" });
+        await alicePage.RouteAsync(url => url.Contains("/files?name=minutes.pdf", StringComparison.Ordinal), async route =>
+        {
+            var answer = await route.FetchAsync();
+            try
+            {
+                await Expect(sentDocument.Locator(".file-state")).ToHaveTextAsync("delivered ✓");
+            }
+            finally
+            {
+                await route.FulfillAsync(new RouteFulfillOptions { Response = answer });
+            }
+        });
         var document = RandomNumberGenerator.GetBytes(40 * 1024);
         var transfer = await alicePage.EvaluateHandleAsync(
             """
@@ -520,7 +535,9 @@ public sealed class WebUiBrowserTests(ITestOutputHelper output)
         var savedDocument = await bobPage.RunAndWaitForDownloadAsync(() => documentAtBob.Locator("button.file-name").ClickAsync());
         Assert.Equal("minutes.pdf", savedDocument.SuggestedFilename);
         Assert.Equal(SHA256.HashData(document), SHA256.HashData(await File.ReadAllBytesAsync((await savedDocument.PathAsync())!)));
-        await Expect(alicePage.Locator("#messages li.outgoing .file").Filter(new LocatorFilterOptions { HasText = "minutes.pdf" }).Locator(".file-state")).ToHaveTextAsync("delivered ✓");
+        // The answer came (the upload's placeholder is gone) and the document stays delivered.
+        await Expect(alicePage.Locator("#messages li.upload")).ToHaveCountAsync(0);
+        await Expect(sentDocument.Locator(".file-state")).ToHaveTextAsync("delivered ✓");
         await ScreenshotAsync(alicePage, "webui-files-alice.png");
 
         // In a room the same: alice drops a picture on the room's conversation; bob's node pulls it from hers, and his
