@@ -28,7 +28,7 @@ public enum DistributionStatus
     Duplicate,
 
     /// <summary>The sender is not a member yet as far as the log knows (its Join may still be on its way); the
-    /// distribution is held and installed by <see cref="GroupSession.Update"/> once it is.</summary>
+    /// distribution is held and installed by <see cref="GroupSession.InstallHeld"/> (or <see cref="GroupSession.Update"/>) once it is.</summary>
     Held,
 }
 
@@ -116,20 +116,7 @@ public sealed class GroupSession
     /// an <see cref="OutgoingDistribution"/> whose recipient is the device key; none when null.</param>
     public SessionUpdate Update(GroupState state, IdentityKey? signer = null, Func<PublicKey, bool>? sendTo = null, IReadOnlyList<PublicKey>? ownDevices = null)
     {
-        CheckState(state);
-        var installed = new List<SenderChainInfo>();
-        foreach (var (from, distribution) in _held.ToArray())
-        {
-            if (state.IsMember(from) || state.Departures.ContainsKey(from))
-            {
-                _held.Remove((from, distribution));
-                if (state.IsMember(from) && Install(from, distribution, state) is { Status: DistributionStatus.Installed, Chain: { } chain })
-                {
-                    installed.Add(chain);
-                }
-                distribution.Wipe();
-            }
-        }
+        var installed = InstallHeld(state);
         if (!state.IsMember(Self))
         {
             _own?.Wipe();
@@ -166,6 +153,30 @@ public sealed class GroupSession
             distribution.Wipe();
         }
         return new SessionUpdate(outgoing, installed);
+    }
+
+    /// <summary>
+    /// Installs the held distributions whose senders are now members, and drops those whose senders left; returns the
+    /// chains installed. A member calls it as soon as entries come in, since a sender's messages may follow its entry at
+    /// once (<see cref="Update"/> calls it too).
+    /// </summary>
+    public IReadOnlyList<SenderChainInfo> InstallHeld(GroupState state)
+    {
+        CheckState(state);
+        var installed = new List<SenderChainInfo>();
+        foreach (var (from, distribution) in _held.ToArray())
+        {
+            if (state.IsMember(from) || state.Departures.ContainsKey(from))
+            {
+                _held.Remove((from, distribution));
+                if (state.IsMember(from) && Install(from, distribution, state) is { Status: DistributionStatus.Installed, Chain: { } chain })
+                {
+                    installed.Add(chain);
+                }
+                distribution.Wipe();
+            }
+        }
+        return installed;
     }
 
     /// <summary>

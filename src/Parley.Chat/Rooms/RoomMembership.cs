@@ -95,6 +95,17 @@ internal sealed class RoomMembership(ChatContext context, RoomCache rooms, RoomM
         {
             room.Record = room.Record with { Status = GroupStatus.Member };
         }
+        if (changed.Count > 0 && room.Session.HeldDistributionCount > 0)
+        {
+            // A chain an admin passed on ahead of its owner's entry (an Approve waiting for the Request it follows) is
+            // the owner's from now on: installed now, since the owner's messages may come before our next sync, and a
+            // message whose chain is held waits for that sync, which nothing may bring.
+            foreach (var chain in room.Session.InstallHeld(state))
+            {
+                room.Timeline.ExpectChain(chain);
+            }
+            RoomCache.Save(tx, room, []);
+        }
         return changed;
     }
 

@@ -218,6 +218,36 @@ public sealed class RoomEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_chain_passed_on_before_its_owners_approval_is_installed_when_the_approval_comes_and_reads_the_owners_first_message()
+    {
+        var (alice, bob, dave) = (await AddAsync("alice"), await AddAsync("bob"), await AddAsync("dave"));
+        var room = await RoomAsync(alice, bob);
+        await dave.Core.Rooms.JoinAsync(room.InviteLink!, CancellationToken.None);
+        await SettleAsync();
+
+        // The Approve reaches bob without the Request it follows (only admins get requests): bob asks alice for it.
+        await alice.Core.Rooms.DecideRequestAsync(room.IdText, dave.HandleText, approve: true, CancellationToken.None);
+        await alice.FlushAsync();
+        // Meanwhile dave's chain reaches alice, and alice passes it on to bob before bob has the Approve: held.
+        await dave.FlushAsync();
+        await alice.FlushAsync();
+        Assert.Equal(2, (await bob.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Members.Count);
+        Assert.Equal(1, await bob.Core.RoomCache.ReadAsync(room.Id, (_, r) => r.Session.HeldDistributionCount, CancellationToken.None));
+        // Bob gets the Request and takes the Approve: dave is a member, and his chain is bob's from then on.
+        await bob.FlushAsync();
+        await alice.FlushAsync();
+        Assert.Equal(3, (await bob.Chat.GetGroupAsync(room.IdText, CancellationToken.None)).Members.Count);
+
+        // Dave's first message comes before bob writes anything: read as it comes.
+        await dave.Core.Rooms.SendAsync(room.IdText, "hi from dave", CancellationToken.None);
+        await dave.FlushAsync();
+        Assert.Contains("hi from dave", await TextsAsync(bob, room.IdText));
+        await bob.Core.Rooms.SendAsync(room.IdText, "hi from bob", CancellationToken.None);
+        await SettleAsync();
+        Assert.Equal(["hi from dave", "hi from bob"], await TextsAsync(bob, room.IdText));
+    }
+
+    [Fact]
     public async Task Only_an_admin_changes_the_room_and_a_failed_change_leaves_it_as_it_was()
     {
         var (alice, bob) = (await AddAsync("alice"), await AddAsync("bob"));
