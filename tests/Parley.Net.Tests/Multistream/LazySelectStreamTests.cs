@@ -1,4 +1,5 @@
 using Parley.Net.Multistream;
+using Parley.Testing;
 
 namespace Parley.Net.Tests.Multistream;
 
@@ -46,11 +47,10 @@ public sealed class LazySelectStreamTests
     }
 
     /// <summary>Records what is sent, in order; the first write is held until released. Answers as a listener that accepts.</summary>
-    private sealed class HeldFirstWriteStream : Stream
+    private sealed class HeldFirstWriteStream() : PassThroughStream(new MemoryStream([.. MultistreamSelect.EncodeProposal(Protocol), (byte)'!']))
     {
         public static readonly byte[] Fin = [];
 
-        private readonly MemoryStream _answer = new([.. MultistreamSelect.EncodeProposal(Protocol), (byte)'!']);
         private readonly TaskCompletionSource _firstWriteStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _firstWriteReleased = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly List<byte[]> _sent = [];
@@ -67,20 +67,6 @@ public sealed class LazySelectStreamTests
                     return [.. _sent];
                 }
             }
-        }
-
-        public override bool CanRead => true;
-
-        public override bool CanWrite => true;
-
-        public override bool CanSeek => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
         }
 
         public void ReleaseFirstWrite() => _firstWriteReleased.TrySetResult();
@@ -100,30 +86,6 @@ public sealed class LazySelectStreamTests
                 await _firstWriteReleased.Task.WaitAsync(cancellationToken);
             }
             Record(copy);
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            _answer.ReadAsync(buffer, cancellationToken);
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _answer.Dispose();
-            }
-            base.Dispose(disposing);
         }
 
         private void Record(byte[] sent)
