@@ -29,9 +29,6 @@ internal sealed class LiveStatus(ChatContext context, PairwiseSessions sessions,
     private readonly ConcurrentDictionary<PeerId, byte> _greeted = new();
     private readonly CancellationTokenSource _stopping = new();
 
-    /// <summary>Whether a note is still going out aside (an answer or a greeting).</summary>
-    public bool IsTelling => !_answers.IsEmpty;
-
     /// <summary>
     /// Ends when the notes going out aside now have gone (or failed). A contact's answer to one of them is already
     /// going out aside at theirs by then: it is set off inside the receive the note's send waits for.

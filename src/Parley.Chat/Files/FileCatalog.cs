@@ -100,28 +100,18 @@ internal sealed class FileCatalog(ChatContext context, IFileStore store)
         context.Store.ReadAsync(r => View(r, record), cancellationToken);
 
     /// <summary>Raises the file's event now (a change of state).</summary>
-    public async Task RaiseAsync(byte[] fileId, CancellationToken cancellationToken)
-    {
-        if (context.Events.FileChanged is null)
-        {
-            return;
-        }
-        var view = await context.Store.ReadAsync(r => r.GetFile(fileId) is { } record ? View(r, record) : null, cancellationToken);
-        if (view is not null)
-        {
-            context.Events.OnFileChanged(view);
-        }
-    }
+    public Task RaiseAsync(byte[] fileId, CancellationToken cancellationToken) => RaiseAsync(r => r.GetFile(fileId), cancellationToken);
 
     /// <summary>Raises the file's event without waiting (from a receive's after-commit events); a failure is logged.</summary>
-    public void RaiseLater(byte[] fileId) => _ = RaiseQuietlyAsync(fileId);
+    public void RaiseLater(byte[] fileId) => _ = RaiseQuietlyAsync(r => r.GetFile(fileId));
 
     /// <summary>Raises the event of the file a message carries, if it carries one, without waiting; a failure is logged.</summary>
     public void RaiseOfMessageLater(byte[] messageId)
     {
+        // Called at every delivery step of every message: nothing is read while nobody listens.
         if (context.Events.FileChanged is not null)
         {
-            _ = RaiseOfMessageQuietlyAsync(messageId);
+            _ = RaiseQuietlyAsync(r => r.GetFileOfMessage(messageId));
         }
     }
 
@@ -150,27 +140,24 @@ internal sealed class FileCatalog(ChatContext context, IFileStore store)
         return new Release(activity);
     }
 
-    private async Task RaiseQuietlyAsync(byte[] fileId)
+    private async Task RaiseAsync(Func<IChatReader, FileRecord?> find, CancellationToken cancellationToken)
     {
-        try
+        if (context.Events.FileChanged is null)
         {
-            await RaiseAsync(fileId, CancellationToken.None);
+            return;
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        var view = await context.Store.ReadAsync(r => find(r) is { } record ? View(r, record) : null, cancellationToken);
+        if (view is not null)
         {
-            FileLog.FileEventFailed(context.Logger, e.Message);
+            context.Events.OnFileChanged(view);
         }
     }
 
-    private async Task RaiseOfMessageQuietlyAsync(byte[] messageId)
+    private async Task RaiseQuietlyAsync(Func<IChatReader, FileRecord?> find)
     {
         try
         {
-            var view = await context.Store.ReadAsync(r => r.GetFileOfMessage(messageId) is { } record ? View(r, record) : null, CancellationToken.None);
-            if (view is not null)
-            {
-                context.Events.OnFileChanged(view);
-            }
+            await RaiseAsync(find, CancellationToken.None);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
         {
