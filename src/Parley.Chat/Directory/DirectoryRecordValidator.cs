@@ -102,9 +102,9 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
 
     /// <summary>
     /// Presence and prekeys: the newest (<see cref="SignedRecordValidator.Select"/>). Claim sets: the one whose order of
-    /// claimants agrees with the most copies (two copies agree when the accounts they share come in the same order: a node
-    /// that missed a claim and got it later lists it later), then the one with most unexpired claims, then the greatest bytes.
-    /// A get folds the other copies into this one, so readers see the first-come order most storing nodes hold.
+    /// claimants the other copies support most (<see cref="OrderSupport"/>), then the one with most unexpired claims, then
+    /// the greatest bytes. A get folds the other copies into this one, so readers see the first-come order most storing
+    /// nodes hold.
     /// </summary>
     public int Select(RecordKey key, IReadOnlyList<byte[]> values)
     {
@@ -115,12 +115,13 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
         }
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var orders = values.Select(v => DecodeSet(v)?.Claims.Where(c => c.ExpiresUnixMs > now).Select(c => c.AccountKey).ToList()).ToList();
+        var support = OrderSupport(orders);
         var best = 0;
-        (int Agreeing, int Live) bestScore = (-1, -1);
+        (long Support, int Live) bestScore = (long.MinValue, -1);
         for (var i = 0; i < values.Count; i++)
         {
             var order = orders[i];
-            (int Agreeing, int Live) score = order is null ? (-1, -1) : (orders.Count(other => other is not null && Agree(order, other)), order.Count);
+            (long Support, int Live) score = order is null ? (long.MinValue, -1) : (support[i], order.Count);
             if (score.CompareTo(bestScore) > 0 || (score == bestScore && values[i].AsSpan().SequenceCompareTo(values[best]) > 0))
             {
                 best = i;
@@ -451,23 +452,65 @@ public sealed class DirectoryRecordValidator : IMergingRecordValidator
         return new NameClaim(name, account, message.Sequence, expiresAt, message.ProofOfWork, message.Signature.ToByteArray());
     }
 
-    /// <summary>True when the accounts in both lists come in the same relative order in each.</summary>
-    private static bool Agree(List<ByteString> one, List<ByteString> other)
+    /// <summary>
+    /// For each copy, the pairs of accounts it orders that the other copies order the same way, less those they order the
+    /// other way. A copy lists an account before every account it does not list (a node that missed a claim would list it
+    /// later), so a copy holding one claim (its publisher's own, kept by a node outside the closest) contradicts every copy
+    /// that lists earlier claims first, rather than agreeing with all of them for want of a shared pair.
+    /// </summary>
+    private static long[] OrderSupport(List<List<ByteString>?> orders)
     {
-        var last = -1;
-        foreach (var account in one)
+        var accounts = new Dictionary<ByteString, int>();
+        foreach (var account in orders.OfType<List<ByteString>>().SelectMany(order => order))
         {
-            var position = other.IndexOf(account);
-            if (position >= 0)
+            accounts.TryAdd(account, accounts.Count);
+        }
+        var count = accounts.Count;
+        var positions = orders.Select(order =>
+        {
+            if (order is null)
             {
-                if (position < last)
+                return null;
+            }
+            var position = new int[count];
+            Array.Fill(position, int.MaxValue);
+            for (var i = 0; i < order.Count; i++)
+            {
+                var account = accounts[order[i]];
+                position[account] = Math.Min(position[account], i);
+            }
+            return position;
+        }).ToList();
+        // copiesPlacing[a, b]: how many copies place account a before account b.
+        var copiesPlacing = new int[count, count];
+        foreach (var position in positions.OfType<int[]>())
+        {
+            ForEachOrderedPair(position, (a, b) => copiesPlacing[a, b]++);
+        }
+        return positions.Select(position =>
+        {
+            var support = 0L;
+            if (position is not null)
+            {
+                // Less one for the pair's own vote: only the other copies count.
+                ForEachOrderedPair(position, (a, b) => support += copiesPlacing[a, b] - 1 - copiesPlacing[b, a]);
+            }
+            return support;
+        }).ToArray();
+    }
+
+    private static void ForEachOrderedPair(int[] position, Action<int, int> action)
+    {
+        for (var a = 0; a < position.Length; a++)
+        {
+            for (var b = 0; b < position.Length; b++)
+            {
+                if (position[a] < position[b])
                 {
-                    return false;
+                    action(a, b);
                 }
-                last = position;
             }
         }
-        return true;
     }
 
     private static IEnumerable<NameClaimMessage> LiveClaims(byte[] value, long nowUnixMs) =>

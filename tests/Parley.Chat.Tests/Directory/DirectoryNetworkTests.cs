@@ -247,6 +247,32 @@ public sealed class DirectoryCheaterTests
     }
 }
 
+public sealed class DirectoryClaimOrderTests
+{
+    [Fact]
+    public async Task A_reader_returns_the_order_most_holders_agree_on_beside_a_one_claim_copy()
+    {
+        // Copies as a small network holds them after a claim race: three holders in claim order, one that got Bob's claim
+        // first, and the last claimant's own node (outside the closest) holding only her claim.
+        await using var network = await DhtTestNetwork.StartAsync(6, validators: () => ChatNetworkFixture.Validators(ChatNetworkFixture.Options));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var expires = DateTimeOffset.UtcNow + TimeSpan.FromDays(1);
+        var (alice, bob, mallory) = (Claim(Alice), Claim(Bob), Claim(Mallory));
+        var key = DirectoryKeys.Name("crowded").ToArray();
+        byte[][] held = [Set(alice, bob, mallory), Set(alice, bob, mallory), Set(alice, bob, mallory), Set(bob, alice, mallory), Set(mallory)];
+        for (var i = 0; i < held.Length; i++)
+        {
+            Assert.Equal(PutOutcome.Stored, network.Nodes[i + 1].Node.Records.Put(key, held[i], Alice.Id));
+        }
+
+        var found = await new DirectoryClient(network.Nodes[0].Node, TimeProvider.System, ChatNetworkFixture.Options).FindAsync("crowded", cts.Token);
+
+        Assert.Equal([Alice.Id, Bob.Id, Mallory.Id], found.Select(m => m.AccountId));
+
+        NameClaim Claim(Account account) => NameClaim.Create(account.SigningKey, "crowded", 1, expires, Stamp(account, "crowded"));
+    }
+}
+
 public sealed class DirectoryDefaultDifficultyTests
 {
     [Fact]

@@ -122,6 +122,24 @@ public class NameClaimMergeTests
     }
 
     [Fact]
+    public void A_copy_holding_one_claim_does_not_outrank_the_order_most_copies_hold()
+    {
+        var alice = _support.Claim(Alice, "alice");
+        var bob = _support.Claim(Bob, "alice");
+        var mallory = _support.Claim(Mallory, "alice");
+        // Three storing nodes got the claims in order; one got Bob's first and the rest later; Mallory's own node, outside
+        // the closest, holds only her claim. That copy shares no pair with any other: it must not win for agreeing with all.
+        var sets = new[] { Set(alice, bob, mallory), Set(alice, bob, mallory), Set(alice, bob, mallory), Set(bob, alice, mallory), Set(mallory) };
+        var random = new Random(5);
+
+        for (var i = 0; i < 20; i++)
+        {
+            var shuffled = sets.OrderBy(_ => random.Next()).ToArray();
+            Assert.Equal([Alice.Id, Bob.Id, Mallory.Id], _support.Claimants("alice", shuffled[_support.Validator.Select(Key, shuffled)]));
+        }
+    }
+
+    [Fact]
     public void Select_counts_only_live_claims()
     {
         var sets = new[]
