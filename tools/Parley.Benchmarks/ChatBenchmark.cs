@@ -34,11 +34,13 @@ internal static class ChatBenchmark
         double MessagesPerSecond,
         double CpuMicrosPerMessage,
         double AllocatedKiBPerMessage,
+        double WorkItemsPerMessage,
         double JitMillisInThroughput,
         int MethodsCompiledInThroughput,
         double ConcurrentMessagesPerSecond,
         double ConcurrentCpuMicrosPerMessage,
         double ConcurrentAllocatedKiBPerMessage,
+        double ConcurrentWorkItemsPerMessage,
         double FixedRateP50Ms,
         double FixedRateP99Ms,
         double FixedRateAchievedPerSecond,
@@ -101,6 +103,9 @@ internal static class ChatBenchmark
             }
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var allocatedBefore = GC.GetTotalAllocatedBytes();
+            // Thread-pool work items run per message: each is a hop from one thread to another (a wake-up, often a
+            // context switch), counted exactly where CPU time is noisy.
+            var workItemsBefore = ThreadPool.CompletedWorkItemCount;
             var jitTimeBefore = JitInfo.GetCompilationTime(currentThread: false);
             var methodsBefore = JitInfo.GetCompiledMethodCount(currentThread: false);
             using var allocations = sampleAllocations ? new AllocationSampler() : null;
@@ -115,14 +120,17 @@ internal static class ChatBenchmark
             // Both nodes (and the DHT around them) run in this process: the CPU it used is the whole cost.
             var cpuPerMessage = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / throughputMessages;
             var allocatedPerMessage = (GC.GetTotalAllocatedBytes() - allocatedBefore) / 1024.0 / throughputMessages;
+            var workItemsPerMessage = (double)(ThreadPool.CompletedWorkItemCount - workItemsBefore) / throughputMessages;
 
             // The same number of messages with up to 64 sends waiting at once (an app or bridge sending a burst, or
             // several conversations at a time): their writes can share group commits, which sequential sends cannot.
             cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             allocatedBefore = GC.GetTotalAllocatedBytes();
+            workItemsBefore = ThreadPool.CompletedWorkItemCount;
             var concurrentPerSecond = await ConcurrentBurstAsync(alice.Chat, bobHandle, throughputMessages, () => Volatile.Read(ref delivered));
             var concurrentCpuPerMessage = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / throughputMessages;
             var concurrentAllocatedPerMessage = (GC.GetTotalAllocatedBytes() - allocatedBefore) / 1024.0 / throughputMessages;
+            var concurrentWorkItemsPerMessage = (double)(ThreadPool.CompletedWorkItemCount - workItemsBefore) / throughputMessages;
 
             // Latency under a steady load: sends start on a fixed schedule whether or not earlier ones are done (an
             // open loop, so a slow message does not hide the ones queued behind it), timed from their scheduled start.
@@ -162,11 +170,13 @@ internal static class ChatBenchmark
                 perSecond,
                 cpuPerMessage,
                 allocatedPerMessage,
+                workItemsPerMessage,
                 jitInThroughput.TotalMilliseconds,
                 methodsInThroughput,
                 concurrentPerSecond,
                 concurrentCpuPerMessage,
                 concurrentAllocatedPerMessage,
+                concurrentWorkItemsPerMessage,
                 paced.P50Ms,
                 paced.P99Ms,
                 paced.AchievedPerSecond,
@@ -187,8 +197,8 @@ internal static class ChatBenchmark
 
     public static string Describe(Result r) =>
         $"chat on {r.Nodes} loopback nodes: direct send to delivered p50 {r.DirectP50Ms:0.0} ms, p99 {r.DirectP99Ms:0.0} ms; " +
-        $"{r.MessagesPerSecond:0} messages/s sustained with acknowledgements ({r.ThroughputMessages} messages after {r.WarmUpBursts} warm-up bursts, {r.CpuMicrosPerMessage:0} µs of CPU and {r.AllocatedKiBPerMessage:0} KiB allocated each for sender and recipient together, {r.MethodsCompiledInThroughput} methods and {r.JitMillisInThroughput:0} ms compiled meanwhile; goal >= 10,000/s); " +
-        $"with up to {ConcurrentSends} sends at once {r.ConcurrentMessagesPerSecond:0} messages/s ({r.ConcurrentCpuMicrosPerMessage:0} µs of CPU and {r.ConcurrentAllocatedKiBPerMessage:0} KiB allocated each); " +
+        $"{r.MessagesPerSecond:0} messages/s sustained with acknowledgements ({r.ThroughputMessages} messages after {r.WarmUpBursts} warm-up bursts, {r.CpuMicrosPerMessage:0} µs of CPU and {r.AllocatedKiBPerMessage:0.0} KiB allocated and {r.WorkItemsPerMessage:0.0} thread-pool work items each for sender and recipient together, {r.MethodsCompiledInThroughput} methods and {r.JitMillisInThroughput:0} ms compiled meanwhile; goal >= 10,000/s); " +
+        $"with up to {ConcurrentSends} sends at once {r.ConcurrentMessagesPerSecond:0} messages/s ({r.ConcurrentCpuMicrosPerMessage:0} µs of CPU and {r.ConcurrentAllocatedKiBPerMessage:0.0} KiB allocated and {r.ConcurrentWorkItemsPerMessage:0.0} work items each); " +
         $"at a fixed {FixedRatePerSecond:N0} messages/s (achieved {r.FixedRateAchievedPerSecond:0}/s) send to delivered p50 {r.FixedRateP50Ms:0.0} ms, p99 {r.FixedRateP99Ms:0.0} ms; " +
         $"mailbox send to stored p50 {r.MailboxStoredP50Ms:0.0} ms, p99 {r.MailboxStoredP99Ms:0.0} ms (stored at {r.MeanStoredAt:0.0} mailbox nodes on average, of the {r.Nodes - 1} still running; k = 20); " +
         $"returning node start to the last of 50 waiting messages {r.OfflineDeliveryMs:0} ms";
