@@ -67,7 +67,8 @@ public sealed class ChatStreams : IPeerChannels
         // A stream the other side closed for idleness is replaced once; a second failure is the device's.
         for (var attempt = 0; ; attempt++)
         {
-            var lazy = _channels.GetOrAdd(device, peer => new Lazy<Task<Channel>>(() => OpenAsync(peer, addresses)));
+            // The factory takes its state as an argument, so a send on an open channel allocates no closure.
+            var lazy = _channels.GetOrAdd(device, static (peer, state) => new Lazy<Task<Channel>>(() => state.Streams.OpenAsync(peer, state.Addresses)), (Streams: this, Addresses: addresses));
             Channel channel;
             try
             {
@@ -124,11 +125,16 @@ public sealed class ChatStreams : IPeerChannels
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token, idleTimer.Token);
         while (_handler is { } handler)
         {
-            byte[]? bytes;
+            ChatRequest? request;
+            string? malformed = null;
             idleTimer.CancelAfter(_options.StreamIdleTimeout);
             try
             {
-                bytes = await LengthPrefixed.ReadMessageAsync(stream, _options.MaxEnvelopeBytes + 1024, idle.Token);
+                request = await LengthPrefixed.ReadMessageAsync(stream, ChatRequest.Parser, _options.MaxEnvelopeBytes + 1024, idle.Token);
+                if (request is null)
+                {
+                    return;
+                }
             }
             catch (OperationCanceledException)
             {
@@ -140,25 +146,26 @@ public sealed class ChatStreams : IPeerChannels
                 stream.Reset();
                 return;
             }
-            if (bytes is null)
+            catch (InvalidProtocolBufferException e)
             {
-                return;
+                // The request was read whole, so the stream is still in step: it is refused, the next one served.
+                request = null;
+                malformed = $"malformed request: {e.Message}";
             }
             // Handling the request is not idleness.
             idleTimer.CancelAfter(Timeout.InfiniteTimeSpan);
             ChatResponse response;
             try
             {
-                var request = ChatRequest.Parser.ParseFrom(bytes);
-                response = request.Envelope is null
-                    ? new ChatResponse { Status = ChatResponse.Types.Status.Refused, Reason = "request without an envelope" }
-                    : await handler(request.Envelope, cancellationToken);
+                response = request?.Envelope is { } envelope
+                    ? await handler(envelope, cancellationToken)
+                    : new ChatResponse { Status = ChatResponse.Types.Status.Refused, Reason = malformed ?? "request without an envelope" };
             }
             catch (InvalidProtocolBufferException e)
             {
                 response = new ChatResponse { Status = ChatResponse.Types.Status.Refused, Reason = $"malformed request: {e.Message}" };
             }
-            await LengthPrefixed.WriteMessageAsync(stream, response.ToByteArray(), cancellationToken);
+            await LengthPrefixed.WriteMessageAsync(stream, response, cancellationToken);
         }
     }
 
@@ -198,7 +205,7 @@ public sealed class ChatStreams : IPeerChannels
                 ObjectDisposedException.ThrowIf(_closed.IsCancellationRequested, this);
                 // Queued before writing, so the reader always finds the request a response belongs to.
                 _waiting.Enqueue(answer);
-                await LengthPrefixed.WriteMessageAsync(_stream, new ChatRequest { Envelope = envelope }.ToByteArray(), cancellationToken);
+                await LengthPrefixed.WriteMessageAsync(_stream, new ChatRequest { Envelope = envelope }, cancellationToken);
             }
             catch (OperationCanceledException)
             {
@@ -247,9 +254,8 @@ public sealed class ChatStreams : IPeerChannels
             {
                 while (true)
                 {
-                    var bytes = await LengthPrefixed.ReadMessageAsync(_stream, 4096, cancellationToken)
+                    var response = await LengthPrefixed.ReadMessageAsync(_stream, ChatResponse.Parser, 4096, cancellationToken)
                         ?? throw new EndOfStreamException("the recipient closed the chat stream");
-                    var response = ChatResponse.Parser.ParseFrom(bytes);
                     if (!_waiting.TryDequeue(out var waiter))
                     {
                         throw new InvalidDataException("the recipient answered a request that was never sent");

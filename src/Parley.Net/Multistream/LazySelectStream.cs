@@ -31,7 +31,11 @@ internal sealed class LazySelectStream(Stream inner, string protocol, Func<Cance
         set => throw new NotSupportedException();
     }
 
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        // Once the proposal is out, a write goes straight to the inner stream without a state machine of its own.
+        _proposalWritten.Task.IsCompleted ? inner.WriteAsync(buffer, cancellationToken) : WriteFirstAsync(buffer, cancellationToken);
+
+    private async ValueTask WriteFirstAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
         if (!await SendProposalAsync(buffer, cancellationToken).ConfigureAwait(false))
         {
@@ -45,15 +49,15 @@ internal sealed class LazySelectStream(Stream inner, string protocol, Func<Cance
         return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        _accepted ? inner.ReadAsync(buffer, cancellationToken) : ReadFirstAsync(buffer, cancellationToken);
+
+    private async ValueTask<int> ReadFirstAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
-        if (!_accepted)
-        {
-            // A protocol where the dialer reads first still needs its proposal out before any answer can come.
-            await SendProposalAsync(ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-            await MultistreamSelect.ReadAcceptanceAsync(inner, protocol, cancellationToken).ConfigureAwait(false);
-            _accepted = true;
-        }
+        // A protocol where the dialer reads first still needs its proposal out before any answer can come.
+        await SendProposalAsync(ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        await MultistreamSelect.ReadAcceptanceAsync(inner, protocol, cancellationToken).ConfigureAwait(false);
+        _accepted = true;
         return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using Parley.Core.Crypto;
 
 namespace Parley.Net.Noise;
@@ -65,6 +66,8 @@ internal sealed class NoiseStream : Stream
         set => throw new NotSupportedException();
     }
 
+    // Pooled: a read that waits for the transport (one per message received) allocates no state machine box.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         _readGate.Enter();
@@ -103,6 +106,7 @@ internal sealed class NoiseStream : Stream
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         _writeGate.Enter();
@@ -266,6 +270,7 @@ internal sealed class NoiseStream : Stream
     }
 
     /// <summary>Reads more ciphertext from the transport; false at a clean end of stream between frames.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FillReceiveBufferAsync(CancellationToken cancellationToken)
     {
         _receiveBuffer ??= ArrayPool<byte>.Shared.Rent(ReceiveBufferSize);
