@@ -198,7 +198,10 @@ public sealed class ChatStreams : IPeerChannels
 
         public async Task<ChatResponse> SendAsync(Envelope envelope, CancellationToken cancellationToken)
         {
-            var answer = new TaskCompletionSource<ChatResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+            // Completed by the response reader, which then runs this send's continuation itself instead of handing it to
+            // another thread: that continuation only awaits (it never blocks), so at worst it delays reading the next
+            // answer on this stream, and answers are taken in order anyway.
+            var answer = new TaskCompletionSource<ChatResponse>();
             await _writeGate.WaitAsync(cancellationToken);
             try
             {

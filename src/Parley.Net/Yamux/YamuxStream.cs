@@ -178,7 +178,7 @@ public sealed class YamuxStream : Stream
     {
         while (true)
         {
-            Task signal;
+            TaskCompletionSource signal;
             lock (_lock)
             {
                 if (_receiveBuffer.Length > 0 && !buffer.IsEmpty)
@@ -198,11 +198,23 @@ public sealed class YamuxStream : Stream
                     return 0;
                 }
 
-                _readSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                signal = _readSignal.Task;
+                // Checked only when there is nothing to return, so data that arrived still wins over cancellation.
+                cancellationToken.ThrowIfCancellationRequested();
+                // A signal set by an earlier reader's cancellation is spent: take a new one.
+                if (_readSignal is null || _readSignal.Task.IsCompleted)
+                {
+                    _readSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+
+                signal = _readSignal;
             }
 
-            await signal.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Cancellation sets the signal itself rather than wrapping it in another task (Task.WaitAsync), so a wait
+            // costs one task; the loop then finds the token cancelled.
+            using (cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(static state => ((TaskCompletionSource)state!).TrySetResult(), signal) : default)
+            {
+                await signal.Task.ConfigureAwait(false);
+            }
         }
     }
 

@@ -98,6 +98,37 @@ public sealed class YamuxSessionTests
     }
 
     [Fact]
+    public async Task CancelledRead_LeavesTheStreamReadable_AndBufferedDataWinsOverACancelledToken()
+    {
+        await using var pair = YamuxSessionPair.Start();
+        await using var client = await pair.Client.OpenStreamAsync(default).Within();
+        await client.WriteAsync("a"u8.ToArray());
+        await using var server = await pair.Server.AcceptStreamAsync(default).Within();
+        Assert.Equal("a"u8.ToArray(), await server.ReadExactAsync(1));
+
+        // A read waiting for data is cancelled; the wait it leaves behind must not satisfy the next read.
+        using var cancel = new CancellationTokenSource();
+        var waiting = server.ReadAsync(new byte[1], cancel.Token).AsTask();
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting).Within();
+        var next = server.ReadAsync(new byte[1], CancellationToken.None).AsTask();
+        Assert.False(next.IsCompleted);
+        await client.WriteAsync("b"u8.ToArray());
+        Assert.Equal(1, await next.Within());
+
+        // Data already buffered is returned even to a read whose token is cancelled.
+        await client.WriteAsync("c"u8.ToArray());
+        while (server.BufferedByteCount == 0)
+        {
+            await Task.Yield();
+        }
+        var buffer = new byte[1];
+        Assert.Equal(1, await server.ReadAsync(buffer, cancel.Token).Within());
+        Assert.Equal((byte)'c', buffer[0]);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => server.ReadAsync(buffer, cancel.Token).AsTask()).Within();
+    }
+
+    [Fact]
     public async Task Reset_FailsBothEndsWithIOException()
     {
         await using var pair = YamuxSessionPair.Start();
