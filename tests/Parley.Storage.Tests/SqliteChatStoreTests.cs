@@ -85,6 +85,34 @@ public sealed class SqliteChatStoreTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Seen_envelopes_and_queued_envelopes_survive_the_move_to_fewer_indexes()
+    {
+        var recipient = IdentityKey.Generate().PeerId;
+        await using (var database = await SqliteDatabase.OpenAsync(DatabasePath, SqliteChatStore.Schema[..9], Durability.ProcessCrash, CancellationToken.None))
+        {
+            await database.WriteAsync((c, t) =>
+            {
+                c.Execute(t, "INSERT INTO seen_envelopes (envelope_id, seen_ms) VALUES (x'01', 0), (x'02', 5000)");
+                c.Execute(t, """
+                    INSERT INTO outbox (envelope_id, recipient, message_id, envelope, stage, attempts, next_attempt_ms, created_ms)
+                    VALUES (x'0A', $r, NULL, x'0B', 0, 0, 0, 0)
+                    """, ("$r", recipient.ToString()));
+            }, CancellationToken.None);
+        }
+
+        await using var store = await OpenAsync(null);
+        Assert.False(await store.TransactAsync(tx => tx.MarkEnvelopeSeen([2], DateTimeOffset.UnixEpoch), CancellationToken.None));
+        await store.TransactAsync(tx =>
+        {
+            tx.ForgetSeenEnvelopes(DateTimeOffset.FromUnixTimeMilliseconds(1000));
+            return true;
+        }, CancellationToken.None);
+        Assert.True(await store.TransactAsync(tx => tx.MarkEnvelopeSeen([1], DateTimeOffset.UnixEpoch), CancellationToken.None));
+        Assert.False(await store.TransactAsync(tx => tx.MarkEnvelopeSeen([2], DateTimeOffset.UnixEpoch), CancellationToken.None));
+        Assert.Equal([[0x0A]], (await store.ReadAsync(r => r.GetOutboxFor(recipient), CancellationToken.None)).Select(i => i.EnvelopeId));
+    }
+
     private async Task WriteKeyringAsync(byte[] storedKey)
     {
         await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DatabasePath};Pooling=False");

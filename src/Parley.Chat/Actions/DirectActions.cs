@@ -82,7 +82,7 @@ internal sealed class DirectActions(ChatContext context, DirectContentHandler di
             // Its message may not be here yet: then the action waits, stored, and applies when the message comes.
             if (tx.GetMessage(action.Target!) is { Kind: MessageKind.Text } message && message.ConversationId.AsSpan().SequenceEqual(action.ConversationId))
             {
-                var shown = MessageLedger.Decorate(tx, [MessageLedger.Settle(tx, message)])[0];
+                var shown = MessageLedger.SettleAndDecorate(tx, message);
                 events.Add(() => context.Events.OnMessageUpdated(shown, contact));
             }
         }
@@ -115,7 +115,7 @@ internal sealed class DirectActions(ChatContext context, DirectContentHandler di
             tx.InsertMessage(action);
             tx.AdvanceConversation(conversation, contact.Account, content.Lamport, action.Id);
             sessions.Queue(tx, contact, content, action.Id, setup);
-            return MessageLedger.Decorate(tx, [MessageLedger.Settle(tx, target)])[0];
+            return MessageLedger.SettleAndDecorate(tx, target);
         }, cancellationToken);
         outbox.Wake();
         context.Events.OnMessageUpdated(updated, contact);

@@ -62,7 +62,7 @@ internal sealed class DirectContentHandler(ChatContext context)
             tx.AdvanceConversation(message.ConversationId, senderId, message.Lamport, message.Id);
             var stored = contact;
             // An edit or a deletion that overtook it applies now.
-            var shown = MessageLedger.Decorate(tx, [MessageLedger.Settle(tx, message)])[0];
+            var shown = MessageLedger.SettleAndDecorate(tx, message);
             events.Add(() => context.Events.OnMessageReceived(shown, stored));
             if (request is not null)
             {
