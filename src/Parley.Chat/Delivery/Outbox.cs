@@ -42,8 +42,9 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
     /// <summary>
     /// Called inside the transaction in which a device of the contact (null: their account route) took envelopes
     /// directly, with the messages they carry: per-device detail and a note to our other devices (docs/devices.md).
+    /// Each id comes with its row as marking it delivered returned it, null when its state did not move (so not read).
     /// </summary>
-    public Action<IChatTransaction, ContactRecord, PeerId?, IReadOnlyList<byte[]>>? DirectlyDelivered { get; set; }
+    public Action<IChatTransaction, ContactRecord, PeerId?, IReadOnlyList<(byte[] Id, MessageRecord? Row)>>? DirectlyDelivered { get; set; }
 
     /// <summary>Who the sync copies to our own devices are addressed to (docs/devices.md): ourselves; null until set.</summary>
     public Func<ContactRecord>? Self { get; set; }
@@ -257,6 +258,7 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
         var (updated, rooms) = await context.Store.TransactAsync(tx =>
         {
             var changed = new List<MessageRecord>();
+            var carried = new List<(byte[] Id, MessageRecord? Row)>();
             var roomMessages = new List<GroupMessageRecord>();
             foreach (var item in items)
             {
@@ -267,10 +269,12 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
                 }
                 if (id.Length == ChatContext.MessageIdLength)
                 {
-                    if (tx.AdvanceMessageState(id, DeliveryState.Delivered) is { } message)
+                    var message = tx.AdvanceMessageState(id, DeliveryState.Delivered);
+                    if (message is not null)
                     {
                         changed.Add(message);
                     }
+                    carried.Add((id, message));
                 }
                 else if (tx.GetGroupMessage(id) is not null)
                 {
@@ -278,7 +282,7 @@ internal sealed class Outbox(ChatContext context, DirectRoute direct, MailboxRou
                     roomMessages.Add(tx.GetGroupMessage(id)!);
                 }
             }
-            DirectlyDelivered?.Invoke(tx, contact, device, items.Where(i => i.MessageId is { Length: ChatContext.MessageIdLength }).Select(i => i.MessageId!).ToList());
+            DirectlyDelivered?.Invoke(tx, contact, device, carried);
             return (changed, roomMessages);
         }, cancellationToken);
         foreach (var message in updated)

@@ -21,16 +21,17 @@ internal sealed class DeviceSyncNotes(ChatContext context, PairwiseSessions sess
 
     /// <summary>
     /// Inside the transaction in which a direct answer from <paramref name="device"/> (null: the contact's account
-    /// route) made our messages delivered: records it per device and tells our other devices.
+    /// route) made our messages delivered: records it per device and tells our other devices. A message's row, when
+    /// given, saves reading it again.
     /// </summary>
-    public void Delivered(IChatTransaction tx, ContactRecord contact, PeerId? device, IReadOnlyList<byte[]> messageIds)
+    public void Delivered(IChatTransaction tx, ContactRecord contact, PeerId? device, IReadOnlyList<(byte[] Id, MessageRecord? Row)> messages)
     {
         if (contact.Account == context.Account.Id)
         {
             return;
         }
         var conversation = ConversationIds.Direct(context.Account.Id, contact.Account);
-        var ours = messageIds.Where(id => IsOurs(tx, id, conversation)).ToList();
+        var ours = messages.Where(m => IsOurs(m.Row ?? tx.GetMessage(m.Id), conversation)).Select(m => m.Id).ToList();
         foreach (var id in ours)
         {
             tx.PutDeviceDelivery(id, new DeviceDelivery(device ?? contact.Account, DeliveryState.Delivered, context.Now));
@@ -124,9 +125,10 @@ internal sealed class DeviceSyncNotes(ChatContext context, PairwiseSessions sess
         }, cancellationToken);
 
     private static bool IsOurs(IChatReader reader, byte[] id, byte[] conversation) =>
-        id.Length == ChatContext.MessageIdLength
-        && reader.GetMessage(id) is { Direction: MessageDirection.Outgoing, Kind: MessageKind.Text } message
-        && message.ConversationId.AsSpan().SequenceEqual(conversation);
+        id.Length == ChatContext.MessageIdLength && IsOurs(reader.GetMessage(id), conversation);
+
+    private static bool IsOurs(MessageRecord? stored, byte[] conversation) =>
+        stored is { Direction: MessageDirection.Outgoing, Kind: MessageKind.Text } message && message.ConversationId.AsSpan().SequenceEqual(conversation);
 
     /// <summary>Queues the note for each of our other devices; false when the account has none.</summary>
     private bool Tell(IChatTransaction tx, ContactRecord contact, DeviceSync sync)
