@@ -63,7 +63,10 @@ public sealed class SqliteDatabase : IAsyncDisposable
         try
         {
             await connection.OpenAsync(cancellationToken);
+            // One connection per file and process (a node's data folder is locked to one process), so SQLite may keep
+            // its lock for good: no file-lock calls per transaction and no shared-memory index beside the WAL.
             Execute(connection, $"""
+                PRAGMA locking_mode = EXCLUSIVE;
                 PRAGMA journal_mode = WAL;
                 PRAGMA synchronous = {(durability == Durability.PowerLoss ? "FULL" : "NORMAL")};
                 PRAGMA foreign_keys = ON;
