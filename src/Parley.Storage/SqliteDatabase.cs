@@ -89,9 +89,9 @@ public sealed class SqliteDatabase : IAsyncDisposable
     }
 
     /// <summary>
-    /// The folder, the file and its -wal and -shm companions are the owner's only. SQLite creates the companions with
-    /// the mode of the database file (and sets it past the umask), so a database file created here as 0600 keeps all
-    /// three 0600; files from before are narrowed.
+    /// The folder, the file and its -wal companion are the owner's only (and a -shm left by a version before exclusive
+    /// locking). SQLite creates the companions with the mode of the database file (and sets it past the umask), so a
+    /// database file created here as 0600 keeps them 0600; files from before are narrowed.
     /// </summary>
     private static void CreateOwnerOnly(string path)
     {
