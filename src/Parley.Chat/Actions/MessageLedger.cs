@@ -87,11 +87,7 @@ internal static class MessageLedger
         {
             Fold(actions.Select(a => (a.Kind, a.Target, a.Sender, a.Text, a.SentAt, a.Deleted)), reactions);
         }
-        return settled with
-        {
-            Reactions = reactions.TryGetValue(Convert.ToHexString(settled.Id), out var list) ? list : [],
-            Quote = settled.Target is { } quoted ? Quote(tx.GetMessage(quoted), quoted, settled.ConversationId) : null,
-        };
+        return WithReactionsAndQuote(tx, settled, reactions);
     }
 
     private static List<MessageRecord> ActionsOn(IChatReader reader, MessageRecord message) =>
@@ -181,12 +177,14 @@ internal static class MessageLedger
             var actions = reader.GetActionsSince(conversation.First().ConversationId, conversation.Min(m => m.Lamport), MaxActionsPerPage);
             Fold(actions.Select(a => (a.Kind, a.Target, a.Sender, a.Text, a.SentAt, a.Deleted)), reactions);
         }
-        return messages.Select(m => m with
-        {
-            Reactions = reactions.TryGetValue(Convert.ToHexString(m.Id), out var list) ? list : [],
-            Quote = m.Target is { } quoted ? Quote(reader.GetMessage(quoted), quoted, m.ConversationId) : null,
-        }).ToList();
+        return messages.Select(m => WithReactionsAndQuote(reader, m, reactions)).ToList();
     }
+
+    private static MessageRecord WithReactionsAndQuote(IChatReader reader, MessageRecord message, Dictionary<string, List<Reaction>> reactions) => message with
+    {
+        Reactions = reactions.TryGetValue(Convert.ToHexString(message.Id), out var list) ? list : [],
+        Quote = message.Target is { } quoted ? Quote(reader.GetMessage(quoted), quoted, message.ConversationId) : null,
+    };
 
     /// <summary>A message we just composed: nobody can have reacted to it yet, so only its quote is filled.</summary>
     public static MessageRecord DecorateComposed(IChatReader reader, MessageRecord message) =>
